@@ -1,0 +1,149 @@
+//! `llmload mock`: flags → validated settings → `mock::start`.
+
+use std::io::Write;
+
+use clap::Args;
+
+use super::Failure;
+use crate::mock::config::{ContentMode, MockConfig, NonstreamDelay};
+use crate::net::cores::select_cores;
+
+#[derive(Args, Debug)]
+pub struct MockArgs {
+    /// Listen address (port 0 picks a free port, printed on start).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Cores to serve on: a count (0 = all) or a list like `0,2-3`.
+    #[arg(long)]
+    cores: Option<String>,
+    /// JSON config: models, per-model timing and fault rules (see docs/mock.md).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Print the effective configuration as JSON and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Seed for every random draw.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Require this key (Authorization: Bearer or x-api-key). Also read from LLMLOAD_MOCK_API_KEY.
+    #[arg(long, env = "LLMLOAD_MOCK_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Serve unknown model names with the first model instead of 404.
+    #[arg(long)]
+    accept_any_model: bool,
+    /// Largest request body in bytes (larger gets 413).
+    #[arg(long)]
+    max_body: Option<usize>,
+    /// Time to first token for every model, e.g. `50ms`, `lognormal:200ms,700ms`, `prefill:30ms+200us`.
+    #[arg(long)]
+    ttft: Option<String>,
+    /// Inter-token latency for every model, e.g. `10ms`, `normal:12ms,1500us`.
+    #[arg(long)]
+    itl: Option<String>,
+    /// Output length in tokens for every model, e.g. `64`, `uniform:16..256`.
+    #[arg(long)]
+    output_tokens: Option<String>,
+    /// Tokens per streamed content event for every model.
+    #[arg(long)]
+    tokens_per_event: Option<u32>,
+    /// When non-streaming replies are sent: stream (default), ttft or none.
+    #[arg(long, value_parser = ["stream", "ttft", "none"])]
+    nonstream_delay: Option<String>,
+    /// Reply text: filler (default) or echo of the last user message.
+    #[arg(long, value_parser = ["filler", "echo"])]
+    content: Option<String>,
+}
+
+impl MockArgs {
+    /// The config file (or defaults) with flags applied on top.
+    pub fn config(&self) -> Result<MockConfig, Failure> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Failure::usage(format!("--config {}: {e}", path.display())))?;
+                MockConfig::from_json(&text)
+                    .map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?
+            }
+            None => MockConfig::default(),
+        };
+        if let Some(v) = &self.listen {
+            config.listen = v.clone();
+        }
+        if let Some(v) = self.seed {
+            config.seed = v;
+        }
+        if self.api_key.is_some() {
+            config.api_key = self.api_key.clone();
+        }
+        config.accept_any_model |= self.accept_any_model;
+        if let Some(v) = self.max_body {
+            config.max_body_bytes = v;
+        }
+        for m in &mut config.models {
+            if let Some(v) = &self.ttft {
+                m.ttft = v.clone();
+            }
+            if let Some(v) = &self.itl {
+                m.itl = v.clone();
+            }
+            if let Some(v) = &self.output_tokens {
+                m.output_tokens = v.clone();
+            }
+            if let Some(v) = self.tokens_per_event {
+                m.tokens_per_event = v;
+            }
+        }
+        if let Some(v) = &self.nonstream_delay {
+            config.nonstream_delay = match v.as_str() {
+                "ttft" => NonstreamDelay::Ttft,
+                "none" => NonstreamDelay::None,
+                _ => NonstreamDelay::Stream,
+            };
+        }
+        if let Some(v) = &self.content {
+            config.content = if v == "echo" {
+                ContentMode::Echo
+            } else {
+                ContentMode::Filler
+            };
+        }
+        Ok(config)
+    }
+}
+
+/// Runs `llmload mock` until the process is stopped.
+pub fn run(args: MockArgs) -> Result<i32, Failure> {
+    let config = args.config()?;
+    let settings = config.validate().map_err(|e| {
+        let origin = args
+            .config
+            .as_ref()
+            .map_or("mock config".to_string(), |p| p.display().to_string());
+        Failure::usage(format!("{origin}: {e}"))
+    })?;
+    if args.print_config {
+        println!("{}", config.to_redacted_json());
+        return Ok(0);
+    }
+    let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
+    let server = crate::mock::start(settings, &cores)
+        .map_err(|e| Failure::runtime(format!("mock: cannot listen on {}: {e}", config.listen)))?;
+    // The first stdout line is the contract scripts and tests parse.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "llmload mock: listening on http://{}", server.addr);
+    let _ = stdout.flush();
+    drop(stdout);
+    eprintln!(
+        "llmload mock: {} core(s), driver {}, models: {}",
+        cores.len(),
+        server.driver,
+        config
+            .models
+            .iter()
+            .map(|m| m.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    server.wait();
+    Ok(0)
+}

@@ -1,0 +1,73 @@
+//! The command line: parse arguments, dispatch to the library, map errors to exit codes.
+//! Only this module prints to stdout or decides exit codes.
+
+mod mock;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for bad usage or a bad profile/config.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "llmload",
+    version,
+    about = "Load generator for LLM gateways, with an SDK-exact mock upstream"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the mock OpenAI + Anthropic upstream.
+    Mock(mock::MockArgs),
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    crate::net::limits::raise_nofile();
+    let result = match cli.command {
+        Command::Mock(args) => mock::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("llmload: {}", e.message);
+            e.code
+        }
+    }
+}
+
+/// An error that ends the process: what to print and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub message: String,
+    pub code: i32,
+}
+
+impl Failure {
+    /// Bad usage, profile or config (exit 2).
+    pub fn usage(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: EXIT_USAGE,
+        }
+    }
+    /// A runtime failure (exit 1).
+    pub fn runtime(message: impl Into<String>) -> Failure {
+        Failure {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}

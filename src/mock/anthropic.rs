@@ -1,0 +1,155 @@
+//! Anthropic routes: `POST /messages` (streaming and not) and `POST /messages/count_tokens`.
+//! Every stream event has an `event:` line equal to its `type` (the SDK silently drops events
+//! without one); `message_delta.usage.output_tokens` is cumulative.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::handlers::{emit, Ctx, Generation, Limits, Renderer, Reply};
+use super::request::{last_user_text, parse, MessagesRequest};
+use crate::wire::api_error::{write_stream_error, Family};
+
+fn stop_reason(gen: &Generation) -> &'static str {
+    if gen.hit_cap {
+        "max_tokens"
+    } else {
+        "end_turn"
+    }
+}
+
+fn usage(gen: &Generation, output_tokens: u64) -> serde_json::Value {
+    json!({"input_tokens": gen.prompt_tokens, "cache_creation_input_tokens": 0,
+           "cache_read_input_tokens": 0, "output_tokens": output_tokens})
+}
+
+/// `POST /messages`.
+pub fn messages(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
+    let req: MessagesRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return ctx.error(400, &e, None),
+    };
+    let cap = match req.max_tokens {
+        Some(0) => return ctx.error(400, "max_tokens: must be greater than or equal to 1", None),
+        Some(cap) => cap,
+        None => return ctx.error(400, "max_tokens: Field required", None),
+    };
+    let model = match ctx.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.apply_faults(&model) {
+        return r;
+    }
+    let limits = Limits {
+        cap,
+        min_tokens: None,
+        ignore_eos: false,
+    };
+    let gen = ctx.plan(&model, limits, req.input_tokens(), &last_user_text(&req.messages));
+    let id = format!("msg_{}", &ctx.request_id[4..]);
+    if req.stream.unwrap_or(false) {
+        let stream = MessagesStream {
+            id,
+            model: req.model.into_owned(),
+            scratch: Vec::with_capacity(512),
+        };
+        return ctx.stream(Renderer::Anthropic(stream), gen);
+    }
+    let delay = ctx.nonstream_delay(&gen);
+    ctx.core.shard().tokens(gen.tokens);
+    let body = json!({
+        "id": id, "type": "message", "role": "assistant", "model": req.model,
+        "content": [{"type": "text", "text": gen.text()}],
+        "stop_reason": stop_reason(&gen), "stop_sequence": null,
+        "usage": usage(&gen, gen.tokens),
+    });
+    ctx.json(&body, delay)
+}
+
+/// `POST /messages/count_tokens`: the same input count `/messages` reports.
+pub fn count_tokens(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
+    let req: MessagesRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return ctx.error(400, &e, None),
+    };
+    if let Err(r) = ctx.model(&req.model) {
+        return r;
+    }
+    ctx.json(
+        &json!({"input_tokens": req.input_tokens()}),
+        std::time::Duration::ZERO,
+    )
+}
+
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: u32,
+    delta: TextDeltaInner<'a>,
+}
+
+#[derive(Serialize)]
+struct TextDeltaInner<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+/// Renders a Messages stream.
+pub struct MessagesStream {
+    id: String,
+    model: String,
+    scratch: Vec<u8>,
+}
+
+impl MessagesStream {
+    pub fn prelude(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+        let start = json!({"type": "message_start", "message": {
+            "id": self.id, "type": "message", "role": "assistant", "content": [], "model": self.model,
+            "stop_reason": null, "stop_sequence": null, "usage": usage(gen, 1)}});
+        emit(out, &mut self.scratch, Some("message_start"), &start);
+        let block =
+            json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}});
+        emit(out, &mut self.scratch, Some("content_block_start"), &block);
+        emit(out, &mut self.scratch, Some("ping"), &json!({"type": "ping"}));
+    }
+
+    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+        let delta = TextDelta {
+            kind: "content_block_delta",
+            index: 0,
+            delta: TextDeltaInner {
+                kind: "text_delta",
+                text,
+            },
+        };
+        emit(out, &mut self.scratch, Some("content_block_delta"), &delta);
+    }
+
+    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+        emit(
+            out,
+            &mut self.scratch,
+            Some("content_block_stop"),
+            &json!({"type": "content_block_stop", "index": 0}),
+        );
+        let delta = json!({"type": "message_delta",
+                           "delta": {"stop_reason": stop_reason(gen), "stop_sequence": null},
+                           "usage": usage(gen, gen.tokens)});
+        emit(out, &mut self.scratch, Some("message_delta"), &delta);
+        emit(
+            out,
+            &mut self.scratch,
+            Some("message_stop"),
+            &json!({"type": "message_stop"}),
+        );
+    }
+
+    pub fn error(&mut self, out: &mut Vec<u8>) {
+        let mut payload = Vec::with_capacity(128);
+        write_stream_error(&mut payload, Family::Anthropic, 529, "Overloaded");
+        let value: serde_json::Value = serde_json::from_slice(&payload).expect("own JSON parses");
+        emit(out, &mut self.scratch, Some("error"), &value);
+    }
+}

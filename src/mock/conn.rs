@@ -1,0 +1,436 @@
+//! One keep-alive HTTP/1.1 connection: read a request (Content-Length or chunked body), route
+//! it, send the reply, repeat. Malformed or hostile input is answered with a provider-shaped
+//! error and, when the stream can no longer be framed, the connection is closed; nothing a
+//! client sends can panic the worker or stall other connections.
+
+use std::io;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+
+use super::faults::FaultPlan;
+use super::handlers::{self, Reply};
+use super::pacing;
+use super::routes::{route, Route};
+use super::Core;
+use crate::wire::api_error::{default_message, write_error_body, Family};
+use crate::wire::chunked::ChunkedDecoder;
+use crate::wire::encode;
+use crate::wire::head::{connection_has, parse_decimal, request_framing, trim, RequestFraming};
+
+/// Largest request head; larger gets 431.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+/// Most headers per request; more gets 431.
+const MAX_HEADERS: usize = 96;
+/// Read buffer growth step.
+const READ_CHUNK: usize = 16 << 10;
+
+/// A parsed request head: only what the mock acts on, copied out of the read buffer.
+#[derive(Debug)]
+pub struct Head {
+    pub route: Route,
+    pub family: Family,
+    pub model_id: String,
+    pub method_ok: bool,
+    pub keep_alive: bool,
+    pub authorized: bool,
+    pub anthropic_version: bool,
+    pub ttft_ms: Option<f64>,
+    pub itl_ms: Option<f64>,
+    pub output_tokens: Option<u64>,
+    pub fault: Result<FaultPlan, String>,
+    /// A header the mock could not accept (bad x-mock-* value), answered with 400.
+    pub bad_header: Option<String>,
+}
+
+/// Buffers owned by one connection and reused for every request on it.
+pub struct Buffers {
+    pub read: Vec<u8>,
+    pub write: Vec<u8>,
+    /// The decoded body of a chunked request.
+    pub body: Vec<u8>,
+    /// A reply body under construction.
+    pub out: Vec<u8>,
+}
+
+/// Why reading a request stopped.
+enum ReadEnd {
+    /// The peer closed (or idled out) between requests: close quietly.
+    Closed,
+    /// The request cannot be served: answer `status` with `message`, then close.
+    Reject(u16, String, Family),
+}
+
+/// Serves one connection until it closes.
+pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
+    let mut bufs = Buffers {
+        read: Vec::with_capacity(READ_CHUNK),
+        write: Vec::with_capacity(READ_CHUNK),
+        body: Vec::new(),
+        out: Vec::with_capacity(1024),
+    };
+    loop {
+        let (head, body_range, consumed) = match read_request(&mut stream, &mut bufs, &core).await {
+            Ok(r) => r,
+            Err(ReadEnd::Closed) => return,
+            Err(ReadEnd::Reject(status, message, family)) => {
+                let request_id = core.request_id();
+                bufs.out.clear();
+                write_error_body(&mut bufs.out, family, status, &message, None, request_id.as_str());
+                write_full(
+                    &mut bufs,
+                    status,
+                    "application/json",
+                    family,
+                    request_id.as_str(),
+                    false,
+                    false,
+                );
+                core.shard().request_done(Route::NotFound, status);
+                let _ = write_all(&mut stream, &mut bufs.write).await;
+                return;
+            }
+        };
+        let start = Instant::now();
+        let shard = core.shard();
+        shard.in_flight(1);
+        let request_id = core.request_id();
+        let body: &[u8] = match body_range {
+            Some((a, b)) => &bufs.read[a..b],
+            None => &bufs.body,
+        };
+        bufs.out.clear();
+        let reply = handlers::handle(&core, &head, body, request_id.as_str(), &mut bufs.out);
+        bufs.read.drain(..consumed);
+        let keep_alive = head.keep_alive;
+        let result = match reply {
+            Reply::Full {
+                status,
+                content_type,
+                delay,
+                retry_after,
+                drop,
+            } => {
+                shard.request_done(head.route, status);
+                if !delay.is_zero() {
+                    monoio::time::sleep_until((start + delay).into()).await;
+                }
+                if drop {
+                    shard.in_flight(-1);
+                    return;
+                }
+                write_full(
+                    &mut bufs,
+                    status,
+                    content_type,
+                    head.family,
+                    request_id.as_str(),
+                    keep_alive,
+                    retry_after,
+                );
+                write_all(&mut stream, &mut bufs.write).await.map(|_| keep_alive)
+            }
+            Reply::Stream(job) => {
+                shard.request_done(head.route, 200);
+                shard.streams(1);
+                let r = pacing::send_stream(
+                    &mut stream,
+                    &mut bufs.write,
+                    &core,
+                    *job,
+                    start,
+                    request_id.as_str(),
+                    keep_alive,
+                )
+                .await;
+                shard.streams(-1);
+                r
+            }
+        };
+        shard.in_flight(-1);
+        match result {
+            Ok(true) => continue,
+            _ => return,
+        }
+    }
+}
+
+/// Writes a complete response (head + `bufs.out` as the body) into `bufs.write`.
+fn write_full(
+    bufs: &mut Buffers,
+    status: u16,
+    content_type: &str,
+    family: Family,
+    request_id: &str,
+    keep_alive: bool,
+    retry_after: bool,
+) {
+    let w = &mut bufs.write;
+    w.clear();
+    encode::status_line(w, status);
+    encode::header(w, "content-type", content_type.as_bytes());
+    encode::header_u64(w, "content-length", bufs.out.len() as u64);
+    encode::header(w, family.request_id_header(), request_id.as_bytes());
+    if retry_after {
+        encode::header(w, "retry-after", b"1");
+    }
+    if !keep_alive {
+        encode::header(w, "connection", b"close");
+    }
+    w.extend_from_slice(b"\r\n");
+    w.extend_from_slice(&bufs.out);
+}
+
+/// Writes the whole of `buf` and gives it back cleared.
+pub async fn write_all(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+    let owned = std::mem::take(buf);
+    let (res, mut owned) = stream.write_all(owned).await;
+    owned.clear();
+    *buf = owned;
+    res.map(|_| ())
+}
+
+/// Reads more bytes into `buf`, growing it when full. Ok(0) means EOF.
+async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: Duration) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < READ_CHUNK / 2 {
+        buf.reserve(READ_CHUNK);
+    }
+    let owned = std::mem::take(buf);
+    let len = owned.len();
+    match monoio::time::timeout(limit, stream.read(owned.slice_mut(len..))).await {
+        Ok((res, slice)) => {
+            *buf = slice.into_inner();
+            res
+        }
+        // The buffer went with the cancelled read; the connection closes anyway.
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "read timed out")),
+    }
+}
+
+type Request = (Head, Option<(usize, usize)>, usize);
+
+/// Reads one request. Returns the head, where the body is (a range of `bufs.read`, or
+/// `None` when it was decoded into `bufs.body`), and how many bytes of `bufs.read` it used.
+async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -> Result<Request, ReadEnd> {
+    let settings = &core.settings;
+    let mut head_started: Option<Instant> = None;
+    let (head, head_len, framing) = loop {
+        if !bufs.read.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&bufs.read) {
+                Ok(httparse::Status::Complete(n)) => {
+                    let parsed =
+                        parse_head(&req, core).map_err(|(s, m)| ReadEnd::Reject(s, m, Family::OpenAi))?;
+                    break (parsed.0, n, parsed.1);
+                }
+                Ok(httparse::Status::Partial) if bufs.read.len() > MAX_HEAD_BYTES => {
+                    return Err(ReadEnd::Reject(
+                        431,
+                        "request head is larger than 65536 bytes".into(),
+                        Family::OpenAi,
+                    ));
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(ReadEnd::Reject(
+                        431,
+                        format!("more than {MAX_HEADERS} headers"),
+                        Family::OpenAi,
+                    ));
+                }
+                Err(e) => {
+                    return Err(ReadEnd::Reject(
+                        400,
+                        format!("malformed HTTP request: {e}"),
+                        Family::OpenAi,
+                    ))
+                }
+            }
+        }
+        let limit = match head_started {
+            None => settings.idle_timeout,
+            Some(t) => settings.header_timeout.saturating_sub(t.elapsed()),
+        };
+        match fill(stream, &mut bufs.read, limit).await {
+            Ok(0) | Err(_) if head_started.is_none() && bufs.read.is_empty() => return Err(ReadEnd::Closed),
+            Ok(0) => return Err(ReadEnd::Closed),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(ReadEnd::Reject(
+                    408,
+                    "timed out reading the request head".into(),
+                    Family::OpenAi,
+                ))
+            }
+            Err(_) => return Err(ReadEnd::Closed),
+            Ok(_) => {
+                head_started.get_or_insert_with(Instant::now);
+            }
+        }
+    };
+    let family = head.family;
+    let too_large = || {
+        ReadEnd::Reject(
+            413,
+            format!("request body exceeds {} bytes", settings.max_body_bytes),
+            family,
+        )
+    };
+    let body_deadline = Instant::now() + settings.body_timeout;
+    let body_timeout = || ReadEnd::Reject(408, "timed out reading the request body".into(), family);
+    match framing {
+        RequestFraming::Length(len) => {
+            if len > settings.max_body_bytes as u64 {
+                return Err(too_large());
+            }
+            let end = head_len + len as usize;
+            while bufs.read.len() < end {
+                bufs.read.reserve(end - bufs.read.len());
+                match fill(
+                    stream,
+                    &mut bufs.read,
+                    body_deadline.saturating_duration_since(Instant::now()),
+                )
+                .await
+                {
+                    Ok(0) => return Err(ReadEnd::Closed),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(body_timeout()),
+                    Err(_) => return Err(ReadEnd::Closed),
+                }
+            }
+            Ok((head, Some((head_len, end)), end))
+        }
+        RequestFraming::Chunked => {
+            bufs.body.clear();
+            let mut decoder = ChunkedDecoder::new();
+            let mut pos = head_len;
+            loop {
+                let (used, done) = decoder
+                    .decode_into(&bufs.read[pos..], &mut bufs.body)
+                    .map_err(|e| ReadEnd::Reject(400, format!("chunked request body: {e}"), family))?;
+                pos += used;
+                if bufs.body.len() > settings.max_body_bytes {
+                    return Err(too_large());
+                }
+                if done {
+                    return Ok((head, None, pos));
+                }
+                match fill(
+                    stream,
+                    &mut bufs.read,
+                    body_deadline.saturating_duration_since(Instant::now()),
+                )
+                .await
+                {
+                    Ok(0) => return Err(ReadEnd::Closed),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(body_timeout()),
+                    Err(_) => return Err(ReadEnd::Closed),
+                }
+            }
+        }
+    }
+}
+
+/// Extracts what the mock needs from a parsed head.
+fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, RequestFraming), (u16, String)> {
+    let method = req.method.unwrap_or("");
+    let path = req.path.unwrap_or("/");
+    let framing =
+        request_framing(req.headers).map_err(|e| (400, format!("cannot frame the request body: {e}")))?;
+    let mut keep_alive = req.version == Some(1);
+    let mut anthropic_version = false;
+    let mut authorized = core.settings.api_key.is_none();
+    let mut head = Head {
+        route: Route::NotFound,
+        family: Family::OpenAi,
+        model_id: String::new(),
+        method_ok: false,
+        keep_alive: false,
+        authorized: false,
+        anthropic_version: false,
+        ttft_ms: None,
+        itl_ms: None,
+        output_tokens: None,
+        fault: Ok(FaultPlan::default()),
+        bad_header: None,
+    };
+    for h in req.headers.iter() {
+        let name = h.name;
+        let value = trim(h.value);
+        if name.eq_ignore_ascii_case("connection") {
+            if connection_has(value, b"close") {
+                keep_alive = false;
+            } else if connection_has(value, b"keep-alive") {
+                keep_alive = true;
+            }
+        } else if name.eq_ignore_ascii_case("anthropic-version") {
+            anthropic_version = true;
+        } else if let Some(key) = core.settings.api_key.as_deref() {
+            if (name.eq_ignore_ascii_case("authorization")
+                && value.len() > 7
+                && value[..7].eq_ignore_ascii_case(b"bearer ")
+                && trim(&value[7..]) == key.as_bytes())
+                || (name.eq_ignore_ascii_case("x-api-key") && value == key.as_bytes())
+            {
+                authorized = true;
+            }
+        }
+        if name.len() > 7 && name[..7].eq_ignore_ascii_case("x-mock-") {
+            parse_mock_header(&name[7..], value, &mut head);
+        }
+    }
+    let routed = route(path, anthropic_version);
+    head.route = routed.route;
+    head.family = routed.family;
+    head.model_id = routed.model_id.to_owned();
+    head.method_ok = if routed.route.is_get() {
+        method == "GET" || method == "HEAD"
+    } else {
+        method == "POST"
+    };
+    head.keep_alive = keep_alive;
+    head.authorized = authorized || matches!(routed.route, Route::Health | Route::Metrics);
+    head.anthropic_version = anthropic_version;
+    Ok((head, framing))
+}
+
+/// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-fault`.
+fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
+    let text = std::str::from_utf8(value).unwrap_or("\u{fffd}");
+    let ms = || {
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 3.6e6)
+    };
+    let bad = |head: &mut Head, what: &str| {
+        head.bad_header = Some(format!("x-mock-{name}: {text:?} is not {what}"))
+    };
+    if name.eq_ignore_ascii_case("ttft-ms") {
+        match ms() {
+            Some(v) => head.ttft_ms = Some(v),
+            None => bad(head, "a number of milliseconds"),
+        }
+    } else if name.eq_ignore_ascii_case("itl-ms") {
+        match ms() {
+            Some(v) => head.itl_ms = Some(v),
+            None => bad(head, "a number of milliseconds"),
+        }
+    } else if name.eq_ignore_ascii_case("output-tokens") {
+        match parse_decimal(value).filter(|&n| n <= 1_000_000) {
+            Some(n) => head.output_tokens = Some(n),
+            None => bad(head, "a whole number up to 1000000"),
+        }
+    } else if name.eq_ignore_ascii_case("fault") {
+        head.fault = FaultPlan::parse(text);
+    }
+}
+
+/// The message for an error status when nothing more specific is known.
+pub fn status_message(status: u16) -> &'static str {
+    default_message(status)
+}

@@ -1,0 +1,202 @@
+//! The mock's own counters, for `GET /metrics` (Prometheus text 0.0.4).
+//!
+//! Each core writes only its own cache-line-aligned shard with relaxed atomics, so the hot
+//! path never contends; a scrape sums the shards.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use super::routes::Route;
+
+/// Statuses counted individually; anything else is counted as `other`.
+const STATUSES: [u16; 16] = [
+    200, 400, 401, 402, 403, 404, 405, 408, 409, 413, 429, 431, 500, 503, 504, 529,
+];
+const N_STATUS: usize = STATUSES.len() + 1;
+const N_ROUTE: usize = Route::ALL.len();
+
+/// Upper bounds of the pacing-lag histogram, in seconds.
+pub const LAG_BOUNDS: [f64; 12] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
+];
+
+/// One core's counters.
+#[repr(align(128))]
+#[derive(Default)]
+pub struct Shard {
+    requests: [[AtomicU64; N_STATUS]; N_ROUTE],
+    in_flight: AtomicI64,
+    streams: AtomicI64,
+    tokens: AtomicU64,
+    faults: AtomicU64,
+    lag_buckets: [AtomicU64; LAG_BOUNDS.len() + 1],
+    lag_sum_ns: AtomicU64,
+}
+
+fn status_index(status: u16) -> usize {
+    STATUSES
+        .iter()
+        .position(|&s| s == status)
+        .unwrap_or(STATUSES.len())
+}
+
+impl Shard {
+    pub fn request_done(&self, route: Route, status: u16) {
+        self.requests[route.index()][status_index(status)].fetch_add(1, Relaxed);
+    }
+    pub fn in_flight(&self, delta: i64) {
+        self.in_flight.fetch_add(delta, Relaxed);
+    }
+    pub fn streams(&self, delta: i64) {
+        self.streams.fetch_add(delta, Relaxed);
+    }
+    pub fn tokens(&self, n: u64) {
+        self.tokens.fetch_add(n, Relaxed);
+    }
+    pub fn fault(&self) {
+        self.faults.fetch_add(1, Relaxed);
+    }
+    /// Records how late an event went out relative to its deadline.
+    pub fn lag(&self, lag: Duration) {
+        let secs = lag.as_secs_f64();
+        let i = LAG_BOUNDS
+            .iter()
+            .position(|&b| secs <= b)
+            .unwrap_or(LAG_BOUNDS.len());
+        self.lag_buckets[i].fetch_add(1, Relaxed);
+        self.lag_sum_ns.fetch_add(lag.as_nanos() as u64, Relaxed);
+    }
+}
+
+/// All cores' shards.
+pub struct Metrics {
+    shards: Box<[Shard]>,
+}
+
+impl Metrics {
+    pub fn new(cores: usize) -> Metrics {
+        Metrics {
+            shards: (0..cores.max(1)).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    pub fn shard(&self, core: usize) -> &Shard {
+        &self.shards[core]
+    }
+
+    fn sum<F: Fn(&Shard) -> u64>(&self, f: F) -> u64 {
+        self.shards.iter().map(f).sum()
+    }
+
+    /// Cumulative pacing-lag bucket counts (for tests and benchmarks).
+    pub fn lag_counts(&self) -> Vec<u64> {
+        let mut acc = 0;
+        (0..=LAG_BOUNDS.len())
+            .map(|i| {
+                acc += self.sum(|s| s.lag_buckets[i].load(Relaxed));
+                acc
+            })
+            .collect()
+    }
+
+    /// Renders the Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        out.push_str("# HELP llmload_mock_requests_total Requests answered, by route and status.\n");
+        out.push_str("# TYPE llmload_mock_requests_total counter\n");
+        for route in Route::ALL {
+            for (si, label) in STATUSES
+                .iter()
+                .map(|s| s.to_string())
+                .chain(["other".to_string()])
+                .enumerate()
+            {
+                let n = self.sum(|s| s.requests[route.index()][si].load(Relaxed));
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "llmload_mock_requests_total{{route=\"{}\",status=\"{label}\"}} {n}",
+                        route.label()
+                    );
+                }
+            }
+        }
+        let gauge = |out: &mut String, name: &str, help: &str, v: i64| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n");
+        };
+        let counter = |out: &mut String, name: &str, help: &str, v: u64| {
+            let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n");
+        };
+        gauge(
+            &mut out,
+            "llmload_mock_in_flight",
+            "Requests being served.",
+            self.shards.iter().map(|s| s.in_flight.load(Relaxed)).sum(),
+        );
+        gauge(
+            &mut out,
+            "llmload_mock_streams_in_flight",
+            "SSE streams being sent.",
+            self.shards.iter().map(|s| s.streams.load(Relaxed)).sum(),
+        );
+        counter(
+            &mut out,
+            "llmload_mock_tokens_emitted_total",
+            "Completion tokens sent.",
+            self.sum(|s| s.tokens.load(Relaxed)),
+        );
+        counter(
+            &mut out,
+            "llmload_mock_faults_injected_total",
+            "Requests given an injected fault.",
+            self.sum(|s| s.faults.load(Relaxed)),
+        );
+        out.push_str(
+            "# HELP llmload_mock_pacing_lag_seconds How late stream events went out after their deadline.\n",
+        );
+        out.push_str("# TYPE llmload_mock_pacing_lag_seconds histogram\n");
+        let counts = self.lag_counts();
+        for (i, bound) in LAG_BOUNDS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "llmload_mock_pacing_lag_seconds_bucket{{le=\"{bound}\"}} {}",
+                counts[i]
+            );
+        }
+        let total = counts[LAG_BOUNDS.len()];
+        let _ = writeln!(
+            out,
+            "llmload_mock_pacing_lag_seconds_bucket{{le=\"+Inf\"}} {total}"
+        );
+        let sum = self.sum(|s| s.lag_sum_ns.load(Relaxed)) as f64 / 1e9;
+        let _ = writeln!(out, "llmload_mock_pacing_lag_seconds_sum {sum}");
+        let _ = writeln!(out, "llmload_mock_pacing_lag_seconds_count {total}");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_sums_shards_and_is_well_formed() {
+        let m = Metrics::new(2);
+        m.shard(0).request_done(Route::ChatCompletions, 200);
+        m.shard(1).request_done(Route::ChatCompletions, 200);
+        m.shard(1).request_done(Route::Messages, 777);
+        m.shard(0).lag(Duration::from_micros(30));
+        m.shard(1).lag(Duration::from_millis(3));
+        m.shard(1).tokens(5);
+        let text = m.render();
+        assert!(text.contains("llmload_mock_requests_total{route=\"chat_completions\",status=\"200\"} 2"));
+        assert!(text.contains("llmload_mock_requests_total{route=\"messages\",status=\"other\"} 1"));
+        assert!(text.contains("llmload_mock_pacing_lag_seconds_bucket{le=\"0.00005\"} 1"));
+        assert!(text.contains("llmload_mock_pacing_lag_seconds_bucket{le=\"+Inf\"} 2"));
+        assert!(text.contains("llmload_mock_tokens_emitted_total 5"));
+        // One TYPE line per family.
+        let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
+        assert_eq!(types, 6);
+    }
+}

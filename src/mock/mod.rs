@@ -1,0 +1,194 @@
+//! The mock LLM upstream: SDK-exact OpenAI and Anthropic wire formats, realistic TTFT /
+//! inter-token pacing on absolute deadlines, and injected faults, served thread-per-core so
+//! it is never the bottleneck of the gateway under test.
+//!
+//! Layout: `config` (flags + JSON, validated) → `conn` (keep-alive HTTP/1.1 server loop) →
+//! `routes` → `handlers` (shared checks) → `openai` / `responses` / `anthropic` (bodies and
+//! stream events) → `pacing` (deadline-paced stream sender); `metrics` for `/metrics`.
+
+pub mod anthropic;
+pub mod config;
+pub mod conn;
+pub mod dist;
+pub mod faults;
+pub mod handlers;
+pub mod metrics;
+pub mod openai;
+pub mod pacing;
+pub mod request;
+pub mod responses;
+pub mod routes;
+pub mod text;
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use self::config::Settings;
+use self::metrics::{Metrics, Shard};
+use crate::net::cores::{spawn_pinned, Driver, Worker};
+use crate::net::socket::reuseport_listeners;
+
+/// Per-core state, shared by that core's connections only (`Rc`, never across threads).
+pub struct Core {
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    pub index: usize,
+    pub rng: RefCell<SmallRng>,
+    next_id: Cell<u64>,
+    id_salt: u64,
+}
+
+/// A request id like `req_<24 hex>`, built without allocation.
+pub struct RequestId {
+    buf: [u8; 28],
+}
+
+impl RequestId {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf).expect("ascii")
+    }
+}
+
+impl Core {
+    fn new(settings: Arc<Settings>, metrics: Arc<Metrics>, index: usize) -> Core {
+        let mut rng =
+            SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let id_salt = rng.gen();
+        Core {
+            settings,
+            metrics,
+            index,
+            rng: RefCell::new(rng),
+            next_id: Cell::new(0),
+            id_salt,
+        }
+    }
+
+    /// This core's metrics shard.
+    pub fn shard(&self) -> &Shard {
+        self.metrics.shard(self.index)
+    }
+
+    /// A fresh request id, unique across cores and runs of the process.
+    pub fn request_id(&self) -> RequestId {
+        let n = self.next_id.get();
+        self.next_id.set(n + 1);
+        let mut buf = *b"req_000000000000000000000000";
+        let hex = b"0123456789abcdef";
+        let hi = self.id_salt ^ (self.index as u64) << 56;
+        for i in 0..16 {
+            buf[4 + i] = hex[((hi >> (60 - 4 * i)) & 15) as usize];
+        }
+        for i in 0..8 {
+            buf[20 + i] = hex[((n >> (28 - 4 * i)) & 15) as usize];
+        }
+        RequestId { buf }
+    }
+}
+
+/// A running mock: where it listens, and how to stop it.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub driver: Driver,
+    pub metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<Worker<()>>,
+}
+
+impl Server {
+    /// Asks every core to stop accepting and waits for them (open streams are abandoned).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake each accept loop with a connection so it sees the flag.
+        for _ in 0..self.threads.len() {
+            let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Blocks until every core exits (they run until the process ends).
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Starts the mock on `cores` and returns once every core listens.
+pub fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
+    let listeners = reuseport_listeners(settings.listen, cores.len())?;
+    let addr = listeners[0].local_addr()?;
+    let settings = Arc::new(settings);
+    let metrics = Arc::new(Metrics::new(cores.len()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let slots: Arc<std::sync::Mutex<Vec<Option<std::net::TcpListener>>>> =
+        Arc::new(std::sync::Mutex::new(listeners.into_iter().map(Some).collect()));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Driver>();
+    let threads = {
+        let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
+        spawn_pinned("mock", cores, move |index, driver| {
+            let listener = slots.lock().expect("listener slots")[index]
+                .take()
+                .expect("one listener per core");
+            let core = Rc::new(Core::new(settings.clone(), metrics.clone(), index));
+            let (stop, ready) = (stop.clone(), ready_tx.clone());
+            async move {
+                let listener = match monoio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("llmload mock: core {index}: cannot register the listener: {e}");
+                        return;
+                    }
+                };
+                let _ = ready.send(driver);
+                accept_loop(listener, core, stop).await;
+            }
+        })?
+    };
+    let mut driver = Driver::Epoll;
+    for _ in cores {
+        driver = ready_rx
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| io::Error::other("a mock core failed to start"))?;
+    }
+    Ok(Server {
+        addr,
+        driver,
+        metrics,
+        stop,
+        threads,
+    })
+}
+
+async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: Arc<AtomicBool>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let _ = stream.set_nodelay(true);
+                monoio::spawn(conn::serve_connection(stream, core.clone()));
+            }
+            Err(e) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                // Out of fds (EMFILE/ENFILE): back off instead of spinning; others are transient.
+                if matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) {
+                    monoio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! OpenAI routes: models, chat completions, completions and embeddings, streaming and not.
+//! Shapes follow the official SDK's types (openai 3.x): every required key present, `usage`
+//! on the final chunk only with `stream_options.include_usage`, `[DONE]` last.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::Serialize;
+use serde_json::json;
+
+use super::handlers::{emit, emit_raw, unix_now, Ctx, Generation, Limits, Renderer, Reply};
+use super::request::{last_user_text, parse, ChatRequest, CompletionRequest, EmbeddingRequest};
+use crate::wire::api_error::{write_stream_error, Family};
+
+/// Default cap for chat when the request gives none.
+const CHAT_DEFAULT_CAP: u64 = 4096;
+/// OpenAI's default `max_tokens` for legacy completions.
+const COMPLETIONS_DEFAULT_CAP: u64 = 16;
+/// A fixed `created` for listed models.
+const MODEL_CREATED: u64 = 1_700_000_000;
+
+/// `GET /models` and `GET /models/{id}`, in the OpenAI or Anthropic shape.
+pub fn models(ctx: &mut Ctx<'_>) -> Reply {
+    let settings = &ctx.core.settings;
+    let anthropic = ctx.head.family == Family::Anthropic;
+    let entry = |id: &str| {
+        if anthropic {
+            json!({"type": "model", "id": id, "display_name": id,
+                   "created_at": "2025-01-01T00:00:00Z", "lifecycle": "active"})
+        } else {
+            json!({"id": id, "object": "model", "created": MODEL_CREATED, "owned_by": "llmload-mock"})
+        }
+    };
+    if ctx.head.route == super::routes::Route::Model {
+        let id = ctx.head.model_id.clone();
+        return match ctx.model(&id) {
+            Ok(_) => ctx.json(&entry(&id), Duration::ZERO),
+            Err(reply) => reply,
+        };
+    }
+    let data: Vec<_> = settings.models.iter().map(|m| entry(&m.id)).collect();
+    let body = if anthropic {
+        let first = settings.models.first().map(|m| m.id.as_str());
+        let last = settings.models.last().map(|m| m.id.as_str());
+        json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
+    } else {
+        json!({"object": "list", "data": data})
+    };
+    ctx.json(&body, Duration::ZERO)
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    prompt_tokens_details: PromptDetails,
+    completion_tokens_details: CompletionDetails,
+}
+
+#[derive(Serialize)]
+struct PromptDetails {
+    cached_tokens: u64,
+    audio_tokens: u64,
+}
+
+#[derive(Serialize)]
+struct CompletionDetails {
+    reasoning_tokens: u64,
+    audio_tokens: u64,
+    accepted_prediction_tokens: u64,
+    rejected_prediction_tokens: u64,
+}
+
+fn usage(gen: &Generation) -> Usage {
+    Usage {
+        prompt_tokens: gen.prompt_tokens,
+        completion_tokens: gen.tokens,
+        total_tokens: gen.prompt_tokens + gen.tokens,
+        prompt_tokens_details: PromptDetails {
+            cached_tokens: 0,
+            audio_tokens: 0,
+        },
+        completion_tokens_details: CompletionDetails {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0,
+        },
+    }
+}
+
+fn finish_reason(gen: &Generation) -> &'static str {
+    if gen.hit_cap {
+        "length"
+    } else {
+        "stop"
+    }
+}
+
+/// `n` other than 1 is refused: the mock generates one choice.
+fn check_n(ctx: &mut Ctx<'_>, n: Option<u64>) -> Result<(), Reply> {
+    match n {
+        None | Some(1) => Ok(()),
+        Some(n) => Err(ctx.error(
+            400,
+            &format!("n: only n=1 is supported by the mock, got {n}"),
+            None,
+        )),
+    }
+}
+
+fn check_cap(ctx: &mut Ctx<'_>, field: &str, cap: Option<u64>) -> Result<(), Reply> {
+    match cap {
+        Some(0) => Err(ctx.error(400, &format!("{field}: must be at least 1"), None)),
+        _ => Ok(()),
+    }
+}
+
+/// `POST /chat/completions`.
+pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
+    let req: ChatRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return ctx.error(400, &e, None),
+    };
+    let cap = req.max_completion_tokens.or(req.max_tokens);
+    if let Err(r) = check_n(ctx, req.n).and_then(|_| check_cap(ctx, "max_tokens", cap)) {
+        return r;
+    }
+    let model = match ctx.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.apply_faults(&model) {
+        return r;
+    }
+    let limits = Limits {
+        cap: cap.unwrap_or(CHAT_DEFAULT_CAP),
+        min_tokens: req.min_tokens,
+        ignore_eos: req.ignore_eos.unwrap_or(false),
+    };
+    let gen = ctx.plan(
+        &model,
+        limits,
+        req.prompt_tokens(),
+        &last_user_text(&req.messages),
+    );
+    let id = format!("chatcmpl-{}", &ctx.request_id[4..]);
+    if req.stream.unwrap_or(false) {
+        let include_usage = req
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        let stream = ChatStream {
+            id,
+            model: req.model.into_owned(),
+            created: unix_now(),
+            include_usage,
+            scratch: Vec::with_capacity(512),
+        };
+        return ctx.stream(Renderer::Chat(stream), gen);
+    }
+    let delay = ctx.nonstream_delay(&gen);
+    let text = gen.text();
+    ctx.core.shard().tokens(gen.tokens);
+    let body = json!({
+        "id": id, "object": "chat.completion", "created": unix_now(), "model": req.model,
+        "choices": [{"index": 0,
+                     "message": {"role": "assistant", "content": text, "refusal": null, "annotations": []},
+                     "logprobs": null, "finish_reason": finish_reason(&gen)}],
+        "usage": usage(&gen), "service_tier": "default", "system_fingerprint": "fp_llmload_mock",
+    });
+    ctx.json(&body, delay)
+}
+
+#[derive(Serialize)]
+struct ChatChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    system_fingerprint: &'static str,
+    choices: &'a [ChunkChoice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<Usage>>,
+}
+
+#[derive(Serialize)]
+struct ChunkChoice<'a> {
+    index: u32,
+    delta: Delta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct Delta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+/// Renders a chat completion stream.
+pub struct ChatStream {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    scratch: Vec<u8>,
+}
+
+impl ChatStream {
+    fn chunk(&mut self, out: &mut Vec<u8>, delta: Delta<'_>, finish: Option<&'static str>) {
+        let choices = [ChunkChoice {
+            index: 0,
+            delta,
+            logprobs: None,
+            finish_reason: finish,
+        }];
+        let chunk = ChatChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            system_fingerprint: "fp_llmload_mock",
+            choices: &choices,
+            usage: self.include_usage.then_some(None),
+        };
+        emit(out, &mut self.scratch, None, &chunk);
+    }
+
+    pub fn prelude(&mut self, out: &mut Vec<u8>) {
+        self.chunk(
+            out,
+            Delta {
+                role: Some("assistant"),
+                content: Some(""),
+            },
+            None,
+        );
+    }
+
+    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.chunk(
+            out,
+            Delta {
+                role: None,
+                content: Some(text),
+            },
+            None,
+        );
+    }
+
+    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+        self.chunk(
+            out,
+            Delta {
+                role: None,
+                content: None,
+            },
+            Some(finish_reason(gen)),
+        );
+        if self.include_usage {
+            let chunk = ChatChunk {
+                id: &self.id,
+                object: "chat.completion.chunk",
+                created: self.created,
+                model: &self.model,
+                system_fingerprint: "fp_llmload_mock",
+                choices: &[],
+                usage: Some(Some(usage(gen))),
+            };
+            emit(out, &mut self.scratch, None, &chunk);
+        }
+        emit_raw(out, &mut self.scratch, b"[DONE]");
+    }
+
+    pub fn error(&mut self, out: &mut Vec<u8>) {
+        stream_error(out, &mut self.scratch);
+    }
+}
+
+/// The OpenAI mid-stream error frame: `data: {"error":{…}}`.
+fn stream_error(out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    let mut payload = Vec::with_capacity(160);
+    write_stream_error(
+        &mut payload,
+        Family::OpenAi,
+        500,
+        "The server had an error while processing your request.",
+    );
+    emit_raw(out, scratch, &payload);
+}
+
+/// `POST /completions`.
+pub fn completions(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
+    let req: CompletionRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return ctx.error(400, &e, None),
+    };
+    if let Err(r) = check_n(ctx, req.n).and_then(|_| check_cap(ctx, "max_tokens", req.max_tokens)) {
+        return r;
+    }
+    let model = match ctx.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.apply_faults(&model) {
+        return r;
+    }
+    let limits = Limits {
+        cap: req.max_tokens.unwrap_or(COMPLETIONS_DEFAULT_CAP),
+        min_tokens: req.min_tokens,
+        ignore_eos: req.ignore_eos.unwrap_or(false),
+    };
+    let gen = ctx.plan(&model, limits, req.prompt.tokens(), req.prompt.last_text());
+    let id = format!("cmpl-{}", &ctx.request_id[4..]);
+    if req.stream.unwrap_or(false) {
+        let include_usage = req
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        let stream = CompletionStream {
+            id,
+            model: req.model.into_owned(),
+            created: unix_now(),
+            include_usage,
+            scratch: Vec::with_capacity(512),
+        };
+        return ctx.stream(Renderer::Completion(stream), gen);
+    }
+    let delay = ctx.nonstream_delay(&gen);
+    ctx.core.shard().tokens(gen.tokens);
+    let body = json!({
+        "id": id, "object": "text_completion", "created": unix_now(), "model": req.model,
+        "choices": [{"index": 0, "text": gen.text(), "logprobs": null, "finish_reason": finish_reason(&gen)}],
+        "usage": {"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.tokens,
+                  "total_tokens": gen.prompt_tokens + gen.tokens},
+        "system_fingerprint": "fp_llmload_mock",
+    });
+    ctx.json(&body, delay)
+}
+
+#[derive(Serialize)]
+struct CompletionChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    system_fingerprint: &'static str,
+    choices: &'a [TextChoice<'a>],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Option<serde_json::Value>>,
+}
+
+#[derive(Serialize)]
+struct TextChoice<'a> {
+    index: u32,
+    text: &'a str,
+    logprobs: Option<()>,
+    finish_reason: Option<&'static str>,
+}
+
+/// Renders a legacy completion stream.
+pub struct CompletionStream {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    scratch: Vec<u8>,
+}
+
+impl CompletionStream {
+    fn chunk(
+        &mut self,
+        out: &mut Vec<u8>,
+        choices: &[TextChoice<'_>],
+        usage: Option<Option<serde_json::Value>>,
+    ) {
+        let chunk = CompletionChunk {
+            id: &self.id,
+            object: "text_completion",
+            created: self.created,
+            model: &self.model,
+            system_fingerprint: "fp_llmload_mock",
+            choices,
+            usage,
+        };
+        emit(out, &mut self.scratch, None, &chunk);
+    }
+
+    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+        let usage = self.include_usage.then_some(None);
+        self.chunk(
+            out,
+            &[TextChoice {
+                index: 0,
+                text,
+                logprobs: None,
+                finish_reason: None,
+            }],
+            usage,
+        );
+    }
+
+    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+        let usage = self.include_usage.then_some(None);
+        let finish = Some(finish_reason(gen));
+        self.chunk(
+            out,
+            &[TextChoice {
+                index: 0,
+                text: "",
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage,
+        );
+        if self.include_usage {
+            let usage = json!({"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.tokens,
+                               "total_tokens": gen.prompt_tokens + gen.tokens});
+            self.chunk(out, &[], Some(Some(usage)));
+        }
+        emit_raw(out, &mut self.scratch, b"[DONE]");
+    }
+
+    pub fn error(&mut self, out: &mut Vec<u8>) {
+        stream_error(out, &mut self.scratch);
+    }
+}
+
+/// `POST /embeddings`: a deterministic unit vector per input, as floats or base64 f32 LE.
+pub fn embeddings(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
+    let req: EmbeddingRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return ctx.error(400, &e, None),
+    };
+    let model = match ctx.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.apply_faults(&model) {
+        return r;
+    }
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return ctx.error(
+                400,
+                &format!("encoding_format: {other:?} is not one of float, base64"),
+                None,
+            )
+        }
+    };
+    let dims = match req.dimensions {
+        None => model.embedding_dimensions,
+        Some(d @ 1..=65_536) => d,
+        Some(d) => return ctx.error(400, &format!("dimensions: {d} is not between 1 and 65536"), None),
+    };
+    let items = req.input.items();
+    let data: Vec<_> = items
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let v = unit_vector(text.as_bytes(), dims as usize);
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    let tokens = req.input.tokens();
+    let body = json!({"object": "list", "model": req.model, "data": data,
+                      "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
+    let delay = match ctx.head.ttft_ms {
+        Some(ms) => Duration::from_micros((ms * 1e3) as u64),
+        None => Duration::ZERO,
+    };
+    ctx.json(&body, delay)
+}
+
+/// A deterministic unit vector seeded by `text` (FNV-1a, then xorshift).
+fn unit_vector(text: &[u8], dims: usize) -> Vec<f32> {
+    let mut state = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let mut v: Vec<f32> = (0..dims)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_vectors_are_deterministic_and_normalised() {
+        let a = unit_vector(b"hello", 64);
+        assert_eq!(a, unit_vector(b"hello", 64));
+        assert_ne!(a, unit_vector(b"hellp", 64));
+        let norm: f32 = a.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+}

@@ -1,0 +1,370 @@
+//! Request bodies of every route, deserialized borrowing from the request buffer.
+//! Unknown fields are ignored as real providers do; wrong types and missing required fields
+//! become a 400 naming the JSON path.
+
+use std::borrow::Cow;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::text::prompt_tokens;
+
+/// Parses `body` as `T`; the error names the JSON path (`messages[0].content: invalid type …`).
+pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })?;
+    Ok(value)
+}
+
+/// Parses an owned type (no borrowing), for small bodies.
+pub fn parse_owned<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    parse::<T>(body)
+}
+
+/// Message content: a string, or a list of typed parts / blocks.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub enum Content<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Parts(#[serde(borrow)] Vec<Part<'a>>),
+}
+
+/// One part of structured content; only text counts toward the estimate, other kinds
+/// (images, documents) are charged a fixed amount.
+#[derive(Deserialize, Debug)]
+pub struct Part<'a> {
+    #[serde(borrow, default, rename = "type")]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub text: Option<Cow<'a, str>>,
+}
+
+/// Characters charged for a non-text part (an image is ~1k tokens at real providers).
+const NON_TEXT_PART_CHARS: usize = 4000;
+
+impl Content<'_> {
+    /// Character count used by the token estimate.
+    pub fn chars(&self) -> usize {
+        match self {
+            Content::Text(t) => t.chars().count(),
+            Content::Parts(parts) => parts
+                .iter()
+                .map(|p| p.text.as_ref().map_or(NON_TEXT_PART_CHARS, |t| t.chars().count()))
+                .sum(),
+        }
+    }
+
+    /// The text, parts joined by newlines.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Content::Text(t) => Cow::Borrowed(t.as_ref()),
+            Content::Parts(parts) => Cow::Owned(
+                parts
+                    .iter()
+                    .filter_map(|p| p.text.as_deref())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        }
+    }
+}
+
+/// A chat message (OpenAI or Anthropic).
+#[derive(Deserialize, Debug)]
+pub struct Message<'a> {
+    #[serde(borrow)]
+    pub role: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub content: Option<Content<'a>>,
+}
+
+fn chars_of(content: &Option<Content<'_>>) -> usize {
+    content.as_ref().map_or(0, Content::chars)
+}
+
+/// The last user message's text (for echo mode).
+pub fn last_user_text<'b>(messages: &'b [Message<'_>]) -> Cow<'b, str> {
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .and_then(|m| m.content.as_ref())
+        .map_or(Cow::Borrowed(""), Content::text)
+}
+
+/// `stream_options`.
+#[derive(Deserialize, Debug, Default)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// OpenAI `POST /chat/completions`.
+#[derive(Deserialize, Debug)]
+pub struct ChatRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub messages: Vec<Message<'a>>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
+    #[serde(default)]
+    pub min_tokens: Option<u64>,
+    #[serde(default)]
+    pub ignore_eos: Option<bool>,
+    #[serde(default)]
+    pub n: Option<u64>,
+}
+
+impl ChatRequest<'_> {
+    pub fn prompt_tokens(&self) -> u64 {
+        prompt_tokens(self.messages.iter().map(|m| chars_of(&m.content)))
+    }
+}
+
+/// A prompt: a string, strings, or token ids.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub enum Prompt<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Texts(#[serde(borrow)] Vec<Cow<'a, str>>),
+    Tokens(Vec<u64>),
+    TokenLists(Vec<Vec<u64>>),
+}
+
+impl Prompt<'_> {
+    /// Prompt tokens: chars / 4 for text, the count for token ids.
+    pub fn tokens(&self) -> u64 {
+        use super::text::tokens_for_chars;
+        match self {
+            Prompt::Text(t) => tokens_for_chars(t.chars().count()).max(1),
+            Prompt::Texts(ts) => ts
+                .iter()
+                .map(|t| tokens_for_chars(t.chars().count()).max(1))
+                .sum(),
+            Prompt::Tokens(ids) => ids.len() as u64,
+            Prompt::TokenLists(ls) => ls.iter().map(|l| l.len() as u64).sum(),
+        }
+    }
+
+    /// The inputs one by one as text (token ids rendered as numbers), for embeddings.
+    pub fn items(&self) -> Vec<Cow<'_, str>> {
+        match self {
+            Prompt::Text(t) => vec![Cow::Borrowed(t.as_ref())],
+            Prompt::Texts(ts) => ts.iter().map(|t| Cow::Borrowed(t.as_ref())).collect(),
+            Prompt::Tokens(ids) => vec![Cow::Owned(format!("{ids:?}"))],
+            Prompt::TokenLists(ls) => ls.iter().map(|l| Cow::Owned(format!("{l:?}"))).collect(),
+        }
+    }
+
+    /// The last text item (echo mode).
+    pub fn last_text(&self) -> &str {
+        match self {
+            Prompt::Text(t) => t,
+            Prompt::Texts(ts) => ts.last().map_or("", |t| t.as_ref()),
+            _ => "",
+        }
+    }
+}
+
+/// OpenAI `POST /completions`.
+#[derive(Deserialize, Debug)]
+pub struct CompletionRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub prompt: Prompt<'a>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub min_tokens: Option<u64>,
+    #[serde(default)]
+    pub ignore_eos: Option<bool>,
+    #[serde(default)]
+    pub n: Option<u64>,
+}
+
+/// OpenAI `POST /embeddings`.
+#[derive(Deserialize, Debug)]
+pub struct EmbeddingRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub input: Prompt<'a>,
+    #[serde(default, borrow)]
+    pub encoding_format: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub dimensions: Option<u32>,
+}
+
+/// Responses `input`: a string or a list of items.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub enum ResponseInput<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Items(#[serde(borrow)] Vec<ResponseItem<'a>>),
+}
+
+/// One input item; messages carry `role` and `content`.
+#[derive(Deserialize, Debug)]
+pub struct ResponseItem<'a> {
+    #[serde(borrow, default)]
+    pub role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub content: Option<Content<'a>>,
+}
+
+/// OpenAI `POST /responses`.
+#[derive(Deserialize, Debug)]
+pub struct ResponsesRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub input: ResponseInput<'a>,
+    #[serde(default, borrow)]
+    pub instructions: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub max_output_tokens: Option<u64>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+impl ResponsesRequest<'_> {
+    pub fn prompt_tokens(&self) -> u64 {
+        let instr = self.instructions.as_ref().map(|i| i.chars().count());
+        match &self.input {
+            ResponseInput::Text(t) => prompt_tokens(instr.into_iter().chain([t.chars().count()])),
+            ResponseInput::Items(items) => prompt_tokens(
+                instr
+                    .into_iter()
+                    .chain(items.iter().map(|i| chars_of(&i.content))),
+            ),
+        }
+    }
+
+    pub fn last_user_text(&self) -> Cow<'_, str> {
+        match &self.input {
+            ResponseInput::Text(t) => Cow::Borrowed(t.as_ref()),
+            ResponseInput::Items(items) => items
+                .iter()
+                .rev()
+                .find(|i| i.role.as_deref() == Some("user"))
+                .and_then(|i| i.content.as_ref())
+                .map_or(Cow::Borrowed(""), Content::text),
+        }
+    }
+}
+
+/// Anthropic `system`: a string or text blocks.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub enum System<'a> {
+    Text(#[serde(borrow)] Cow<'a, str>),
+    Blocks(#[serde(borrow)] Vec<Part<'a>>),
+}
+
+impl System<'_> {
+    fn chars(&self) -> usize {
+        match self {
+            System::Text(t) => t.chars().count(),
+            System::Blocks(b) => b
+                .iter()
+                .map(|p| p.text.as_ref().map_or(0, |t| t.chars().count()))
+                .sum(),
+        }
+    }
+}
+
+/// Anthropic `POST /messages` and `/messages/count_tokens` (which has no `max_tokens`).
+#[derive(Deserialize, Debug)]
+pub struct MessagesRequest<'a> {
+    #[serde(borrow)]
+    pub model: Cow<'a, str>,
+    #[serde(borrow)]
+    pub messages: Vec<Message<'a>>,
+    #[serde(default, borrow)]
+    pub system: Option<System<'a>>,
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+}
+
+impl MessagesRequest<'_> {
+    /// Input tokens; `count_tokens` returns exactly this for the same body.
+    pub fn input_tokens(&self) -> u64 {
+        let system = self.system.as_ref().map(System::chars);
+        prompt_tokens(
+            system
+                .into_iter()
+                .chain(self.messages.iter().map(|m| chars_of(&m.content))),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_parses_both_content_forms() {
+        let body = br#"{"model":"m","messages":[{"role":"system","content":"be brief"},
+            {"role":"user","content":[{"type":"text","text":"hello there"},{"type":"image_url"}]}],
+            "stream":true,"stream_options":{"include_usage":true},"max_completion_tokens":5,"extra":1}"#;
+        let r: ChatRequest = parse(body).unwrap();
+        assert_eq!(r.model, "m");
+        assert_eq!(r.stream, Some(true));
+        assert_eq!(last_user_text(&r.messages), "hello there");
+        assert_eq!(
+            r.prompt_tokens(),
+            3 + 2 + 3 + (11 + 4000usize).div_ceil(4) as u64 + 3
+        );
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        let e = parse::<ChatRequest>(br#"{"model":"m","messages":"hi"}"#).unwrap_err();
+        assert!(e.starts_with("messages:"), "{e}");
+        let e = parse::<ChatRequest>(br#"{"messages":[]}"#).unwrap_err();
+        assert!(e.contains("missing field `model`"), "{e}");
+        let e = parse::<ChatRequest>(b"{not json").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn anthropic_counts_system_and_is_stable() {
+        let body = br#"{"model":"c","system":[{"type":"text","text":"abcd"}],"messages":[{"role":"user","content":"abcdefgh"}],"max_tokens":9}"#;
+        let r: MessagesRequest = parse(body).unwrap();
+        assert_eq!(r.input_tokens(), 3 + 1 + 3 + 2 + 3);
+        assert_eq!(r.max_tokens, Some(9));
+    }
+
+    #[test]
+    fn prompts_of_every_shape() {
+        let r: CompletionRequest = parse(br#"{"model":"m","prompt":[1,2,3]}"#).unwrap();
+        assert_eq!(r.prompt.tokens(), 3);
+        let r: EmbeddingRequest = parse(br#"{"model":"m","input":["a","bb"]}"#).unwrap();
+        assert_eq!(r.input.items().len(), 2);
+        let r: ResponsesRequest =
+            parse(br#"{"model":"m","input":[{"role":"user","content":"hi you"}]}"#).unwrap();
+        assert_eq!(r.last_user_text(), "hi you");
+    }
+}

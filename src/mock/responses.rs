@@ -1,0 +1,204 @@
+//! OpenAI Responses API: `POST /responses`, streaming (named events with a strictly
+//! increasing `sequence_number`, no `[DONE]`) and not.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::handlers::{emit, unix_now, Ctx, Generation, Limits, Renderer, Reply};
+use super::request::{parse, ResponsesRequest};
+
+const DEFAULT_CAP: u64 = 4096;
+
+fn usage(gen: &Generation) -> Value {
+    json!({"input_tokens": gen.prompt_tokens,
+           "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+           "output_tokens": gen.tokens, "output_tokens_details": {"reasoning_tokens": 0},
+           "total_tokens": gen.prompt_tokens + gen.tokens})
+}
+
+/// The message output item, with its text so far.
+fn message_item(item_id: &str, status: &str, text: Option<&str>) -> Value {
+    let content = match text {
+        Some(t) => json!([{"type": "output_text", "text": t, "annotations": [], "logprobs": []}]),
+        None => json!([]),
+    };
+    json!({"id": item_id, "type": "message", "role": "assistant", "status": status, "content": content})
+}
+
+/// The whole response object in a given state.
+fn response_object(
+    id: &str,
+    model: &str,
+    created: u64,
+    status: &str,
+    output: Value,
+    gen: Option<&Generation>,
+) -> Value {
+    let incomplete = matches!(gen, Some(g) if g.hit_cap);
+    json!({
+        "id": id, "object": "response", "created_at": created, "status": status, "model": model,
+        "output": output, "parallel_tool_calls": true, "tool_choice": "auto", "tools": [],
+        "error": null,
+        "incomplete_details": if incomplete { json!({"reason": "max_output_tokens"}) } else { Value::Null },
+        "usage": gen.map_or(Value::Null, usage),
+    })
+}
+
+fn final_status(gen: &Generation) -> &'static str {
+    if gen.hit_cap {
+        "incomplete"
+    } else {
+        "completed"
+    }
+}
+
+/// `POST /responses`.
+pub fn create(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
+    let req: ResponsesRequest = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return ctx.error(400, &e, None),
+    };
+    if req.max_output_tokens == Some(0) {
+        return ctx.error(400, "max_output_tokens: must be at least 1", None);
+    }
+    let model = match ctx.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.apply_faults(&model) {
+        return r;
+    }
+    let limits = Limits {
+        cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP),
+        min_tokens: None,
+        ignore_eos: false,
+    };
+    let gen = ctx.plan(&model, limits, req.prompt_tokens(), &req.last_user_text());
+    let suffix = &ctx.request_id[4..];
+    let id = format!("resp_{suffix}");
+    let item_id = format!("msg_{suffix}");
+    let created = unix_now();
+    if req.stream.unwrap_or(false) {
+        let stream = ResponsesStream {
+            id,
+            item_id,
+            model: req.model.into_owned(),
+            created,
+            sequence: 0,
+            scratch: Vec::with_capacity(512),
+        };
+        return ctx.stream(Renderer::Responses(Box::new(stream)), gen);
+    }
+    let delay = ctx.nonstream_delay(&gen);
+    ctx.core.shard().tokens(gen.tokens);
+    let text = gen.text();
+    let output = json!([message_item(&item_id, final_status(&gen), Some(&text))]);
+    let body = response_object(&id, &req.model, created, final_status(&gen), output, Some(&gen));
+    ctx.json(&body, delay)
+}
+
+#[derive(Serialize)]
+struct TextDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    item_id: &'a str,
+    output_index: u32,
+    content_index: u32,
+    delta: &'a str,
+    logprobs: [(); 0],
+    sequence_number: u64,
+}
+
+/// Renders a Responses stream.
+pub struct ResponsesStream {
+    id: String,
+    item_id: String,
+    model: String,
+    created: u64,
+    sequence: u64,
+    scratch: Vec<u8>,
+}
+
+impl ResponsesStream {
+    /// Emits a named event, stamping `type` and the next `sequence_number`.
+    fn event(&mut self, out: &mut Vec<u8>, kind: &str, mut body: Value) {
+        body["type"] = json!(kind);
+        body["sequence_number"] = json!(self.sequence);
+        self.sequence += 1;
+        emit(out, &mut self.scratch, Some(kind), &body);
+    }
+
+    pub fn prelude(&mut self, out: &mut Vec<u8>) {
+        let resp = response_object(
+            &self.id,
+            &self.model,
+            self.created,
+            "in_progress",
+            json!([]),
+            None,
+        );
+        self.event(out, "response.created", json!({"response": resp.clone()}));
+        self.event(out, "response.in_progress", json!({"response": resp}));
+        let item = message_item(&self.item_id, "in_progress", None);
+        self.event(
+            out,
+            "response.output_item.added",
+            json!({"output_index": 0, "item": item}),
+        );
+        let part = json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
+        let added = json!({"item_id": self.item_id, "output_index": 0, "content_index": 0, "part": part});
+        self.event(out, "response.content_part.added", added);
+    }
+
+    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+        let delta = TextDelta {
+            kind: "response.output_text.delta",
+            item_id: &self.item_id,
+            output_index: 0,
+            content_index: 0,
+            delta: text,
+            logprobs: [],
+            sequence_number: self.sequence,
+        };
+        self.sequence += 1;
+        emit(out, &mut self.scratch, Some("response.output_text.delta"), &delta);
+    }
+
+    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+        let text = gen.text();
+        let ids = json!({"item_id": self.item_id, "output_index": 0, "content_index": 0});
+        let mut done = ids.clone();
+        done["text"] = json!(text);
+        done["logprobs"] = json!([]);
+        self.event(out, "response.output_text.done", done);
+        let mut part_done = ids;
+        part_done["part"] = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+        self.event(out, "response.content_part.done", part_done);
+        let status = final_status(gen);
+        let item = message_item(&self.item_id, status, Some(&text));
+        self.event(
+            out,
+            "response.output_item.done",
+            json!({"output_index": 0, "item": item.clone()}),
+        );
+        let resp = response_object(
+            &self.id,
+            &self.model,
+            self.created,
+            status,
+            json!([item]),
+            Some(gen),
+        );
+        let kind = if gen.hit_cap {
+            "response.incomplete"
+        } else {
+            "response.completed"
+        };
+        self.event(out, kind, json!({"response": resp}));
+    }
+
+    pub fn error(&mut self, out: &mut Vec<u8>) {
+        let body = json!({"code": "server_error", "message": "The server had an error while processing your request.", "param": null});
+        self.event(out, "error", body);
+    }
+}

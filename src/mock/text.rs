@@ -1,0 +1,95 @@
+//! Reply text and token arithmetic: deterministic filler words, echo of the last user message,
+//! and the prompt-token estimate (chars / 4, plus per-message overhead) that every route and
+//! `count_tokens` share, so usage always agrees with itself.
+
+/// Filler vocabulary: common short English words, so a reply looks like text to a gateway's
+/// content filters and costs about one real token per word.
+const WORDS: &[&str] = &[
+    "the", "model", "answers", "with", "a", "short", "and", "plain", "reply", "about", "your", "request",
+    "while", "the", "gateway", "measures", "time", "to", "first", "token", "each", "word", "here", "is",
+    "one", "token", "of", "steady", "output", "for", "load", "tests", "that", "need", "text", "which",
+    "looks", "real", "enough", "so", "nothing", "upstream", "treats", "it", "as", "special", "or", "cached",
+    "between", "calls", "at", "any", "rate",
+];
+
+/// Per-message overhead in OpenAI's counting recipe, and the reply priming.
+const TOKENS_PER_MESSAGE: u64 = 3;
+const REPLY_PRIMING: u64 = 3;
+
+/// Tokens for `chars` characters of text (chars / 4, rounded up).
+pub fn tokens_for_chars(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
+/// Prompt tokens for a conversation given each message's character count.
+pub fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
+    message_chars
+        .into_iter()
+        .map(|c| TOKENS_PER_MESSAGE + tokens_for_chars(c))
+        .sum::<u64>()
+        + REPLY_PRIMING
+}
+
+/// Where the words of a reply come from.
+#[derive(Clone, Debug)]
+pub enum Words {
+    /// Filler starting at an offset into the vocabulary (varies between requests).
+    Filler(usize),
+    /// The words of the last user message, cycled.
+    Echo(Vec<String>),
+}
+
+impl Words {
+    /// Echo of `text`, or filler if it has no words.
+    pub fn echo(text: &str, offset: usize) -> Words {
+        let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
+        if words.is_empty() {
+            Words::Filler(offset)
+        } else {
+            Words::Echo(words)
+        }
+    }
+
+    /// Appends token `k` (a word, with a leading space after the first).
+    pub fn push_token(&self, k: u64, out: &mut String) {
+        if k > 0 {
+            out.push(' ');
+        }
+        match self {
+            Words::Filler(offset) => out.push_str(WORDS[(*offset + k as usize) % WORDS.len()]),
+            Words::Echo(words) => out.push_str(&words[k as usize % words.len()]),
+        }
+    }
+
+    /// Tokens `from..to` as one string.
+    pub fn text(&self, from: u64, to: u64) -> String {
+        let mut s = String::with_capacity(((to - from) * 8) as usize);
+        for k in from..to {
+            self.push_token(k, &mut s);
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_are_stable() {
+        assert_eq!(tokens_for_chars(0), 0);
+        assert_eq!(tokens_for_chars(1), 1);
+        assert_eq!(tokens_for_chars(8), 2);
+        assert_eq!(prompt_tokens([8, 4]), 3 + 2 + 3 + 1 + 3);
+    }
+
+    #[test]
+    fn words_join_with_spaces() {
+        let w = Words::echo("hello big world", 0);
+        assert_eq!(w.text(0, 4), "hello big world hello");
+        assert_eq!(w.text(1, 3), " big world");
+        let f = Words::Filler(0);
+        assert_eq!(f.text(0, 2), "the model");
+        assert!(matches!(Words::echo("   ", 3), Words::Filler(3)));
+    }
+}

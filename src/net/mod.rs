@@ -1,0 +1,6 @@
+//! Sockets and threads shared by the load generator and the mock: one pinned monoio runtime
+//! per core, listener and client socket options, and process limits.
+
+pub mod cores;
+pub mod limits;
+pub mod socket;

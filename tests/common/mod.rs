@@ -1,0 +1,126 @@
+//! Helpers shared by the integration tests: start the real `llmload` binary, talk raw HTTP.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `llmload mock` child process, killed on drop.
+pub struct Mock {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Mock {
+    /// Starts `llmload mock --listen 127.0.0.1:0 <args>` and waits for its listening line.
+    pub fn start(args: &[&str]) -> Mock {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_llmload"))
+            .args(["mock", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn llmload mock");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
+        let addr = line
+            .trim()
+            .strip_prefix("llmload mock: listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_string();
+        Mock { child, addr }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(&self.addr).expect("connect to mock");
+        s.set_nodelay(true).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A POST request with a JSON body and extra header lines.
+pub fn post(path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut req = format!("POST {path} HTTP/1.1\r\nhost: t\r\ncontent-type: application/json\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    req.into_bytes()
+}
+
+/// A response read off the socket: status, headers (lower-cased names), body (de-chunked),
+/// and for chunked bodies the arrival time of each chunk relative to `sent`.
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub chunk_times: Vec<(Duration, Vec<u8>)>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response with a tiny blocking HTTP/1.1 reader (independent of llmload's code).
+pub fn read_response(stream: &mut TcpStream, sent: Instant) -> Response {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("status line");
+    let status: u16 = line.split_whitespace().nth(1).expect("status").parse().expect("numeric status");
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).expect("header line");
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        let (k, v) = l.split_once(':').expect("header colon");
+        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    let mut body = Vec::new();
+    let mut chunk_times = Vec::new();
+    if get("transfer-encoding").as_deref() == Some("chunked") {
+        loop {
+            line.clear();
+            reader.read_line(&mut line).expect("chunk size");
+            let at = sent.elapsed();
+            let size = usize::from_str_radix(line.trim(), 16).expect("hex chunk size");
+            let mut data = vec![0; size + 2];
+            reader.read_exact(&mut data).expect("chunk data");
+            data.truncate(size);
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&data);
+            chunk_times.push((at, data));
+        }
+    } else if let Some(len) = get("content-length") {
+        body = vec![0; len.parse().expect("length")];
+        reader.read_exact(&mut body).expect("body");
+    }
+    Response { status, headers, body, chunk_times }
+}
+
+/// Sends `request` on a fresh connection and reads the response.
+pub fn roundtrip(mock: &Mock, request: &[u8]) -> Response {
+    let mut s = mock.connect();
+    let sent = Instant::now();
+    s.write_all(request).unwrap();
+    read_response(&mut s, sent)
+}
