@@ -7,7 +7,14 @@
 //! both halves. Only `cli` touches arguments, stdout and exit codes.
 
 pub mod cli;
+pub mod engine;
+pub mod http;
+pub mod metrics;
 pub mod mock;
 pub mod net;
+pub mod profile;
+pub mod protocol;
+pub mod report;
 pub mod units;
 pub mod wire;
+pub mod workload;

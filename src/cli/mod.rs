@@ -2,6 +2,7 @@
 //! Only this module prints to stdout or decides exit codes.
 
 mod mock;
+mod run;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a load test (without --target: against the built-in mock).
+    Run(run::RunArgs),
     /// Serve the mock OpenAI + Anthropic upstream.
     Mock(mock::MockArgs),
 }
@@ -37,6 +40,7 @@ pub fn main() -> i32 {
     };
     crate::net::limits::raise_nofile();
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Mock(args) => mock::run(args),
     };
     match result {

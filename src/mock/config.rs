@@ -327,7 +327,10 @@ mod tests {
 
     #[test]
     fn printed_config_hides_the_key() {
-        let c = MockConfig { api_key: Some("sk-secret-123".into()), ..MockConfig::default() };
+        let c = MockConfig {
+            api_key: Some("sk-secret-123".into()),
+            ..MockConfig::default()
+        };
         let shown = c.to_redacted_json();
         assert!(!shown.contains("sk-secret-123"));
         assert!(shown.contains("<redacted>"));

@@ -96,11 +96,7 @@ pub type Worker<T> = JoinHandle<io::Result<(Driver, T)>>;
 
 /// Spawns one thread per entry of `cores`, pinned to that core, each running `make(index)` on
 /// its own runtime. `make` runs on the new thread, so the future need not be `Send`.
-pub fn spawn_pinned<F, Fut>(
-    name: &str,
-    cores: &[usize],
-    make: F,
-) -> io::Result<Vec<Worker<Fut::Output>>>
+pub fn spawn_pinned<F, Fut>(name: &str, cores: &[usize], make: F) -> io::Result<Vec<Worker<Fut::Output>>>
 where
     F: Fn(usize, Driver) -> Fut + Send + Clone + 'static,
     Fut: Future + 'static,

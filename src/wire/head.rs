@@ -38,6 +38,45 @@ pub fn request_framing(headers: &[httparse::Header<'_>]) -> Result<RequestFramin
     }
 }
 
+/// How a response body is delimited (RFC 9112 §6.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResponseFraming {
+    /// No body (1xx, 204, 304).
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the server closes the connection.
+    UntilClose,
+}
+
+/// Decides a response's framing from its status and headers.
+pub fn response_framing(
+    status: u16,
+    headers: &[httparse::Header<'_>],
+) -> Result<ResponseFraming, &'static str> {
+    if (100..200).contains(&status) || status == 204 || status == 304 {
+        return Ok(ResponseFraming::Empty);
+    }
+    match request_framing(headers) {
+        Ok(RequestFraming::Chunked) => Ok(ResponseFraming::Chunked),
+        Ok(RequestFraming::Length(n)) => {
+            let has_length = headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("content-length"));
+            Ok(if has_length {
+                ResponseFraming::Length(n)
+            } else {
+                ResponseFraming::UntilClose
+            })
+        }
+        // A response whose final coding is not chunked is delimited by close.
+        Err("transfer-encoding: final coding is not chunked") => Ok(ResponseFraming::UntilClose),
+        Err(e) => Err(e),
+    }
+}
+
 /// Trims optional whitespace (SP / HTAB) from both ends.
 pub fn trim(v: &[u8]) -> &[u8] {
     let start = v
@@ -92,6 +131,28 @@ mod tests {
         assert!(request_framing(&[h("content-length", b"-1")]).is_err());
         assert!(request_framing(&[h("content-length", b"99999999999999999999")]).is_err());
         assert!(request_framing(&[h("content-length", b"3"), h("transfer-encoding", b"chunked")]).is_err());
+    }
+
+    #[test]
+    fn response_framing_rules() {
+        assert_eq!(
+            response_framing(204, &[h("content-length", b"5")]),
+            Ok(ResponseFraming::Empty)
+        );
+        assert_eq!(response_framing(200, &[]), Ok(ResponseFraming::UntilClose));
+        assert_eq!(
+            response_framing(200, &[h("content-length", b"0")]),
+            Ok(ResponseFraming::Length(0))
+        );
+        assert_eq!(
+            response_framing(200, &[h("transfer-encoding", b"chunked")]),
+            Ok(ResponseFraming::Chunked)
+        );
+        assert_eq!(
+            response_framing(200, &[h("transfer-encoding", b"gzip")]),
+            Ok(ResponseFraming::UntilClose)
+        );
+        assert!(response_framing(200, &[h("content-length", b"x")]).is_err());
     }
 
     #[test]

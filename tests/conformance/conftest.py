@@ -42,6 +42,7 @@ class Mock:
     args: list[str]
     stdout_path: Path
     stderr_path: Path
+    expect_exit: bool = False  # set by tests that stop the mock on purpose
 
     @property
     def port(self) -> int:
@@ -109,7 +110,7 @@ def start_mock(extra_args: list[str] | tuple[str, ...] = (), tmpdir: Path | None
 def _teardown(mocks: list[Mock]) -> None:
     crashed = []
     for m in mocks:
-        if not m.alive():
+        if not m.alive() and not m.expect_exit:
             crashed.append(m)
         m.stop()
     if crashed:

@@ -184,6 +184,21 @@ def test_count_tokens_grows_with_input(anth):
     assert big.input_tokens > small.input_tokens * 10
 
 
+def test_count_tokens_unknown_model_404(anth):
+    with pytest.raises(anthropic.NotFoundError) as ei:
+        anth.messages.count_tokens(model="no-such-claude", messages=MSGS)
+    helpers.assert_anthropic_error_shape(ei.value.body, type_="not_found_error")
+
+
+def test_accept_any_model(mock_factory):
+    m = mock_factory("--accept-any-model")
+    c = helpers.anthropic_client(m.url)
+    msg = c.messages.create(model="claude-anything", max_tokens=20, messages=MSGS, extra_headers=fast(3))
+    v = _validate(msg)
+    assert v.model == "claude-anything", "the requested model name is echoed back"
+    assert v.usage.output_tokens == 3
+
+
 def test_count_tokens_raw(url):
     body = {"model": CLAUDE_MODEL, "messages": MSGS}
     r = post(url, "/v1/messages/count_tokens", body, ANTHROPIC_RAW_HEADERS)
@@ -222,6 +237,12 @@ def test_models_list_raw_anthropic_shape(url):
         assert item["type"] == "model"
         assert item["lifecycle"] == "active"
         datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))  # RFC 3339
+
+
+def test_models_retrieve_unknown_404(anth):
+    with pytest.raises(anthropic.NotFoundError) as ei:
+        anth.models.retrieve("no-such-claude")
+    helpers.assert_anthropic_error_shape(ei.value.body, type_="not_found_error")
 
 
 def test_models_retrieve(anth):

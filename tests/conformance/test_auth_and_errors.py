@@ -187,6 +187,14 @@ def test_get_on_post_route_405(url, path):
     _good_openai(url)
 
 
+def test_405_carries_allow_header(url):
+    """RFC 9110 15.5.6: a 405 response MUST carry an Allow header."""
+    r = helpers.get(url, "/v1/chat/completions")
+    assert r.status == 405
+    allow = r.header("allow")
+    assert allow and "POST" in allow.upper(), f"405 without `Allow: POST`: {r.describe()}"
+
+
 @pytest.mark.parametrize("path", ["/nope", "/v1/nope", "/v2/chat/completions", "/v1/chat/completions/extra"])
 def test_unknown_path_404(url, path):
     r = post(url, path, chat_body(), fast(2))

@@ -130,6 +130,7 @@ def test_accept_any_model(mock_factory):
     c = helpers.openai_client(m.url)
     r = c.chat.completions.create(model="whatever-model-7b", messages=MSGS, extra_headers=fast(3))
     v = _validate(r)
+    assert v.model == "whatever-model-7b", "the requested model name is echoed back"
     assert v.usage.completion_tokens == 3
     assert v.choices[0].finish_reason == "stop"
 

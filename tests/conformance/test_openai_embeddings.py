@@ -11,7 +11,7 @@ import pytest
 from openai.types import CreateEmbeddingResponse
 
 import helpers
-from helpers import EMBED_MODEL, PREFIXES, fast, post
+from helpers import EMBED_MODEL, PREFIXES, post
 
 
 def _validate(r) -> CreateEmbeddingResponse:

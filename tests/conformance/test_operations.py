@@ -121,3 +121,18 @@ def test_sdk_default_timing_headers_not_required(url):
     r = c.chat.completions.create(model=CHAT_MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4)
     assert r.usage.completion_tokens >= 1
     assert r.choices[0].finish_reason in ("stop", "length")
+
+
+def test_sigterm_stops_the_mock(mock_factory):
+    import signal
+    import subprocess
+
+    m = mock_factory()
+    assert helpers.get(m.url, "/health").status == 200
+    m.expect_exit = True
+    m.proc.send_signal(signal.SIGTERM)
+    try:
+        m.proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the mock did not exit within 5 s of SIGTERM")
+    assert m.proc.returncode is not None

@@ -1,0 +1,227 @@
+//! The engine: one pinned monoio runtime per core, each owning its connections, schedule and
+//! metrics; stages run in sequence with common boundaries; per-stage statistics are merged by
+//! the coordinator only at stage ends.
+
+pub mod schedule;
+mod stage_sync;
+mod worker;
+
+use std::net::IpAddr;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use schedule::Arrival;
+use stage_sync::StageSync;
+pub use worker::TurnRecord;
+
+use crate::http::exchange::Timeouts;
+use crate::http::target::Target;
+use crate::metrics::live::Live;
+use crate::metrics::Stats;
+use crate::net::cores::{spawn_pinned, Driver};
+use crate::profile::stages::Stage;
+use crate::workload::Workload;
+
+/// Everything a run needs, validated.
+pub struct EngineConfig {
+    pub target: Target,
+    pub stages: Vec<Stage>,
+    pub cores: Vec<usize>,
+    pub timeouts: Timeouts,
+    /// After a stage ends, how long in-flight requests may finish before being cancelled.
+    pub grace: Duration,
+    /// Requests excluded from statistics at the start of each stage.
+    pub warmup: Duration,
+    /// Open loop: most requests in flight (whole run); arrivals beyond are dropped.
+    pub max_inflight: usize,
+    pub arrival: Arrival,
+    pub seed: u64,
+    /// Source addresses to connect from, rotated per connection (empty: the kernel picks).
+    pub source_ips: Vec<IpAddr>,
+    /// Keep the first bytes of failed responses.
+    pub capture_error_body: bool,
+}
+
+/// One stage's merged result.
+pub struct StageResult {
+    pub stage: Stage,
+    /// Per scenario.
+    pub scenarios: Vec<Stats>,
+    /// All scenarios together.
+    pub all: Stats,
+    /// Measured duration (stage start to the last worker's end, grace included).
+    pub wall: Duration,
+    /// Steady-state window used for rates (duration minus warmup).
+    pub steady: Duration,
+    /// CPU time each worker spent in the stage.
+    pub worker_cpu: Vec<Duration>,
+}
+
+/// The whole run's result.
+pub struct RunResult {
+    pub stages: Vec<StageResult>,
+    pub scenarios: Vec<String>,
+    pub driver: Driver,
+    pub workers: usize,
+    pub started: std::time::SystemTime,
+    pub elapsed: Duration,
+}
+
+/// What workers send the coordinator.
+pub enum Report {
+    /// A worker finished a stage.
+    StageDone {
+        worker: usize,
+        stage: usize,
+        stats: Vec<Stats>,
+        cpu: Duration,
+        ended: Instant,
+    },
+    /// One completed turn (for per-turn output).
+    Turn(Box<TurnRecord>),
+}
+
+/// Progress callbacks from the coordinator thread.
+pub trait Observer {
+    /// Called about once a second while the run goes.
+    fn tick(&mut self, _stage: usize, _elapsed: Duration, _live: &Live) {}
+    /// Called when a stage's results are merged.
+    fn stage_done(&mut self, _index: usize, _result: &StageResult) {}
+    /// Called for each completed turn.
+    fn turn(&mut self, _turn: &TurnRecord) {}
+}
+
+/// One worker's report of a stage: its statistics per scenario, CPU time, and end.
+type WorkerStage = (Vec<Stats>, Duration, Instant);
+
+/// Runs every stage and returns the merged results.
+pub fn run(
+    config: EngineConfig,
+    workload: Arc<dyn Workload>,
+    observer: &mut dyn Observer,
+) -> std::io::Result<RunResult> {
+    let workers = config.cores.len().max(1);
+    let scenarios = workload.scenarios();
+    let live = Arc::new(Live::new(workers));
+    let started = std::time::SystemTime::now();
+    let epoch = Instant::now() + Duration::from_millis(50);
+    let sync = Arc::new(StageSync::new(epoch, config.stages.len(), workers));
+    let config = Arc::new(config);
+    let (tx, rx) = mpsc::channel::<Report>();
+    let handles = {
+        let (config, workload, live, sync) = (config.clone(), workload.clone(), live.clone(), sync.clone());
+        spawn_pinned("llmload", &config.cores.clone(), move |index, _driver| {
+            worker::run(
+                index,
+                config.clone(),
+                workload.clone(),
+                live.clone(),
+                sync.clone(),
+                tx.clone(),
+            )
+        })?
+    };
+    let n_scen = scenarios.len();
+    let mut pending: Vec<Vec<Option<WorkerStage>>> = config
+        .stages
+        .iter()
+        .map(|_| (0..workers).map(|_| None).collect())
+        .collect();
+    let mut results: Vec<Option<StageResult>> = config.stages.iter().map(|_| None).collect();
+    let mut next_tick = Instant::now() + Duration::from_secs(1);
+    let mut finished = 0;
+    while finished < config.stages.len() {
+        let timeout = next_tick.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(timeout) {
+            Ok(Report::Turn(t)) => observer.turn(&t),
+            Ok(Report::StageDone {
+                worker,
+                stage,
+                stats,
+                cpu,
+                ended,
+            }) => {
+                pending[stage][worker] = Some((stats, cpu, ended));
+                if pending[stage].iter().all(Option::is_some) {
+                    let parts: Vec<_> = pending[stage]
+                        .iter_mut()
+                        .map(|p| p.take().expect("all present"))
+                        .collect();
+                    let result = merge_stage(&config, stage, n_scen, parts, sync.stage_start(stage));
+                    observer.stage_done(stage, &result);
+                    results[stage] = Some(result);
+                    finished += 1;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let stage = sync.current_stage();
+                observer.tick(stage, Instant::now().saturating_duration_since(epoch), &live);
+                next_tick += Duration::from_secs(1);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let mut driver = Driver::Epoll;
+    for h in handles {
+        match h.join() {
+            Ok(Ok((d, ()))) => driver = d,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(std::io::Error::other("a worker thread panicked")),
+        }
+    }
+    // Turns sent after the last stage report.
+    while let Ok(Report::Turn(t)) = rx.try_recv() {
+        observer.turn(&t);
+    }
+    let stages: Vec<StageResult> = results
+        .into_iter()
+        .map(|r| r.expect("every stage reported"))
+        .collect();
+    Ok(RunResult {
+        stages,
+        scenarios,
+        driver,
+        workers,
+        started,
+        elapsed: epoch.elapsed(),
+    })
+}
+
+fn merge_stage(
+    config: &EngineConfig,
+    index: usize,
+    n_scen: usize,
+    parts: Vec<WorkerStage>,
+    start: Option<Instant>,
+) -> StageResult {
+    let stage = config.stages[index];
+    let mut scenarios: Vec<Stats> = (0..n_scen).map(|_| Stats::default()).collect();
+    let mut worker_cpu = Vec::with_capacity(parts.len());
+    let mut last_end = None::<Instant>;
+    for (stats, cpu, ended) in parts {
+        for (acc, s) in scenarios.iter_mut().zip(&stats) {
+            acc.add(s);
+        }
+        worker_cpu.push(cpu);
+        last_end = Some(last_end.map_or(ended, |e: Instant| e.max(ended)));
+    }
+    let mut all = Stats::default();
+    for s in &scenarios {
+        all.add(s);
+    }
+    let wall = match (start, last_end) {
+        (Some(s), Some(e)) => e.saturating_duration_since(s),
+        _ => stage.duration,
+    };
+    let steady = stage.duration.saturating_sub(config.warmup);
+    let steady = if steady.is_zero() { stage.duration } else { steady };
+    StageResult {
+        stage,
+        scenarios,
+        all,
+        wall,
+        steady,
+        worker_cpu,
+    }
+}

@@ -1,0 +1,75 @@
+//! Common stage boundaries without a lock: stage 0 starts at the run's epoch; the last
+//! worker to finish stage k publishes the start of stage k + 1 for everyone.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Gap between the last worker finishing a stage and the next stage starting.
+const STAGE_GAP: Duration = Duration::from_millis(5);
+
+pub struct StageSync {
+    epoch: Instant,
+    workers: usize,
+    /// Workers done with each stage.
+    done: Vec<AtomicUsize>,
+    /// Start of each stage, ns after the epoch + 1 (0 = not yet known).
+    start_ns: Vec<AtomicU64>,
+    current: AtomicUsize,
+}
+
+impl StageSync {
+    pub fn new(epoch: Instant, stages: usize, workers: usize) -> StageSync {
+        let start_ns: Vec<AtomicU64> = (0..stages).map(|_| AtomicU64::new(0)).collect();
+        if let Some(first) = start_ns.first() {
+            first.store(1, Ordering::Release);
+        }
+        StageSync {
+            epoch,
+            workers,
+            done: (0..stages).map(|_| AtomicUsize::new(0)).collect(),
+            start_ns,
+            current: AtomicUsize::new(0),
+        }
+    }
+
+    /// The start of stage `k`, once known.
+    pub fn stage_start(&self, k: usize) -> Option<Instant> {
+        match self.start_ns.get(k)?.load(Ordering::Acquire) {
+            0 => None,
+            ns => Some(self.epoch + Duration::from_nanos(ns - 1)),
+        }
+    }
+
+    /// The stage now running (for progress).
+    pub fn current_stage(&self) -> usize {
+        self.current.load(Ordering::Relaxed)
+    }
+
+    /// Waits (polling every millisecond) for stage `k`'s start time, then until it.
+    pub async fn wait_start(&self, k: usize) -> Instant {
+        let start = loop {
+            if let Some(s) = self.stage_start(k) {
+                break s;
+            }
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        };
+        if start > Instant::now() {
+            monoio::time::sleep_until(start.into()).await;
+        }
+        start
+    }
+
+    /// A worker finished stage `k`; the last one publishes stage `k + 1`'s start.
+    pub fn finish(&self, k: usize) {
+        if self.done[k].fetch_add(1, Ordering::AcqRel) + 1 == self.workers {
+            if let Some(next) = self.start_ns.get(k + 1) {
+                let at = Instant::now() + STAGE_GAP;
+                next.store(
+                    at.duration_since(self.epoch).as_nanos() as u64 + 1,
+                    Ordering::Release,
+                );
+                self.current.store(k + 1, Ordering::Relaxed);
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! One worker: a pinned runtime that runs every stage's share of users or arrivals, owns its
+//! connections and records into its own statistics.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::stage_sync::StageSync;
+use super::{EngineConfig, Report};
+use crate::http::conn::{connect, Conn};
+use crate::http::exchange::{exchange, ResponseState};
+use crate::metrics::live::{Live, LiveShard};
+use crate::metrics::{ErrorKind, Outcome, Stats};
+use crate::profile::stages::Load;
+use crate::workload::{Session, Workload};
+
+mod closed_loop;
+mod open_loop;
+
+/// One finished turn, for per-turn output.
+#[derive(Clone, Debug)]
+pub struct TurnRecord {
+    pub stage: usize,
+    pub scenario: usize,
+    pub worker: usize,
+    pub turn: u32,
+    pub turns_total: u32,
+    pub warmup: bool,
+    pub outcome: Outcome,
+    pub itl_mean_us: u64,
+    pub itl_max_us: u64,
+}
+
+/// A stage as a worker runs it.
+#[derive(Clone, Copy)]
+pub(crate) struct StageRun {
+    pub start: Instant,
+    pub end: Instant,
+    /// In-flight requests are cancelled at this point.
+    pub cancel_at: Instant,
+    pub warmup_until: Instant,
+}
+
+/// Per-worker state shared by its tasks (never across threads).
+pub(crate) struct Ctx {
+    pub index: usize,
+    pub workers: usize,
+    pub config: Arc<EngineConfig>,
+    pub workload: Arc<dyn Workload>,
+    pub live: Arc<Live>,
+    pub stats: RefCell<Vec<Stats>>,
+    /// Tasks of the current stage still running.
+    pub active: Cell<usize>,
+    /// Idle keep-alive connections (open loop).
+    pub pool: RefCell<Vec<Conn>>,
+    next_source: Cell<usize>,
+    pub tx: Sender<Report>,
+}
+
+impl Ctx {
+    pub fn live(&self) -> &LiveShard {
+        self.live.shard(self.index)
+    }
+
+    /// Records a finished turn.
+    pub fn record(&self, stage: &StageRun, session: &dyn Session, outcome: &Outcome, gaps: &[u64]) {
+        let live = self.live();
+        LiveShard::add(&live.sent, 1);
+        if outcome.is_ok() {
+            LiveShard::add(&live.ok, 1);
+            LiveShard::add(&live.tokens, outcome.completion_tokens);
+        } else {
+            LiveShard::add(&live.failed, 1);
+        }
+        let warmup = outcome.intended < stage.warmup_until;
+        if !warmup {
+            self.stats.borrow_mut()[session.scenario()].record(outcome, gaps);
+        }
+    }
+
+    /// Counts an open-loop arrival that could not start.
+    pub fn dropped(&self, scenario: usize) {
+        LiveShard::add(&self.live().dropped, 1);
+        self.stats.borrow_mut()[scenario].dropped += 1;
+    }
+
+    /// Opens a connection (rotating source addresses), bounded by the stage's cancel point.
+    pub async fn connect(&self, cancel_at: Instant) -> Result<(Conn, u64), ErrorKind> {
+        let cfg = &self.config;
+        let addr = cfg.target.addrs[0];
+        let source = if cfg.source_ips.is_empty() {
+            None
+        } else {
+            let i = self.next_source.get();
+            self.next_source.set(i.wrapping_add(1));
+            Some(cfg.source_ips[i % cfg.source_ips.len()])
+        };
+        let left = cancel_at.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::Cancelled);
+        }
+        match connect(addr, source, cfg.timeouts.connect.min(left)).await {
+            Ok(c) => Ok((c.conn, c.connect_us)),
+            Err(ErrorKind::TimeoutConnect) if Instant::now() >= cancel_at => Err(ErrorKind::Cancelled),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs one turn on `conn` (connecting when needed, retrying once on a connection the
+    /// server closed while idle). Fills `out`; hands the request buffer back.
+    pub async fn run_turn(
+        &self,
+        conn: &mut Option<Conn>,
+        session: &mut dyn Session,
+        mut request: Vec<u8>,
+        state: &mut ResponseState,
+        out: &mut Outcome,
+        cancel_at: Instant,
+    ) -> Vec<u8> {
+        let live = self.live();
+        live.in_flight.fetch_add(1, Relaxed);
+        for attempt in 0..2 {
+            if conn.is_none() {
+                match self.connect(cancel_at).await {
+                    Ok((c, us)) => {
+                        out.connect_us = Some(us);
+                        *conn = Some(c);
+                    }
+                    Err(e) => {
+                        out.error = Some(e);
+                        out.sent = Instant::now().max(out.intended);
+                        out.end = out.sent;
+                        break;
+                    }
+                }
+            }
+            let c = conn.as_mut().expect("connected above");
+            let ex = exchange(
+                c,
+                request,
+                session.decoder(),
+                state,
+                out,
+                &self.config.timeouts,
+                cancel_at,
+            )
+            .await;
+            request = ex.request;
+            if !ex.reusable {
+                *conn = None;
+            }
+            if ex.stale && attempt == 0 {
+                let connect_us = out.connect_us;
+                *out = Outcome::new(out.intended);
+                out.connect_us = connect_us;
+                continue;
+            }
+            break;
+        }
+        live.in_flight.fetch_sub(1, Relaxed);
+        request
+    }
+}
+
+/// CPU time this thread has used.
+fn thread_cpu() -> Duration {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
+}
+
+/// A worker's share of `total`, split so the shares sum to `total` exactly.
+pub(crate) fn share(total: u32, workers: usize, index: usize) -> u32 {
+    let w = workers as u32;
+    total / w + u32::from((index as u32) < total % w)
+}
+
+/// Runs every stage on this worker.
+pub(crate) async fn run(
+    index: usize,
+    config: Arc<EngineConfig>,
+    workload: Arc<dyn Workload>,
+    live: Arc<Live>,
+    sync: Arc<StageSync>,
+    tx: Sender<Report>,
+) {
+    let n_scen = workload.scenarios().len();
+    let workers = config.cores.len().max(1);
+    let ctx = Rc::new(Ctx {
+        index,
+        workers,
+        config: config.clone(),
+        workload,
+        live,
+        stats: RefCell::new(Vec::new()),
+        active: Cell::new(0),
+        pool: RefCell::new(Vec::new()),
+        next_source: Cell::new(index),
+        tx,
+    });
+    for (k, stage) in config.stages.iter().enumerate() {
+        *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
+        let start = sync.wait_start(k).await;
+        let cpu0 = thread_cpu();
+        let end = start + stage.duration;
+        let run = StageRun {
+            start,
+            end,
+            cancel_at: end + config.grace,
+            warmup_until: start + config.warmup,
+        };
+        let seed = config.seed ^ ((index as u64) << 32) ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        match stage.load {
+            Load::Closed { from, to } => closed_loop::run(&ctx, run, from, to, stage.duration, seed).await,
+            Load::Open { from, to } => open_loop::run(&ctx, run, from, to, stage.duration, seed).await,
+        }
+        // Wait for this stage's tasks (they end by the cancel point at the latest).
+        while ctx.active.get() > 0 {
+            monoio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let stats = std::mem::take(&mut *ctx.stats.borrow_mut());
+        let report = Report::StageDone {
+            worker: index,
+            stage: k,
+            stats,
+            cpu: thread_cpu() - cpu0,
+            ended: Instant::now(),
+        };
+        let _ = ctx.tx.send(report);
+        sync.finish(k);
+    }
+    ctx.pool.borrow_mut().clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::share;
+
+    #[test]
+    fn shares_sum_to_the_total() {
+        for total in [0, 1, 7, 100, 1001] {
+            for workers in 1..6 {
+                let sum: u32 = (0..workers).map(|i| share(total, workers, i)).sum();
+                assert_eq!(sum, total);
+            }
+        }
+    }
+}

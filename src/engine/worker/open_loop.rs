@@ -1,0 +1,88 @@
+//! Open loop: arrivals on an absolute schedule, split across workers, dispatched in batches
+//! every time the timer fires (≤ 1 ms apart). Latency counts from the intended arrival time,
+//! so a server that stalls shows it (no coordinated omission); the send lag (actual −
+//! intended) is recorded beside it. Arrivals beyond `max_inflight` are dropped and counted.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::{Ctx, StageRun};
+use crate::engine::schedule::Schedule;
+use crate::http::exchange::ResponseState;
+use crate::metrics::{ErrorKind, Outcome};
+
+/// Runs this worker's share of the stage's arrivals until the stage ends.
+pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: f64, to: f64, duration: Duration, seed: u64) {
+    let w = ctx.workers as f64;
+    let mut schedule = Schedule::new(from / w, to / w, duration.as_secs_f64(), ctx.config.arrival, seed);
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
+    let max_inflight = (ctx.config.max_inflight / ctx.workers).max(1);
+    let mut arrivals = 0u64;
+    while let Some(offset) = schedule.next_offset() {
+        let due = stage.start + Duration::from_secs_f64(offset);
+        if due > Instant::now() {
+            monoio::time::sleep_until(due.into()).await;
+        }
+        let scenario = ctx.workload.scenario_for_arrival(rng.gen());
+        if ctx.active.get() >= max_inflight {
+            ctx.dropped(scenario);
+            continue;
+        }
+        arrivals += 1;
+        ctx.active.set(ctx.active.get() + 1);
+        monoio::spawn(conversation(
+            ctx.clone(),
+            stage,
+            due,
+            scenario,
+            seed.wrapping_add(arrivals),
+        ));
+    }
+    if stage.end > Instant::now() {
+        monoio::time::sleep_until(stage.end.into()).await;
+    }
+}
+
+/// One arrival: a new conversation whose first turn is due at `intended`; later turns follow
+/// the previous one (plus think time) and are not new arrivals.
+async fn conversation(ctx: Rc<Ctx>, stage: StageRun, intended: Instant, scenario: usize, seed: u64) {
+    let mut session = ctx.workload.session(scenario, seed);
+    let mut state = ResponseState::new(ctx.config.capture_error_body);
+    state.reply = session.keeps_reply().then(String::new);
+    let mut request = Vec::with_capacity(1024);
+    let mut intended = intended;
+    loop {
+        let mut conn = ctx.pool.borrow_mut().pop();
+        request.clear();
+        session.build(&mut request);
+        let mut out = Outcome::new(intended);
+        request = ctx
+            .run_turn(
+                &mut conn,
+                &mut *session,
+                request,
+                &mut state,
+                &mut out,
+                stage.cancel_at,
+            )
+            .await;
+        if let Some(c) = conn {
+            ctx.pool.borrow_mut().push(c);
+        }
+        ctx.record(&stage, &*session, &out, &state.gaps);
+        if out.error == Some(ErrorKind::Cancelled) {
+            break;
+        }
+        match session.turn_done(&out, state.reply.as_deref()) {
+            Some(think) if Instant::now() + think < stage.end => {
+                intended = Instant::now() + think;
+                monoio::time::sleep_until(intended.into()).await;
+            }
+            _ => break,
+        }
+    }
+    ctx.active.set(ctx.active.get() - 1);
+}

@@ -1,0 +1,13 @@
+//! Measurements: per-request outcomes recorded into thread-local histograms and counters,
+//! merged only at stage boundaries.
+
+pub mod error_kind;
+pub mod hist;
+pub mod live;
+pub mod outcome;
+pub mod stats;
+
+pub use error_kind::ErrorKind;
+pub use hist::{HistSet, Metric};
+pub use outcome::Outcome;
+pub use stats::Stats;

@@ -1,0 +1,165 @@
+//! Per (stage, scenario) statistics: histograms plus counters. Each worker owns its own and
+//! the coordinator adds them up at stage boundaries; nothing here is shared or locked.
+
+use std::collections::BTreeMap;
+
+use super::hist::{HistSet, Metric};
+use super::outcome::{us_between, Outcome, TokenSource};
+use super::ErrorKind;
+
+/// Counters and histograms of one stage × scenario on one worker (or merged).
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub hists: HistSet,
+    /// Requests sent (or attempted): `ok + failed + cancelled`.
+    pub requests: u64,
+    pub ok: u64,
+    /// Errors and non-200 statuses (excluding cancellations).
+    pub failed: u64,
+    pub cancelled: u64,
+    /// Open-loop arrivals that could not start (max in-flight reached).
+    pub dropped: u64,
+    /// Requests by error class.
+    pub errors: [u64; ErrorKind::COUNT],
+    /// Responses by HTTP status.
+    pub status: BTreeMap<u16, u64>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Completion tokens of successful requests (for output tokens/s).
+    pub ok_completion_tokens: u64,
+    pub content_events: u64,
+    pub token_mismatch: u64,
+    pub counted_tokens: u64,
+    pub connects: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Stats {
+    /// Records one request; `gaps_us` are its inter-token gaps.
+    pub fn record(&mut self, o: &Outcome, gaps_us: &[u64]) {
+        self.requests += 1;
+        if o.error == Some(ErrorKind::Cancelled) {
+            self.cancelled += 1;
+            self.errors[ErrorKind::Cancelled.index()] += 1;
+            return;
+        }
+        if o.status != 0 {
+            *self.status.entry(o.status).or_insert(0) += 1;
+        }
+        if let Some(e) = o.error {
+            self.errors[e.index()] += 1;
+        }
+        self.bytes_in += o.bytes_in;
+        self.bytes_out += o.bytes_out;
+        if let Some(us) = o.connect_us {
+            self.connects += 1;
+            self.hists.record(Metric::Connect, us);
+        }
+        if let Some(us) = o.tls_us {
+            self.hists.record(Metric::Tls, us);
+        }
+        self.hists.record(Metric::SendLag, us_between(o.intended, o.sent));
+        if let Some(t) = o.first_byte {
+            self.hists.record(Metric::Ttfb, us_between(o.intended, t));
+        }
+        if !o.is_ok() {
+            self.failed += 1;
+            return;
+        }
+        self.ok += 1;
+        self.hists.record(Metric::Latency, us_between(o.intended, o.end));
+        self.hists.record(Metric::Service, us_between(o.sent, o.end));
+        if let Some(t) = o.first_token {
+            self.hists.record(Metric::Ttft, us_between(o.intended, t));
+        }
+        for &g in gaps_us {
+            self.hists.record(Metric::Itl, g);
+        }
+        if let (Some(first), Some(last)) = (o.first_token, o.last_token) {
+            if o.completion_tokens > 1 && last > first {
+                self.hists
+                    .record(Metric::Tpot, us_between(first, last) / (o.completion_tokens - 1));
+            }
+        }
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.ok_completion_tokens += o.completion_tokens;
+        self.content_events += o.content_events;
+        self.token_mismatch += u64::from(o.token_mismatch);
+        self.counted_tokens += u64::from(o.token_source == TokenSource::Counted);
+    }
+
+    /// Adds `other` into this (exact: counters summed, histograms added).
+    pub fn add(&mut self, other: &Stats) {
+        self.hists.add(&other.hists);
+        self.requests += other.requests;
+        self.ok += other.ok;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.dropped += other.dropped;
+        for (a, b) in self.errors.iter_mut().zip(other.errors) {
+            *a += b;
+        }
+        for (code, n) in &other.status {
+            *self.status.entry(*code).or_insert(0) += n;
+        }
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.ok_completion_tokens += other.ok_completion_tokens;
+        self.content_events += other.content_events;
+        self.token_mismatch += other.token_mismatch;
+        self.counted_tokens += other.counted_tokens;
+        self.connects += other.connects;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+    }
+
+    /// Requests that failed for reasons on the generator's side.
+    pub fn generator_errors(&self) -> u64 {
+        ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_generator_fault() && **k != ErrorKind::Cancelled)
+            .map(|k| self.errors[k.index()])
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn accounting_adds_up() {
+        let t0 = Instant::now();
+        let mut s = Stats::default();
+        let mut ok = Outcome::new(t0);
+        ok.status = 200;
+        ok.sent = t0 + Duration::from_millis(5);
+        ok.first_token = Some(t0 + Duration::from_millis(20));
+        ok.last_token = Some(t0 + Duration::from_millis(40));
+        ok.completion_tokens = 3;
+        ok.end = t0 + Duration::from_millis(50);
+        s.record(&ok, &[10_000, 10_000]);
+        let mut bad = Outcome::new(t0);
+        bad.status = 429;
+        s.record(&bad, &[]);
+        let mut cancelled = Outcome::new(t0);
+        cancelled.error = Some(ErrorKind::Cancelled);
+        s.record(&cancelled, &[]);
+        assert_eq!(s.requests, s.ok + s.failed + s.cancelled);
+        assert_eq!((s.ok, s.failed, s.cancelled), (1, 1, 1));
+        assert_eq!(s.status.get(&429), Some(&1));
+        assert_eq!(
+            s.hists.get(Metric::Latency).max(),
+            s.hists.get(Metric::Latency).highest_equivalent(50_000)
+        );
+        assert_eq!(s.hists.get(Metric::Tpot).len(), 1);
+        let mut merged = Stats::default();
+        merged.add(&s);
+        merged.add(&s);
+        assert_eq!(merged.requests, 6);
+        assert_eq!(merged.hists.get(Metric::Itl).len(), 4);
+    }
+}

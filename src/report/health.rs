@@ -1,0 +1,51 @@
+//! Generator health: whether a run's numbers describe the server or llmload itself.
+
+use crate::engine::{RunResult, StageResult};
+use crate::metrics::Metric;
+
+/// Open-loop send-lag p99 above this means the generator could not keep its schedule.
+pub const SEND_LAG_P99_LIMIT_US: u64 = 5_000;
+/// A worker busier than this share of the stage's wall time is saturated.
+pub const WORKER_CPU_LIMIT: f64 = 0.90;
+
+/// Why a stage's numbers may describe the generator rather than the server.
+pub fn stage_findings(stage: &StageResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = &stage.all;
+    if all.dropped > 0 {
+        out.push(format!("{} arrivals dropped at the in-flight limit", all.dropped));
+    }
+    let gen_errors = all.generator_errors();
+    if gen_errors > 0 {
+        out.push(format!(
+            "{gen_errors} generator-side errors (port or fd exhaustion)"
+        ));
+    }
+    if stage.stage.is_open() {
+        let lag = all.hists.get(Metric::SendLag);
+        if !lag.is_empty() && lag.value_at_quantile(0.99) > SEND_LAG_P99_LIMIT_US {
+            out.push(format!(
+                "send lag p99 {} above {}",
+                crate::units::format_us(lag.value_at_quantile(0.99) as f64),
+                crate::units::format_us(SEND_LAG_P99_LIMIT_US as f64)
+            ));
+        }
+    }
+    let wall = stage.wall.as_secs_f64().max(1e-9);
+    if let Some(max_cpu) = stage
+        .worker_cpu
+        .iter()
+        .map(|c| c.as_secs_f64() / wall)
+        .reduce(f64::max)
+    {
+        if max_cpu > WORKER_CPU_LIMIT {
+            out.push(format!("a worker used {:.0}% of a core", max_cpu * 100.0));
+        }
+    }
+    out
+}
+
+/// True when any stage was generator-bound.
+pub fn generator_bound(run: &RunResult) -> bool {
+    run.stages.iter().any(|s| !stage_findings(s).is_empty())
+}

@@ -1,0 +1,5 @@
+//! Reports rendered from a run's merged results. Every writer takes `impl Write`; the engine
+//! never sees an output format.
+
+pub mod health;
+pub mod text;

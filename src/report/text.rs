@@ -1,0 +1,184 @@
+//! The text report: per stage × scenario (and all together) requests, rates, latency,
+//! TTFT, inter-token latency, errors, then generator health.
+
+use std::io::{self, Write};
+
+use hdrhistogram::Histogram;
+
+use super::health::stage_findings;
+use crate::engine::{RunResult, StageResult};
+use crate::metrics::{ErrorKind, Metric, Stats};
+use crate::units::format_us;
+
+/// Facts about the run that are not measurements.
+pub struct RunInfo {
+    pub target: String,
+    pub fd_limit: u64,
+}
+
+/// A percentile as text, or `-` when nothing was recorded.
+fn pct(h: &Histogram<u64>, q: f64) -> String {
+    if h.is_empty() {
+        "-".into()
+    } else {
+        format_us(h.value_at_quantile(q) as f64)
+    }
+}
+
+/// The one-line summary printed as each stage ends.
+pub fn stage_line(index: usize, r: &StageResult) -> String {
+    let a = &r.all;
+    let secs = r.steady.as_secs_f64().max(1e-9);
+    let ok_pct = if a.requests > 0 {
+        a.ok as f64 * 100.0 / a.requests as f64
+    } else {
+        0.0
+    };
+    format!(
+        "stage {} {:>14}  reqs {:>8}  rps {:>9.1}  ok {:>6.2}%  p50 {:>8}  p99 {:>8}  ttft p50 {:>8}  errors {}",
+        index + 1,
+        r.stage.to_string(),
+        a.requests,
+        a.requests as f64 / secs,
+        ok_pct,
+        pct(a.hists.get(Metric::Latency), 0.5),
+        pct(a.hists.get(Metric::Latency), 0.99),
+        pct(a.hists.get(Metric::Ttft), 0.5),
+        a.failed
+    )
+}
+
+fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()> {
+    let ok_pct = if s.requests > 0 {
+        s.ok as f64 * 100.0 / s.requests as f64
+    } else {
+        0.0
+    };
+    writeln!(
+        w,
+        "  {name}: {} requests, {:.1} req/s, {:.2}% ok, {} failed, {} cancelled, {} dropped",
+        s.requests,
+        s.requests as f64 / secs,
+        ok_pct,
+        s.failed,
+        s.cancelled,
+        s.dropped
+    )?;
+    let h = |m| s.hists.get(m);
+    writeln!(
+        w,
+        "    latency    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        pct(h(Metric::Latency), 0.5),
+        pct(h(Metric::Latency), 0.9),
+        pct(h(Metric::Latency), 0.99),
+        pct(h(Metric::Latency), 0.999),
+        pct(h(Metric::Latency), 1.0)
+    )?;
+    writeln!(
+        w,
+        "    service    p50 {}  p99 {}   send lag p50 {}  p99 {}  max {}",
+        pct(h(Metric::Service), 0.5),
+        pct(h(Metric::Service), 0.99),
+        pct(h(Metric::SendLag), 0.5),
+        pct(h(Metric::SendLag), 0.99),
+        pct(h(Metric::SendLag), 1.0)
+    )?;
+    writeln!(
+        w,
+        "    ttft       p50 {}  p95 {}  p99 {}   ttfb p50 {}",
+        pct(h(Metric::Ttft), 0.5),
+        pct(h(Metric::Ttft), 0.95),
+        pct(h(Metric::Ttft), 0.99),
+        pct(h(Metric::Ttfb), 0.5)
+    )?;
+    writeln!(
+        w,
+        "    itl        p50 {}  p95 {}  p99 {}   tpot p50 {}",
+        pct(h(Metric::Itl), 0.5),
+        pct(h(Metric::Itl), 0.95),
+        pct(h(Metric::Itl), 0.99),
+        pct(h(Metric::Tpot), 0.5)
+    )?;
+    writeln!(
+        w,
+        "    tokens     {} completion ({:.1} tok/s), {} prompt{}",
+        s.completion_tokens,
+        s.ok_completion_tokens as f64 / secs,
+        s.prompt_tokens,
+        if s.counted_tokens > 0 {
+            format!(", {} counted without usage", s.counted_tokens)
+        } else {
+            String::new()
+        }
+    )?;
+    if !s.status.is_empty() {
+        let codes: Vec<String> = s.status.iter().map(|(c, n)| format!("{c}={n}")).collect();
+        writeln!(w, "    status     {}", codes.join(" "))?;
+    }
+    let errors: Vec<String> = ErrorKind::ALL
+        .iter()
+        .filter(|k| s.errors[k.index()] > 0)
+        .map(|k| format!("{}={}", k.name(), s.errors[k.index()]))
+        .collect();
+    if !errors.is_empty() {
+        writeln!(w, "    errors     {}", errors.join(" "))?;
+    }
+    Ok(())
+}
+
+/// Writes the full report.
+pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo) -> io::Result<()> {
+    writeln!(w, "llmload report — target {}", info.target)?;
+    for (i, r) in run.stages.iter().enumerate() {
+        let secs = r.steady.as_secs_f64().max(1e-9);
+        writeln!(w)?;
+        writeln!(w, "stage {} ({})", i + 1, r.stage)?;
+        if run.scenarios.len() > 1 {
+            for (name, s) in run.scenarios.iter().zip(&r.scenarios) {
+                block(w, name, s, secs)?;
+            }
+        }
+        block(w, "ALL", &r.all, secs)?;
+    }
+    writeln!(w)?;
+    writeln!(w, "generator health")?;
+    writeln!(
+        w,
+        "  workers {} on driver {}, fd limit {}",
+        run.workers, run.driver, info.fd_limit
+    )?;
+    let mut bound = false;
+    for (i, r) in run.stages.iter().enumerate() {
+        let wall = r.wall.as_secs_f64().max(1e-9);
+        let cpu: Vec<String> = r
+            .worker_cpu
+            .iter()
+            .map(|c| format!("{:.0}%", c.as_secs_f64() * 100.0 / wall))
+            .collect();
+        let findings = stage_findings(r);
+        bound |= !findings.is_empty();
+        writeln!(
+            w,
+            "  stage {}: worker cpu {}{}",
+            i + 1,
+            cpu.join(" "),
+            if findings.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", findings.join("; "))
+            }
+        )?;
+    }
+    if bound {
+        writeln!(
+            w,
+            "  verdict: GENERATOR-BOUND — some figures describe llmload, not the server (see above)"
+        )?;
+    } else {
+        writeln!(
+            w,
+            "  verdict: the figures describe the server (no drops, no port/fd exhaustion, schedule kept)"
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! What to send: the workload hands each virtual user (closed loop) or arrival (open loop) a
+//! session that builds request bytes turn by turn and decodes the replies. The engine knows
+//! nothing about prompts or protocols beyond this interface.
+
+pub mod simple;
+
+use std::time::Duration;
+
+use crate::metrics::Outcome;
+use crate::protocol::Decoder;
+
+/// A compiled workload, shared read-only by every worker.
+pub trait Workload: Send + Sync {
+    /// Scenario names, in report order.
+    fn scenarios(&self) -> Vec<String>;
+    /// The scenario of closed-loop user `user` out of `users` (weights apportioned by
+    /// largest remainder).
+    fn scenario_for_user(&self, user: u32, users: u32) -> usize;
+    /// The scenario of the `n`-th open-loop arrival of a stage on a worker.
+    fn scenario_for_arrival(&self, draw: f64) -> usize;
+    /// A new conversation of `scenario`.
+    fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session>;
+}
+
+/// One conversation: builds each turn's request and learns from its outcome.
+pub trait Session {
+    /// The scenario this conversation belongs to.
+    fn scenario(&self) -> usize;
+    /// Writes the next turn's complete HTTP request into `out`.
+    fn build(&mut self, out: &mut Vec<u8>);
+    /// The protocol decoder for the replies.
+    fn decoder(&mut self) -> &mut dyn Decoder;
+    /// True when the reply text is needed (multi-turn history).
+    fn keeps_reply(&self) -> bool;
+    /// After a turn: `Some(think)` to go on with another turn after `think`, `None` when the
+    /// conversation is over.
+    fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration>;
+    /// (turn number, turns in this conversation), 1-based, of the turn last built.
+    fn turn(&self) -> (u32, u32);
+}
