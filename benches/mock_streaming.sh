@@ -32,6 +32,8 @@ for tool in wrk taskset curl /usr/bin/time; do
 done
 [[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
 BIN=$(realpath "$BIN")
+REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
+BIN_SHA=$(sha256sum "$BIN" | cut -c1-12)
 
 # One fd per connection on each side, plus slack. The mock and wrk inherit this limit.
 want=$((STREAMS * 4 + 1024)); ((want < 65536)) && want=65536
@@ -80,6 +82,7 @@ ideal_ms=$((TTFT_MS + (TOKENS - 1) * ITL_MS))
 
 echo "== llmload mock streaming pacing: $STREAMS streams x $TOKENS tokens, TTFT ${TTFT_MS} ms, ITL ${ITL_MS} ms, ${DURATION}s"
 echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), ulimit -n $(ulimit -n)"
+echo "build   : llmload git $REV, binary sha256 $BIN_SHA ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "commands:"
 echo "  mock : $BIN ${MOCK_ARGS[*]}"
 echo "  load : ${WRK[*]} $URL"
@@ -88,11 +91,12 @@ echo "  ideal stream time: ~${ideal_ms} ms (TTFT + (tokens-1) x ITL)"
 echo
 
 curl -s "$BASE/metrics" >"$TMP/metrics.before"
-c0=$(cpu_ticks "$MPID")
+busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+c0=$(cpu_ticks "$MPID"); b0=$(busy_ticks)
 t0=$(date +%s.%N)
 /usr/bin/time -f '%U %S' -o "$TMP/wrk.cpu" "${WRK[@]}" "$URL" >"$TMP/wrk.out" 2>&1
 t1=$(date +%s.%N)
-c1=$(cpu_ticks "$MPID")
+c1=$(cpu_ticks "$MPID"); b1=$(busy_ticks)
 curl -s "$BASE/metrics" >"$TMP/metrics.after"
 kill -TERM "$MPID" 2>/dev/null || true
 wait "$TIMEPID" 2>/dev/null || true
@@ -101,7 +105,7 @@ echo "-- wrk output (latency = whole stream duration)"
 sed 's/^/  /' "$TMP/wrk.out"
 echo
 
-awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v tck="$TCK" -v wrkcpu="$(awk '{print $1 + $2}' "$TMP/wrk.cpu")" '
+awk -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v tck="$TCK" -v busy="$((b1 - b0))" -v wrkcpu="$(awk '{print $1 + $2}' "$TMP/wrk.cpu")" '
 FNR == 1 { file++ }
 /^llmload_mock_pacing_lag_seconds_bucket/ {
     le = $1; sub(/.*le="/, "", le); sub(/".*/, "", le)
@@ -140,6 +144,8 @@ END {
     printf "  pacing lag p99.9      : %s\n", q[3]
     printf "  mock CPU (CPU%s)       : %.2f s over %.1f s = %.0f%% of one core; %.2f us per event\n", "'"$SERVER_CPU"'", cpu, wall, 100 * cpu / wall, total ? 1e6 * cpu / total : 0
     printf "  wrk CPU (CPU%s)        : %.2f s = %.0f%% of one core\n", "'"$CLIENT_CPU"'", wrkcpu, 100 * wrkcpu / wall
+    other = busy / tck - cpu - wrkcpu; if (other < 0) other = 0
+    printf "  other CPU on machine  : %.2f s (noise flag; should be near 0)\n", other
     printf "  faults injected       : %s\n", faults
 }' "$TMP/metrics.before" "$TMP/metrics.after"
 

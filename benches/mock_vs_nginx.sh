@@ -11,7 +11,9 @@
 # server, runs a short warm-up, then the measured wrk run. Server CPU during the measured run
 # is utime+stime from /proc/PID/stat (nginx: master + worker) before/after, in CLK_TCK ticks.
 # Every server also runs under `/usr/bin/time -v`, whose whole-life CPU (warm-up included) is
-# shown as a cross-check ("life cpu"). Result: requests per server-CPU-second and mock/nginx.
+# shown as a cross-check ("life_cpu"). "other_cpu" is CPU used by everything else on the machine
+# during the run (a noise flag: it should be near 0). Result: requests per server-CPU-second and
+# the mock/nginx ratio, per round and median.
 #
 # Usage: benches/mock_vs_nginx.sh [DURATION_S] [ROUNDS]
 # Env:   DURATION (s, default 10), ROUNDS (3), CONNS (64), WARMUP (s, 1), CLIENT_CPU (0),
@@ -35,6 +37,8 @@ for tool in wrk taskset curl "$NGINX_BIN" /usr/bin/time; do
 done
 [[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
 BIN=$(realpath "$BIN")
+REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
+BIN_SHA=$(sha256sum "$BIN" | cut -c1-12)
 
 TMP=$(mktemp -d /tmp/llmload-bench.XXXXXX)
 PIDS=()
@@ -64,6 +68,10 @@ cpu_ticks() { # utime+stime (fields 14+15 of /proc/PID/stat) summed over the giv
         t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
     done
     echo "$t"
+}
+
+busy_ticks() { # machine-wide busy CPU (user+nice+system+irq+softirq+steal) from /proc/stat
+    awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
 }
 
 free_port() {
@@ -162,6 +170,7 @@ WRK=(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "
 echo "== llmload mock vs nginx: non-streaming chat, $ROUNDS rounds x ${DURATION}s per side (warm-up ${WARMUP}s)"
 echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), CLK_TCK $TCK"
 echo "wrk     : $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'); nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')"
+echo "build   : llmload git $REV, binary sha256 $BIN_SHA ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "commands:"
 echo "  A (mock) : $BIN ${MOCK_ARGS[*]}"
 echo "  B (nginx): ${NGX_CMD[*]}   # 1 worker, worker_cpu_affinity $NGX_MASK (CPU$SERVER_CPU)"
@@ -180,13 +189,13 @@ run_side() { # name round
     if [[ $WARMUP != 0 ]]; then
         taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$URL" >/dev/null
     fi
-    local c0 c1
-    c0=$(cpu_ticks "${SPIDS[@]}")
+    local c0 c1 b0 b1
+    c0=$(cpu_ticks "${SPIDS[@]}"); b0=$(busy_ticks)
     /usr/bin/time -f '%U %S' -o "$TMP/wrk.cpu.$name.$r" "${WRK[@]}" "$URL" >"$TMP/wrk.$name.$r"
-    c1=$(cpu_ticks "${SPIDS[@]}")
+    c1=$(cpu_ticks "${SPIDS[@]}"); b1=$(busy_ticks)
     if [[ $name == mock ]]; then stop_server TERM; else stop_server QUIT; fi
     local out=$TMP/wrk.$name.$r
-    local reqs rps non2xx sockerr life ccpu p50 p99
+    local reqs rps non2xx sockerr life ccpu p50 p99 other
     reqs=$(awk '/requests in/{print $1}' "$out")
     rps=$(awk '/^Requests\/sec/{print $2}' "$out")
     non2xx=$(awk '/Non-2xx/{print $NF}' "$out"); non2xx=${non2xx:-0}
@@ -195,8 +204,10 @@ run_side() { # name round
     p50=$(awk '$1=="50%"{print $2}' "$out"); p99=$(awk '$1=="99%"{print $2}' "$out")
     life=$(awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.2f", u+s}' "$TMP/time.$name.$r")
     ccpu=$(awk '{printf "%.2f", $1+$2}' "$TMP/wrk.cpu.$name.$r")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$r" "$name" "$reqs" "$rps" "$((c1 - c0))" "$non2xx" "$sockerr" "$life" "$ccpu" "$p50" "$p99" >>"$RESULTS"
+    # CPU used by everything else on the machine during the run (noise indicator)
+    other=$(awk -v b="$((b1 - b0))" -v s="$((c1 - c0))" -v w="$ccpu" -v t="$TCK" 'BEGIN{o = (b - s) / t - w; printf "%.2f", (o < 0 ? 0 : o)}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$r" "$name" "$reqs" "$rps" "$((c1 - c0))" "$non2xx" "$sockerr" "$life" "$ccpu" "$p50" "$p99" "$other" >>"$RESULTS"
     if [[ $non2xx != 0 || $sockerr != none ]]; then
         echo "WARNING: $name round $r: non-2xx=$non2xx socket errors: $sockerr" >&2
         sed 's/^/    /' "$out" >&2
@@ -215,13 +226,13 @@ function median(a, n,   i, j, t) {
 }
 {
     cpu = $5 / tck; eff = (cpu > 0) ? $3 / cpu : 0
-    row[NR] = sprintf("%5s  %-5s  %9.0f  %10d  %7.2f  %5.0f%%  %8.2f  %12.0f  %8s  %8s  %7s  %s/%s",
-        $1, $2, $4, $3, cpu, 100 * cpu / dur, $8, eff, (cpu > 0) ? sprintf("%.2f", 1e6 * cpu / $3) : "-", $9, $6, $10, $11)
+    row[NR] = sprintf("%5s  %-5s  %9.0f  %10d  %7.2f  %5.0f%%  %8.2f  %12.0f  %6s  %7s  %9s  %6s  %s/%s",
+        $1, $2, $4, $3, cpu, 100 * cpu / dur, $8, eff, (cpu > 0) ? sprintf("%.2f", 1e6 * cpu / $3) : "-", $9, $12, $6, $10, $11)
     if ($2 == "mock") { mr[$1] = $4; me[$1] = eff } else { nr[$1] = $4; ne[$1] = eff }
     n = $1
 }
 END {
-    printf "%5s  %-5s  %9s  %10s  %7s  %6s  %8s  %12s  %8s  %8s  %7s  %s\n", "round", "srv", "req/s", "requests", "srv_cpu", "util", "life_cpu", "req/cpu-sec", "us/req", "wrk_cpu", "non2xx", "p50/p99"
+    printf "%5s  %-5s  %9s  %10s  %7s  %6s  %8s  %12s  %6s  %7s  %9s  %6s  %s\n", "round", "srv", "req/s", "requests", "srv_cpu", "util", "life_cpu", "req/cpu-sec", "us/req", "wrk_cpu", "other_cpu", "non2xx", "wrk p50/p99"
     for (i = 1; i <= NR; i++) print row[i]
     print ""
     printf "%5s  %12s  %12s  %12s  %12s  %14s\n", "round", "mock req/s", "nginx req/s", "rps ratio", "eff ratio", "(eff = req/server-cpu-s)"

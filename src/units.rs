@@ -14,20 +14,14 @@ pub fn parse_duration_us(text: &str) -> Result<f64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .ok_or_else(|| format!("duration {t:?} has no unit (use us, ms, s, m or h)"))?;
     let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("duration {t:?}: {num:?} is not a number"))?;
+    let value: f64 = num.parse().map_err(|_| format!("duration {t:?}: {num:?} is not a number"))?;
     let scale = match unit {
         "us" | "µs" => 1.0,
         "ms" => 1e3,
         "s" => 1e6,
         "m" => 60e6,
         "h" => 3600e6,
-        _ => {
-            return Err(format!(
-                "duration {t:?}: unknown unit {unit:?} (use us, ms, s, m or h)"
-            ))
-        }
+        _ => return Err(format!("duration {t:?}: unknown unit {unit:?} (use us, ms, s, m or h)")),
     };
     let us = value * scale;
     if !us.is_finite() {
@@ -75,9 +69,7 @@ mod tests {
     #[test]
     fn rejects_missing_or_unknown_units() {
         assert!(parse_duration_us("50").unwrap_err().contains("no unit"));
-        assert!(parse_duration_us("5parsecs")
-            .unwrap_err()
-            .contains("unknown unit"));
+        assert!(parse_duration_us("5parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_duration_us("ms").unwrap_err().contains("not a number"));
     }
 

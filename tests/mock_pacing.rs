@@ -14,11 +14,7 @@ const BODY: &str = r#"{"model":"mock-gpt","stream":true,"messages":[{"role":"use
 #[test]
 fn stream_hits_ttft_and_itl_deadlines() {
     let mock = Mock::start(&["--cores", "1"]);
-    let headers = [
-        ("x-mock-ttft-ms", "50"),
-        ("x-mock-itl-ms", "10"),
-        ("x-mock-output-tokens", "20"),
-    ];
+    let headers = [("x-mock-ttft-ms", "50"), ("x-mock-itl-ms", "10"), ("x-mock-output-tokens", "20")];
     let mut best_ttft = Duration::MAX;
     let mut gaps = Vec::new();
     for _ in 0..5 {
@@ -39,14 +35,8 @@ fn stream_hits_ttft_and_itl_deadlines() {
         gaps.extend(content.windows(2).map(|w| w[1] - w[0]));
     }
     // Never early: the first token is not sent before its deadline.
-    assert!(
-        best_ttft >= Duration::from_millis(50),
-        "ttft {best_ttft:?} came early"
-    );
-    assert!(
-        best_ttft <= Duration::from_millis(52),
-        "best ttft {best_ttft:?} over 52 ms"
-    );
+    assert!(best_ttft >= Duration::from_millis(50), "ttft {best_ttft:?} came early");
+    assert!(best_ttft <= Duration::from_millis(52), "best ttft {best_ttft:?} over 52 ms");
     gaps.sort();
     let median = gaps[gaps.len() / 2];
     assert!(
@@ -59,11 +49,7 @@ fn stream_hits_ttft_and_itl_deadlines() {
 fn anthropic_stream_paces_the_same_way() {
     let mock = Mock::start(&["--cores", "1"]);
     let body = r#"{"model":"mock-claude","max_tokens":100,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-    let headers = [
-        ("x-mock-ttft-ms", "30"),
-        ("x-mock-itl-ms", "5"),
-        ("x-mock-output-tokens", "10"),
-    ];
+    let headers = [("x-mock-ttft-ms", "30"), ("x-mock-itl-ms", "5"), ("x-mock-output-tokens", "10")];
     let r = roundtrip(&mock, &post("/v1/messages", &headers, body));
     let deltas: Vec<Duration> = r
         .chunk_times
@@ -74,9 +60,5 @@ fn anthropic_stream_paces_the_same_way() {
     assert_eq!(deltas.len(), 10);
     assert!(deltas[0] >= Duration::from_millis(30));
     // The whole stream takes at least TTFT + 9 gaps.
-    assert!(
-        deltas[9] >= Duration::from_millis(30 + 45),
-        "last delta at {:?}",
-        deltas[9]
-    );
+    assert!(deltas[9] >= Duration::from_millis(30 + 45), "last delta at {:?}", deltas[9]);
 }

@@ -101,11 +101,7 @@ impl MockArgs {
             };
         }
         if let Some(v) = &self.content {
-            config.content = if v == "echo" {
-                ContentMode::Echo
-            } else {
-                ContentMode::Filler
-            };
+            config.content = if v == "echo" { ContentMode::Echo } else { ContentMode::Filler };
         }
         Ok(config)
     }
@@ -115,10 +111,7 @@ impl MockArgs {
 pub fn run(args: MockArgs) -> Result<i32, Failure> {
     let config = args.config()?;
     let settings = config.validate().map_err(|e| {
-        let origin = args
-            .config
-            .as_ref()
-            .map_or("mock config".to_string(), |p| p.display().to_string());
+        let origin = args.config.as_ref().map_or("mock config".to_string(), |p| p.display().to_string());
         Failure::usage(format!("{origin}: {e}"))
     })?;
     if args.print_config {
@@ -137,12 +130,7 @@ pub fn run(args: MockArgs) -> Result<i32, Failure> {
         "llmload mock: {} core(s), driver {}, models: {}",
         cores.len(),
         server.driver,
-        config
-            .models
-            .iter()
-            .map(|m| m.id.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        config.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
     );
     server.wait();
     Ok(0)

@@ -62,16 +62,10 @@ pub struct Failure {
 impl Failure {
     /// Bad usage, profile or config (exit 2).
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            code: EXIT_USAGE,
-        }
+        Failure { message: message.into(), code: EXIT_USAGE }
     }
     /// A runtime failure (exit 1).
     pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure {
-            message: message.into(),
-            code: 1,
-        }
+        Failure { message: message.into(), code: 1 }
     }
 }

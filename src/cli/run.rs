@@ -85,26 +85,46 @@ pub struct RunArgs {
     /// Keep the first bytes of failed responses.
     #[arg(long)]
     capture_error_body: bool,
+    /// Directory under which each run writes its own directory of reports.
+    #[arg(long, default_value = "runs")]
+    out: std::path::PathBuf,
+}
+
+/// Creates `<out>/<UTC time>-<short id>/`.
+fn run_dir(out: &std::path::Path, seed: u64) -> Result<std::path::PathBuf, Failure> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    let id = (now.subsec_nanos() as u64 ^ seed.rotate_left(17) ^ std::process::id() as u64) & 0xffffff;
+    let name = format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{id:06x}", rem / 3600, rem % 3600 / 60, rem % 60);
+    let dir = out.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| Failure::usage(format!("--out {}: {e}", out.display())))?;
+    Ok(dir)
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 fn parse_header(h: &str) -> Result<(String, String), Failure> {
-    let (k, v) = h
-        .split_once(':')
-        .ok_or_else(|| Failure::usage(format!("--header {h:?}: expected 'Name: value'")))?;
+    let (k, v) =
+        h.split_once(':').ok_or_else(|| Failure::usage(format!("--header {h:?}: expected 'Name: value'")))?;
     let k = k.trim();
-    if k.is_empty()
-        || !k
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b))
-    {
-        return Err(Failure::usage(format!(
-            "--header {h:?}: {k:?} is not a valid header name"
-        )));
+    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_!#$%&'*+.^`|~".contains(&b)) {
+        return Err(Failure::usage(format!("--header {h:?}: {k:?} is not a valid header name")));
     }
     if v.contains(['\r', '\n']) {
-        return Err(Failure::usage(format!(
-            "--header {k:?}: the value contains a line break"
-        )));
+        return Err(Failure::usage(format!("--header {k:?}: the value contains a line break")));
     }
     Ok((k.to_string(), v.trim().to_string()))
 }
@@ -178,11 +198,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     };
     let grace = dur("grace", &args.grace)?;
     let warmup = dur("warmup", &args.warmup)?;
-    let mut headers = args
-        .headers
-        .iter()
-        .map(|h| parse_header(h))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
     if let Some(key) = &args.vk {
         headers.push(("authorization".into(), format!("Bearer {key}")));
     }
@@ -196,11 +212,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
-    let arrival = if args.arrival == "poisson" {
-        Arrival::Poisson
-    } else {
-        Arrival::Constant
-    };
+    let arrival = if args.arrival == "poisson" { Arrival::Poisson } else { Arrival::Constant };
     if args.max_inflight == 0 {
         return Err(Failure::usage("--max-inflight: must be at least 1"));
     }
@@ -210,10 +222,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let target_url = match &args.target {
         Some(t) => t.clone(),
         None => {
-            let mut config = MockConfig {
-                listen: "127.0.0.1:0".into(),
-                ..MockConfig::default()
-            };
+            let mut config = MockConfig { listen: "127.0.0.1:0".into(), ..MockConfig::default() };
             for m in &mut config.models {
                 m.ttft = "lognormal:30ms,80ms".into();
                 m.itl = "normal:5ms,500us".into();
@@ -243,6 +252,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         },
     );
     let fd_limit = crate::net::limits::raise_nofile();
+    let dir = run_dir(&args.out, args.seed)?;
     let config = EngineConfig {
         target: target.clone(),
         stages: stages.clone(),
@@ -268,16 +278,39 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(server) = embedded {
         server.stop();
     }
-    let mut out = std::io::stdout().lock();
-    let info = text::RunInfo {
-        target: target.url(),
-        fd_limit,
+    let info = text::RunInfo { target: target.url(), fd_limit };
+    let mut report = Vec::new();
+    text::render(&mut report, &result, &info).map_err(|e| Failure::runtime(e.to_string()))?;
+    let summary = crate::report::summary::build(&result, &target.url(), fd_limit);
+    let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes)
+            .map_err(|e| Failure::runtime(format!("{}: {e}", dir.join(name).display())))
     };
-    text::render(&mut out, &result, &info).map_err(|e| Failure::runtime(e.to_string()))?;
+    write("report.txt", &report)?;
+    write("summary.json", &json)?;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&report);
+    let _ = writeln!(out, "\nreports: {}", dir.display());
     let _ = out.flush();
-    Ok(if health::generator_bound(&result) {
-        EXIT_INVALID
-    } else {
-        0
-    })
+    Ok(if health::generator_bound(&result) { EXIT_INVALID } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_517), (2026, 3, 5));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn headers_are_validated() {
+        assert_eq!(parse_header("X-A: b").unwrap(), ("X-A".to_string(), "b".to_string()));
+        assert!(parse_header("nocolon").unwrap_err().message.contains("nocolon"));
+        assert!(parse_header("bad name: v").is_err());
+    }
 }

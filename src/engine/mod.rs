@@ -71,13 +71,7 @@ pub struct RunResult {
 /// What workers send the coordinator.
 pub enum Report {
     /// A worker finished a stage.
-    StageDone {
-        worker: usize,
-        stage: usize,
-        stats: Vec<Stats>,
-        cpu: Duration,
-        ended: Instant,
-    },
+    StageDone { worker: usize, stage: usize, stats: Vec<Stats>, cpu: Duration, ended: Instant },
     /// One completed turn (for per-turn output).
     Turn(Box<TurnRecord>),
 }
@@ -112,22 +106,12 @@ pub fn run(
     let handles = {
         let (config, workload, live, sync) = (config.clone(), workload.clone(), live.clone(), sync.clone());
         spawn_pinned("llmload", &config.cores.clone(), move |index, _driver| {
-            worker::run(
-                index,
-                config.clone(),
-                workload.clone(),
-                live.clone(),
-                sync.clone(),
-                tx.clone(),
-            )
+            worker::run(index, config.clone(), workload.clone(), live.clone(), sync.clone(), tx.clone())
         })?
     };
     let n_scen = scenarios.len();
-    let mut pending: Vec<Vec<Option<WorkerStage>>> = config
-        .stages
-        .iter()
-        .map(|_| (0..workers).map(|_| None).collect())
-        .collect();
+    let mut pending: Vec<Vec<Option<WorkerStage>>> =
+        config.stages.iter().map(|_| (0..workers).map(|_| None).collect()).collect();
     let mut results: Vec<Option<StageResult>> = config.stages.iter().map(|_| None).collect();
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     let mut finished = 0;
@@ -135,19 +119,11 @@ pub fn run(
         let timeout = next_tick.saturating_duration_since(Instant::now());
         match rx.recv_timeout(timeout) {
             Ok(Report::Turn(t)) => observer.turn(&t),
-            Ok(Report::StageDone {
-                worker,
-                stage,
-                stats,
-                cpu,
-                ended,
-            }) => {
+            Ok(Report::StageDone { worker, stage, stats, cpu, ended }) => {
                 pending[stage][worker] = Some((stats, cpu, ended));
                 if pending[stage].iter().all(Option::is_some) {
-                    let parts: Vec<_> = pending[stage]
-                        .iter_mut()
-                        .map(|p| p.take().expect("all present"))
-                        .collect();
+                    let parts: Vec<_> =
+                        pending[stage].iter_mut().map(|p| p.take().expect("all present")).collect();
                     let result = merge_stage(&config, stage, n_scen, parts, sync.stage_start(stage));
                     observer.stage_done(stage, &result);
                     results[stage] = Some(result);
@@ -174,18 +150,8 @@ pub fn run(
     while let Ok(Report::Turn(t)) = rx.try_recv() {
         observer.turn(&t);
     }
-    let stages: Vec<StageResult> = results
-        .into_iter()
-        .map(|r| r.expect("every stage reported"))
-        .collect();
-    Ok(RunResult {
-        stages,
-        scenarios,
-        driver,
-        workers,
-        started,
-        elapsed: epoch.elapsed(),
-    })
+    let stages: Vec<StageResult> = results.into_iter().map(|r| r.expect("every stage reported")).collect();
+    Ok(RunResult { stages, scenarios, driver, workers, started, elapsed: epoch.elapsed() })
 }
 
 fn merge_stage(
@@ -216,12 +182,5 @@ fn merge_stage(
     };
     let steady = stage.duration.saturating_sub(config.warmup);
     let steady = if steady.is_zero() { stage.duration } else { steady };
-    StageResult {
-        stage,
-        scenarios,
-        all,
-        wall,
-        steady,
-        worker_cpu,
-    }
+    StageResult { stage, scenarios, all, wall, steady, worker_cpu }
 }

@@ -28,15 +28,7 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn new(from: f64, to: f64, duration: f64, arrival: Arrival, seed: u64) -> Schedule {
-        Schedule {
-            from,
-            to,
-            duration,
-            arrival,
-            rng: SmallRng::seed_from_u64(seed),
-            k: 0,
-            t: 0.0,
-        }
+        Schedule { from, to, duration, arrival, rng: SmallRng::seed_from_u64(seed), k: 0, t: 0.0 }
     }
 
     /// Rate at offset `t`.

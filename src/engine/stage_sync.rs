@@ -64,10 +64,7 @@ impl StageSync {
         if self.done[k].fetch_add(1, Ordering::AcqRel) + 1 == self.workers {
             if let Some(next) = self.start_ns.get(k + 1) {
                 let at = Instant::now() + STAGE_GAP;
-                next.store(
-                    at.duration_since(self.epoch).as_nanos() as u64 + 1,
-                    Ordering::Release,
-                );
+                next.store(at.duration_since(self.epoch).as_nanos() as u64 + 1, Ordering::Release);
                 self.current.store(k + 1, Ordering::Relaxed);
             }
         }

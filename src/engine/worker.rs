@@ -138,16 +138,8 @@ impl Ctx {
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            let ex = exchange(
-                c,
-                request,
-                session.decoder(),
-                state,
-                out,
-                &self.config.timeouts,
-                cancel_at,
-            )
-            .await;
+            let ex =
+                exchange(c, request, session.decoder(), state, out, &self.config.timeouts, cancel_at).await;
             request = ex.request;
             if !ex.reusable {
                 *conn = None;
@@ -205,12 +197,7 @@ pub(crate) async fn run(
         let start = sync.wait_start(k).await;
         let cpu0 = thread_cpu();
         let end = start + stage.duration;
-        let run = StageRun {
-            start,
-            end,
-            cancel_at: end + config.grace,
-            warmup_until: start + config.warmup,
-        };
+        let run = StageRun { start, end, cancel_at: end + config.grace, warmup_until: start + config.warmup };
         let seed = config.seed ^ ((index as u64) << 32) ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match stage.load {
             Load::Closed { from, to } => closed_loop::run(&ctx, run, from, to, stage.duration, seed).await,

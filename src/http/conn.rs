@@ -49,11 +49,7 @@ pub async fn connect(
     };
     let _ = stream.set_nodelay(true);
     Ok(Connected {
-        conn: Conn {
-            stream,
-            buf: Vec::with_capacity(READ_BUF),
-            served: 0,
-        },
+        conn: Conn { stream, buf: Vec::with_capacity(READ_BUF), served: 0 },
         connect_us: started.elapsed().as_micros() as u64,
     })
 }

@@ -69,10 +69,7 @@ pub struct ResponseState {
 impl ResponseState {
     /// A new state; `capture_errors` keeps the first bytes of failed responses.
     pub fn new(capture_errors: bool) -> ResponseState {
-        ResponseState {
-            capture_errors,
-            ..ResponseState::default()
-        }
+        ResponseState { capture_errors, ..ResponseState::default() }
     }
 }
 
@@ -104,20 +101,11 @@ impl Deadlines {
     /// Reads more bytes into `conn.buf`; returns how many and when they arrived.
     async fn read(&self, conn: &mut Conn, phase: Phase) -> Result<(usize, Instant), ErrorKind> {
         let now = Instant::now();
-        let phase_limit = now
-            + if phase == Phase::FirstByte {
-                self.t.first_byte
-            } else {
-                self.t.idle
-            };
+        let phase_limit = now + if phase == Phase::FirstByte { self.t.first_byte } else { self.t.idle };
         let (deadline, kind) = [
             (
                 phase_limit,
-                if phase == Phase::FirstByte {
-                    ErrorKind::TimeoutFirstByte
-                } else {
-                    ErrorKind::TimeoutIdle
-                },
+                if phase == Phase::FirstByte { ErrorKind::TimeoutFirstByte } else { ErrorKind::TimeoutIdle },
             ),
             (self.total, ErrorKind::TimeoutTotal),
             (self.cancel, ErrorKind::Cancelled),
@@ -172,38 +160,22 @@ pub async fn exchange(
         out.end = Instant::now();
         out.error = Some(ErrorKind::from_io(&e));
         let stale = reused && matches!(out.error, Some(ErrorKind::ConnReset | ErrorKind::Eof));
-        return Exchanged {
-            request,
-            reusable: false,
-            stale,
-        };
+        return Exchanged { request, reusable: false, stale };
     }
     out.bytes_out = request.len() as u64;
-    let deadlines = Deadlines {
-        total: out.sent + timeouts.total,
-        cancel: cancel_at,
-        t: *timeouts,
-    };
+    let deadlines = Deadlines { total: out.sent + timeouts.total, cancel: cancel_at, t: *timeouts };
     let result = read_response(conn, decoder, state, out, &deadlines).await;
     out.end = Instant::now();
     match result {
         Ok(keep_alive) => {
             conn.served += 1;
-            Exchanged {
-                request,
-                reusable: keep_alive,
-                stale: false,
-            }
+            Exchanged { request, reusable: keep_alive, stale: false }
         }
         Err(kind) => {
             let stale =
                 reused && out.first_byte.is_none() && matches!(kind, ErrorKind::ConnReset | ErrorKind::Eof);
             out.error = Some(kind);
-            Exchanged {
-                request,
-                reusable: false,
-                stale,
-            }
+            Exchanged { request, reusable: false, stale }
         }
     }
 }
@@ -253,11 +225,7 @@ async fn read_response(
                 Err(_) => return Err(ErrorKind::HttpParse),
             }
         }
-        let phase = if out.first_byte.is_none() {
-            Phase::FirstByte
-        } else {
-            Phase::Idle
-        };
+        let phase = if out.first_byte.is_none() { Phase::FirstByte } else { Phase::Idle };
         let (n, at) = deadlines.read(conn, phase).await?;
         out.bytes_in += n as u64;
         out.first_byte.get_or_insert(at);
@@ -390,13 +358,7 @@ fn scan_events(
     at: Instant,
     stream_err: &mut Option<ErrorKind>,
 ) -> Result<(), ErrorKind> {
-    let ResponseState {
-        sse,
-        payload,
-        gaps,
-        reply,
-        ..
-    } = state;
+    let ResponseState { sse, payload, gaps, reply, .. } = state;
     let consumed = sse
         .scan_all(payload, |ev| {
             if stream_err.is_some() {

@@ -46,17 +46,12 @@ impl Target {
         }
         let default_port = if scheme == Scheme::Https { 443 } else { 80 };
         let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
-            let (h, after) = inner
-                .split_once(']')
-                .ok_or_else(|| format!("target {url:?}: unclosed [ in host"))?;
+            let (h, after) =
+                inner.split_once(']').ok_or_else(|| format!("target {url:?}: unclosed [ in host"))?;
             let port = match after.strip_prefix(':') {
                 Some(p) => parse_port(url, p)?,
                 None if after.is_empty() => default_port,
-                None => {
-                    return Err(format!(
-                        "target {url:?}: unexpected {after:?} after the IPv6 host"
-                    ))
-                }
+                None => return Err(format!("target {url:?}: unexpected {after:?} after the IPv6 host")),
             };
             (h.to_string(), port)
         } else {
@@ -96,15 +91,8 @@ impl Target {
 
     /// The `Host:` header value.
     pub fn host_header(&self) -> String {
-        let default = matches!(
-            (self.scheme, self.port),
-            (Scheme::Http, 80) | (Scheme::Https, 443)
-        );
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
+        let default = matches!((self.scheme, self.port), (Scheme::Http, 80) | (Scheme::Https, 443));
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         if default {
             host
         } else {
@@ -114,11 +102,7 @@ impl Target {
 
     /// The URL again, for reports.
     pub fn url(&self) -> String {
-        let scheme = if self.scheme == Scheme::Https {
-            "https"
-        } else {
-            "http"
-        };
+        let scheme = if self.scheme == Scheme::Https { "https" } else { "http" };
         format!("{scheme}://{}{}", self.host_header(), self.base_path)
     }
 
@@ -142,16 +126,10 @@ mod tests {
     #[test]
     fn parses_urls() {
         let t = Target::parse("http://127.0.0.1:8080/v1/").unwrap();
-        assert_eq!(
-            (t.host.as_str(), t.port, t.base_path.as_str()),
-            ("127.0.0.1", 8080, "/v1")
-        );
+        assert_eq!((t.host.as_str(), t.port, t.base_path.as_str()), ("127.0.0.1", 8080, "/v1"));
         assert_eq!(t.host_header(), "127.0.0.1:8080");
         let t = Target::parse("https://gw.example").unwrap();
-        assert_eq!(
-            (t.port, t.base_path.as_str(), t.host_header()),
-            (443, "", "gw.example".to_string())
-        );
+        assert_eq!((t.port, t.base_path.as_str(), t.host_header()), (443, "", "gw.example".to_string()));
         let t = Target::parse("http://[::1]:9000/openai").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("::1", 9000));
         assert_eq!(t.host_header(), "[::1]:9000");
@@ -159,14 +137,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_urls_naming_them() {
-        for bad in [
-            "ftp://x",
-            "http://",
-            "http://h:0",
-            "http://h:99999",
-            "http://u:p@h",
-            "127.0.0.1:80",
-        ] {
+        for bad in ["ftp://x", "http://", "http://h:0", "http://h:99999", "http://u:p@h", "127.0.0.1:80"] {
             let e = Target::parse(bad).unwrap_err();
             assert!(e.contains(bad), "{e}");
         }

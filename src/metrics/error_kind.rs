@@ -106,10 +106,7 @@ impl ErrorKind {
 
     /// True for classes that describe the generator, not the server.
     pub fn is_generator_fault(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::GenPortExhaustion | ErrorKind::GenFdExhaustion | ErrorKind::Cancelled
-        )
+        matches!(self, ErrorKind::GenPortExhaustion | ErrorKind::GenFdExhaustion | ErrorKind::Cancelled)
     }
 
     /// Classifies an I/O error by errno.
@@ -138,10 +135,7 @@ mod tests {
     #[test]
     fn errno_classification() {
         let e = |n| io::Error::from_raw_os_error(n);
-        assert_eq!(
-            ErrorKind::from_io(&e(libc::EADDRNOTAVAIL)),
-            ErrorKind::GenPortExhaustion
-        );
+        assert_eq!(ErrorKind::from_io(&e(libc::EADDRNOTAVAIL)), ErrorKind::GenPortExhaustion);
         assert_eq!(ErrorKind::from_io(&e(libc::EMFILE)), ErrorKind::GenFdExhaustion);
         assert_eq!(ErrorKind::from_io(&e(libc::ENFILE)), ErrorKind::GenFdExhaustion);
         assert_eq!(ErrorKind::from_io(&e(libc::ECONNREFUSED)), ErrorKind::ConnRefused);

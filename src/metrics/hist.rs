@@ -76,9 +76,7 @@ pub struct HistSet {
 
 impl Default for HistSet {
     fn default() -> Self {
-        HistSet {
-            hists: Metric::ALL.iter().map(|_| new_histogram()).collect(),
-        }
+        HistSet { hists: Metric::ALL.iter().map(|_| new_histogram()).collect() }
     }
 }
 

@@ -35,9 +35,7 @@ pub struct Live {
 
 impl Live {
     pub fn new(workers: usize) -> Live {
-        Live {
-            shards: (0..workers.max(1)).map(|_| LiveShard::default()).collect(),
-        }
+        Live { shards: (0..workers.max(1)).map(|_| LiveShard::default()).collect() }
     }
 
     pub fn shard(&self, worker: usize) -> &LiveShard {

@@ -78,8 +78,7 @@ impl Stats {
         }
         if let (Some(first), Some(last)) = (o.first_token, o.last_token) {
             if o.completion_tokens > 1 && last > first {
-                self.hists
-                    .record(Metric::Tpot, us_between(first, last) / (o.completion_tokens - 1));
+                self.hists.record(Metric::Tpot, us_between(first, last) / (o.completion_tokens - 1));
             }
         }
         self.prompt_tokens += o.prompt_tokens;

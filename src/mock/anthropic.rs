@@ -40,19 +40,11 @@ pub fn messages(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
     if let Err(r) = ctx.apply_faults(&model) {
         return r;
     }
-    let limits = Limits {
-        cap,
-        min_tokens: None,
-        ignore_eos: false,
-    };
+    let limits = Limits { cap, min_tokens: None, ignore_eos: false };
     let gen = ctx.plan(&model, limits, req.input_tokens(), &last_user_text(&req.messages));
     let id = format!("msg_{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
-        let stream = MessagesStream {
-            id,
-            model: req.model.into_owned(),
-            scratch: Vec::with_capacity(512),
-        };
+        let stream = MessagesStream { id, model: req.model.into_owned(), scratch: Vec::with_capacity(512) };
         return ctx.stream(Renderer::Anthropic(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
@@ -72,13 +64,14 @@ pub fn count_tokens(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         Ok(r) => r,
         Err(e) => return ctx.error(400, &e, None),
     };
-    if let Err(r) = ctx.model(&req.model) {
+    let model = match ctx.model(&req.model) {
+        Ok(m) => m.clone(),
+        Err(r) => return r,
+    };
+    if let Err(r) = ctx.apply_faults(&model) {
         return r;
     }
-    ctx.json(
-        &json!({"input_tokens": req.input_tokens()}),
-        std::time::Duration::ZERO,
-    )
+    ctx.json(&json!({"input_tokens": req.input_tokens()}), std::time::Duration::ZERO)
 }
 
 #[derive(Serialize)]
@@ -119,10 +112,7 @@ impl MessagesStream {
         let delta = TextDelta {
             kind: "content_block_delta",
             index: 0,
-            delta: TextDeltaInner {
-                kind: "text_delta",
-                text,
-            },
+            delta: TextDeltaInner { kind: "text_delta", text },
         };
         emit(out, &mut self.scratch, Some("content_block_delta"), &delta);
     }
@@ -138,12 +128,7 @@ impl MessagesStream {
                            "delta": {"stop_reason": stop_reason(gen), "stop_sequence": null},
                            "usage": usage(gen, gen.tokens)});
         emit(out, &mut self.scratch, Some("message_delta"), &delta);
-        emit(
-            out,
-            &mut self.scratch,
-            Some("message_stop"),
-            &json!({"type": "message_stop"}),
-        );
+        emit(out, &mut self.scratch, Some("message_stop"), &json!({"type": "message_stop"}));
     }
 
     pub fn error(&mut self, out: &mut Vec<u8>) {

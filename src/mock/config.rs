@@ -290,10 +290,7 @@ impl MockConfig {
 impl Settings {
     /// The model serving `id`: an exact match, or with `accept_any_model` the first model.
     pub fn model(&self, id: &str) -> Option<&Model> {
-        self.models
-            .iter()
-            .find(|m| m.id == id)
-            .or_else(|| self.accept_any_model.then(|| &self.models[0]))
+        self.models.iter().find(|m| m.id == id).or_else(|| self.accept_any_model.then(|| &self.models[0]))
     }
 }
 
@@ -327,10 +324,7 @@ mod tests {
 
     #[test]
     fn printed_config_hides_the_key() {
-        let c = MockConfig {
-            api_key: Some("sk-secret-123".into()),
-            ..MockConfig::default()
-        };
+        let c = MockConfig { api_key: Some("sk-secret-123".into()), ..MockConfig::default() };
         let shown = c.to_redacted_json();
         assert!(!shown.contains("sk-secret-123"));
         assert!(shown.contains("<redacted>"));

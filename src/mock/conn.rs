@@ -80,15 +80,7 @@ pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
                 let request_id = core.request_id();
                 bufs.out.clear();
                 write_error_body(&mut bufs.out, family, status, &message, None, request_id.as_str());
-                write_full(
-                    &mut bufs,
-                    status,
-                    "application/json",
-                    family,
-                    request_id.as_str(),
-                    false,
-                    false,
-                );
+                write_full(&mut bufs, status, "application/json", family, request_id.as_str(), false, &[]);
                 core.shard().request_done(Route::NotFound, status);
                 let _ = write_all(&mut stream, &mut bufs.write).await;
                 return;
@@ -107,13 +99,7 @@ pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
         bufs.read.drain(..consumed);
         let keep_alive = head.keep_alive;
         let result = match reply {
-            Reply::Full {
-                status,
-                content_type,
-                delay,
-                retry_after,
-                drop,
-            } => {
+            Reply::Full { status, content_type, delay, retry_after, drop, allow } => {
                 shard.request_done(head.route, status);
                 if !delay.is_zero() {
                     monoio::time::sleep_until((start + delay).into()).await;
@@ -122,6 +108,16 @@ pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
                     shard.in_flight(-1);
                     return;
                 }
+                let mut extra: [(&str, &[u8]); 2] = [("", b""); 2];
+                let mut n = 0;
+                if retry_after {
+                    extra[n] = ("retry-after", b"1");
+                    n += 1;
+                }
+                if let Some(methods) = allow {
+                    extra[n] = ("allow", methods.as_bytes());
+                    n += 1;
+                }
                 write_full(
                     &mut bufs,
                     status,
@@ -129,7 +125,7 @@ pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
                     head.family,
                     request_id.as_str(),
                     keep_alive,
-                    retry_after,
+                    &extra[..n],
                 );
                 write_all(&mut stream, &mut bufs.write).await.map(|_| keep_alive)
             }
@@ -166,7 +162,7 @@ fn write_full(
     family: Family,
     request_id: &str,
     keep_alive: bool,
-    retry_after: bool,
+    extra: &[(&str, &[u8])],
 ) {
     let w = &mut bufs.write;
     w.clear();
@@ -174,8 +170,8 @@ fn write_full(
     encode::header(w, "content-type", content_type.as_bytes());
     encode::header_u64(w, "content-length", bufs.out.len() as u64);
     encode::header(w, family.request_id_header(), request_id.as_bytes());
-    if retry_after {
-        encode::header(w, "retry-after", b"1");
+    for (name, value) in extra {
+        encode::header(w, name, value);
     }
     if !keep_alive {
         encode::header(w, "connection", b"close");
@@ -243,11 +239,7 @@ async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -
                     ));
                 }
                 Err(e) => {
-                    return Err(ReadEnd::Reject(
-                        400,
-                        format!("malformed HTTP request: {e}"),
-                        Family::OpenAi,
-                    ))
+                    return Err(ReadEnd::Reject(400, format!("malformed HTTP request: {e}"), Family::OpenAi))
                 }
             }
         }
@@ -259,11 +251,7 @@ async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -
             Ok(0) | Err(_) if head_started.is_none() && bufs.read.is_empty() => return Err(ReadEnd::Closed),
             Ok(0) => return Err(ReadEnd::Closed),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                return Err(ReadEnd::Reject(
-                    408,
-                    "timed out reading the request head".into(),
-                    Family::OpenAi,
-                ))
+                return Err(ReadEnd::Reject(408, "timed out reading the request head".into(), Family::OpenAi))
             }
             Err(_) => return Err(ReadEnd::Closed),
             Ok(_) => {
@@ -272,13 +260,8 @@ async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -
         }
     };
     let family = head.family;
-    let too_large = || {
-        ReadEnd::Reject(
-            413,
-            format!("request body exceeds {} bytes", settings.max_body_bytes),
-            family,
-        )
-    };
+    let too_large =
+        || ReadEnd::Reject(413, format!("request body exceeds {} bytes", settings.max_body_bytes), family);
     let body_deadline = Instant::now() + settings.body_timeout;
     let body_timeout = || ReadEnd::Reject(408, "timed out reading the request body".into(), family);
     match framing {
@@ -289,12 +272,8 @@ async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -
             let end = head_len + len as usize;
             while bufs.read.len() < end {
                 bufs.read.reserve(end - bufs.read.len());
-                match fill(
-                    stream,
-                    &mut bufs.read,
-                    body_deadline.saturating_duration_since(Instant::now()),
-                )
-                .await
+                match fill(stream, &mut bufs.read, body_deadline.saturating_duration_since(Instant::now()))
+                    .await
                 {
                     Ok(0) => return Err(ReadEnd::Closed),
                     Ok(_) => {}
@@ -319,12 +298,8 @@ async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -
                 if done {
                     return Ok((head, None, pos));
                 }
-                match fill(
-                    stream,
-                    &mut bufs.read,
-                    body_deadline.saturating_duration_since(Instant::now()),
-                )
-                .await
+                match fill(stream, &mut bufs.read, body_deadline.saturating_duration_since(Instant::now()))
+                    .await
                 {
                     Ok(0) => return Err(ReadEnd::Closed),
                     Ok(_) => {}
@@ -388,11 +363,8 @@ fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, Req
     head.route = routed.route;
     head.family = routed.family;
     head.model_id = routed.model_id.to_owned();
-    head.method_ok = if routed.route.is_get() {
-        method == "GET" || method == "HEAD"
-    } else {
-        method == "POST"
-    };
+    head.method_ok =
+        if routed.route.is_get() { method == "GET" || method == "HEAD" } else { method == "POST" };
     head.keep_alive = keep_alive;
     head.authorized = authorized || matches!(routed.route, Route::Health | Route::Metrics);
     head.anthropic_version = anthropic_version;
@@ -402,11 +374,7 @@ fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, Req
 /// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-fault`.
 fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
     let text = std::str::from_utf8(value).unwrap_or("\u{fffd}");
-    let ms = || {
-        text.parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0 && *v <= 3.6e6)
-    };
+    let ms = || text.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && *v <= 3.6e6);
     let bad = |head: &mut Head, what: &str| {
         head.bad_header = Some(format!("x-mock-{name}: {text:?} is not {what}"))
     };

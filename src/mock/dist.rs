@@ -56,40 +56,24 @@ impl Dist {
         let dist = match kind {
             "fixed" => Dist::Fixed(value(args)?),
             "uniform" => {
-                let (lo, hi) = args
-                    .split_once("..")
-                    .ok_or_else(|| format!("{spec:?}: uniform needs LOW..HIGH"))?;
-                Dist::Uniform {
-                    lo: value(lo)?,
-                    hi: value(hi)?,
-                }
+                let (lo, hi) =
+                    args.split_once("..").ok_or_else(|| format!("{spec:?}: uniform needs LOW..HIGH"))?;
+                Dist::Uniform { lo: value(lo)?, hi: value(hi)? }
             }
             "normal" => {
-                let (mean, sd) = args
-                    .split_once(',')
-                    .ok_or_else(|| format!("{spec:?}: normal needs MEAN,SD"))?;
-                Dist::Normal {
-                    mean: value(mean)?,
-                    sd: value(sd)?,
-                }
+                let (mean, sd) =
+                    args.split_once(',').ok_or_else(|| format!("{spec:?}: normal needs MEAN,SD"))?;
+                Dist::Normal { mean: value(mean)?, sd: value(sd)? }
             }
             "lognormal" => {
-                let (p50, p99) = args
-                    .split_once(',')
-                    .ok_or_else(|| format!("{spec:?}: lognormal needs P50,P99"))?;
-                Dist::LogNormal {
-                    p50: value(p50)?,
-                    p99: value(p99)?,
-                }
+                let (p50, p99) =
+                    args.split_once(',').ok_or_else(|| format!("{spec:?}: lognormal needs P50,P99"))?;
+                Dist::LogNormal { p50: value(p50)?, p99: value(p99)? }
             }
             "prefill" if unit == Unit::Micros => {
-                let (base, per) = args
-                    .split_once('+')
-                    .ok_or_else(|| format!("{spec:?}: prefill needs BASE+PER_TOKEN"))?;
-                Dist::Prefill {
-                    base: value(base)?,
-                    per_token: value(per.trim_end_matches("/token"))?,
-                }
+                let (base, per) =
+                    args.split_once('+').ok_or_else(|| format!("{spec:?}: prefill needs BASE+PER_TOKEN"))?;
+                Dist::Prefill { base: value(base)?, per_token: value(per.trim_end_matches("/token"))? }
             }
             other => {
                 return Err(format!(
@@ -156,9 +140,7 @@ fn parse_value(text: &str, unit: Unit) -> Result<f64, String> {
     let text = text.trim();
     let v = match unit {
         Unit::Micros => parse_duration_us(text)?,
-        Unit::Count => text
-            .parse::<f64>()
-            .map_err(|_| format!("{text:?} is not a number"))?,
+        Unit::Count => text.parse::<f64>().map_err(|_| format!("{text:?} is not a number"))?,
     };
     if v < 0.0 || !v.is_finite() {
         return Err(format!("{text:?} must be a finite value ≥ 0"));
@@ -197,15 +179,9 @@ mod tests {
 
     #[test]
     fn bad_specs_name_the_problem() {
-        assert!(Dist::parse("gamma:1,2", Unit::Micros)
-            .unwrap_err()
-            .contains("unknown distribution"));
-        assert!(Dist::parse("uniform:60ms..40ms", Unit::Micros)
-            .unwrap_err()
-            .contains("above"));
-        assert!(Dist::parse("normal:50ms", Unit::Micros)
-            .unwrap_err()
-            .contains("MEAN,SD"));
+        assert!(Dist::parse("gamma:1,2", Unit::Micros).unwrap_err().contains("unknown distribution"));
+        assert!(Dist::parse("uniform:60ms..40ms", Unit::Micros).unwrap_err().contains("above"));
+        assert!(Dist::parse("normal:50ms", Unit::Micros).unwrap_err().contains("MEAN,SD"));
         assert!(Dist::parse("prefill:1+2", Unit::Count).is_err());
         assert!(Dist::parse("-5", Unit::Count).is_err());
     }

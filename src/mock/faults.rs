@@ -24,14 +24,10 @@ pub struct FaultPlan {
 impl FaultPlan {
     /// Parses the header / config syntax; the error names the offending item.
     pub fn parse(text: &str) -> Result<FaultPlan, String> {
-        let mut plan = FaultPlan {
-            stall_after: 1,
-            ..FaultPlan::default()
-        };
+        let mut plan = FaultPlan { stall_after: 1, ..FaultPlan::default() };
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (key, value) = item
-                .split_once('=')
-                .ok_or_else(|| format!("fault {item:?} is not key=value"))?;
+            let (key, value) =
+                item.split_once('=').ok_or_else(|| format!("fault {item:?} is not key=value"))?;
             let (key, value) = (key.trim(), value.trim());
             let num = |max: u64| -> Result<u64, String> {
                 value
@@ -106,9 +102,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_item() {
-        assert!(FaultPlan::parse("status=200")
-            .unwrap_err()
-            .contains("not an error status"));
+        assert!(FaultPlan::parse("status=200").unwrap_err().contains("not an error status"));
         assert!(FaultPlan::parse("explode=1").unwrap_err().contains("\"explode\""));
         assert!(FaultPlan::parse("stall-ms").unwrap_err().contains("key=value"));
         assert!(FaultPlan::parse("stall-ms=x").unwrap_err().contains("stall-ms"));

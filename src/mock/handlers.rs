@@ -26,6 +26,8 @@ pub enum Reply {
         delay: Duration,
         retry_after: bool,
         drop: bool,
+        /// Methods for the `allow` header of a 405.
+        allow: Option<&'static str>,
     },
     /// A paced SSE stream.
     Stream(Box<StreamJob>),
@@ -146,9 +148,7 @@ pub struct Ctx<'a> {
 
 /// Seconds since the epoch, for `created` fields.
 pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl Ctx<'_> {
@@ -163,6 +163,7 @@ impl Ctx<'_> {
             delay,
             retry_after: matches!(status, 429 | 503 | 529),
             drop: false,
+            allow: None,
         }
     }
 
@@ -182,6 +183,7 @@ impl Ctx<'_> {
             delay: delay + first_byte,
             retry_after: false,
             drop: self.faults.drop_after_events.is_some(),
+            allow: None,
         }
     }
 
@@ -240,12 +242,8 @@ impl Ctx<'_> {
         if limits.ignore_eos {
             wanted = cap;
         }
-        let ttft_us = head
-            .ttft_ms
-            .map_or_else(|| model.ttft.sample(&mut *rng, prompt_tokens), |ms| ms * 1e3);
-        let itl = head
-            .itl_ms
-            .map_or_else(|| model.itl.clone(), |ms| Dist::Fixed(ms * 1e3));
+        let ttft_us = head.ttft_ms.map_or_else(|| model.ttft.sample(&mut *rng, prompt_tokens), |ms| ms * 1e3);
+        let itl = head.itl_ms.map_or_else(|| model.itl.clone(), |ms| Dist::Fixed(ms * 1e3));
         let offset = rng.gen_range(0..1024);
         let words = match self.core.settings.content {
             ContentMode::Echo => Words::echo(echo_text, offset),
@@ -283,11 +281,7 @@ impl Ctx<'_> {
 
     /// Wraps a renderer into a stream reply.
     pub fn stream(&mut self, render: Renderer, gen: Generation) -> Reply {
-        Reply::Stream(Box::new(StreamJob {
-            render,
-            gen,
-            faults: std::mem::take(&mut self.faults),
-        }))
+        Reply::Stream(Box::new(StreamJob { render, gen, faults: std::mem::take(&mut self.faults) }))
     }
 }
 
@@ -301,27 +295,18 @@ pub struct Limits {
 
 /// Answers one request.
 pub fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, out: &mut Vec<u8>) -> Reply {
-    let mut ctx = Ctx {
-        core,
-        head,
-        request_id,
-        out,
-        faults: FaultPlan::default(),
-    };
+    let mut ctx = Ctx { core, head, request_id, out, faults: FaultPlan::default() };
     if head.route == Route::NotFound {
-        return ctx.error(
-            404,
-            "Unknown request URL. Please check the URL and method.",
-            Some("unknown_url"),
-        );
+        return ctx.error(404, "Unknown request URL. Please check the URL and method.", Some("unknown_url"));
     }
     if !head.method_ok {
-        let allowed = if head.route.is_get() { "GET" } else { "POST" };
-        return ctx.error(
-            405,
-            &format!("Method not allowed; this route takes {allowed}."),
-            None,
-        );
+        let allowed = if head.route.is_get() { "GET, HEAD" } else { "POST" };
+        let message = format!("Method not allowed; this route takes {allowed}.");
+        let mut reply = ctx.error(405, &message, None);
+        if let Reply::Full { allow, .. } = &mut reply {
+            *allow = Some(allowed);
+        }
+        return reply;
     }
     if !head.authorized {
         return ctx.error(401, status_message(401), None);

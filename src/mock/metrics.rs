@@ -10,16 +10,13 @@ use std::time::Duration;
 use super::routes::Route;
 
 /// Statuses counted individually; anything else is counted as `other`.
-const STATUSES: [u16; 16] = [
-    200, 400, 401, 402, 403, 404, 405, 408, 409, 413, 429, 431, 500, 503, 504, 529,
-];
+const STATUSES: [u16; 16] = [200, 400, 401, 402, 403, 404, 405, 408, 409, 413, 429, 431, 500, 503, 504, 529];
 const N_STATUS: usize = STATUSES.len() + 1;
 const N_ROUTE: usize = Route::ALL.len();
 
 /// Upper bounds of the pacing-lag histogram, in seconds.
-pub const LAG_BOUNDS: [f64; 12] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0,
-];
+pub const LAG_BOUNDS: [f64; 12] =
+    [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0];
 
 /// One core's counters.
 #[repr(align(128))]
@@ -35,10 +32,7 @@ pub struct Shard {
 }
 
 fn status_index(status: u16) -> usize {
-    STATUSES
-        .iter()
-        .position(|&s| s == status)
-        .unwrap_or(STATUSES.len())
+    STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len())
 }
 
 impl Shard {
@@ -60,10 +54,7 @@ impl Shard {
     /// Records how late an event went out relative to its deadline.
     pub fn lag(&self, lag: Duration) {
         let secs = lag.as_secs_f64();
-        let i = LAG_BOUNDS
-            .iter()
-            .position(|&b| secs <= b)
-            .unwrap_or(LAG_BOUNDS.len());
+        let i = LAG_BOUNDS.iter().position(|&b| secs <= b).unwrap_or(LAG_BOUNDS.len());
         self.lag_buckets[i].fetch_add(1, Relaxed);
         self.lag_sum_ns.fetch_add(lag.as_nanos() as u64, Relaxed);
     }
@@ -76,9 +67,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(cores: usize) -> Metrics {
-        Metrics {
-            shards: (0..cores.max(1)).map(|_| Shard::default()).collect(),
-        }
+        Metrics { shards: (0..cores.max(1)).map(|_| Shard::default()).collect() }
     }
 
     pub fn shard(&self, core: usize) -> &Shard {
@@ -106,11 +95,7 @@ impl Metrics {
         out.push_str("# HELP llmload_mock_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE llmload_mock_requests_total counter\n");
         for route in Route::ALL {
-            for (si, label) in STATUSES
-                .iter()
-                .map(|s| s.to_string())
-                .chain(["other".to_string()])
-                .enumerate()
+            for (si, label) in STATUSES.iter().map(|s| s.to_string()).chain(["other".to_string()]).enumerate()
             {
                 let n = self.sum(|s| s.requests[route.index()][si].load(Relaxed));
                 if n > 0 {
@@ -158,17 +143,10 @@ impl Metrics {
         out.push_str("# TYPE llmload_mock_pacing_lag_seconds histogram\n");
         let counts = self.lag_counts();
         for (i, bound) in LAG_BOUNDS.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "llmload_mock_pacing_lag_seconds_bucket{{le=\"{bound}\"}} {}",
-                counts[i]
-            );
+            let _ = writeln!(out, "llmload_mock_pacing_lag_seconds_bucket{{le=\"{bound}\"}} {}", counts[i]);
         }
         let total = counts[LAG_BOUNDS.len()];
-        let _ = writeln!(
-            out,
-            "llmload_mock_pacing_lag_seconds_bucket{{le=\"+Inf\"}} {total}"
-        );
+        let _ = writeln!(out, "llmload_mock_pacing_lag_seconds_bucket{{le=\"+Inf\"}} {total}");
         let sum = self.sum(|s| s.lag_sum_ns.load(Relaxed)) as f64 / 1e9;
         let _ = writeln!(out, "llmload_mock_pacing_lag_seconds_sum {sum}");
         let _ = writeln!(out, "llmload_mock_pacing_lag_seconds_count {total}");

@@ -61,15 +61,14 @@ impl Core {
     fn new(settings: Arc<Settings>, metrics: Arc<Metrics>, index: usize) -> Core {
         let mut rng =
             SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let id_salt = rng.gen();
-        Core {
-            settings,
-            metrics,
-            index,
-            rng: RefCell::new(rng),
-            next_id: Cell::new(0),
-            id_salt,
-        }
+        // Ids must differ between mock processes (several may sit behind one gateway), so
+        // they are salted with the clock and pid, not only the reproducible seed.
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let id_salt =
+            rng.gen::<u64>() ^ clock.rotate_left(23) ^ u64::from(std::process::id()).rotate_left(47);
+        Core { settings, metrics, index, rng: RefCell::new(rng), next_id: Cell::new(0), id_salt }
     }
 
     /// This core's metrics shard.
@@ -137,9 +136,8 @@ pub fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let threads = {
         let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
         spawn_pinned("mock", cores, move |index, driver| {
-            let listener = slots.lock().expect("listener slots")[index]
-                .take()
-                .expect("one listener per core");
+            let listener =
+                slots.lock().expect("listener slots")[index].take().expect("one listener per core");
             let core = Rc::new(Core::new(settings.clone(), metrics.clone(), index));
             let (stop, ready) = (stop.clone(), ready_tx.clone());
             async move {
@@ -161,13 +159,7 @@ pub fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| io::Error::other("a mock core failed to start"))?;
     }
-    Ok(Server {
-        addr,
-        driver,
-        metrics,
-        stop,
-        threads,
-    })
+    Ok(Server { addr, driver, metrics, stop, threads })
 }
 
 async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: Arc<AtomicBool>) {

@@ -77,10 +77,7 @@ fn usage(gen: &Generation) -> Usage {
         prompt_tokens: gen.prompt_tokens,
         completion_tokens: gen.tokens,
         total_tokens: gen.prompt_tokens + gen.tokens,
-        prompt_tokens_details: PromptDetails {
-            cached_tokens: 0,
-            audio_tokens: 0,
-        },
+        prompt_tokens_details: PromptDetails { cached_tokens: 0, audio_tokens: 0 },
         completion_tokens_details: CompletionDetails {
             reasoning_tokens: 0,
             audio_tokens: 0,
@@ -102,11 +99,7 @@ fn finish_reason(gen: &Generation) -> &'static str {
 fn check_n(ctx: &mut Ctx<'_>, n: Option<u64>) -> Result<(), Reply> {
     match n {
         None | Some(1) => Ok(()),
-        Some(n) => Err(ctx.error(
-            400,
-            &format!("n: only n=1 is supported by the mock, got {n}"),
-            None,
-        )),
+        Some(n) => Err(ctx.error(400, &format!("n: only n=1 is supported by the mock, got {n}"), None)),
     }
 }
 
@@ -139,19 +132,10 @@ pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(
-        &model,
-        limits,
-        req.prompt_tokens(),
-        &last_user_text(&req.messages),
-    );
+    let gen = ctx.plan(&model, limits, req.prompt_tokens(), &last_user_text(&req.messages));
     let id = format!("chatcmpl-{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
-        let include_usage = req
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false);
+        let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         let stream = ChatStream {
             id,
             model: req.model.into_owned(),
@@ -213,12 +197,7 @@ pub struct ChatStream {
 
 impl ChatStream {
     fn chunk(&mut self, out: &mut Vec<u8>, delta: Delta<'_>, finish: Option<&'static str>) {
-        let choices = [ChunkChoice {
-            index: 0,
-            delta,
-            logprobs: None,
-            finish_reason: finish,
-        }];
+        let choices = [ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish }];
         let chunk = ChatChunk {
             id: &self.id,
             object: "chat.completion.chunk",
@@ -232,36 +211,15 @@ impl ChatStream {
     }
 
     pub fn prelude(&mut self, out: &mut Vec<u8>) {
-        self.chunk(
-            out,
-            Delta {
-                role: Some("assistant"),
-                content: Some(""),
-            },
-            None,
-        );
+        self.chunk(out, Delta { role: Some("assistant"), content: Some("") }, None);
     }
 
     pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
-        self.chunk(
-            out,
-            Delta {
-                role: None,
-                content: Some(text),
-            },
-            None,
-        );
+        self.chunk(out, Delta { role: None, content: Some(text) }, None);
     }
 
     pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
-        self.chunk(
-            out,
-            Delta {
-                role: None,
-                content: None,
-            },
-            Some(finish_reason(gen)),
-        );
+        self.chunk(out, Delta { role: None, content: None }, Some(finish_reason(gen)));
         if self.include_usage {
             let chunk = ChatChunk {
                 id: &self.id,
@@ -318,11 +276,7 @@ pub fn completions(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
     let gen = ctx.plan(&model, limits, req.prompt.tokens(), req.prompt.last_text());
     let id = format!("cmpl-{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
-        let include_usage = req
-            .stream_options
-            .as_ref()
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false);
+        let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         let stream = CompletionStream {
             id,
             model: req.model.into_owned(),
@@ -394,31 +348,13 @@ impl CompletionStream {
 
     pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
         let usage = self.include_usage.then_some(None);
-        self.chunk(
-            out,
-            &[TextChoice {
-                index: 0,
-                text,
-                logprobs: None,
-                finish_reason: None,
-            }],
-            usage,
-        );
+        self.chunk(out, &[TextChoice { index: 0, text, logprobs: None, finish_reason: None }], usage);
     }
 
     pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         let usage = self.include_usage.then_some(None);
         let finish = Some(finish_reason(gen));
-        self.chunk(
-            out,
-            &[TextChoice {
-                index: 0,
-                text: "",
-                logprobs: None,
-                finish_reason: finish,
-            }],
-            usage,
-        );
+        self.chunk(out, &[TextChoice { index: 0, text: "", logprobs: None, finish_reason: finish }], usage);
         if self.include_usage {
             let usage = json!({"prompt_tokens": gen.prompt_tokens, "completion_tokens": gen.tokens,
                                "total_tokens": gen.prompt_tokens + gen.tokens});
@@ -449,11 +385,7 @@ pub fn embeddings(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         None | Some("float") => false,
         Some("base64") => true,
         Some(other) => {
-            return ctx.error(
-                400,
-                &format!("encoding_format: {other:?} is not one of float, base64"),
-                None,
-            )
+            return ctx.error(400, &format!("encoding_format: {other:?} is not one of float, base64"), None)
         }
     };
     let dims = match req.dimensions {
@@ -488,9 +420,8 @@ pub fn embeddings(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
 
 /// A deterministic unit vector seeded by `text` (FNV-1a, then xorshift).
 fn unit_vector(text: &[u8], dims: usize) -> Vec<f32> {
-    let mut state = text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let mut state =
+        text.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
     let mut v: Vec<f32> = (0..dims)
         .map(|_| {
             state ^= state << 13;

@@ -24,11 +24,7 @@ pub async fn send_stream(
     request_id: &str,
     keep_alive: bool,
 ) -> io::Result<bool> {
-    let StreamJob {
-        mut render,
-        gen,
-        faults,
-    } = job;
+    let StreamJob { mut render, gen, faults } = job;
     let shard = core.shard();
     let start = arrived + Duration::from_millis(faults.first_byte_ms.unwrap_or(0));
     if faults.first_byte_ms.is_some() {

@@ -55,10 +55,9 @@ impl Content<'_> {
     pub fn chars(&self) -> usize {
         match self {
             Content::Text(t) => t.chars().count(),
-            Content::Parts(parts) => parts
-                .iter()
-                .map(|p| p.text.as_ref().map_or(NON_TEXT_PART_CHARS, |t| t.chars().count()))
-                .sum(),
+            Content::Parts(parts) => {
+                parts.iter().map(|p| p.text.as_ref().map_or(NON_TEXT_PART_CHARS, |t| t.chars().count())).sum()
+            }
         }
     }
 
@@ -66,13 +65,9 @@ impl Content<'_> {
     pub fn text(&self) -> Cow<'_, str> {
         match self {
             Content::Text(t) => Cow::Borrowed(t.as_ref()),
-            Content::Parts(parts) => Cow::Owned(
-                parts
-                    .iter()
-                    .filter_map(|p| p.text.as_deref())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
+            Content::Parts(parts) => {
+                Cow::Owned(parts.iter().filter_map(|p| p.text.as_deref()).collect::<Vec<_>>().join("\n"))
+            }
         }
     }
 }
@@ -152,10 +147,7 @@ impl Prompt<'_> {
         use super::text::tokens_for_chars;
         match self {
             Prompt::Text(t) => tokens_for_chars(t.chars().count()).max(1),
-            Prompt::Texts(ts) => ts
-                .iter()
-                .map(|t| tokens_for_chars(t.chars().count()).max(1))
-                .sum(),
+            Prompt::Texts(ts) => ts.iter().map(|t| tokens_for_chars(t.chars().count()).max(1)).sum(),
             Prompt::Tokens(ids) => ids.len() as u64,
             Prompt::TokenLists(ls) => ls.iter().map(|l| l.len() as u64).sum(),
         }
@@ -252,11 +244,9 @@ impl ResponsesRequest<'_> {
         let instr = self.instructions.as_ref().map(|i| i.chars().count());
         match &self.input {
             ResponseInput::Text(t) => prompt_tokens(instr.into_iter().chain([t.chars().count()])),
-            ResponseInput::Items(items) => prompt_tokens(
-                instr
-                    .into_iter()
-                    .chain(items.iter().map(|i| chars_of(&i.content))),
-            ),
+            ResponseInput::Items(items) => {
+                prompt_tokens(instr.into_iter().chain(items.iter().map(|i| chars_of(&i.content))))
+            }
         }
     }
 
@@ -285,10 +275,7 @@ impl System<'_> {
     fn chars(&self) -> usize {
         match self {
             System::Text(t) => t.chars().count(),
-            System::Blocks(b) => b
-                .iter()
-                .map(|p| p.text.as_ref().map_or(0, |t| t.chars().count()))
-                .sum(),
+            System::Blocks(b) => b.iter().map(|p| p.text.as_ref().map_or(0, |t| t.chars().count())).sum(),
         }
     }
 }
@@ -312,11 +299,7 @@ impl MessagesRequest<'_> {
     /// Input tokens; `count_tokens` returns exactly this for the same body.
     pub fn input_tokens(&self) -> u64 {
         let system = self.system.as_ref().map(System::chars);
-        prompt_tokens(
-            system
-                .into_iter()
-                .chain(self.messages.iter().map(|m| chars_of(&m.content))),
-        )
+        prompt_tokens(system.into_iter().chain(self.messages.iter().map(|m| chars_of(&m.content))))
     }
 }
 
@@ -333,10 +316,7 @@ mod tests {
         assert_eq!(r.model, "m");
         assert_eq!(r.stream, Some(true));
         assert_eq!(last_user_text(&r.messages), "hello there");
-        assert_eq!(
-            r.prompt_tokens(),
-            3 + 2 + 3 + (11 + 4000usize).div_ceil(4) as u64 + 3
-        );
+        assert_eq!(r.prompt_tokens(), 3 + 2 + 3 + (11 + 4000usize).div_ceil(4) as u64 + 3);
     }
 
     #[test]

@@ -68,11 +68,8 @@ pub fn create(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
     if let Err(r) = ctx.apply_faults(&model) {
         return r;
     }
-    let limits = Limits {
-        cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP),
-        min_tokens: None,
-        ignore_eos: false,
-    };
+    let limits =
+        Limits { cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP), min_tokens: None, ignore_eos: false };
     let gen = ctx.plan(&model, limits, req.prompt_tokens(), &req.last_user_text());
     let suffix = &ctx.request_id[4..];
     let id = format!("resp_{suffix}");
@@ -129,22 +126,11 @@ impl ResponsesStream {
     }
 
     pub fn prelude(&mut self, out: &mut Vec<u8>) {
-        let resp = response_object(
-            &self.id,
-            &self.model,
-            self.created,
-            "in_progress",
-            json!([]),
-            None,
-        );
+        let resp = response_object(&self.id, &self.model, self.created, "in_progress", json!([]), None);
         self.event(out, "response.created", json!({"response": resp.clone()}));
         self.event(out, "response.in_progress", json!({"response": resp}));
         let item = message_item(&self.item_id, "in_progress", None);
-        self.event(
-            out,
-            "response.output_item.added",
-            json!({"output_index": 0, "item": item}),
-        );
+        self.event(out, "response.output_item.added", json!({"output_index": 0, "item": item}));
         let part = json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
         let added = json!({"item_id": self.item_id, "output_index": 0, "content_index": 0, "part": part});
         self.event(out, "response.content_part.added", added);
@@ -176,24 +162,9 @@ impl ResponsesStream {
         self.event(out, "response.content_part.done", part_done);
         let status = final_status(gen);
         let item = message_item(&self.item_id, status, Some(&text));
-        self.event(
-            out,
-            "response.output_item.done",
-            json!({"output_index": 0, "item": item.clone()}),
-        );
-        let resp = response_object(
-            &self.id,
-            &self.model,
-            self.created,
-            status,
-            json!([item]),
-            Some(gen),
-        );
-        let kind = if gen.hit_cap {
-            "response.incomplete"
-        } else {
-            "response.completed"
-        };
+        self.event(out, "response.output_item.done", json!({"output_index": 0, "item": item.clone()}));
+        let resp = response_object(&self.id, &self.model, self.created, status, json!([item]), Some(gen));
+        let kind = if gen.hit_cap { "response.incomplete" } else { "response.completed" };
         self.event(out, kind, json!({"response": resp}));
     }
 

@@ -58,10 +58,7 @@ impl Route {
 
     /// True for routes answered to GET; the rest take POST.
     pub fn is_get(self) -> bool {
-        matches!(
-            self,
-            Route::Models | Route::Model | Route::Health | Route::Metrics
-        )
+        matches!(self, Route::Models | Route::Model | Route::Health | Route::Metrics)
     }
 
     /// The provider whose shapes a route follows, before header hints.
@@ -83,8 +80,9 @@ pub struct Routed<'a> {
     pub model_id: &'a str,
 }
 
-/// Routes `path` (query string ignored). Shared routes (`/models`, unknown paths) answer in
-/// Anthropic's shape when the prefix is `/anthropic/v1` or the client sent `anthropic-version`.
+/// Routes `path` (query string ignored). `/models` answers in Anthropic's shape when the
+/// client sent `anthropic-version` (the Anthropic SDK always does); unknown paths also when
+/// the prefix is `/anthropic/v1`.
 pub fn route(path: &str, anthropic_hint: bool) -> Routed<'_> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
@@ -112,16 +110,9 @@ pub fn route(path: &str, anthropic_hint: bool) -> Routed<'_> {
         }
         _ => Route::NotFound,
     };
-    let family = route.family().unwrap_or(if prefix_anthropic || anthropic_hint {
-        Family::Anthropic
-    } else {
-        Family::OpenAi
-    });
-    Routed {
-        route,
-        family,
-        model_id,
-    }
+    let anthropic = anthropic_hint || (prefix_anthropic && route == Route::NotFound);
+    let family = route.family().unwrap_or(if anthropic { Family::Anthropic } else { Family::OpenAi });
+    Routed { route, family, model_id }
 }
 
 #[cfg(test)]
@@ -131,18 +122,9 @@ mod tests {
     #[test]
     fn every_prefix_mounts_every_route() {
         for prefix in ["/v1", "/openai/v1", "/anthropic/v1"] {
-            assert_eq!(
-                route(&format!("{prefix}/chat/completions"), false).route,
-                Route::ChatCompletions
-            );
-            assert_eq!(
-                route(&format!("{prefix}/messages/count_tokens"), false).route,
-                Route::CountTokens
-            );
-            assert_eq!(
-                route(&format!("{prefix}/responses?x=1"), false).route,
-                Route::Responses
-            );
+            assert_eq!(route(&format!("{prefix}/chat/completions"), false).route, Route::ChatCompletions);
+            assert_eq!(route(&format!("{prefix}/messages/count_tokens"), false).route, Route::CountTokens);
+            assert_eq!(route(&format!("{prefix}/responses?x=1"), false).route, Route::Responses);
             let path = format!("{prefix}/models/mock-gpt");
             let m = route(&path, false);
             assert_eq!((m.route, m.model_id), (Route::Model, "mock-gpt"));
@@ -156,12 +138,10 @@ mod tests {
     #[test]
     fn families() {
         assert_eq!(route("/v1/messages", false).family, Family::Anthropic);
-        assert_eq!(
-            route("/anthropic/v1/chat/completions", false).family,
-            Family::OpenAi
-        );
+        assert_eq!(route("/anthropic/v1/chat/completions", false).family, Family::OpenAi);
         assert_eq!(route("/v1/models", true).family, Family::Anthropic);
-        assert_eq!(route("/anthropic/v1/models", false).family, Family::Anthropic);
+        assert_eq!(route("/anthropic/v1/models", false).family, Family::OpenAi);
+        assert_eq!(route("/anthropic/v1/nope", false).family, Family::Anthropic);
         assert_eq!(route("/v1/models", false).family, Family::OpenAi);
     }
 }

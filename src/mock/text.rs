@@ -23,11 +23,7 @@ pub fn tokens_for_chars(chars: usize) -> u64 {
 
 /// Prompt tokens for a conversation given each message's character count.
 pub fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
-    message_chars
-        .into_iter()
-        .map(|c| TOKENS_PER_MESSAGE + tokens_for_chars(c))
-        .sum::<u64>()
-        + REPLY_PRIMING
+    message_chars.into_iter().map(|c| TOKENS_PER_MESSAGE + tokens_for_chars(c)).sum::<u64>() + REPLY_PRIMING
 }
 
 /// Where the words of a reply come from.

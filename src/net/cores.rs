@@ -85,9 +85,7 @@ where
             }
         }
     }
-    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-        .enable_timer()
-        .build()?;
+    let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build()?;
     Ok((Driver::Epoll, rt.block_on(make(Driver::Epoll))))
 }
 
@@ -105,13 +103,11 @@ where
     let mut handles = Vec::with_capacity(cores.len());
     for (index, &core) in cores.iter().enumerate() {
         let make = make.clone();
-        let handle = std::thread::Builder::new()
-            .name(format!("{name}-{index}"))
-            .spawn(move || {
-                // Pinning is best effort: in a cgroup with fewer CPUs the thread still runs.
-                core_affinity::set_for_current(core_affinity::CoreId { id: core });
-                block_on(|driver| make(index, driver))
-            })?;
+        let handle = std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
+            // Pinning is best effort: in a cgroup with fewer CPUs the thread still runs.
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+            block_on(|driver| make(index, driver))
+        })?;
         handles.push(handle);
     }
     Ok(handles)
@@ -119,9 +115,8 @@ where
 
 /// The cores to run on: `n` of them (0 = all available), or an explicit list like `0,2-3`.
 pub fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
-    let available: Vec<usize> = core_affinity::get_core_ids()
-        .map(|ids| ids.into_iter().map(|c| c.id).collect())
-        .unwrap_or_default();
+    let available: Vec<usize> =
+        core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default();
     let available = if available.is_empty() {
         (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect()
     } else {
@@ -144,10 +139,8 @@ pub fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
             Some((a, b)) => (a.trim(), b.trim()),
             None => (part, part),
         };
-        let parse = |s: &str| {
-            s.parse::<usize>()
-                .map_err(|_| format!("--cores {spec:?}: {s:?} is not a core number"))
-        };
+        let parse =
+            |s: &str| s.parse::<usize>().map_err(|_| format!("--cores {spec:?}: {s:?} is not a core number"));
         let (lo, hi) = (parse(lo)?, parse(hi)?);
         if lo > hi {
             return Err(format!("--cores {spec:?}: range {part:?} is backwards"));

@@ -50,9 +50,7 @@ impl Stage {
         } else {
             let (from, to) = split_ramp(load);
             let parse = |s: &str| {
-                s.trim()
-                    .parse::<u32>()
-                    .map_err(|_| format!("stage {t:?}: users {s:?} is not a whole number"))
+                s.trim().parse::<u32>().map_err(|_| format!("stage {t:?}: users {s:?} is not a whole number"))
             };
             let (from, to) = (parse(from)?, parse(to)?);
             if from == 0 && to == 0 {
@@ -65,11 +63,8 @@ impl Stage {
 
     /// Parses a comma-separated list.
     pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
-        let stages: Vec<Stage> = text
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(Stage::parse)
-            .collect::<Result<_, _>>()?;
+        let stages: Vec<Stage> =
+            text.split(',').filter(|s| !s.trim().is_empty()).map(Stage::parse).collect::<Result<_, _>>()?;
         if stages.is_empty() {
             return Err("stages: none given".into());
         }
@@ -124,13 +119,7 @@ mod tests {
             let st = Stage::parse(s).unwrap();
             assert_eq!(Stage::parse(&st.to_string()).unwrap(), st, "{s}");
         }
-        assert_eq!(
-            Stage::parse("@2000:60s").unwrap().load,
-            Load::Open {
-                from: 2000.0,
-                to: 2000.0
-            }
-        );
+        assert_eq!(Stage::parse("@2000:60s").unwrap().load, Load::Open { from: 2000.0, to: 2000.0 });
         assert_eq!(Stage::parse("5:1s").unwrap().duration, Duration::from_secs(1));
         assert_eq!(Stage::parse_list("1:1s, @5:2s").unwrap().len(), 2);
         assert_eq!(Stage::parse("@100..300:10s").unwrap().planned_arrivals(), 2000.0);

@@ -91,16 +91,10 @@ impl Decoder for OpenAiChat {
     fn event(&mut self, _name: &[u8], data: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
         if data == b"[DONE]" {
             self.done = true;
-            return Ok(Seen {
-                done: true,
-                ..Seen::default()
-            });
+            return Ok(Seen { done: true, ..Seen::default() });
         }
         let chunk: Chunk = serde_json::from_slice(data).map_err(|_| ErrorKind::ProtocolError)?;
-        let mut seen = Seen {
-            usage: chunk.usage.as_ref().map(WireUsage::usage),
-            ..Seen::default()
-        };
+        let mut seen = Seen { usage: chunk.usage.as_ref().map(WireUsage::usage), ..Seen::default() };
         if chunk.error.is_some() {
             seen.error = true;
             return Ok(seen);
@@ -122,11 +116,8 @@ impl Decoder for OpenAiChat {
 
     fn body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
         let completion: Completion = serde_json::from_slice(body).map_err(|_| ErrorKind::ProtocolError)?;
-        let mut seen = Seen {
-            usage: completion.usage.as_ref().map(WireUsage::usage),
-            done: true,
-            ..Seen::default()
-        };
+        let mut seen =
+            Seen { usage: completion.usage.as_ref().map(WireUsage::usage), done: true, ..Seen::default() };
         let mut reply = reply;
         for choice in &completion.choices {
             if let Some(text) = &choice.message.content {
@@ -164,13 +155,7 @@ mod tests {
         let litellm =
             br#"{"choices":[{"index":0,"delta":{}}],"usage":{"prompt_tokens":3,"completion_tokens":7}}"#;
         let seen = d.event(b"", litellm, None).unwrap();
-        assert_eq!(
-            seen.usage,
-            Some(Usage {
-                prompt_tokens: 3,
-                completion_tokens: 7
-            })
-        );
+        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 3, completion_tokens: 7 }));
         assert!(!d.stream_complete());
         assert!(d.event(b"", b"[DONE]", None).unwrap().done);
         assert!(d.stream_complete());
@@ -179,18 +164,11 @@ mod tests {
     #[test]
     fn errors_and_garbage() {
         let mut d = OpenAiChat::default();
-        assert!(
-            d.event(b"", br#"{"error":{"message":"boom"}}"#, None)
-                .unwrap()
-                .error
-        );
+        assert!(d.event(b"", br#"{"error":{"message":"boom"}}"#, None).unwrap().error);
         assert_eq!(d.event(b"", b"not json", None), Err(ErrorKind::ProtocolError));
         assert_eq!(d.body(b"{}", None), Err(ErrorKind::ProtocolError));
         let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
         let seen = d.body(body, None).unwrap();
-        assert_eq!(
-            (seen.content_chars, seen.usage.unwrap().completion_tokens),
-            (2, 2)
-        );
+        assert_eq!((seen.content_chars, seen.usage.unwrap().completion_tokens), (2, 2));
     }
 }

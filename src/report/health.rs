@@ -17,9 +17,7 @@ pub fn stage_findings(stage: &StageResult) -> Vec<String> {
     }
     let gen_errors = all.generator_errors();
     if gen_errors > 0 {
-        out.push(format!(
-            "{gen_errors} generator-side errors (port or fd exhaustion)"
-        ));
+        out.push(format!("{gen_errors} generator-side errors (port or fd exhaustion)"));
     }
     if stage.stage.is_open() {
         let lag = all.hists.get(Metric::SendLag);
@@ -32,12 +30,7 @@ pub fn stage_findings(stage: &StageResult) -> Vec<String> {
         }
     }
     let wall = stage.wall.as_secs_f64().max(1e-9);
-    if let Some(max_cpu) = stage
-        .worker_cpu
-        .iter()
-        .map(|c| c.as_secs_f64() / wall)
-        .reduce(f64::max)
-    {
+    if let Some(max_cpu) = stage.worker_cpu.iter().map(|c| c.as_secs_f64() / wall).reduce(f64::max) {
         if max_cpu > WORKER_CPU_LIMIT {
             out.push(format!("a worker used {:.0}% of a core", max_cpu * 100.0));
         }

@@ -2,4 +2,5 @@
 //! never sees an output format.
 
 pub mod health;
+pub mod summary;
 pub mod text;

@@ -29,11 +29,7 @@ fn pct(h: &Histogram<u64>, q: f64) -> String {
 pub fn stage_line(index: usize, r: &StageResult) -> String {
     let a = &r.all;
     let secs = r.steady.as_secs_f64().max(1e-9);
-    let ok_pct = if a.requests > 0 {
-        a.ok as f64 * 100.0 / a.requests as f64
-    } else {
-        0.0
-    };
+    let ok_pct = if a.requests > 0 { a.ok as f64 * 100.0 / a.requests as f64 } else { 0.0 };
     format!(
         "stage {} {:>14}  reqs {:>8}  rps {:>9.1}  ok {:>6.2}%  p50 {:>8}  p99 {:>8}  ttft p50 {:>8}  errors {}",
         index + 1,
@@ -49,11 +45,7 @@ pub fn stage_line(index: usize, r: &StageResult) -> String {
 }
 
 fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()> {
-    let ok_pct = if s.requests > 0 {
-        s.ok as f64 * 100.0 / s.requests as f64
-    } else {
-        0.0
-    };
+    let ok_pct = if s.requests > 0 { s.ok as f64 * 100.0 / s.requests as f64 } else { 0.0 };
     writeln!(
         w,
         "  {name}: {} requests, {:.1} req/s, {:.2}% ok, {} failed, {} cancelled, {} dropped",
@@ -142,19 +134,12 @@ pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo) -> io::Result
     }
     writeln!(w)?;
     writeln!(w, "generator health")?;
-    writeln!(
-        w,
-        "  workers {} on driver {}, fd limit {}",
-        run.workers, run.driver, info.fd_limit
-    )?;
+    writeln!(w, "  workers {} on driver {}, fd limit {}", run.workers, run.driver, info.fd_limit)?;
     let mut bound = false;
     for (i, r) in run.stages.iter().enumerate() {
         let wall = r.wall.as_secs_f64().max(1e-9);
-        let cpu: Vec<String> = r
-            .worker_cpu
-            .iter()
-            .map(|c| format!("{:.0}%", c.as_secs_f64() * 100.0 / wall))
-            .collect();
+        let cpu: Vec<String> =
+            r.worker_cpu.iter().map(|c| format!("{:.0}%", c.as_secs_f64() * 100.0 / wall)).collect();
         let findings = stage_findings(r);
         bound |= !findings.is_empty();
         writeln!(
@@ -162,11 +147,7 @@ pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo) -> io::Result
             "  stage {}: worker cpu {}{}",
             i + 1,
             cpu.join(" "),
-            if findings.is_empty() {
-                String::new()
-            } else {
-                format!("; {}", findings.join("; "))
-            }
+            if findings.is_empty() { String::new() } else { format!("; {}", findings.join("; ")) }
         )?;
     }
     if bound {

@@ -26,10 +26,7 @@ impl Family {
 pub fn openai_kind(status: u16) -> (&'static str, Option<&'static str>) {
     match status {
         401 => ("invalid_request_error", Some("invalid_api_key")),
-        403 => (
-            "invalid_request_error",
-            Some("unsupported_country_region_territory"),
-        ),
+        403 => ("invalid_request_error", Some("unsupported_country_region_territory")),
         404 => ("invalid_request_error", Some("model_not_found")),
         405 => ("invalid_request_error", Some("method_not_allowed")),
         408 => ("timeout", None),
@@ -120,12 +117,7 @@ pub fn write_error_body(
             serde_json::to_writer(
                 &mut *out,
                 &OpenAiError {
-                    error: OpenAiErrorInner {
-                        message,
-                        kind,
-                        param: None,
-                        code: code.or(default_code),
-                    },
+                    error: OpenAiErrorInner { message, kind, param: None, code: code.or(default_code) },
                 },
             )
         }
@@ -133,10 +125,7 @@ pub fn write_error_body(
             &mut *out,
             &AnthropicError {
                 kind: "error",
-                error: AnthropicErrorInner {
-                    kind: anthropic_kind(status),
-                    message,
-                },
+                error: AnthropicErrorInner { kind: anthropic_kind(status), message },
                 request_id,
             },
         ),
@@ -151,14 +140,7 @@ pub fn write_stream_error(out: &mut Vec<u8>, family: Family, status: u16, messag
             let (kind, code) = openai_kind(status);
             serde_json::to_writer(
                 &mut *out,
-                &OpenAiError {
-                    error: OpenAiErrorInner {
-                        message,
-                        kind,
-                        param: None,
-                        code,
-                    },
-                },
+                &OpenAiError { error: OpenAiErrorInner { message, kind, param: None, code } },
             )
         }
         Family::Anthropic => {
@@ -170,13 +152,7 @@ pub fn write_stream_error(out: &mut Vec<u8>, family: Family, status: u16, messag
             }
             serde_json::to_writer(
                 &mut *out,
-                &Ev {
-                    kind: "error",
-                    error: AnthropicErrorInner {
-                        kind: anthropic_kind(status),
-                        message,
-                    },
-                },
+                &Ev { kind: "error", error: AnthropicErrorInner { kind: anthropic_kind(status), message } },
             )
         }
     };

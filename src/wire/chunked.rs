@@ -127,14 +127,7 @@ impl Default for ChunkedDecoder {
 impl ChunkedDecoder {
     /// A decoder positioned at the start of a chunked body.
     pub const fn new() -> Self {
-        ChunkedDecoder {
-            state: State::Size,
-            size: 0,
-            digits: 0,
-            ext_len: 0,
-            trailer_len: 0,
-            error: None,
-        }
+        ChunkedDecoder { state: State::Size, size: 0, digits: 0, ext_len: 0, trailer_len: 0, error: None }
     }
 
     /// Forget all progress (and any error), ready for a new body.
@@ -160,9 +153,7 @@ impl ChunkedDecoder {
             match self.state {
                 State::Done => return Ok((i, Step::Done)),
                 State::Failed => {
-                    let err = self
-                        .error
-                        .unwrap_or(ChunkedError::new(ChunkedErrorKind::Failed, None));
+                    let err = self.error.unwrap_or(ChunkedError::new(ChunkedErrorKind::Failed, None));
                     return Err(err);
                 }
                 State::Body => {
@@ -171,11 +162,7 @@ impl ChunkedDecoder {
                         return Ok((i, Step::NeedMore));
                     }
                     // `size` may exceed usize on 32-bit targets; compare in u64.
-                    let n = if self.size < avail as u64 {
-                        self.size as usize
-                    } else {
-                        avail
-                    };
+                    let n = if self.size < avail as u64 { self.size as usize } else { avail };
                     self.size -= n as u64;
                     if self.size == 0 {
                         self.state = State::BodyCr;
@@ -235,11 +222,7 @@ impl ChunkedDecoder {
                     if self.digits > MAX_SIZE_DIGITS {
                         return err(K::SizeTooLong);
                     }
-                    self.size = match self
-                        .size
-                        .checked_mul(16)
-                        .and_then(|s| s.checked_add(u64::from(v)))
-                    {
+                    self.size = match self.size.checked_mul(16).and_then(|s| s.checked_add(u64::from(v))) {
                         Some(s) => s,
                         None => return err(K::SizeOverflow),
                     };

@@ -99,16 +99,10 @@ fn check_body(body: &[u8], payload: &[u8]) {
     assert_eq!(check_splits(body), Outcome::Done(payload.to_vec(), body.len()));
     let mut with_next = body.to_vec();
     with_next.extend_from_slice(NEXT);
-    assert_eq!(
-        check_splits(&with_next),
-        Outcome::Done(payload.to_vec(), body.len())
-    );
+    assert_eq!(check_splits(&with_next), Outcome::Done(payload.to_vec(), body.len()));
     // Every strict prefix is merely incomplete.
     for k in split_points(body.len()).into_iter().filter(|&k| k < body.len()) {
-        assert!(
-            matches!(run_step(&body[..k], &[]), Outcome::Incomplete(_)),
-            "prefix {k}"
-        );
+        assert!(matches!(run_step(&body[..k], &[]), Outcome::Incomplete(_)), "prefix {k}");
     }
 }
 
@@ -275,17 +269,9 @@ fn err_empty_size_line() {
 
 #[test]
 fn err_size_overflow() {
-    let e = check_err(
-        b"fffffffffffffffff\r\n",
-        ChunkedErrorKind::SizeOverflow,
-        Some(b'f'),
-    );
+    let e = check_err(b"fffffffffffffffff\r\n", ChunkedErrorKind::SizeOverflow, Some(b'f'));
     assert_eq!(e.to_string(), "chunk size overflows u64");
-    check_err(
-        b"10000000000000000\r\n",
-        ChunkedErrorKind::SizeOverflow,
-        Some(b'0'),
-    );
+    check_err(b"10000000000000000\r\n", ChunkedErrorKind::SizeOverflow, Some(b'0'));
 }
 
 #[test]
@@ -299,10 +285,7 @@ fn err_size_too_many_digits() {
 #[test]
 fn err_bad_whitespace() {
     let e = check_err(b"5 x\r\n", ChunkedErrorKind::InvalidSizeLws, Some(b'x'));
-    assert_eq!(
-        e.to_string(),
-        "chunk size: invalid byte after whitespace 0x78 ('x')"
-    );
+    assert_eq!(e.to_string(), "chunk size: invalid byte after whitespace 0x78 ('x')");
     check_err(b"5 7\r\n", ChunkedErrorKind::InvalidSizeLws, Some(b'7'));
 }
 
@@ -362,11 +345,8 @@ fn trailer_body(section_len: usize) -> Vec<u8> {
 #[test]
 fn err_trailers_too_long() {
     check_body(&trailer_body(TRAILERS_LIMIT as usize), b"x");
-    let e = check_err(
-        &trailer_body(TRAILERS_LIMIT as usize + 1),
-        ChunkedErrorKind::TrailersTooLong,
-        Some(b'\n'),
-    );
+    let e =
+        check_err(&trailer_body(TRAILERS_LIMIT as usize + 1), ChunkedErrorKind::TrailersTooLong, Some(b'\n'));
     assert_eq!(e.to_string(), "trailer section longer than 16384 bytes");
     // Many short lines count too.
     let mut many = b"0\r\n".to_vec();
@@ -381,11 +361,7 @@ fn err_trailers_too_long() {
 
 #[test]
 fn err_bad_trailer_and_end() {
-    check_err(
-        b"0\r\nX: y\nZ: w\r\n\r\n",
-        ChunkedErrorKind::TrailerLf,
-        Some(b'\n'),
-    );
+    check_err(b"0\r\nX: y\nZ: w\r\n\r\n", ChunkedErrorKind::TrailerLf, Some(b'\n'));
     check_err(b"0\r\nX: y\rz", ChunkedErrorKind::TrailerLf, Some(b'z'));
     check_err(b"0\r\n\n", ChunkedErrorKind::TrailerLf, Some(b'\n'));
     let e = check_err(b"0\r\n\rX", ChunkedErrorKind::EndLf, Some(b'X'));
@@ -401,10 +377,7 @@ fn error_is_sticky_until_reset() {
     assert_eq!(dec.decode_into(b"0\r\n\r\n", &mut out).unwrap_err(), e);
     assert!(!dec.is_done());
     dec.reset();
-    assert_eq!(
-        dec.decode_into(b"2\r\nok\r\n0\r\n\r\n", &mut out).unwrap(),
-        (12, true)
-    );
+    assert_eq!(dec.decode_into(b"2\r\nok\r\n0\r\n\r\n", &mut out).unwrap(), (12, true));
     assert_eq!(out, b"ok");
     let msg: Box<dyn std::error::Error> = Box::new(e);
     assert!(msg.to_string().contains("0x71"));

@@ -62,14 +62,8 @@ pub fn response_framing(
     match request_framing(headers) {
         Ok(RequestFraming::Chunked) => Ok(ResponseFraming::Chunked),
         Ok(RequestFraming::Length(n)) => {
-            let has_length = headers
-                .iter()
-                .any(|h| h.name.eq_ignore_ascii_case("content-length"));
-            Ok(if has_length {
-                ResponseFraming::Length(n)
-            } else {
-                ResponseFraming::UntilClose
-            })
+            let has_length = headers.iter().any(|h| h.name.eq_ignore_ascii_case("content-length"));
+            Ok(if has_length { ResponseFraming::Length(n) } else { ResponseFraming::UntilClose })
         }
         // A response whose final coding is not chunked is delimited by close.
         Err("transfer-encoding: final coding is not chunked") => Ok(ResponseFraming::UntilClose),
@@ -79,14 +73,8 @@ pub fn response_framing(
 
 /// Trims optional whitespace (SP / HTAB) from both ends.
 pub fn trim(v: &[u8]) -> &[u8] {
-    let start = v
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(v.len());
-    let end = v
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |e| e + 1);
+    let start = v.iter().position(|b| !matches!(b, b' ' | b'\t')).unwrap_or(v.len());
+    let end = v.iter().rposition(|b| !matches!(b, b' ' | b'\t')).map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -95,16 +83,12 @@ pub fn parse_decimal(v: &[u8]) -> Option<u64> {
     if v.is_empty() || v.len() > 19 {
         return None;
     }
-    v.iter().try_fold(0u64, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
-    })
+    v.iter().try_fold(0u64, |acc, &b| b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0')))
 }
 
 /// True when a `Connection` header value lists `token` (case-insensitive).
 pub fn connection_has(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| trim(t).eq_ignore_ascii_case(token))
+    value.split(|&b| b == b',').any(|t| trim(t).eq_ignore_ascii_case(token))
 }
 
 #[cfg(test)]
@@ -118,14 +102,8 @@ mod tests {
     #[test]
     fn framing_rules() {
         assert_eq!(request_framing(&[]), Ok(RequestFraming::Length(0)));
-        assert_eq!(
-            request_framing(&[h("Content-Length", b" 12 ")]),
-            Ok(RequestFraming::Length(12))
-        );
-        assert_eq!(
-            request_framing(&[h("transfer-encoding", b"gzip, chunked")]),
-            Ok(RequestFraming::Chunked)
-        );
+        assert_eq!(request_framing(&[h("Content-Length", b" 12 ")]), Ok(RequestFraming::Length(12)));
+        assert_eq!(request_framing(&[h("transfer-encoding", b"gzip, chunked")]), Ok(RequestFraming::Chunked));
         assert!(request_framing(&[h("transfer-encoding", b"chunked, gzip")]).is_err());
         assert!(request_framing(&[h("content-length", b"1"), h("content-length", b"2")]).is_err());
         assert!(request_framing(&[h("content-length", b"-1")]).is_err());
@@ -135,15 +113,9 @@ mod tests {
 
     #[test]
     fn response_framing_rules() {
-        assert_eq!(
-            response_framing(204, &[h("content-length", b"5")]),
-            Ok(ResponseFraming::Empty)
-        );
+        assert_eq!(response_framing(204, &[h("content-length", b"5")]), Ok(ResponseFraming::Empty));
         assert_eq!(response_framing(200, &[]), Ok(ResponseFraming::UntilClose));
-        assert_eq!(
-            response_framing(200, &[h("content-length", b"0")]),
-            Ok(ResponseFraming::Length(0))
-        );
+        assert_eq!(response_framing(200, &[h("content-length", b"0")]), Ok(ResponseFraming::Length(0)));
         assert_eq!(
             response_framing(200, &[h("transfer-encoding", b"chunked")]),
             Ok(ResponseFraming::Chunked)

@@ -178,11 +178,7 @@ impl SseScanner {
             scratch: Vec::new(),
             last_id: Vec::new(),
             retry: None,
-            stats: SseStats {
-                events: 0,
-                comments: 0,
-                empty_blocks: 0,
-            },
+            stats: SseStats { events: 0, comments: 0, empty_blocks: 0 },
         }
     }
 
@@ -193,11 +189,7 @@ impl SseScanner {
         let mut last_id = std::mem::take(&mut self.last_id);
         scratch.clear();
         last_id.clear();
-        *self = SseScanner {
-            scratch,
-            last_id,
-            ..Self::with_max_event_bytes(self.max_event_bytes)
-        };
+        *self = SseScanner { scratch, last_id, ..Self::with_max_event_bytes(self.max_event_bytes) };
     }
 
     /// The spec's "last event ID buffer": the most recent valid `id:` value
@@ -427,15 +419,9 @@ fn parse_retry(v: &[u8]) -> Option<u64> {
 /// `event` and `data` must not contain CR or LF (checked in debug builds);
 /// split multi-line data into several events or pre-escape it (JSON does).
 pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
-    debug_assert!(
-        memchr2(b'\r', b'\n', data).is_none(),
-        "SSE data contains a line break"
-    );
+    debug_assert!(memchr2(b'\r', b'\n', data).is_none(), "SSE data contains a line break");
     if let Some(ev) = event {
-        debug_assert!(
-            memchr2(b'\r', b'\n', ev.as_bytes()).is_none(),
-            "SSE event name contains a line break"
-        );
+        debug_assert!(memchr2(b'\r', b'\n', ev.as_bytes()).is_none(), "SSE event name contains a line break");
         out.reserve(ev.len() + data.len() + 16);
         out.extend_from_slice(b"event: ");
         out.extend_from_slice(ev.as_bytes());
@@ -449,10 +435,7 @@ pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &[u8]) {
 /// Append a stand-alone comment block `: TEXT\n\n` (e.g. a keep-alive); use it
 /// between events, since its blank line ends any block in progress.
 pub fn write_comment(out: &mut Vec<u8>, text: &str) {
-    debug_assert!(
-        memchr2(b'\r', b'\n', text.as_bytes()).is_none(),
-        "SSE comment contains a line break"
-    );
+    debug_assert!(memchr2(b'\r', b'\n', text.as_bytes()).is_none(), "SSE comment contains a line break");
     out.extend_from_slice(b": ");
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(b"\n\n");

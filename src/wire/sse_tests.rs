@@ -70,12 +70,7 @@ fn esc(b: &[u8]) -> String {
 }
 
 fn ev(e: SseEvent<'_>) -> Ev {
-    Ev {
-        event: esc(e.event),
-        data: esc(e.data),
-        id: e.id.map(esc),
-        last_id: String::new(),
-    }
+    Ev { event: esc(e.event), data: esc(e.data), id: e.id.map(esc), last_id: String::new() }
 }
 
 /// Feed `input` cut at `cuts` (ascending) the way a caller would: append each
@@ -128,14 +123,7 @@ fn run(input: &[u8], cuts: &[usize], limit: usize, use_scan_all: bool) -> Run {
     let leftover = if error.is_some() { 0 } else { buf.len() };
     let (stats, retry) = (s.stats(), s.retry());
     let truncated = error.is_none() && s.finish(&buf);
-    Run {
-        events,
-        error,
-        stats,
-        retry,
-        leftover,
-        truncated,
-    }
+    Run { events, error, stats, retry, leftover, truncated }
 }
 
 /// Whole, every two-piece split and byte-at-a-time must agree; returns the result.
@@ -144,19 +132,11 @@ fn check_limit(input: &[u8], limit: usize) -> Run {
     let whole_all = run(input, &[], limit, true);
     for k in 0..=input.len() {
         assert_eq!(run(input, &[k], limit, false), whole, "split at {k}");
-        assert_eq!(
-            run(input, &[k], limit, true),
-            whole_all,
-            "split at {k} (scan_all)"
-        );
+        assert_eq!(run(input, &[k], limit, true), whole_all, "split at {k} (scan_all)");
     }
     let bytes: Vec<usize> = (1..input.len()).collect();
     assert_eq!(run(input, &bytes, limit, false), whole, "byte-at-a-time");
-    assert_eq!(
-        run(input, &bytes, limit, true),
-        whole_all,
-        "byte-at-a-time (scan_all)"
-    );
+    assert_eq!(run(input, &bytes, limit, true), whole_all, "byte-at-a-time (scan_all)");
     whole
 }
 
@@ -171,12 +151,7 @@ fn datas(r: &Run) -> Vec<&str> {
 }
 
 fn message(data: &str) -> Ev {
-    Ev {
-        event: String::new(),
-        data: data.into(),
-        id: None,
-        last_id: String::new(),
-    }
+    Ev { event: String::new(), data: data.into(), id: None, last_id: String::new() }
 }
 
 #[test]
@@ -193,14 +168,7 @@ fn openai_stream() {
     assert!(r.events[0].data.contains("\\\"role\\\":\\\"assistant\\\""));
     assert!(r.events[5].data.contains("\\\"choices\\\":[]"));
     assert_eq!(r.events[6].data, "[DONE]");
-    assert_eq!(
-        r.stats,
-        SseStats {
-            events: 7,
-            comments: 0,
-            empty_blocks: 0
-        }
-    );
+    assert_eq!(r.stats, SseStats { events: 7, comments: 0, empty_blocks: 0 });
     assert_eq!((r.leftover, r.truncated), (0, false));
 }
 
@@ -223,10 +191,7 @@ fn crlf_and_lone_cr_streams_match_lf() {
     let cr = check(ANTHROPIC.replace('\n', "\r").as_bytes());
     assert_eq!(crlf.events, lf.events);
     assert_eq!(cr.events, lf.events);
-    assert_eq!(
-        check(OPENAI.replace('\n', "\r").as_bytes()).events,
-        check(OPENAI.as_bytes()).events
-    );
+    assert_eq!(check(OPENAI.replace('\n', "\r").as_bytes()).events, check(OPENAI.as_bytes()).events);
     // Mixed terminators within one block, and CR LF split over blank lines.
     let r = check(b"data: a\r\ndata: b\rdata: c\n\r\ndata: d\r\r");
     assert_eq!(datas(&r), ["a\\nb\\nc", "d"]);
@@ -257,10 +222,7 @@ fn multi_line_data_is_joined() {
     let r = check(b"data: line1\ndata: line2\ndata:\ndata: line4\n\n");
     assert_eq!(datas(&r), ["line1\\nline2\\n\\nline4"]);
     // WHATWG example.
-    assert_eq!(
-        datas(&check(b"data: YHOO\ndata: +2\ndata: 10\n\n")),
-        ["YHOO\\n+2\\n10"]
-    );
+    assert_eq!(datas(&check(b"data: YHOO\ndata: +2\ndata: 10\n\n")), ["YHOO\\n+2\\n10"]);
 }
 
 #[test]
@@ -276,30 +238,10 @@ fn retry_and_id_fields() {
     assert_eq!(
         r.events,
         [
-            Ev {
-                event: "".into(),
-                data: "hello".into(),
-                id: Some("42".into()),
-                last_id: "42".into()
-            },
-            Ev {
-                event: "".into(),
-                data: "next".into(),
-                id: None,
-                last_id: "42".into()
-            },
-            Ev {
-                event: "".into(),
-                data: "reset".into(),
-                id: Some("".into()),
-                last_id: "".into()
-            },
-            Ev {
-                event: "".into(),
-                data: "nul".into(),
-                id: None,
-                last_id: "".into()
-            },
+            Ev { event: "".into(), data: "hello".into(), id: Some("42".into()), last_id: "42".into() },
+            Ev { event: "".into(), data: "next".into(), id: None, last_id: "42".into() },
+            Ev { event: "".into(), data: "reset".into(), id: Some("".into()), last_id: "".into() },
+            Ev { event: "".into(), data: "nul".into(), id: None, last_id: "".into() },
         ]
     );
     assert_eq!(r.retry, Some(3000));
@@ -316,18 +258,8 @@ fn whatwg_spec_examples() {
     assert_eq!(
         r.events,
         [
-            Ev {
-                event: "".into(),
-                data: "first event".into(),
-                id: Some("1".into()),
-                last_id: "1".into()
-            },
-            Ev {
-                event: "".into(),
-                data: "second event".into(),
-                id: Some("".into()),
-                last_id: "".into()
-            },
+            Ev { event: "".into(), data: "first event".into(), id: Some("1".into()), last_id: "1".into() },
+            Ev { event: "".into(), data: "second event".into(), id: Some("".into()), last_id: "".into() },
         ]
     );
     assert!(r.truncated, "third event has no blank line: discarded");
@@ -340,32 +272,9 @@ fn whatwg_spec_examples() {
 #[test]
 fn blocks_without_data_are_not_dispatched() {
     let r = check(b"event: ping\n\nevent: x\ndata: y\n\nevent: lost\nid: 3\n\ndata: z\n\n");
-    assert_eq!(
-        r.events[0],
-        Ev {
-            event: "x".into(),
-            data: "y".into(),
-            id: None,
-            last_id: "".into()
-        }
-    );
-    assert_eq!(
-        r.events[1],
-        Ev {
-            event: "".into(),
-            data: "z".into(),
-            id: None,
-            last_id: "3".into()
-        }
-    );
-    assert_eq!(
-        r.stats,
-        SseStats {
-            events: 2,
-            comments: 0,
-            empty_blocks: 2
-        }
-    );
+    assert_eq!(r.events[0], Ev { event: "x".into(), data: "y".into(), id: None, last_id: "".into() });
+    assert_eq!(r.events[1], Ev { event: "".into(), data: "z".into(), id: None, last_id: "3".into() });
+    assert_eq!(r.stats, SseStats { events: 2, comments: 0, empty_blocks: 2 });
 }
 
 #[test]
@@ -378,10 +287,7 @@ fn field_names_are_exact() {
 #[test]
 fn bom_is_skipped_once() {
     assert_eq!(check(b"\xEF\xBB\xBFdata: x\n\n").events, [message("x")]);
-    assert_eq!(
-        check(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n").events,
-        [message("y")]
-    );
+    assert_eq!(check(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n").events, [message("y")]);
     assert_eq!(check(b"\xEFdata: x\n\n").events, []);
     assert_eq!(check(b"\xEF\xBB").leftover, 2);
 }
@@ -409,14 +315,7 @@ fn consumed_advances_by_whole_blocks() {
     assert_eq!(s.next_event(b"data: c\n").unwrap(), (0, None));
     assert_eq!(
         s.next_event(b"data: c\n\n").unwrap(),
-        (
-            9,
-            Some(SseEvent {
-                event: b"",
-                data: b"c",
-                id: None
-            })
-        )
+        (9, Some(SseEvent { event: b"", data: b"c", id: None }))
     );
     // Keep-alives never pile up in the caller's buffer.
     let mut s = SseScanner::new();
@@ -460,16 +359,10 @@ fn oversized_event_is_rejected() {
     assert_eq!(err.to_string(), "event exceeds 64 bytes without a blank line");
     // Same for a flood of comments or of short lines without a blank line.
     assert!(check_limit(": ka\n".repeat(20).as_bytes(), limit).error.is_some());
-    assert!(check_limit("data: x\n".repeat(20).as_bytes(), limit)
-        .error
-        .is_some());
-    assert!(check_limit(": ka\n\n".repeat(200).as_bytes(), limit)
-        .error
-        .is_none());
+    assert!(check_limit("data: x\n".repeat(20).as_bytes(), limit).error.is_some());
+    assert!(check_limit(": ka\n\n".repeat(200).as_bytes(), limit).error.is_none());
     // An unterminated line counts as well.
-    assert!(check_limit("x".repeat(limit + 1).as_bytes(), limit)
-        .error
-        .is_some());
+    assert!(check_limit("x".repeat(limit + 1).as_bytes(), limit).error.is_some());
     assert!(check_limit("x".repeat(limit).as_bytes(), limit).error.is_none());
 }
 
@@ -477,10 +370,7 @@ fn oversized_event_is_rejected() {
 fn default_limit_message() {
     let big = vec![b'a'; MAX_EVENT_BYTES + 1];
     let err = SseScanner::new().next_event(&big).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "event exceeds 1048576 bytes without a blank line"
-    );
+    assert_eq!(err.to_string(), "event exceeds 1048576 bytes without a blank line");
     assert!(SseScanner::new().next_event(&big[..MAX_EVENT_BYTES]).is_ok());
 }
 
@@ -499,11 +389,7 @@ fn buffer_contract_violation_is_an_error() {
 fn writer_round_trips() {
     let mut out = Vec::new();
     write_comment(&mut out, "keep-alive");
-    write_event(
-        &mut out,
-        Some("content_block_delta"),
-        br#"{"type":"content_block_delta"}"#,
-    );
+    write_event(&mut out, Some("content_block_delta"), br#"{"type":"content_block_delta"}"#);
     write_event(&mut out, None, b"[DONE]");
     assert_eq!(
         out,
@@ -570,16 +456,9 @@ fn fuzz_no_panic_and_split_invariant() {
         }
         let limit = 8 + rng.below(40);
         let whole = run(&input, &[], limit, false);
-        let mut cuts: Vec<usize> = (0..1 + rng.below(4))
-            .map(|_| rng.below(input.len() + 1))
-            .collect();
+        let mut cuts: Vec<usize> = (0..1 + rng.below(4)).map(|_| rng.below(input.len() + 1)).collect();
         cuts.sort_unstable();
-        assert_eq!(
-            run(&input, &cuts, limit, false),
-            whole,
-            "{:?} cut at {cuts:?}",
-            esc(&input)
-        );
+        assert_eq!(run(&input, &cuts, limit, false), whole, "{:?} cut at {cuts:?}", esc(&input));
     }
 }
 
@@ -591,9 +470,7 @@ fn fuzz_contract_misuse_never_panics() {
     let mut s = SseScanner::with_max_event_bytes(32);
     for i in 0..5_000 {
         const ALPHABET: &[u8] = b"data: \r\n:xe";
-        let input: Vec<u8> = (0..rng.below(40))
-            .map(|_| ALPHABET[rng.below(ALPHABET.len())])
-            .collect();
+        let input: Vec<u8> = (0..rng.below(40)).map(|_| ALPHABET[rng.below(ALPHABET.len())]).collect();
         let _ = s.next_event(&input);
         if i % 97 == 0 {
             let _ = s.finish(&input);

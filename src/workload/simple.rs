@@ -49,9 +49,7 @@ impl SimpleWorkload {
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();
         bytes.extend_from_slice(&body);
-        SimpleWorkload {
-            request: Arc::new(bytes),
-        }
+        SimpleWorkload { request: Arc::new(bytes) }
     }
 }
 
@@ -66,10 +64,7 @@ impl Workload for SimpleWorkload {
         0
     }
     fn session(&self, _: usize, _: u64) -> Box<dyn Session> {
-        Box::new(SimpleSession {
-            request: self.request.clone(),
-            decoder: OpenAiChat::default(),
-        })
+        Box::new(SimpleSession { request: self.request.clone(), decoder: OpenAiChat::default() })
     }
 }
 

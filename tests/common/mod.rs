@@ -25,9 +25,7 @@ impl Mock {
             .expect("spawn llmload mock");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
+        BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
         let addr = line
             .trim()
             .strip_prefix("llmload mock: listening on http://")
@@ -76,10 +74,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -88,12 +83,7 @@ pub fn read_response(stream: &mut TcpStream, sent: Instant) -> Response {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).expect("status line");
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .expect("status")
-        .parse()
-        .expect("numeric status");
+    let status: u16 = line.split_whitespace().nth(1).expect("status").parse().expect("numeric status");
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -127,12 +117,7 @@ pub fn read_response(stream: &mut TcpStream, sent: Instant) -> Response {
         body = vec![0; len.parse().expect("length")];
         reader.read_exact(&mut body).expect("body");
     }
-    Response {
-        status,
-        headers,
-        body,
-        chunk_times,
-    }
+    Response { status, headers, body, chunk_times }
 }
 
 /// Sends `request` on a fresh connection and reads the response.

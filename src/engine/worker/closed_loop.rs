@@ -32,10 +32,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: u32, to: u32, dura
         } else {
             (0.0, if u < to { 1.0 } else { at(u + 1).clamp(0.0, 1.0) })
         };
-        let window = (
-            stage.start + duration.mul_f64(start_frac),
-            stage.start + duration.mul_f64(stop_frac),
-        );
+        let window = (stage.start + duration.mul_f64(start_frac), stage.start + duration.mul_f64(stop_frac));
         let scenario = ctx.workload.scenario_for_user(u, total_users);
         ctx.active.set(ctx.active.get() + 1);
         monoio::spawn(user(ctx.clone(), stage, window, scenario, seed ^ u64::from(u)));
@@ -57,10 +54,9 @@ async fn user(
     let mut request = Vec::with_capacity(1024);
     let mut conversation = 0u64;
     'run: while Instant::now() < stop_at {
-        let mut session = ctx.workload.session(
-            scenario,
-            seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d)),
-        );
+        let mut session = ctx
+            .workload
+            .session(scenario, seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d)));
         conversation += 1;
         state.reply = session.keeps_reply().then(String::new);
         loop {
@@ -70,16 +66,8 @@ async fn user(
             request.clear();
             session.build(&mut request);
             let mut out = Outcome::new(Instant::now());
-            request = ctx
-                .run_turn(
-                    &mut conn,
-                    &mut *session,
-                    request,
-                    &mut state,
-                    &mut out,
-                    stage.cancel_at,
-                )
-                .await;
+            request =
+                ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
             ctx.record(&stage, &*session, &out, &state.gaps);
             if out.error == Some(ErrorKind::Cancelled) {
                 break 'run;

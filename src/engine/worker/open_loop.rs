@@ -33,13 +33,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: f64, to: f64, dura
         }
         arrivals += 1;
         ctx.active.set(ctx.active.get() + 1);
-        monoio::spawn(conversation(
-            ctx.clone(),
-            stage,
-            due,
-            scenario,
-            seed.wrapping_add(arrivals),
-        ));
+        monoio::spawn(conversation(ctx.clone(), stage, due, scenario, seed.wrapping_add(arrivals)));
     }
     if stage.end > Instant::now() {
         monoio::time::sleep_until(stage.end.into()).await;
@@ -59,16 +53,8 @@ async fn conversation(ctx: Rc<Ctx>, stage: StageRun, intended: Instant, scenario
         request.clear();
         session.build(&mut request);
         let mut out = Outcome::new(intended);
-        request = ctx
-            .run_turn(
-                &mut conn,
-                &mut *session,
-                request,
-                &mut state,
-                &mut out,
-                stage.cancel_at,
-            )
-            .await;
+        request =
+            ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
         if let Some(c) = conn {
             ctx.pool.borrow_mut().push(c);
         }

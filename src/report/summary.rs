@@ -1,0 +1,141 @@
+//! `summary.json`: versioned, machine-readable figures per stage × scenario (and ALL).
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::engine::{RunResult, StageResult};
+use crate::metrics::{ErrorKind, Metric, Stats};
+
+/// Bumped on any incompatible change of the layout.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Percentiles of one histogram, in microseconds.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Percentiles {
+    pub count: u64,
+    pub min: u64,
+    pub mean: f64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p95: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+}
+
+impl Percentiles {
+    pub fn of(h: &Histogram<u64>) -> Percentiles {
+        let q = |v: f64| if h.is_empty() { 0 } else { h.value_at_quantile(v) };
+        Percentiles {
+            count: h.len(),
+            min: if h.is_empty() { 0 } else { h.min() },
+            mean: if h.is_empty() { 0.0 } else { h.mean() },
+            p50: q(0.5),
+            p90: q(0.9),
+            p95: q(0.95),
+            p99: q(0.99),
+            p999: q(0.999),
+            max: if h.is_empty() { 0 } else { h.max() },
+        }
+    }
+}
+
+/// The figures of one stage × scenario.
+#[derive(Serialize, Debug)]
+pub struct Figures {
+    pub requests: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    pub dropped: u64,
+    pub rps: f64,
+    pub ok_rate: f64,
+    pub output_tokens_per_s: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub token_mismatch: u64,
+    pub status: BTreeMap<String, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Percentiles per metric (µs).
+    pub us: BTreeMap<&'static str, Percentiles>,
+}
+
+impl Figures {
+    pub fn of(s: &Stats, steady_secs: f64) -> Figures {
+        let secs = steady_secs.max(1e-9);
+        Figures {
+            requests: s.requests,
+            ok: s.ok,
+            failed: s.failed,
+            cancelled: s.cancelled,
+            dropped: s.dropped,
+            rps: s.requests as f64 / secs,
+            ok_rate: if s.requests > 0 { s.ok as f64 / s.requests as f64 } else { 0.0 },
+            output_tokens_per_s: s.ok_completion_tokens as f64 / secs,
+            prompt_tokens: s.prompt_tokens,
+            completion_tokens: s.completion_tokens,
+            token_mismatch: s.token_mismatch,
+            status: s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            errors: ErrorKind::ALL
+                .iter()
+                .filter(|k| s.errors[k.index()] > 0)
+                .map(|k| (k.name(), s.errors[k.index()]))
+                .collect(),
+            us: Metric::ALL.iter().map(|m| (m.name(), Percentiles::of(s.hists.get(*m)))).collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Debug)]
+pub struct StageSummary {
+    pub stage: String,
+    pub duration_s: f64,
+    pub steady_s: f64,
+    pub wall_s: f64,
+    pub worker_cpu_s: Vec<f64>,
+    pub generator_findings: Vec<String>,
+    pub scenarios: BTreeMap<String, Figures>,
+    pub all: Figures,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub llmload_version: &'static str,
+    pub target: String,
+    pub driver: String,
+    pub workers: usize,
+    pub fd_limit: u64,
+    pub generator_bound: bool,
+    pub stages: Vec<StageSummary>,
+}
+
+fn stage_summary(r: &StageResult, names: &[String]) -> StageSummary {
+    let secs = r.steady.as_secs_f64();
+    StageSummary {
+        stage: r.stage.to_string(),
+        duration_s: r.stage.duration.as_secs_f64(),
+        steady_s: secs,
+        wall_s: r.wall.as_secs_f64(),
+        worker_cpu_s: r.worker_cpu.iter().map(|d| d.as_secs_f64()).collect(),
+        generator_findings: super::health::stage_findings(r),
+        scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
+        all: Figures::of(&r.all, secs),
+    }
+}
+
+/// Builds the summary of a run.
+pub fn build(run: &RunResult, target: &str, fd_limit: u64) -> Summary {
+    Summary {
+        schema_version: SCHEMA_VERSION,
+        llmload_version: env!("CARGO_PKG_VERSION"),
+        target: target.to_string(),
+        driver: run.driver.to_string(),
+        workers: run.workers,
+        fd_limit,
+        generator_bound: super::health::generator_bound(run),
+        stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios)).collect(),
+    }
+}
