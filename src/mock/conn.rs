@@ -102,7 +102,7 @@ pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
             Reply::Full { status, content_type, delay, retry_after, drop, allow } => {
                 shard.request_done(head.route, status);
                 if !delay.is_zero() {
-                    monoio::time::sleep_until((start + delay).into()).await;
+                    crate::net::timer::sleep_until(start + delay).await;
                 }
                 if drop {
                     shard.in_flight(-1);

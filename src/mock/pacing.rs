@@ -28,7 +28,7 @@ pub async fn send_stream(
     let shard = core.shard();
     let start = arrived + Duration::from_millis(faults.first_byte_ms.unwrap_or(0));
     if faults.first_byte_ms.is_some() {
-        monoio::time::sleep_until(start.into()).await;
+        crate::net::timer::sleep_until(start).await;
     }
 
     out.clear();
@@ -74,7 +74,7 @@ pub async fn send_stream(
             if !out.is_empty() {
                 write_all(stream, out).await?;
             }
-            monoio::time::sleep_until(due.into()).await;
+            crate::net::timer::sleep_until(due).await;
             now = Instant::now();
         }
         shard.lag(now.saturating_duration_since(due));

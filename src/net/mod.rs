@@ -4,3 +4,4 @@
 pub mod cores;
 pub mod limits;
 pub mod socket;
+pub mod timer;

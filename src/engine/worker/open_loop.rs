@@ -24,7 +24,7 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: f64, to: f64, dura
     while let Some(offset) = schedule.next_offset() {
         let due = stage.start + Duration::from_secs_f64(offset);
         if due > Instant::now() {
-            monoio::time::sleep_until(due.into()).await;
+            crate::net::timer::sleep_until(due).await;
         }
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         if ctx.active.get() >= max_inflight {
