@@ -73,6 +73,10 @@ pub struct RunArgs {
     /// Open loop: most requests in flight; arrivals beyond are dropped and counted.
     #[arg(long, default_value_t = 10_000)]
     max_inflight: usize,
+    /// Open loop: a fixed number of connections; arrivals queue for a free one (latency
+    /// still counts from the intended time). Default: a connection per request in flight.
+    #[arg(long)]
+    connections: Option<usize>,
     /// Open-loop arrival process: constant or poisson.
     #[arg(long, default_value = "constant", value_parser = ["constant", "poisson"])]
     arrival: String,
@@ -213,6 +217,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
     let arrival = if args.arrival == "poisson" { Arrival::Poisson } else { Arrival::Constant };
+    if args.connections == Some(0) {
+        return Err(Failure::usage("--connections: must be at least 1"));
+    }
     if args.max_inflight == 0 {
         return Err(Failure::usage("--max-inflight: must be at least 1"));
     }
@@ -261,6 +268,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         grace,
         warmup,
         max_inflight: args.max_inflight,
+        connections: args.connections,
         arrival,
         seed: args.seed,
         source_ips,

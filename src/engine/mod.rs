@@ -35,6 +35,10 @@ pub struct EngineConfig {
     pub warmup: Duration,
     /// Open loop: most requests in flight (whole run); arrivals beyond are dropped.
     pub max_inflight: usize,
+    /// Open loop: a fixed number of connections (whole run); arrivals wait for a free one
+    /// and their latency counts from the intended time. None: a connection per request in
+    /// flight.
+    pub connections: Option<usize>,
     pub arrival: Arrival,
     pub seed: u64,
     /// Source addresses to connect from, rotated per connection (empty: the kernel picks).
@@ -61,6 +65,9 @@ pub struct StageResult {
 /// The whole run's result.
 pub struct RunResult {
     pub stages: Vec<StageResult>,
+    /// Open-loop arrivals queued for a fixed number of connections: send lag then measures
+    /// the server's backlog, not the generator.
+    pub fixed_connections: bool,
     pub scenarios: Vec<String>,
     pub driver: Driver,
     pub workers: usize,
@@ -151,7 +158,8 @@ pub fn run(
         observer.turn(&t);
     }
     let stages: Vec<StageResult> = results.into_iter().map(|r| r.expect("every stage reported")).collect();
-    Ok(RunResult { stages, scenarios, driver, workers, started, elapsed: epoch.elapsed() })
+    let fixed_connections = config.connections.is_some();
+    Ok(RunResult { stages, fixed_connections, scenarios, driver, workers, started, elapsed: epoch.elapsed() })
 }
 
 fn merge_stage(

@@ -19,6 +19,7 @@ use crate::workload::{Session, Workload};
 
 mod closed_loop;
 mod open_loop;
+mod slots;
 
 /// One finished turn, for per-turn output.
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub(crate) struct Ctx {
     pub active: Cell<usize>,
     /// Idle keep-alive connections (open loop).
     pub pool: RefCell<Vec<Conn>>,
+    /// Open loop with `--connections`: the connection slots.
+    pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
     pub tx: Sender<Report>,
 }
@@ -189,6 +192,7 @@ pub(crate) async fn run(
         stats: RefCell::new(Vec::new()),
         active: Cell::new(0),
         pool: RefCell::new(Vec::new()),
+        slots: config.connections.map(|n| slots::Slots::new(share(n as u32, workers, index).max(1) as usize)),
         next_source: Cell::new(index),
         tx,
     });

@@ -9,7 +9,7 @@ pub const SEND_LAG_P99_LIMIT_US: u64 = 5_000;
 pub const WORKER_CPU_LIMIT: f64 = 0.90;
 
 /// Why a stage's numbers may describe the generator rather than the server.
-pub fn stage_findings(stage: &StageResult) -> Vec<String> {
+pub fn stage_findings(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
     let mut out = Vec::new();
     let all = &stage.all;
     if all.dropped > 0 {
@@ -19,7 +19,7 @@ pub fn stage_findings(stage: &StageResult) -> Vec<String> {
     if gen_errors > 0 {
         out.push(format!("{gen_errors} generator-side errors (port or fd exhaustion)"));
     }
-    if stage.stage.is_open() {
+    if stage.stage.is_open() && !fixed_connections {
         let lag = all.hists.get(Metric::SendLag);
         if !lag.is_empty() && lag.value_at_quantile(0.99) > SEND_LAG_P99_LIMIT_US {
             out.push(format!(
@@ -40,5 +40,5 @@ pub fn stage_findings(stage: &StageResult) -> Vec<String> {
 
 /// True when any stage was generator-bound.
 pub fn generator_bound(run: &RunResult) -> bool {
-    run.stages.iter().any(|s| !stage_findings(s).is_empty())
+    run.stages.iter().any(|s| !stage_findings(s, run.fixed_connections).is_empty())
 }

@@ -112,7 +112,7 @@ pub struct Summary {
     pub stages: Vec<StageSummary>,
 }
 
-fn stage_summary(r: &StageResult, names: &[String]) -> StageSummary {
+fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> StageSummary {
     let secs = r.steady.as_secs_f64();
     StageSummary {
         stage: r.stage.to_string(),
@@ -120,7 +120,7 @@ fn stage_summary(r: &StageResult, names: &[String]) -> StageSummary {
         steady_s: secs,
         wall_s: r.wall.as_secs_f64(),
         worker_cpu_s: r.worker_cpu.iter().map(|d| d.as_secs_f64()).collect(),
-        generator_findings: super::health::stage_findings(r),
+        generator_findings: super::health::stage_findings(r, fixed_connections),
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
         all: Figures::of(&r.all, secs),
     }
@@ -136,6 +136,6 @@ pub fn build(run: &RunResult, target: &str, fd_limit: u64) -> Summary {
         workers: run.workers,
         fd_limit,
         generator_bound: super::health::generator_bound(run),
-        stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios)).collect(),
+        stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios, run.fixed_connections)).collect(),
     }
 }

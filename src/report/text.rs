@@ -140,7 +140,7 @@ pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo) -> io::Result
         let wall = r.wall.as_secs_f64().max(1e-9);
         let cpu: Vec<String> =
             r.worker_cpu.iter().map(|c| format!("{:.0}%", c.as_secs_f64() * 100.0 / wall)).collect();
-        let findings = stage_findings(r);
+        let findings = stage_findings(r, run.fixed_connections);
         bound |= !findings.is_empty();
         writeln!(
             w,

@@ -127,3 +127,74 @@ pub fn roundtrip(mock: &Mock, request: &[u8]) -> Response {
     s.write_all(request).unwrap();
     read_response(&mut s, sent)
 }
+
+/// The result of one `llmload run`.
+pub struct RunOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub summary: serde_json::Value,
+    pub dir: std::path::PathBuf,
+}
+
+/// Runs `llmload run <args> --out <tmp>` and fails the test if it takes longer than
+/// `limit` (a hang is a bug). Reads the run's summary.json.
+pub fn run_llmload(args: &[&str], limit: Duration) -> RunOutput {
+    let out = tempdir("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn llmload run");
+    let started = Instant::now();
+    loop {
+        if let Some(_status) = child.try_wait().expect("wait") {
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("llmload run {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    let code = output.status.code().unwrap_or(-1);
+    let dir = std::fs::read_dir(&out)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| e.ok())
+        .map(|e| e.path())
+        .unwrap_or_else(|| out.clone());
+    let summary = std::fs::read(dir.join("summary.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::Value::Null);
+    RunOutput { code, stdout, stderr, summary, dir }
+}
+
+/// A fresh directory under the target dir.
+pub fn tempdir(tag: &str) -> std::path::PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("llmload-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `summary.stages[i].all` of a run.
+pub fn stage_all(summary: &serde_json::Value, i: usize) -> &serde_json::Value {
+    &summary["stages"][i]["all"]
+}
+
+/// Asserts the accounting identity: requests = ok + failed + cancelled.
+pub fn assert_accounted(fig: &serde_json::Value) {
+    let n = |k: &str| fig[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {fig}"));
+    assert_eq!(n("requests"), n("ok") + n("failed") + n("cancelled"), "accounting in {fig}");
+}

@@ -49,6 +49,11 @@ async fn conversation(ctx: Rc<Ctx>, stage: StageRun, intended: Instant, scenario
     let mut request = Vec::with_capacity(1024);
     let mut intended = intended;
     loop {
+        // With fixed connections, wait for one; the wait counts in the latency.
+        let _slot = match &ctx.slots {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
         let mut conn = ctx.pool.borrow_mut().pop();
         request.clear();
         session.build(&mut request);
