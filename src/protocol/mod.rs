@@ -6,6 +6,39 @@ pub mod openai_chat;
 
 use crate::metrics::ErrorKind;
 
+/// Who said a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+/// One message of a conversation, its content already encoded as a JSON string literal
+/// (quotes included), so a growing history is escaped once, not on every turn.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub role: Role,
+    pub content_json: String,
+}
+
+/// Everything a protocol needs to write one turn's request body.
+pub struct TurnBody<'a> {
+    pub model: &'a str,
+    /// The system prompt as a JSON string literal (quotes included), if any.
+    pub system_json: Option<&'a str>,
+    /// The conversation so far, oldest first, ending with the new user message.
+    pub messages: &'a [Message],
+    pub max_tokens: u32,
+    pub stream: bool,
+}
+
+/// Encodes `text` as a JSON string literal (with quotes) appended to `out`.
+pub fn json_string(text: &str, out: &mut String) {
+    let mut buf = Vec::with_capacity(text.len() + 2);
+    serde_json::to_writer(&mut buf, text).expect("a str always serializes");
+    out.push_str(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"));
+}
+
 /// Token usage reported by the server.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
