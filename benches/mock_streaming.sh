@@ -33,7 +33,7 @@ done
 [[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
 BIN=$(realpath "$BIN")
 REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
-BIN_SHA=$(sha256sum "$BIN" | cut -c1-12)
+BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
 
 # One fd per connection on each side, plus slack. The mock and wrk inherit this limit.
 want=$((STREAMS * 4 + 1024)); ((want < 65536)) && want=65536

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side: `llmload mock` vs nginx, non-streaming chat, same load tool, same pinning.
 #
-#   load : wrk -t1 -c64, pinned to CPU0 (taskset -c 0), Lua POST of a 77-byte chat request
+#   load : wrk -t1 -c64, pinned to CPU0 (taskset -c 0), Lua POST of an 80-byte chat request
 #   A    : llmload mock --cores 1-1 (one worker pinned to CPU1), zero timing, 16 output tokens,
 #          POST /v1/chat/completions
 #   B    : nginx, 1 worker pinned to CPU1 (worker_cpu_affinity 10), `return 200 '<json>'` with a
@@ -18,7 +18,7 @@
 # Usage: benches/mock_vs_nginx.sh [DURATION_S] [ROUNDS]
 # Env:   DURATION (s, default 10), ROUNDS (3), CONNS (64), WARMUP (s, 1), CLIENT_CPU (0),
 #        SERVER_CPU (1), LLMLOAD_BIN (target/release/llmload), NGINX_BIN (nginx), KEEP_TMP=1
-# Needs: wrk, nginx, taskset, /usr/bin/time, curl  (scripts/install-peers.sh installs them)
+# Needs: wrk, nginx, taskset, /usr/bin/time, curl, ss  (scripts/install-peers.sh installs the first four)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,13 +32,13 @@ BIN=${LLMLOAD_BIN:-target/release/llmload}
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 TCK=$(getconf CLK_TCK)
 
-for tool in wrk taskset curl "$NGINX_BIN" /usr/bin/time; do
+for tool in wrk taskset curl ss "$NGINX_BIN" /usr/bin/time; do
     command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool (run scripts/install-peers.sh)" >&2; exit 1; }
 done
 [[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
 BIN=$(realpath "$BIN")
 REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
-BIN_SHA=$(sha256sum "$BIN" | cut -c1-12)
+BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
 
 TMP=$(mktemp -d /tmp/llmload-bench.XXXXXX)
 PIDS=()
@@ -62,12 +62,9 @@ wrk.headers["Content-Type"] = "application/json"
 local f = assert(io.open("$TMP/body.json", "rb")); wrk.body = f:read("*a"); f:close()
 EOF
 
-cpu_ticks() { # utime+stime (fields 14+15 of /proc/PID/stat) summed over the given pids, in ticks
-    local p t=0
-    for p in "$@"; do
-        t=$((t + $(sed 's/^.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
-    done
-    echo "$t"
+cpu_ticks() { # "utime stime" (fields 14, 15 of /proc/PID/stat) summed over the given pids, in ticks
+    local p
+    for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
 }
 
 busy_ticks() { # machine-wide busy CPU (user+nice+system+irq+softirq+steal) from /proc/stat
@@ -189,10 +186,11 @@ run_side() { # name round
     if [[ $WARMUP != 0 ]]; then
         taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$URL" >/dev/null
     fi
-    local c0 c1 b0 b1
-    c0=$(cpu_ticks "${SPIDS[@]}"); b0=$(busy_ticks)
+    local c0 c1 b0 b1 u0 s0 u1 s1
+    read -r u0 s0 < <(cpu_ticks "${SPIDS[@]}"); b0=$(busy_ticks)
     /usr/bin/time -f '%U %S' -o "$TMP/wrk.cpu.$name.$r" "${WRK[@]}" "$URL" >"$TMP/wrk.$name.$r"
-    c1=$(cpu_ticks "${SPIDS[@]}"); b1=$(busy_ticks)
+    read -r u1 s1 < <(cpu_ticks "${SPIDS[@]}"); b1=$(busy_ticks)
+    c0=$((u0 + s0)); c1=$((u1 + s1))
     if [[ $name == mock ]]; then stop_server TERM; else stop_server QUIT; fi
     local out=$TMP/wrk.$name.$r
     local reqs rps non2xx sockerr life ccpu p50 p99 other
@@ -206,8 +204,8 @@ run_side() { # name round
     ccpu=$(awk '{printf "%.2f", $1+$2}' "$TMP/wrk.cpu.$name.$r")
     # CPU used by everything else on the machine during the run (noise indicator)
     other=$(awk -v b="$((b1 - b0))" -v s="$((c1 - c0))" -v w="$ccpu" -v t="$TCK" 'BEGIN{o = (b - s) / t - w; printf "%.2f", (o < 0 ? 0 : o)}')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$r" "$name" "$reqs" "$rps" "$((c1 - c0))" "$non2xx" "$sockerr" "$life" "$ccpu" "$p50" "$p99" "$other" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$r" "$name" "$reqs" "$rps" "$((c1 - c0))" "$non2xx" "$sockerr" "$life" "$ccpu" "$p50" "$p99" "$other" "$((u1 - u0))" "$((s1 - s0))" >>"$RESULTS"
     if [[ $non2xx != 0 || $sockerr != none ]]; then
         echo "WARNING: $name round $r: non-2xx=$non2xx socket errors: $sockerr" >&2
         sed 's/^/    /' "$out" >&2
@@ -226,13 +224,14 @@ function median(a, n,   i, j, t) {
 }
 {
     cpu = $5 / tck; eff = (cpu > 0) ? $3 / cpu : 0
-    row[NR] = sprintf("%5s  %-5s  %9.0f  %10d  %7.2f  %5.0f%%  %8.2f  %12.0f  %6s  %7s  %9s  %6s  %s/%s",
-        $1, $2, $4, $3, cpu, 100 * cpu / dur, $8, eff, (cpu > 0) ? sprintf("%.2f", 1e6 * cpu / $3) : "-", $9, $12, $6, $10, $11)
+    row[NR] = sprintf("%5s  %-5s  %9.0f  %10d  %7.2f  %5.0f%%  %8.2f  %12.0f  %6s  %11s  %7s  %9s  %6s  %s/%s",
+        $1, $2, $4, $3, cpu, 100 * cpu / dur, $8, eff, (cpu > 0) ? sprintf("%.2f", 1e6 * cpu / $3) : "-",
+        sprintf("%.2f/%.2f", 1e6 * $13 / tck / $3, 1e6 * $14 / tck / $3), $9, $12, $6, $10, $11)
     if ($2 == "mock") { mr[$1] = $4; me[$1] = eff } else { nr[$1] = $4; ne[$1] = eff }
     n = $1
 }
 END {
-    printf "%5s  %-5s  %9s  %10s  %7s  %6s  %8s  %12s  %6s  %7s  %9s  %6s  %s\n", "round", "srv", "req/s", "requests", "srv_cpu", "util", "life_cpu", "req/cpu-sec", "us/req", "wrk_cpu", "other_cpu", "non2xx", "wrk p50/p99"
+    printf "%5s  %-5s  %9s  %10s  %7s  %6s  %8s  %12s  %6s  %11s  %7s  %9s  %6s  %s\n", "round", "srv", "req/s", "requests", "srv_cpu", "util", "life_cpu", "req/cpu-sec", "us/req", "usr/sys us", "wrk_cpu", "other_cpu", "non2xx", "wrk p50/p99"
     for (i = 1; i <= NR; i++) print row[i]
     print ""
     printf "%5s  %12s  %12s  %12s  %12s  %14s\n", "round", "mock req/s", "nginx req/s", "rps ratio", "eff ratio", "(eff = req/server-cpu-s)"

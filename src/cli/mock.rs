@@ -28,6 +28,12 @@ pub struct MockArgs {
     /// Require this key (Authorization: Bearer or x-api-key). Also read from LLMLOAD_MOCK_API_KEY.
     #[arg(long, env = "LLMLOAD_MOCK_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long)]
+    tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long)]
+    tls_key: Option<std::path::PathBuf>,
     /// Serve unknown model names with the first model instead of 404.
     #[arg(long)]
     accept_any_model: bool,
@@ -76,6 +82,12 @@ impl MockArgs {
             config.api_key = self.api_key.clone();
         }
         config.accept_any_model |= self.accept_any_model;
+        if self.tls_cert.is_some() {
+            config.tls_cert = self.tls_cert.clone();
+        }
+        if self.tls_key.is_some() {
+            config.tls_key = self.tls_key.clone();
+        }
         if let Some(v) = self.max_body {
             config.max_body_bytes = v;
         }
@@ -123,7 +135,8 @@ pub fn run(args: MockArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::runtime(format!("mock: cannot listen on {}: {e}", config.listen)))?;
     // The first stdout line is the contract scripts and tests parse.
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "llmload mock: listening on http://{}", server.addr);
+    let scheme = if config.tls_cert.is_some() { "https" } else { "http" };
+    let _ = writeln!(stdout, "llmload mock: listening on {scheme}://{}", server.addr);
     let _ = stdout.flush();
     drop(stdout);
     eprintln!(

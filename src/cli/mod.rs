@@ -2,7 +2,9 @@
 //! Only this module prints to stdout or decides exit codes.
 
 mod mock;
+mod progress;
 mod run;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -23,9 +25,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a load test (without --target: against the built-in mock).
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Serve the mock OpenAI + Anthropic upstream.
-    Mock(mock::MockArgs),
+    Mock(Box<mock::MockArgs>),
+    /// Check a profile without sending any load.
+    Validate(validate::ValidateArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -40,8 +44,9 @@ pub fn main() -> i32 {
     };
     crate::net::limits::raise_nofile();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
-        Command::Mock(args) => mock::run(args),
+        Command::Run(args) => run::run(*args),
+        Command::Mock(args) => mock::run(*args),
+        Command::Validate(args) => validate::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,61 +1,81 @@
-//! `llmload run`: flags → target, stages and workload → `engine::run` → reports.
+//! `llmload run`: a profile (or the built-in quickstart, or flags alone) → workload →
+//! `engine::run` → reports in a run directory, and an exit code.
 
 use std::io::Write;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 
+use super::progress::Progress;
 use super::Failure;
-use crate::engine::{self, Arrival, EngineConfig, Observer, StageResult};
+use crate::engine::{self, Arrival, EngineConfig};
+use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
-use crate::http::target::Target;
-use crate::metrics::live::Live;
+use crate::http::target::Scheme;
 use crate::mock::config::MockConfig;
 use crate::net::cores::select_cores;
 use crate::profile::stages::{Load, Stage};
-use crate::report::{health, text};
+use crate::profile::{Overrides, Profile};
+use crate::report::{health, summary, text, thresholds};
 use crate::units::parse_duration;
-use crate::workload::simple::{SimpleSpec, SimpleWorkload};
+use crate::workload::profile::{targets, ProfileWorkload};
 
+/// Exit code when a threshold failed.
+pub const EXIT_THRESHOLD: i32 = 1;
 /// Exit code when the run itself is not valid (generator-bound, aborted).
 pub const EXIT_INVALID: i32 = 3;
 
+/// The built-in default profile.
+const QUICKSTART: &str = include_str!("../../profiles/quickstart.json");
+
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Target base URL, e.g. http://127.0.0.1:8080/v1. Without one, the built-in mock is
-    /// started in-process on loopback.
+    /// Profile (JSON). Without one: with --target a single chat scenario from the flags,
+    /// without --target the built-in quickstart against the built-in mock.
+    profile: Option<PathBuf>,
+    /// Profile (JSON), as nexus-loadtest's -config.
+    #[arg(long, conflicts_with = "profile")]
+    config: Option<PathBuf>,
+    /// Target URL: replaces the default target and every scenario target that inherited it.
     #[arg(long)]
     target: Option<String>,
+    /// Start the built-in mock in-process and send every scenario to it.
+    #[arg(long)]
+    mock: bool,
+    /// API key: `Authorization: Bearer KEY` (and `x-api-key` for Anthropic scenarios).
+    /// Never printed or written. Also read from LLMLOAD_VK.
+    #[arg(long, env = "LLMLOAD_VK", hide_env_values = true)]
+    vk: Option<String>,
+    /// Model for every scenario that inherited the default model.
+    #[arg(long)]
+    model: Option<String>,
     /// Stages: `N:dur` closed loop, `@rate:dur` open loop, ramps `a..b:dur`, comma-separated.
-    #[arg(long, default_value = "8:5s,@200:5s")]
-    stages: String,
-    /// Stream responses (SSE).
+    #[arg(long)]
+    stages: Option<String>,
+    /// Extra request header `Name: value` for every scenario (repeatable).
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Without a profile: stream responses.
     #[arg(long)]
     stream: bool,
-    /// Model name sent in requests.
-    #[arg(long, default_value = "mock-gpt")]
-    model: String,
-    /// max_tokens of each request.
+    /// Without a profile: the protocol (openai-chat, anthropic, openai-responses, openai-completions).
+    #[arg(long, default_value = "openai-chat")]
+    protocol: String,
+    /// Without a profile: max_tokens of each request.
     #[arg(long, default_value_t = 64)]
     max_tokens: u32,
-    /// The user message.
+    /// Without a profile: the user message.
     #[arg(long, default_value = "Say something short about load testing.")]
     prompt: String,
     /// Worker cores: a count (0 = all) or a list like `0,2-3`.
     #[arg(long)]
     cores: Option<String>,
-    /// Extra request header `Name: value` (repeatable).
-    #[arg(long = "header", value_name = "NAME: VALUE")]
-    headers: Vec<String>,
-    /// API key sent as `Authorization: Bearer KEY` (never printed or written). Also LLMLOAD_VK.
-    #[arg(long, env = "LLMLOAD_VK", hide_env_values = true)]
-    vk: Option<String>,
-    /// Whole-request timeout.
-    #[arg(long, default_value = "600s")]
-    timeout: String,
-    /// TCP connect timeout.
+    /// Whole-request timeout (default: the profile's, else 120s).
+    #[arg(long)]
+    timeout: Option<String>,
+    /// TCP connect (and TLS handshake) timeout.
     #[arg(long, default_value = "10s")]
     connect_timeout: String,
     /// Time allowed until the first response byte.
@@ -65,59 +85,39 @@ pub struct RunArgs {
     #[arg(long, default_value = "60s")]
     idle_timeout: String,
     /// After a stage, how long in-flight requests may finish before they are cancelled.
-    #[arg(long, default_value = "5s")]
-    grace: String,
-    /// Start of each stage excluded from statistics.
-    #[arg(long, default_value = "0")]
-    warmup: String,
+    #[arg(long)]
+    grace: Option<String>,
+    /// Start of each stage excluded from statistics (default: the profile's).
+    #[arg(long)]
+    warmup: Option<String>,
     /// Open loop: most requests in flight; arrivals beyond are dropped and counted.
-    #[arg(long, default_value_t = 10_000)]
-    max_inflight: usize,
+    #[arg(long)]
+    max_inflight: Option<usize>,
     /// Open loop: a fixed number of connections; arrivals queue for a free one (latency
     /// still counts from the intended time). Default: a connection per request in flight.
     #[arg(long)]
     connections: Option<usize>,
     /// Open-loop arrival process: constant or poisson.
-    #[arg(long, default_value = "constant", value_parser = ["constant", "poisson"])]
-    arrival: String,
+    #[arg(long, value_parser = ["constant", "poisson"])]
+    arrival: Option<String>,
     /// Seed for every random choice.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    #[arg(long)]
+    seed: Option<u64>,
     /// Source addresses to connect from, rotated per connection (e.g. 127.0.0.2,127.0.0.3).
     #[arg(long, value_delimiter = ',')]
     source_ip: Vec<String>,
     /// Keep the first bytes of failed responses.
     #[arg(long)]
     capture_error_body: bool,
+    /// Extra CA certificates (PEM) to trust for https targets.
+    #[arg(long)]
+    cacert: Option<PathBuf>,
+    /// Do not verify the server's TLS certificate (a warning is printed).
+    #[arg(long)]
+    insecure: bool,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
-    out: std::path::PathBuf,
-}
-
-/// Creates `<out>/<UTC time>-<short id>/`.
-fn run_dir(out: &std::path::Path, seed: u64) -> Result<std::path::PathBuf, Failure> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    let id = (now.subsec_nanos() as u64 ^ seed.rotate_left(17) ^ std::process::id() as u64) & 0xffffff;
-    let name = format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{id:06x}", rem / 3600, rem % 3600 / 60, rem % 60);
-    let dir = out.join(name);
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::usage(format!("--out {}: {e}", out.display())))?;
-    Ok(dir)
-}
-
-/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    out: PathBuf,
 }
 
 fn parse_header(h: &str) -> Result<(String, String), Failure> {
@@ -133,45 +133,42 @@ fn parse_header(h: &str) -> Result<(String, String), Failure> {
     Ok((k.to_string(), v.trim().to_string()))
 }
 
-/// Prints a progress line per second and each stage as it ends.
-struct Progress {
-    stages: Vec<Stage>,
-    last_sent: u64,
+/// A one-scenario profile from the flags (used with --target and no profile file).
+fn implicit_profile(args: &RunArgs, target: &str) -> Result<String, Failure> {
+    let protocol = crate::protocol::ProtocolKind::parse(&args.protocol)
+        .map_err(|e| Failure::usage(format!("--protocol: {e}")))?;
+    // A base URL (`http://h/v1`) gets the protocol's path; a full endpoint URL is kept.
+    let known = ["/chat/completions", "/messages", "/responses", "/completions"];
+    let trimmed = target.trim_end_matches('/');
+    let url = if known.iter().any(|k| trimmed.ends_with(k)) {
+        trimmed.to_string()
+    } else if trimmed.ends_with("/v1") {
+        format!("{trimmed}{}", &protocol.default_path()[3..])
+    } else {
+        format!("{trimmed}{}", protocol.default_path())
+    };
+    let profile = serde_json::json!({
+        "defaults": {"protocol": protocol.name(), "target": url, "model": args.model.clone().unwrap_or_else(|| "mock-gpt".into()),
+                     "max_tokens": args.max_tokens, "stream": args.stream},
+        "stages": args.stages.clone().unwrap_or_else(|| "8:10s".into()),
+        "scenarios": [{"name": "default", "content": {"mode": "pool", "prompts": [args.prompt]}}],
+    });
+    Ok(profile.to_string())
 }
 
-impl Observer for Progress {
-    fn tick(&mut self, stage: usize, elapsed: Duration, live: &Live) {
-        let t = live.totals();
-        let rps = t.sent - self.last_sent;
-        self.last_sent = t.sent;
-        let total: Duration = self.stages.iter().map(|s| s.duration).sum();
-        eprintln!(
-            "[{:>5.1}s/{:.0}s] stage {} {}  rps {}  in flight {}  ok {}  failed {}  dropped {}",
-            elapsed.as_secs_f64(),
-            total.as_secs_f64(),
-            stage + 1,
-            self.stages.get(stage).map(|s| s.to_string()).unwrap_or_default(),
-            rps,
-            t.in_flight,
-            t.ok,
-            t.failed,
-            t.dropped
-        );
-    }
-    fn stage_done(&mut self, index: usize, result: &StageResult) {
-        eprintln!("{}", text::stage_line(index, result));
+/// Points every scenario at `addr` (scheme and authority replaced, path kept).
+fn retarget(profile: &mut Profile, base: &str) {
+    for s in &mut profile.scenarios {
+        let path = s.target.splitn(4, '/').nth(3).unwrap_or("");
+        s.target = format!("{base}/{path}");
     }
 }
 
 /// Reads the local port range; warns when the planned connections cannot fit.
 fn check_port_budget(stages: &[Stage], max_inflight: usize, sources: usize) {
-    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
-        return;
-    };
+    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else { return };
     let mut it = range.split_whitespace().filter_map(|v| v.parse::<u64>().ok());
-    let (Some(lo), Some(hi)) = (it.next(), it.next()) else {
-        return;
-    };
+    let (Some(lo), Some(hi)) = (it.next(), it.next()) else { return };
     let ports = (hi.saturating_sub(lo) + 1) * sources.max(1) as u64;
     let planned = stages
         .iter()
@@ -191,21 +188,9 @@ fn check_port_budget(stages: &[Stage], max_inflight: usize, sources: usize) {
 }
 
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
-    // Validate everything before any connection is made.
-    let stages = Stage::parse_list(&args.stages).map_err(|e| Failure::usage(format!("--stages: {e}")))?;
+    // 1. Everything is validated before any connection is made.
     let dur = |flag: &str, v: &str| parse_duration(v).map_err(|e| Failure::usage(format!("--{flag}: {e}")));
-    let timeouts = Timeouts {
-        connect: dur("connect-timeout", &args.connect_timeout)?,
-        first_byte: dur("first-byte-timeout", &args.first_byte_timeout)?,
-        idle: dur("idle-timeout", &args.idle_timeout)?,
-        total: dur("timeout", &args.timeout)?,
-    };
-    let grace = dur("grace", &args.grace)?;
-    let warmup = dur("warmup", &args.warmup)?;
     let mut headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
-    if let Some(key) = &args.vk {
-        headers.push(("authorization".into(), format!("Bearer {key}")));
-    }
     let source_ips = args
         .source_ip
         .iter()
@@ -216,80 +201,149 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
-    let arrival = if args.arrival == "poisson" { Arrival::Poisson } else { Arrival::Constant };
     if args.connections == Some(0) {
         return Err(Failure::usage("--connections: must be at least 1"));
     }
-    if args.max_inflight == 0 {
+    if args.max_inflight == Some(0) {
         return Err(Failure::usage("--max-inflight: must be at least 1"));
     }
-
-    // The embedded mock when no target is given.
-    let mut embedded = None;
-    let target_url = match &args.target {
-        Some(t) => t.clone(),
-        None => {
-            let mut config = MockConfig { listen: "127.0.0.1:0".into(), ..MockConfig::default() };
-            for m in &mut config.models {
-                m.ttft = "lognormal:30ms,80ms".into();
-                m.itl = "normal:5ms,500us".into();
-                m.output_tokens = "uniform:16..64".into();
-            }
-            let settings = config.validate().map_err(Failure::runtime)?;
-            let server = crate::mock::start(settings, &cores)
-                .map_err(|e| Failure::runtime(format!("embedded mock: {e}")))?;
-            let url = format!("http://{}/v1", server.addr);
-            eprintln!("llmload: no --target given; using the built-in mock at {url}");
-            embedded = Some(server);
-            url
+    let profile_path = args.profile.clone().or(args.config.clone());
+    let embedded = args.mock || (profile_path.is_none() && args.target.is_none());
+    let (origin, text) = match &profile_path {
+        Some(p) => (
+            p.display().to_string(),
+            std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?,
+        ),
+        None if args.target.is_some() && !args.mock => {
+            ("flags".to_string(), implicit_profile(&args, args.target.as_deref().unwrap_or_default())?)
         }
+        None => ("built-in quickstart".to_string(), QUICKSTART.to_string()),
     };
-    let mut target = Target::parse(&target_url).map_err(Failure::usage)?;
-    target.resolve().map_err(Failure::runtime)?;
-    check_port_budget(&stages, args.max_inflight, source_ips.len());
-
-    let workload = SimpleWorkload::new(
-        &target,
-        &SimpleSpec {
-            model: &args.model,
-            max_tokens: args.max_tokens,
-            stream: args.stream,
-            prompt: &args.prompt,
-            headers: &headers,
+    let overrides = Overrides {
+        target: if profile_path.is_some() { args.target.clone() } else { None },
+        vk: args.vk.clone(),
+        model: if profile_path.is_some() { args.model.clone() } else { None },
+        stages: if profile_path.is_some() || embedded { args.stages.clone() } else { None },
+        headers: std::mem::take(&mut headers),
+        insecure: args.insecure,
+        seed: args.seed,
+    };
+    let fail = |errs: Vec<String>| {
+        Failure::usage(errs.iter().map(|e| format!("{origin}: {e}")).collect::<Vec<_>>().join("\n"))
+    };
+    let raw = crate::profile::parse_raw(&text).map_err(fail)?;
+    let mut profile = crate::profile::apply(raw, &overrides).map_err(fail)?;
+    let timeouts = Timeouts {
+        connect: dur("connect-timeout", &args.connect_timeout)?,
+        first_byte: dur("first-byte-timeout", &args.first_byte_timeout)?,
+        idle: dur("idle-timeout", &args.idle_timeout)?,
+        total: match &args.timeout {
+            Some(t) => dur("timeout", t)?,
+            None => profile.timeout,
         },
-    );
+    };
+    let grace = match &args.grace {
+        Some(g) => dur("grace", g)?,
+        None => profile.grace.unwrap_or(std::time::Duration::from_secs(5)),
+    };
+    let warmup = match &args.warmup {
+        Some(w) => dur("warmup", w)?,
+        None => profile.warmup,
+    };
+    let arrival = match args.arrival.as_deref().or(profile.arrival.as_deref()) {
+        Some("poisson") => Arrival::Poisson,
+        _ => Arrival::Constant,
+    };
+    let seed = args.seed.or(profile.seed).unwrap_or(1);
+    let max_inflight = args.max_inflight.or(profile.max_inflight).unwrap_or(10_000);
+    let insecure = args.insecure || profile.insecure_skip_verify;
+
+    // 2. The built-in mock, when asked for (or when there is nothing else to target).
+    let mut mock = None;
+    if embedded {
+        let mut config =
+            MockConfig { listen: "127.0.0.1:0".into(), accept_any_model: true, ..MockConfig::default() };
+        for m in &mut config.models {
+            m.ttft = "lognormal:40ms,120ms".into();
+            m.itl = "normal:8ms,1ms".into();
+            m.output_tokens = "uniform:8..48".into();
+        }
+        let settings = config.validate().map_err(Failure::runtime)?;
+        let server = crate::mock::start(settings, &cores)
+            .map_err(|e| Failure::runtime(format!("built-in mock: {e}")))?;
+        retarget(&mut profile, &format!("http://{}", server.addr));
+        eprintln!("llmload: running {origin} against the built-in mock at http://{}", server.addr);
+        mock = Some(server);
+    }
+
+    // 3. Targets resolved once; TLS per target.
+    let (mut endpoints, target_index) = targets(&profile).map_err(Failure::usage)?;
+    for t in &mut endpoints {
+        t.resolve().map_err(Failure::runtime)?;
+    }
+    let tls: Vec<Option<TlsClient>> = endpoints
+        .iter()
+        .map(|t| {
+            if t.scheme != Scheme::Https {
+                return Ok(None);
+            }
+            let config =
+                crate::net::tls::client_config(args.cacert.as_deref(), insecure).map_err(Failure::usage)?;
+            let server_name = crate::net::tls::server_name(&t.host).map_err(Failure::usage)?;
+            Ok(Some(TlsClient { config, server_name }))
+        })
+        .collect::<Result<_, Failure>>()?;
+    if insecure && tls.iter().any(Option::is_some) {
+        eprintln!("llmload: WARNING: --insecure: the server's TLS certificate is NOT verified");
+    }
+    check_port_budget(&profile.stages, max_inflight, source_ips.len());
+    let workload = ProfileWorkload::new(&profile, &endpoints, &target_index, seed).map_err(Failure::usage)?;
     let fd_limit = crate::net::limits::raise_nofile();
-    let dir = run_dir(&args.out, args.seed)?;
+    let dir = crate::report::run_dir::create(&args.out, seed)
+        .map_err(|e| Failure::usage(format!("--out {}: {e}", args.out.display())))?;
+    let target_desc: Vec<String> = {
+        let mut urls: Vec<String> = profile.scenarios.iter().map(|s| s.target.clone()).collect();
+        urls.dedup();
+        urls
+    };
     let config = EngineConfig {
-        target: target.clone(),
-        stages: stages.clone(),
+        targets: endpoints,
+        stages: profile.stages.clone(),
         cores,
         timeouts,
         grace,
         warmup,
-        max_inflight: args.max_inflight,
-        connections: args.connections,
+        max_inflight,
+        connections: args.connections.or(profile.connections),
         arrival,
-        seed: args.seed,
+        seed,
         source_ips,
-        capture_error_body: args.capture_error_body,
+        capture_error_body: args.capture_error_body || profile.capture_error_body,
+        tls,
     };
     eprintln!(
-        "llmload: {} stage(s) against {} on {} worker(s)",
-        stages.len(),
-        target.url(),
-        config.cores.len()
+        "llmload: {} stage(s), {} scenario(s) against {} on {} worker(s); reports in {}",
+        profile.stages.len(),
+        profile.scenarios.len(),
+        target_desc.join(", "),
+        config.cores.len(),
+        dir.display()
     );
-    let mut progress = Progress { stages, last_sent: 0 };
+
+    // 4. The run.
+    let mut progress = Progress { stages: profile.stages.clone(), last_sent: 0 };
     let result = engine::run(config, Arc::new(workload), &mut progress)
         .map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
-    if let Some(server) = embedded {
+    if let Some(server) = mock {
         server.stop();
     }
-    let info = text::RunInfo { target: target.url(), fd_limit };
+
+    // 5. Reports and the verdict.
+    let checks = thresholds::evaluate(&profile.thresholds, &result);
+    let info = text::RunInfo { target: target_desc.join(", "), fd_limit };
     let mut report = Vec::new();
-    text::render(&mut report, &result, &info).map_err(|e| Failure::runtime(e.to_string()))?;
-    let summary = crate::report::summary::build(&result, &target.url(), fd_limit);
+    text::render(&mut report, &result, &info, &checks).map_err(|e| Failure::runtime(e.to_string()))?;
+    let summary = summary::build(&result, &target_desc.join(", "), fd_limit, &checks);
     let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
     let write = |name: &str, bytes: &[u8]| {
         std::fs::write(dir.join(name), bytes)
@@ -301,7 +355,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nreports: {}", dir.display());
     let _ = out.flush();
-    Ok(if health::generator_bound(&result) { EXIT_INVALID } else { 0 })
+    Ok(if health::generator_bound(&result) {
+        EXIT_INVALID
+    } else if checks.iter().any(|c| !c.pass) {
+        EXIT_THRESHOLD
+    } else {
+        0
+    })
 }
 
 #[cfg(test)]
@@ -309,16 +369,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_517), (2026, 3, 5));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-    }
-
-    #[test]
     fn headers_are_validated() {
         assert_eq!(parse_header("X-A: b").unwrap(), ("X-A".to_string(), "b".to_string()));
         assert!(parse_header("nocolon").unwrap_err().message.contains("nocolon"));
         assert!(parse_header("bad name: v").is_err());
+    }
+
+    #[test]
+    fn the_quickstart_profile_is_valid() {
+        let p = crate::profile::from_json(QUICKSTART).unwrap();
+        let total: std::time::Duration = p.stages.iter().map(|s| s.duration).sum();
+        assert!(total <= std::time::Duration::from_secs(35));
     }
 }

@@ -15,7 +15,9 @@ pub use schedule::Arrival;
 use stage_sync::StageSync;
 pub use worker::TurnRecord;
 
+use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
+use crate::http::target::Scheme;
 use crate::http::target::Target;
 use crate::metrics::live::Live;
 use crate::metrics::Stats;
@@ -25,7 +27,9 @@ use crate::workload::Workload;
 
 /// Everything a run needs, validated.
 pub struct EngineConfig {
-    pub target: Target,
+    /// Every target the workload sends to (indexed by `Session::target`); all share one
+    /// scheme.
+    pub targets: Vec<Target>,
     pub stages: Vec<Stage>,
     pub cores: Vec<usize>,
     pub timeouts: Timeouts,
@@ -45,6 +49,8 @@ pub struct EngineConfig {
     pub source_ips: Vec<IpAddr>,
     /// Keep the first bytes of failed responses.
     pub capture_error_body: bool,
+    /// TLS settings per target (https only).
+    pub tls: Vec<Option<TlsClient>>,
 }
 
 /// One stage's merged result.
@@ -112,8 +118,19 @@ pub fn run(
     let (tx, rx) = mpsc::channel::<Report>();
     let handles = {
         let (config, workload, live, sync) = (config.clone(), workload.clone(), live.clone(), sync.clone());
+        let https = config.targets.first().is_some_and(|t| t.scheme == Scheme::Https);
         spawn_pinned("llmload", &config.cores.clone(), move |index, _driver| {
-            worker::run(index, config.clone(), workload.clone(), live.clone(), sync.clone(), tx.clone())
+            let (config, workload, live, sync, tx) =
+                (config.clone(), workload.clone(), live.clone(), sync.clone(), tx.clone());
+            // One transport per run: the worker is monomorphized for it.
+            let worker: std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> = if https {
+                Box::pin(worker::run::<monoio_rustls::ClientTlsStream<monoio::net::TcpStream>>(
+                    index, config, workload, live, sync, tx,
+                ))
+            } else {
+                Box::pin(worker::run::<monoio::net::TcpStream>(index, config, workload, live, sync, tx))
+            };
+            worker
         })?
     };
     let n_scen = scenarios.len();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::stage_sync::StageSync;
 use super::{EngineConfig, Report};
-use crate::http::conn::{connect, Conn};
+use crate::http::conn::{connect, Conn, Transport};
 use crate::http::exchange::{exchange, ResponseState};
 use crate::metrics::live::{Live, LiveShard};
 use crate::metrics::{ErrorKind, Outcome, Stats};
@@ -46,7 +46,7 @@ pub(crate) struct StageRun {
 }
 
 /// Per-worker state shared by its tasks (never across threads).
-pub(crate) struct Ctx {
+pub(crate) struct Ctx<S> {
     pub index: usize,
     pub workers: usize,
     pub config: Arc<EngineConfig>,
@@ -55,15 +55,15 @@ pub(crate) struct Ctx {
     pub stats: RefCell<Vec<Stats>>,
     /// Tasks of the current stage still running.
     pub active: Cell<usize>,
-    /// Idle keep-alive connections (open loop).
-    pub pool: RefCell<Vec<Conn>>,
+    /// Idle keep-alive connections per target (open loop).
+    pub pools: RefCell<Vec<Vec<Conn<S>>>>,
     /// Open loop with `--connections`: the connection slots.
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
     pub tx: Sender<Report>,
 }
 
-impl Ctx {
+impl<S: Transport> Ctx<S> {
     pub fn live(&self) -> &LiveShard {
         self.live.shard(self.index)
     }
@@ -80,7 +80,8 @@ impl Ctx {
         }
         let warmup = outcome.intended < stage.warmup_until;
         if !warmup {
-            self.stats.borrow_mut()[session.scenario()].record(outcome, gaps);
+            let good = session.within_slo(outcome);
+            self.stats.borrow_mut()[session.scenario()].record(outcome, gaps, good);
         }
     }
 
@@ -91,9 +92,13 @@ impl Ctx {
     }
 
     /// Opens a connection (rotating source addresses), bounded by the stage's cancel point.
-    pub async fn connect(&self, cancel_at: Instant) -> Result<(Conn, u64), ErrorKind> {
+    pub async fn connect(
+        &self,
+        target: usize,
+        cancel_at: Instant,
+    ) -> Result<crate::http::conn::Connected<S>, ErrorKind> {
         let cfg = &self.config;
-        let addr = cfg.target.addrs[0];
+        let addr = cfg.targets[target].addrs[0];
         let source = if cfg.source_ips.is_empty() {
             None
         } else {
@@ -105,8 +110,8 @@ impl Ctx {
         if left.is_zero() {
             return Err(ErrorKind::Cancelled);
         }
-        match connect(addr, source, cfg.timeouts.connect.min(left)).await {
-            Ok(c) => Ok((c.conn, c.connect_us)),
+        match connect::<S>(addr, source, cfg.timeouts.connect.min(left), cfg.tls[target].as_ref()).await {
+            Ok(c) => Ok(c),
             Err(ErrorKind::TimeoutConnect) if Instant::now() >= cancel_at => Err(ErrorKind::Cancelled),
             Err(e) => Err(e),
         }
@@ -116,7 +121,7 @@ impl Ctx {
     /// server closed while idle). Fills `out`; hands the request buffer back.
     pub async fn run_turn(
         &self,
-        conn: &mut Option<Conn>,
+        conn: &mut Option<Conn<S>>,
         session: &mut dyn Session,
         mut request: Vec<u8>,
         state: &mut ResponseState,
@@ -127,10 +132,11 @@ impl Ctx {
         live.in_flight.fetch_add(1, Relaxed);
         for attempt in 0..2 {
             if conn.is_none() {
-                match self.connect(cancel_at).await {
-                    Ok((c, us)) => {
-                        out.connect_us = Some(us);
-                        *conn = Some(c);
+                match self.connect(session.target(), cancel_at).await {
+                    Ok(c) => {
+                        out.connect_us = Some(c.connect_us);
+                        out.tls_us = c.tls_us;
+                        *conn = Some(c.conn);
                     }
                     Err(e) => {
                         out.error = Some(e);
@@ -148,9 +154,10 @@ impl Ctx {
                 *conn = None;
             }
             if ex.stale && attempt == 0 {
-                let connect_us = out.connect_us;
+                let (connect_us, tls_us) = (out.connect_us, out.tls_us);
                 *out = Outcome::new(out.intended);
                 out.connect_us = connect_us;
+                out.tls_us = tls_us;
                 continue;
             }
             break;
@@ -173,7 +180,7 @@ pub(crate) fn share(total: u32, workers: usize, index: usize) -> u32 {
 }
 
 /// Runs every stage on this worker.
-pub(crate) async fn run(
+pub(crate) async fn run<S: Transport>(
     index: usize,
     config: Arc<EngineConfig>,
     workload: Arc<dyn Workload>,
@@ -183,7 +190,7 @@ pub(crate) async fn run(
 ) {
     let n_scen = workload.scenarios().len();
     let workers = config.cores.len().max(1);
-    let ctx = Rc::new(Ctx {
+    let ctx = Rc::new(Ctx::<S> {
         index,
         workers,
         config: config.clone(),
@@ -191,7 +198,7 @@ pub(crate) async fn run(
         live,
         stats: RefCell::new(Vec::new()),
         active: Cell::new(0),
-        pool: RefCell::new(Vec::new()),
+        pools: RefCell::new(config.targets.iter().map(|_| Vec::new()).collect()),
         slots: config.connections.map(|n| slots::Slots::new(share(n as u32, workers, index).max(1) as usize)),
         next_source: Cell::new(index),
         tx,
@@ -222,7 +229,7 @@ pub(crate) async fn run(
         let _ = ctx.tx.send(report);
         sync.finish(k);
     }
-    ctx.pool.borrow_mut().clear();
+    ctx.pools.borrow_mut().clear();
 }
 
 #[cfg(test)]

@@ -2,21 +2,61 @@
 //! ~28k ports per source/destination pair), TCP_NODELAY, and the read buffer that lives as
 //! long as the connection.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
+use monoio_rustls::{ClientTlsStream, TlsConnector};
+use rustls::pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::metrics::ErrorKind;
+
+/// TLS settings of a target: the client config and the name to present (SNI) and verify.
+#[derive(Clone)]
+pub struct TlsClient {
+    pub config: Arc<rustls::ClientConfig>,
+    pub server_name: ServerName<'static>,
+}
+
+/// A byte stream a connection runs over: plain TCP, or TLS on top of it. Chosen once per
+/// run, so the whole client is monomorphized per transport (no dynamic dispatch per read).
+pub trait Transport: AsyncReadRent + AsyncWriteRent + Sized + 'static {
+    /// Turns a connected socket into this transport; returns the handshake time if any.
+    fn establish(
+        tcp: TcpStream,
+        tls: Option<&TlsClient>,
+    ) -> impl Future<Output = Result<(Self, Option<u64>), ErrorKind>>;
+}
+
+impl Transport for TcpStream {
+    async fn establish(tcp: TcpStream, _tls: Option<&TlsClient>) -> Result<(Self, Option<u64>), ErrorKind> {
+        Ok((tcp, None))
+    }
+}
+
+impl Transport for ClientTlsStream<TcpStream> {
+    async fn establish(tcp: TcpStream, tls: Option<&TlsClient>) -> Result<(Self, Option<u64>), ErrorKind> {
+        let tls = tls.ok_or(ErrorKind::Tls)?;
+        let started = Instant::now();
+        let connector = TlsConnector::from(tls.config.clone());
+        match connector.connect(tls.server_name.clone(), tcp).await {
+            Ok(stream) => Ok((stream, Some(started.elapsed().as_micros() as u64))),
+            Err(_) => Err(ErrorKind::Tls),
+        }
+    }
+}
 
 /// Initial read buffer per connection; it grows for large responses and is reused.
 pub const READ_BUF: usize = 16 << 10;
 
 /// An open keep-alive connection.
-pub struct Conn {
-    pub stream: TcpStream,
+pub struct Conn<S> {
+    pub stream: S,
     /// Bytes read but not yet consumed.
     pub buf: Vec<u8>,
     /// Requests completed on this connection.
@@ -24,17 +64,20 @@ pub struct Conn {
 }
 
 /// A new connection and how long it took.
-pub struct Connected {
-    pub conn: Conn,
+pub struct Connected<S> {
+    pub conn: Conn<S>,
     pub connect_us: u64,
+    pub tls_us: Option<u64>,
 }
 
-/// Connects to `addr`, from `source` when given, within `timeout`.
-pub async fn connect(
+/// Connects to `addr`, from `source` when given, and completes the transport's handshake,
+/// all within `timeout`.
+pub async fn connect<S: Transport>(
     addr: SocketAddr,
     source: Option<IpAddr>,
     timeout: Duration,
-) -> Result<Connected, ErrorKind> {
+    tls: Option<&TlsClient>,
+) -> Result<Connected<S>, ErrorKind> {
     let started = Instant::now();
     let attempt = async {
         match source {
@@ -48,10 +91,13 @@ pub async fn connect(
         Err(_) => return Err(ErrorKind::TimeoutConnect),
     };
     let _ = stream.set_nodelay(true);
-    Ok(Connected {
-        conn: Conn { stream, buf: Vec::with_capacity(READ_BUF), served: 0 },
-        connect_us: started.elapsed().as_micros() as u64,
-    })
+    let connect_us = started.elapsed().as_micros() as u64;
+    let left = timeout.saturating_sub(started.elapsed());
+    let (stream, tls_us) = match monoio::time::timeout(left, S::establish(stream, tls)).await {
+        Ok(r) => r?,
+        Err(_) => return Err(ErrorKind::TimeoutConnect),
+    };
+    Ok(Connected { conn: Conn { stream, buf: Vec::with_capacity(READ_BUF), served: 0 }, connect_us, tls_us })
 }
 
 /// Bind-before-connect: monoio has no hook for it, so the socket is made with socket2

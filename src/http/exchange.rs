@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::conn::{Conn, READ_BUF};
 use crate::metrics::outcome::{us_between, Outcome, TokenSource};
@@ -99,7 +99,11 @@ struct Deadlines {
 
 impl Deadlines {
     /// Reads more bytes into `conn.buf`; returns how many and when they arrived.
-    async fn read(&self, conn: &mut Conn, phase: Phase) -> Result<(usize, Instant), ErrorKind> {
+    async fn read<S: AsyncReadRent>(
+        &self,
+        conn: &mut Conn<S>,
+        phase: Phase,
+    ) -> Result<(usize, Instant), ErrorKind> {
         let now = Instant::now();
         let phase_limit = now + if phase == Phase::FirstByte { self.t.first_byte } else { self.t.idle };
         let (deadline, kind) = [
@@ -137,8 +141,8 @@ impl Deadlines {
 }
 
 /// Sends `request` on `conn` and reads the whole response into `out`.
-pub async fn exchange(
-    conn: &mut Conn,
+pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+    conn: &mut Conn<S>,
     request: Vec<u8>,
     decoder: &mut dyn Decoder,
     state: &mut ResponseState,
@@ -181,8 +185,8 @@ pub async fn exchange(
 }
 
 /// Reads the head and body. Ok(keep_alive) when the response was complete.
-async fn read_response(
-    conn: &mut Conn,
+async fn read_response<S: AsyncReadRent>(
+    conn: &mut Conn<S>,
     decoder: &mut dyn Decoder,
     state: &mut ResponseState,
     out: &mut Outcome,
@@ -329,6 +333,9 @@ async fn read_response(
     } else {
         match decoder.body(&state.payload, state.reply.as_mut()) {
             Ok(seen) => {
+                if seen.error {
+                    out.error = Some(ErrorKind::StreamError);
+                }
                 if seen.content_chars > 0 {
                     out.content_events = 1;
                     out.content_chars = seen.content_chars;

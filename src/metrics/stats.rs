@@ -14,6 +14,8 @@ pub struct Stats {
     /// Requests sent (or attempted): `ok + failed + cancelled`.
     pub requests: u64,
     pub ok: u64,
+    /// Successful requests within their scenario's SLOs (goodput).
+    pub good: u64,
     /// Errors and non-200 statuses (excluding cancellations).
     pub failed: u64,
     pub cancelled: u64,
@@ -36,8 +38,9 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Records one request; `gaps_us` are its inter-token gaps.
-    pub fn record(&mut self, o: &Outcome, gaps_us: &[u64]) {
+    /// Records one request; `gaps_us` are its inter-token gaps, `good` whether it met its
+    /// scenario's SLOs.
+    pub fn record(&mut self, o: &Outcome, gaps_us: &[u64], good: bool) {
         self.requests += 1;
         if o.error == Some(ErrorKind::Cancelled) {
             self.cancelled += 1;
@@ -68,6 +71,7 @@ impl Stats {
             return;
         }
         self.ok += 1;
+        self.good += u64::from(good);
         self.hists.record(Metric::Latency, us_between(o.intended, o.end));
         self.hists.record(Metric::Service, us_between(o.sent, o.end));
         if let Some(t) = o.first_token {
@@ -94,6 +98,7 @@ impl Stats {
         self.hists.add(&other.hists);
         self.requests += other.requests;
         self.ok += other.ok;
+        self.good += other.good;
         self.failed += other.failed;
         self.cancelled += other.cancelled;
         self.dropped += other.dropped;
@@ -140,13 +145,13 @@ mod tests {
         ok.last_token = Some(t0 + Duration::from_millis(40));
         ok.completion_tokens = 3;
         ok.end = t0 + Duration::from_millis(50);
-        s.record(&ok, &[10_000, 10_000]);
+        s.record(&ok, &[10_000, 10_000], true);
         let mut bad = Outcome::new(t0);
         bad.status = 429;
-        s.record(&bad, &[]);
+        s.record(&bad, &[], false);
         let mut cancelled = Outcome::new(t0);
         cancelled.error = Some(ErrorKind::Cancelled);
-        s.record(&cancelled, &[]);
+        s.record(&cancelled, &[], false);
         assert_eq!(s.requests, s.ok + s.failed + s.cancelled);
         assert_eq!((s.ok, s.failed, s.cancelled), (1, 1, 1));
         assert_eq!(s.status.get(&429), Some(&1));

@@ -29,6 +29,12 @@ pub struct MockConfig {
     /// Serve any model name with the first model's settings instead of 404.
     #[serde(default)]
     pub accept_any_model: bool,
+    /// PEM certificate chain: serve HTTPS (with `tls_key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// PEM private key for `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// Largest accepted request body; larger gets 413.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -180,6 +186,8 @@ pub struct Model {
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// HTTPS when set.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     pub seed: u64,
     pub api_key: Option<String>,
     pub accept_any_model: bool,
@@ -271,8 +279,17 @@ impl MockConfig {
                 faults,
             });
         }
+        let tls = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(
+                crate::net::tls::server_config(cert, key).map_err(|e| format!("tls_cert/tls_key: {e}"))?,
+            ),
+            (None, None) => None,
+            (Some(_), None) => return Err("tls_key: needed with tls_cert".into()),
+            (None, Some(_)) => return Err("tls_cert: needed with tls_key".into()),
+        };
         Ok(Settings {
             listen,
+            tls,
             seed: self.seed,
             api_key: self.api_key.clone().filter(|k| !k.is_empty()),
             accept_any_model: self.accept_any_model,

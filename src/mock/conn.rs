@@ -8,8 +8,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::faults::FaultPlan;
 use super::handlers::{self, Reply};
@@ -65,7 +64,7 @@ enum ReadEnd {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve_connection(mut stream: TcpStream, core: Rc<Core>) {
+pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, core: Rc<Core>) {
     let mut bufs = Buffers {
         read: Vec::with_capacity(READ_CHUNK),
         write: Vec::with_capacity(READ_CHUNK),
@@ -181,7 +180,7 @@ fn write_full(
 }
 
 /// Writes the whole of `buf` and gives it back cleared.
-pub async fn write_all(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<()> {
+pub async fn write_all<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) -> io::Result<()> {
     let owned = std::mem::take(buf);
     let (res, mut owned) = stream.write_all(owned).await;
     owned.clear();
@@ -190,7 +189,7 @@ pub async fn write_all(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<
 }
 
 /// Reads more bytes into `buf`, growing it when full. Ok(0) means EOF.
-async fn fill(stream: &mut TcpStream, buf: &mut Vec<u8>, limit: Duration) -> io::Result<usize> {
+async fn fill<S: AsyncReadRent>(stream: &mut S, buf: &mut Vec<u8>, limit: Duration) -> io::Result<usize> {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
@@ -210,7 +209,11 @@ type Request = (Head, Option<(usize, usize)>, usize);
 
 /// Reads one request. Returns the head, where the body is (a range of `bufs.read`, or
 /// `None` when it was decoded into `bufs.body`), and how many bytes of `bufs.read` it used.
-async fn read_request(stream: &mut TcpStream, bufs: &mut Buffers, core: &Core) -> Result<Request, ReadEnd> {
+async fn read_request<S: AsyncReadRent>(
+    stream: &mut S,
+    bufs: &mut Buffers,
+    core: &Core,
+) -> Result<Request, ReadEnd> {
     let settings = &core.settings;
     let mut head_started: Option<Instant> = None;
     let (head, head_len, framing) = loop {

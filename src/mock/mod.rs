@@ -170,7 +170,21 @@ async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: A
                     return;
                 }
                 let _ = stream.set_nodelay(true);
-                monoio::spawn(conn::serve_connection(stream, core.clone()));
+                match &core.settings.tls {
+                    None => {
+                        monoio::spawn(conn::serve_connection(stream, core.clone()));
+                    }
+                    Some(config) => {
+                        let acceptor = monoio_rustls::TlsAcceptor::from(config.clone());
+                        let core = core.clone();
+                        monoio::spawn(async move {
+                            // A failed handshake just closes the connection.
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                conn::serve_connection(tls, core).await;
+                            }
+                        });
+                    }
+                }
             }
             Err(e) => {
                 if stop.load(Ordering::Relaxed) {

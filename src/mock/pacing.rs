@@ -6,7 +6,7 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use monoio::net::TcpStream;
+use monoio::io::AsyncWriteRent;
 
 use super::conn::write_all;
 use super::handlers::StreamJob;
@@ -15,8 +15,8 @@ use crate::wire::encode;
 
 /// Sends `job` as a chunked SSE response. Returns whether the connection may be reused
 /// (false after an injected drop, or when the client asked to close).
-pub async fn send_stream(
-    stream: &mut TcpStream,
+pub async fn send_stream<S: AsyncWriteRent>(
+    stream: &mut S,
     out: &mut Vec<u8>,
     core: &Core,
     job: StreamJob,

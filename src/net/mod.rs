@@ -5,3 +5,4 @@ pub mod cores;
 pub mod limits;
 pub mod socket;
 pub mod timer;
+pub mod tls;

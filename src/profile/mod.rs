@@ -1,4 +1,233 @@
-//! Run descriptions: stages and (with the LLM workload) profiles. Everything is validated
-//! before any load starts; errors name the offending text.
+//! Run descriptions: stages and profiles. Everything is validated before any load starts;
+//! every error names the JSON path and the reason, and all errors are reported at once.
+//!
+//! A profile is JSON in nexus-loadtest's format, which is accepted unchanged (`defaults`,
+//! object-form stages, Go durations, `correlation`, `thresholds`, weighted `scenarios` with
+//! `turns` and `content` modes), plus llmload's own fields (string stages with open-loop
+//! rates and ramps, `arrival`, `seed`, `max_inflight`, `connections`, `grace`, per-scenario
+//! `think_time` and `slo`, more thresholds). The pipeline is
+//! text → [`schema::RawProfile`] (`suggest::decode`) → [`Overrides`] (`overrides`) →
+//! [`Profile`] (`resolve`, `scenario`).
 
+mod duration;
+mod overrides;
+mod resolve;
+mod scenario;
+pub mod schema;
 pub mod stages;
+mod suggest;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_nexus;
+
+use std::path::Path;
+use std::time::Duration;
+
+pub use duration::parse_go_duration;
+pub use overrides::{apply, Overrides};
+pub use resolve::{parse_stage, parse_stages};
+pub use schema::RawProfile;
+use stages::Stage;
+
+/// Protocol names a scenario may use.
+pub const PROTOCOLS: [&str; 4] = ["openai-chat", "anthropic", "openai-responses", "openai-completions"];
+
+/// The pool prompt when a pool scenario lists none (nexus's default).
+pub const DEFAULT_PROMPT: &str = "In one short sentence, explain a randomly chosen idea.";
+/// The script line when a scripted scenario gives no `script` (nexus's default).
+pub const DEFAULT_SCRIPT_LINE: &str = "continue";
+/// Input size of a sized scenario without `approx_input_tokens` (nexus's default).
+pub const DEFAULT_SIZED_TOKENS: u32 = 256;
+
+/// A validated profile with every default applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Profile {
+    pub stages: Vec<Stage>,
+    /// Requests starting within this time of each stage's start are not measured.
+    pub warmup: Duration,
+    pub cache_mode: CacheMode,
+    /// Length of the common prefix with `CacheMode::SharedPrefix`.
+    pub shared_prefix_tokens: u32,
+    pub correlation: Correlation,
+    pub thresholds: Thresholds,
+    pub scenarios: Vec<ScenarioSpec>,
+    pub disable_keepalive: bool,
+    pub insecure_skip_verify: bool,
+    /// Whole-request timeout.
+    pub timeout: Duration,
+    /// Pause between the turns of a conversation (a scenario may override it).
+    pub think_time: Duration,
+    /// Keep the start of non-2xx bodies in per-request records.
+    pub capture_error_body: bool,
+    /// `constant` or `poisson` arrivals for open-loop stages; `None` = the runner's default.
+    pub arrival: Option<String>,
+    pub seed: Option<u64>,
+    pub max_inflight: Option<usize>,
+    pub connections: Option<usize>,
+    /// How long in-flight requests may finish after the last stage.
+    pub grace: Option<Duration>,
+    /// The top-level `_comment`, when it is text (an array of strings is joined by lines).
+    pub comment: Option<String>,
+}
+
+/// How prompts are kept from hitting a cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheMode {
+    /// A per-conversation UUID at the front of the first user message (nexus's default).
+    Bust,
+    /// All conversations share a prefix of `shared_prefix_tokens`, then differ.
+    SharedPrefix,
+    /// Prompts are sent as written.
+    Natural,
+}
+
+impl CacheMode {
+    /// The names as written in profiles.
+    pub const NAMES: [&'static str; 3] = ["bust", "shared-prefix", "natural"];
+
+    /// Parses a profile name.
+    pub fn parse(name: &str) -> Option<CacheMode> {
+        match name {
+            "bust" => Some(CacheMode::Bust),
+            "shared-prefix" => Some(CacheMode::SharedPrefix),
+            "natural" => Some(CacheMode::Natural),
+            _ => None,
+        }
+    }
+
+    /// The profile name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::Bust => "bust",
+            CacheMode::SharedPrefix => "shared-prefix",
+            CacheMode::Natural => "natural",
+        }
+    }
+}
+
+/// Per-conversation correlation id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Correlation {
+    /// Put the id in the prompt (only with `CacheMode::Bust`).
+    pub uuid_in_prompt: bool,
+    /// Send the id in this header on every turn; `None` when set to `""`.
+    pub header: Option<String>,
+}
+
+/// Pass/fail limits, checked per stage; `None` = not checked (a 0 in the profile).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thresholds {
+    pub ttft_p95_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    /// Largest failed share, 0–1.
+    pub error_rate: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub ttft_p99_ms: Option<f64>,
+    pub itl_p95_ms: Option<f64>,
+    /// Smallest share of requests within their scenario's SLO, 0–1.
+    pub min_goodput: Option<f64>,
+    pub min_rps: Option<f64>,
+}
+
+impl Thresholds {
+    /// `(name, limit)` for each threshold that is set, in a fixed order.
+    pub fn list(&self) -> Vec<(&'static str, f64)> {
+        [
+            ("ttft_p95_ms", self.ttft_p95_ms),
+            ("p95_ms", self.p95_ms),
+            ("error_rate", self.error_rate),
+            ("p99_ms", self.p99_ms),
+            ("ttft_p99_ms", self.ttft_p99_ms),
+            ("itl_p95_ms", self.itl_p95_ms),
+            ("min_goodput", self.min_goodput),
+            ("min_rps", self.min_rps),
+        ]
+        .into_iter()
+        .filter_map(|(n, v)| v.map(|v| (n, v)))
+        .collect()
+    }
+}
+
+/// One weighted scenario, with the defaults merged in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScenarioSpec {
+    pub name: String,
+    /// Share of the virtual users (closed loop) or arrivals (open loop); at least 1.
+    pub weight: u32,
+    /// One of `PROTOCOLS`.
+    pub protocol: String,
+    /// Full URL including the path.
+    pub target: String,
+    /// Defaults, then the scenario's own, then `--vk` and `--header`; names are unique
+    /// ignoring case (a later one replaces an earlier one in place).
+    pub headers: Vec<(String, String)>,
+    pub model: String,
+    pub system: Option<String>,
+    pub max_tokens: u32,
+    pub stream: bool,
+    /// Turns per conversation `(min, max)`, drawn uniformly per conversation.
+    pub turns: (u32, u32),
+    pub content: Content,
+    pub think_time: Duration,
+    pub slo: Option<Slo>,
+}
+
+impl ScenarioSpec {
+    /// The value of a header, ignoring the case of the name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Where a scenario's user messages come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A random prompt per turn.
+    Pool(Vec<String>),
+    /// Turn `i` sends `script[i % len]`.
+    Scripted(Vec<String>),
+    /// Generated filler of about this many input tokens.
+    Sized(u32),
+}
+
+impl Content {
+    /// The mode name as written in profiles.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Content::Pool(_) => "pool",
+            Content::Scripted(_) => "scripted",
+            Content::Sized(_) => "sized",
+        }
+    }
+}
+
+/// Per-request goodput limits (ours); `None` = no limit on that measure.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Slo {
+    pub ttft_ms: Option<f64>,
+    pub tpot_ms: Option<f64>,
+    pub e2e_ms: Option<f64>,
+}
+
+/// Reads, parses and validates a profile file.
+pub fn load(path: &Path) -> Result<Profile, Vec<String>> {
+    load_with(path, &Overrides::default())
+}
+
+/// Reads a profile file, applies command-line overrides, then validates.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Profile, Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read the profile: {e}")])?;
+    apply(parse_raw(&text)?, overrides)
+}
+
+/// Parses and validates profile text.
+pub fn from_json(text: &str) -> Result<Profile, Vec<String>> {
+    apply(parse_raw(text)?, &Overrides::default())
+}
+
+/// Parses profile text into the raw schema (shape errors only, no validation), for callers
+/// that apply `Overrides` themselves.
+pub fn parse_raw(text: &str) -> Result<RawProfile, Vec<String>> {
+    suggest::decode(text)
+}

@@ -2,7 +2,13 @@
 //! (SSE events or a whole JSON body) into what the engine measures — content deltas, usage,
 //! finish, in-stream errors — behind one small trait.
 
+pub mod anthropic;
+pub mod kind;
 pub mod openai_chat;
+pub mod openai_completions;
+pub mod openai_responses;
+
+pub use kind::ProtocolKind;
 
 use crate::metrics::ErrorKind;
 
@@ -37,6 +43,19 @@ pub fn json_string(text: &str, out: &mut String) {
     let mut buf = Vec::with_capacity(text.len() + 2);
     serde_json::to_writer(&mut buf, text).expect("a str always serializes");
     out.push_str(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"));
+}
+
+/// Encodes `text` as a JSON string literal (with quotes) appended to a byte buffer.
+pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
+    serde_json::to_writer(out, text).expect("a str always serializes");
+}
+
+/// Counts `text` as content of `seen` and appends it to `reply`, when one is kept.
+pub(crate) fn take_text(seen: &mut Seen, reply: &mut Option<&mut String>, text: &str) {
+    seen.content_chars += text.chars().count() as u64;
+    if let Some(r) = reply.as_deref_mut() {
+        r.push_str(text);
+    }
 }
 
 /// Token usage reported by the server.

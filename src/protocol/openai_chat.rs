@@ -171,4 +171,52 @@ mod tests {
         let seen = d.body(body, None).unwrap();
         assert_eq!((seen.content_chars, seen.usage.unwrap().completion_tokens), (2, 2));
     }
+
+    /// The reference stream of §3.3 with `include_usage`, then LiteLLM's variant that repeats
+    /// the usage on a chunk with non-empty `choices`.
+    const STREAM: &[(&str, &str)] = &[
+        (
+            "",
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+        ),
+        (
+            "",
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"usage":null}"#,
+        ),
+        (
+            "",
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","system_fingerprint":"fp_mock","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null}"#,
+        ),
+        (
+            "",
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","system_fingerprint":"fp_mock","choices":[],"usage":{"prompt_tokens":19,"completion_tokens":7,"total_tokens":26}}"#,
+        ),
+        (
+            "",
+            r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1741570283,"model":"gpt-4o","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":19,"completion_tokens":7,"total_tokens":26}}"#,
+        ),
+        ("", "[DONE]"),
+    ];
+
+    #[test]
+    fn reference_stream_decodes() {
+        let mut d = OpenAiChat::default();
+        let mut reply = String::new();
+        let (mut events, mut usage) = (0, None);
+        for (name, data) in &STREAM[..STREAM.len() - 1] {
+            let seen = d.event(name.as_bytes(), data.as_bytes(), Some(&mut reply)).unwrap();
+            events += (seen.content_chars > 0) as u32;
+            usage = seen.usage.or(usage);
+        }
+        assert_eq!((events, reply.as_str()), (1, "Hello"));
+        assert_eq!(usage, Some(Usage { prompt_tokens: 19, completion_tokens: 7 }));
+        assert!(!d.stream_complete(), "no [DONE] yet");
+        assert!(d.event(b"", b"[DONE]", None).unwrap().done);
+        assert!(d.stream_complete());
+    }
+
+    #[test]
+    fn fuzz_never_panics() {
+        crate::protocol::kind::fuzz::run(&mut OpenAiChat::default(), STREAM, 0xC4A7);
+    }
 }

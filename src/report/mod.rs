@@ -2,5 +2,7 @@
 //! never sees an output format.
 
 pub mod health;
+pub mod run_dir;
 pub mod summary;
 pub mod text;
+pub mod thresholds;

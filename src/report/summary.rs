@@ -52,6 +52,8 @@ pub struct Figures {
     pub dropped: u64,
     pub rps: f64,
     pub ok_rate: f64,
+    /// Share of requests within their scenario's SLOs.
+    pub goodput: f64,
     pub output_tokens_per_s: f64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -73,6 +75,7 @@ impl Figures {
             dropped: s.dropped,
             rps: s.requests as f64 / secs,
             ok_rate: if s.requests > 0 { s.ok as f64 / s.requests as f64 } else { 0.0 },
+            goodput: if s.requests > 0 { s.good as f64 / s.requests as f64 } else { 0.0 },
             output_tokens_per_s: s.ok_completion_tokens as f64 / secs,
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,
@@ -110,6 +113,9 @@ pub struct Summary {
     pub fd_limit: u64,
     pub generator_bound: bool,
     pub stages: Vec<StageSummary>,
+    pub thresholds: Vec<super::thresholds::Check>,
+    /// All thresholds passed (true when there are none).
+    pub pass: bool,
 }
 
 fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> StageSummary {
@@ -127,7 +133,7 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
 }
 
 /// Builds the summary of a run.
-pub fn build(run: &RunResult, target: &str, fd_limit: u64) -> Summary {
+pub fn build(run: &RunResult, target: &str, fd_limit: u64, checks: &[super::thresholds::Check]) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         llmload_version: env!("CARGO_PKG_VERSION"),
@@ -137,5 +143,7 @@ pub fn build(run: &RunResult, target: &str, fd_limit: u64) -> Summary {
         fd_limit,
         generator_bound: super::health::generator_bound(run),
         stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios, run.fixed_connections)).collect(),
+        thresholds: checks.to_vec(),
+        pass: checks.iter().all(|c| c.pass),
     }
 }

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use hdrhistogram::Histogram;
 
 use super::health::stage_findings;
+use super::thresholds::Check;
 use crate::engine::{RunResult, StageResult};
 use crate::metrics::{ErrorKind, Metric, Stats};
 use crate::units::format_us;
@@ -119,7 +120,7 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
 }
 
 /// Writes the full report.
-pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo) -> io::Result<()> {
+pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo, checks: &[Check]) -> io::Result<()> {
     writeln!(w, "llmload report — target {}", info.target)?;
     for (i, r) in run.stages.iter().enumerate() {
         let secs = r.steady.as_secs_f64().max(1e-9);
@@ -159,6 +160,28 @@ pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo) -> io::Result
         writeln!(
             w,
             "  verdict: the figures describe the server (no drops, no port/fd exhaustion, schedule kept)"
+        )?;
+    }
+    if !checks.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "thresholds")?;
+        for c in checks {
+            writeln!(
+                w,
+                "  stage {} {:<16} {:<12} limit {:<10} actual {:<12.3} {}",
+                c.stage + 1,
+                c.scope,
+                c.name,
+                c.limit,
+                c.actual,
+                if c.pass { "PASS" } else { "FAIL" }
+            )?;
+        }
+        let failed = checks.iter().filter(|c| !c.pass).count();
+        writeln!(
+            w,
+            "  overall: {}",
+            if failed == 0 { "PASS".to_string() } else { format!("FAIL ({failed} failed)") }
         )?;
     }
     Ok(())

@@ -2,7 +2,9 @@
 //! session that builds request bytes turn by turn and decodes the replies. The engine knows
 //! nothing about prompts or protocols beyond this interface.
 
-pub mod simple;
+pub mod apportion;
+pub mod content;
+pub mod profile;
 
 use std::time::Duration;
 
@@ -26,6 +28,8 @@ pub trait Workload: Send + Sync {
 pub trait Session {
     /// The scenario this conversation belongs to.
     fn scenario(&self) -> usize;
+    /// The index of the target (in `EngineConfig::targets`) it sends to.
+    fn target(&self) -> usize;
     /// Writes the next turn's complete HTTP request into `out`.
     fn build(&mut self, out: &mut Vec<u8>);
     /// The protocol decoder for the replies.
@@ -37,4 +41,12 @@ pub trait Session {
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration>;
     /// (turn number, turns in this conversation), 1-based, of the turn last built.
     fn turn(&self) -> (u32, u32);
+    /// The conversation's UUID (sent in the correlation header).
+    fn conversation_id(&self) -> &str;
+    /// The protocol name, for per-turn records.
+    fn protocol(&self) -> &'static str;
+    /// Whether responses stream.
+    fn stream(&self) -> bool;
+    /// Whether a finished turn met its scenario's SLOs (goodput); without SLOs, success.
+    fn within_slo(&self, outcome: &Outcome) -> bool;
 }

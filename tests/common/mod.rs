@@ -26,12 +26,14 @@ impl Mock {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("llmload mock: listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_string();
-        Mock { child, addr }
+        let addr = line.trim().strip_prefix("llmload mock: listening on ").and_then(|url| url.split_once("://"));
+        match addr {
+            Some((_, addr)) => Mock { addr: addr.to_string(), child },
+            None => {
+                let _ = child.kill();
+                panic!("unexpected first line {line:?}")
+            }
+        }
     }
 
     pub fn connect(&self) -> TcpStream {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::{share, Ctx, StageRun};
+use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
 
@@ -13,7 +14,14 @@ use crate::metrics::{ErrorKind, Outcome};
 const CONNECT_BACKOFF: Duration = Duration::from_millis(10);
 
 /// Starts this worker's users for the stage and returns (they run as tasks).
-pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: u32, to: u32, duration: Duration, seed: u64) {
+pub(crate) async fn run<S: Transport>(
+    ctx: &Rc<Ctx<S>>,
+    stage: StageRun,
+    from: u32,
+    to: u32,
+    duration: Duration,
+    seed: u64,
+) {
     let peak = from.max(to);
     let total_users = peak;
     // Users are numbered globally so scenario apportionment is the same on any worker count.
@@ -39,8 +47,8 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: u32, to: u32, dura
     }
 }
 
-async fn user(
-    ctx: Rc<Ctx>,
+async fn user<S: Transport>(
+    ctx: Rc<Ctx<S>>,
     stage: StageRun,
     (start_at, stop_at): (Instant, Instant),
     scenario: usize,

@@ -11,11 +11,19 @@ use rand::{Rng, SeedableRng};
 
 use super::{Ctx, StageRun};
 use crate::engine::schedule::Schedule;
+use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
 
 /// Runs this worker's share of the stage's arrivals until the stage ends.
-pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: f64, to: f64, duration: Duration, seed: u64) {
+pub(crate) async fn run<S: Transport>(
+    ctx: &Rc<Ctx<S>>,
+    stage: StageRun,
+    from: f64,
+    to: f64,
+    duration: Duration,
+    seed: u64,
+) {
     let w = ctx.workers as f64;
     let mut schedule = Schedule::new(from / w, to / w, duration.as_secs_f64(), ctx.config.arrival, seed);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
@@ -42,7 +50,13 @@ pub(crate) async fn run(ctx: &Rc<Ctx>, stage: StageRun, from: f64, to: f64, dura
 
 /// One arrival: a new conversation whose first turn is due at `intended`; later turns follow
 /// the previous one (plus think time) and are not new arrivals.
-async fn conversation(ctx: Rc<Ctx>, stage: StageRun, intended: Instant, scenario: usize, seed: u64) {
+async fn conversation<S: Transport>(
+    ctx: Rc<Ctx<S>>,
+    stage: StageRun,
+    intended: Instant,
+    scenario: usize,
+    seed: u64,
+) {
     let mut session = ctx.workload.session(scenario, seed);
     let mut state = ResponseState::new(ctx.config.capture_error_body);
     state.reply = session.keeps_reply().then(String::new);
@@ -54,14 +68,15 @@ async fn conversation(ctx: Rc<Ctx>, stage: StageRun, intended: Instant, scenario
             Some(slots) => Some(slots.acquire().await),
             None => None,
         };
-        let mut conn = ctx.pool.borrow_mut().pop();
+        let target = session.target();
+        let mut conn = ctx.pools.borrow_mut()[target].pop();
         request.clear();
         session.build(&mut request);
         let mut out = Outcome::new(intended);
         request =
             ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
         if let Some(c) = conn {
-            ctx.pool.borrow_mut().push(c);
+            ctx.pools.borrow_mut()[target].push(c);
         }
         ctx.record(&stage, &*session, &out, &state.gaps);
         if out.error == Some(ErrorKind::Cancelled) {

@@ -1,0 +1,291 @@
+//! `RawProfile` → `Profile`: the top-level fields, stages and thresholds, with nexus's
+//! defaults. Every error is collected as `path: reason`; scenarios are in `scenario`.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::duration::parse_go_duration;
+use super::scenario::resolve_scenarios;
+use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
+use super::stages::{Load, Stage};
+use super::suggest::not_one_of;
+use super::{CacheMode, Correlation, Profile, Thresholds};
+
+/// What the command line adds on top of the raw profile while resolving.
+pub(super) struct Ctx<'a> {
+    /// How stage errors are labelled: `stages`, or `--stages` when overridden.
+    pub stages_path: &'a str,
+    /// `--vk`: bearer key for every scenario (and `x-api-key` for anthropic ones).
+    pub vk: Option<&'a str>,
+    /// `--header`, applied to every scenario after the key.
+    pub headers: &'a [(String, String)],
+}
+
+/// Arrival processes for open-loop stages.
+pub const ARRIVALS: [&str; 2] = ["constant", "poisson"];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_SHARED_PREFIX_TOKENS: u32 = 1024;
+const DEFAULT_CORRELATION_HEADER: &str = "x-request-id";
+
+pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>> {
+    let mut errs = Vec::new();
+    let e = &mut errs;
+    let stages = resolve_stages(raw.stages.as_ref(), ctx.stages_path, e);
+    let warmup = duration(e, "warmup", raw.warmup.as_deref(), Duration::ZERO, true);
+    let cache_mode = match raw.cache_mode.as_deref().filter(|s| !s.is_empty()) {
+        None => CacheMode::Bust,
+        Some(name) => CacheMode::parse(name).unwrap_or_else(|| {
+            e.push(not_one_of("cache_mode", name, &CacheMode::NAMES));
+            CacheMode::Bust
+        }),
+    };
+    let shared_prefix_tokens = count(e, "shared_prefix_tokens", raw.shared_prefix_tokens, 1, u32::MAX as u64)
+        .map_or(DEFAULT_SHARED_PREFIX_TOKENS, |n| n as u32);
+    let correlation = resolve_correlation(&raw, e);
+    let thresholds = resolve_thresholds(&raw, e);
+    let timeout = duration(e, "timeout", raw.timeout.as_deref(), DEFAULT_TIMEOUT, false);
+    let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, true);
+    let grace = raw.grace.as_deref().map(|g| duration(e, "grace", Some(g), Duration::ZERO, true));
+    let arrival = raw.arrival.as_deref().filter(|s| !s.is_empty()).and_then(|a| {
+        if ARRIVALS.contains(&a) {
+            Some(a.to_string())
+        } else {
+            e.push(not_one_of("arrival", a, &ARRIVALS));
+            None
+        }
+    });
+    let max_inflight = count(e, "max_inflight", raw.max_inflight, 1, u32::MAX as u64).map(|n| n as usize);
+    let connections = count(e, "connections", raw.connections, 1, u32::MAX as u64).map(|n| n as usize);
+    let scenarios = resolve_scenarios(&raw, think_time, ctx, e);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Profile {
+        stages,
+        warmup,
+        cache_mode,
+        shared_prefix_tokens,
+        correlation,
+        thresholds,
+        scenarios,
+        disable_keepalive: raw.disable_keepalive.unwrap_or(false),
+        insecure_skip_verify: raw.insecure_skip_verify.unwrap_or(false),
+        timeout,
+        think_time,
+        capture_error_body: raw.capture_error_body.unwrap_or(false),
+        arrival,
+        seed: raw.seed,
+        max_inflight,
+        connections,
+        grace,
+        comment: raw.comment.as_ref().and_then(comment_text),
+    })
+}
+
+fn comment_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => {
+            let lines: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            (!lines.is_empty()).then(|| lines.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+/// A duration field: absent → `default`; errors name the path.
+pub(super) fn duration(
+    errs: &mut Vec<String>,
+    path: &str,
+    text: Option<&str>,
+    default: Duration,
+    zero_ok: bool,
+) -> Duration {
+    let Some(text) = text else { return default };
+    match parse_go_duration(text) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            errs.push(format!("{path}: must be above 0"));
+            default
+        }
+        Ok(d) => d,
+        Err(e) => {
+            errs.push(format!("{path}: {e}"));
+            default
+        }
+    }
+}
+
+/// A whole-number field within `min..=max`; absent → `None`.
+pub(super) fn count(errs: &mut Vec<String>, path: &str, v: Option<i64>, min: u64, max: u64) -> Option<u64> {
+    let v = v?;
+    match u64::try_from(v) {
+        Ok(n) if (min..=max).contains(&n) => Some(n),
+        _ if v < min as i64 => {
+            errs.push(format!("{path}: {v} must be at least {min}"));
+            None
+        }
+        _ => {
+            errs.push(format!("{path}: {v} is above the limit {max}"));
+            None
+        }
+    }
+}
+
+fn resolve_correlation(raw: &RawProfile, errs: &mut Vec<String>) -> Correlation {
+    let c = raw.correlation.clone().unwrap_or_default();
+    let header = match c.header {
+        None => Some(DEFAULT_CORRELATION_HEADER.to_string()),
+        Some(h) if h.is_empty() => None,
+        Some(h) => {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                errs.push(format!("correlation.header: {h:?} is not a valid header name"));
+            }
+            Some(h)
+        }
+    };
+    Correlation { uuid_in_prompt: c.uuid_in_prompt.unwrap_or(true), header }
+}
+
+fn resolve_thresholds(raw: &RawProfile, errs: &mut Vec<String>) -> Thresholds {
+    let Some(t) = raw.thresholds.clone() else { return Thresholds::default() };
+    let mut check = |name: &str, v: Option<f64>, share: bool| -> Option<f64> {
+        let v = v?;
+        let path = format!("thresholds.{name}");
+        if share && !(0.0..=1.0).contains(&v) {
+            errs.push(format!("{path}: {v} is out of range (a share from 0 to 1; 0 disables it)"));
+            None
+        } else if !v.is_finite() || v < 0.0 {
+            errs.push(format!("{path}: {v} must be 0 (disabled) or above"));
+            None
+        } else {
+            (v > 0.0).then_some(v)
+        }
+    };
+    Thresholds {
+        ttft_p95_ms: check("ttft_p95_ms", t.ttft_p95_ms, false),
+        p95_ms: check("p95_ms", t.p95_ms, false),
+        error_rate: check("error_rate", t.error_rate, true),
+        p99_ms: check("p99_ms", t.p99_ms, false),
+        ttft_p99_ms: check("ttft_p99_ms", t.ttft_p99_ms, false),
+        itl_p95_ms: check("itl_p95_ms", t.itl_p95_ms, false),
+        min_goodput: check("min_goodput", t.min_goodput, true),
+        min_rps: check("min_rps", t.min_rps, false),
+    }
+}
+
+fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -> Vec<Stage> {
+    let mut out = Vec::new();
+    match raw {
+        Some(RawStages::Text(text)) => {
+            for item in text.split(',').filter(|s| !s.trim().is_empty()) {
+                match parse_stage(item) {
+                    Ok(st) => out.push(st),
+                    Err(e) => errs.push(format!("{path}: {e}")),
+                }
+            }
+        }
+        Some(RawStages::List(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let p = format!("{path}[{i}]");
+                let parsed = match item {
+                    RawStage::Text(t) => parse_stage(t).map_err(|e| format!("{p}: {e}")),
+                    RawStage::Object(o) => stage_object(o, &p),
+                };
+                match parsed {
+                    Ok(st) => out.push(st),
+                    Err(e) => errs.push(e),
+                }
+            }
+        }
+        None => {}
+    }
+    let had_items = match raw {
+        Some(RawStages::Text(t)) => t.split(',').any(|s| !s.trim().is_empty()),
+        Some(RawStages::List(l)) => !l.is_empty(),
+        None => false,
+    };
+    if !had_items {
+        errs.push(format!(
+            "{path}: no stages (e.g. \"stages\": [{{\"concurrency\": 10, \"duration\": \"60s\"}}] \
+             or [\"10:60s\", \"@50:60s\"]; or pass --stages)"
+        ));
+    }
+    out
+}
+
+/// Parses a comma-separated stage list (`--stages`) with Go durations; empty items are
+/// skipped, and a list with no stage is an error.
+pub fn parse_stages(text: &str) -> Result<Vec<Stage>, String> {
+    let stages: Vec<Stage> =
+        text.split(',').filter(|s| !s.trim().is_empty()).map(parse_stage).collect::<Result<_, _>>()?;
+    if stages.is_empty() {
+        return Err("no stages given".into());
+    }
+    Ok(stages)
+}
+
+/// Parses one stage string like `Stage::parse`, but with Go durations (`"10:1m30s"`).
+pub fn parse_stage(text: &str) -> Result<Stage, String> {
+    let t = text.trim();
+    let Some((load, dur)) = t.rsplit_once(':') else { return Stage::parse(t) };
+    let duration = parse_go_duration(dur).map_err(|e| format!("stage {t:?}: {e}"))?;
+    if duration.is_zero() {
+        return Err(format!("stage {t:?}: duration must be above 0"));
+    }
+    let probe = format!("{load}:1s");
+    let mut stage = Stage::parse(&probe).map_err(|e| e.replace(&format!("{probe:?}"), &format!("{t:?}")))?;
+    stage.duration = duration;
+    Ok(stage)
+}
+
+/// `{"concurrency": N | "users": N | {from,to} | "rate": R | {from,to}, "duration": D}`.
+fn stage_object(o: &RawStageObject, path: &str) -> Result<Stage, String> {
+    let given: Vec<&str> =
+        [("concurrency", o.concurrency.is_some()), ("users", o.users.is_some()), ("rate", o.rate.is_some())]
+            .into_iter()
+            .filter_map(|(n, set)| set.then_some(n))
+            .collect();
+    if given.len() != 1 {
+        let what = if given.is_empty() { "none".to_string() } else { given.join(" and ") };
+        return Err(format!("{path}: give exactly one of concurrency, users or rate (found {what})"));
+    }
+    let dur = o.duration.as_deref().ok_or_else(|| format!("{path}.duration: missing (e.g. \"60s\")"))?;
+    let duration = parse_go_duration(dur).map_err(|e| format!("{path}.duration: {e}"))?;
+    if duration.is_zero() {
+        return Err(format!("{path}.duration: must be above 0"));
+    }
+    let load = if let Some(n) = o.concurrency {
+        let n = u32::try_from(n)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{path}.concurrency: {n} must be a whole number above 0"))?;
+        Load::Closed { from: n, to: n }
+    } else if let Some(users) = &o.users {
+        let (from, to) = span(users);
+        let whole = |v: f64| (v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v)).then_some(v as u32);
+        match (whole(from), whole(to)) {
+            (Some(0), Some(0)) => return Err(format!("{path}.users: must be above 0")),
+            (Some(from), Some(to)) => Load::Closed { from, to },
+            _ => return Err(format!("{path}.users: must be whole numbers ≥ 0")),
+        }
+    } else {
+        let (from, to) = span(o.rate.as_ref().expect("one of three is set"));
+        if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0) {
+            return Err(format!("{path}.rate: must be a number ≥ 0"));
+        }
+        if from == 0.0 && to == 0.0 {
+            return Err(format!("{path}.rate: must be above 0"));
+        }
+        Load::Open { from, to }
+    };
+    Ok(Stage { load, duration })
+}
+
+fn span(s: &RawSpan) -> (f64, f64) {
+    match s {
+        RawSpan::One(v) => (*v, *v),
+        RawSpan::Ramp(r) => (r.from, r.to),
+    }
+}

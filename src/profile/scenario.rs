@@ -1,0 +1,323 @@
+//! Scenarios: `defaults` merged into each scenario with nexus's fallbacks (an empty string
+//! or a zero count inherits, as Go's zero values do), content modes, turns, weights, headers
+//! and SLOs. Errors found in `defaults` are reported once, at `defaults.*`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::resolve::{count, duration, Ctx};
+use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
+use super::suggest::{not_one_of, push_key};
+use super::{
+    Content, ScenarioSpec, Slo, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
+};
+
+const DEFAULT_PROTOCOL: &str = "openai-chat";
+const DEFAULT_MAX_TOKENS: u32 = 64;
+const CONTENT_MODES: [&str; 3] = ["pool", "scripted", "sized"];
+
+/// The `defaults` block, checked. A field that failed its check is `None` here and is not
+/// reported again by the scenarios inheriting it (`bad` lists those fields).
+struct Defaults {
+    protocol: Option<String>,
+    target: Option<String>,
+    headers: Vec<(String, String)>,
+    model: Option<String>,
+    max_tokens: u32,
+    stream: bool,
+    system: Option<String>,
+    bad_protocol: bool,
+    bad_target: bool,
+}
+
+pub(super) fn resolve_scenarios(
+    raw: &RawProfile,
+    think_time: Duration,
+    ctx: &Ctx,
+    errs: &mut Vec<String>,
+) -> Vec<ScenarioSpec> {
+    let d = resolve_defaults(raw.defaults.as_ref(), errs);
+    let list = raw.scenarios.as_deref().filter(|l| !l.is_empty());
+    let Some(list) = list else {
+        let implicit = RawScenario { name: Some("default".into()), ..RawScenario::default() };
+        return resolve_one(&implicit, None, &d, think_time, ctx, errs).into_iter().collect();
+    };
+    if list.iter().all(|s| matches!(s.weight, Some(w) if w <= 0)) {
+        errs.push("scenarios: weights all zero (give at least one scenario a weight above 0)".into());
+    }
+    let mut out: Vec<ScenarioSpec> = Vec::new();
+    let mut names: Vec<(String, usize)> = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let path = format!("scenarios[{i}]");
+        let name = s.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| format!("scenario-{i}"));
+        if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
+            errs.push(format!("{path}.name: {name:?} is already used by scenarios[{first}]"));
+        }
+        names.push((name.clone(), i));
+        let s = RawScenario { name: Some(name), ..s.clone() };
+        out.extend(resolve_one(&s, Some(&path), &d, think_time, ctx, errs));
+    }
+    out
+}
+
+fn resolve_defaults(raw: Option<&RawDefaults>, errs: &mut Vec<String>) -> Defaults {
+    let r = raw.cloned().unwrap_or_default();
+    let protocol = nonempty(&r.protocol);
+    let bad_protocol = protocol.is_some_and(|p| !check_protocol(errs, "defaults.protocol", p));
+    let target = nonempty(&r.target);
+    let bad_target = target.is_some_and(|t| !check_target(errs, "defaults.target", t));
+    Defaults {
+        protocol: protocol.filter(|_| !bad_protocol).map(str::to_string),
+        target: target.filter(|_| !bad_target).map(str::to_string),
+        headers: headers(errs, "defaults.headers", r.headers.as_ref()),
+        model: nonempty(&r.model).map(str::to_string),
+        max_tokens: max_tokens(errs, "defaults.max_tokens", r.max_tokens).unwrap_or(DEFAULT_MAX_TOKENS),
+        stream: r.stream.unwrap_or(false),
+        system: nonempty(&r.system).map(str::to_string),
+        bad_protocol,
+        bad_target,
+    }
+}
+
+/// One scenario; `path` is `None` for the implicit scenario made from `defaults` alone.
+fn resolve_one(
+    s: &RawScenario,
+    path: Option<&str>,
+    d: &Defaults,
+    think_time: Duration,
+    ctx: &Ctx,
+    errs: &mut Vec<String>,
+) -> Option<ScenarioSpec> {
+    let before = errs.len();
+    let at = |field: &str| path.map_or_else(|| format!("defaults.{field}"), |p| format!("{p}.{field}"));
+    let protocol = match nonempty(&s.protocol) {
+        Some(p) => check_protocol(errs, &at("protocol"), p).then(|| p.to_string()),
+        None if d.bad_protocol => None,
+        None => Some(d.protocol.clone().unwrap_or_else(|| DEFAULT_PROTOCOL.to_string())),
+    };
+    let target = match nonempty(&s.target) {
+        Some(t) => check_target(errs, &at("target"), t).then(|| t.to_string()),
+        None if d.bad_target => None,
+        None => {
+            if d.target.is_none() {
+                errs.push(match path {
+                    Some(p) => format!("{p}: no target (set defaults.target or {p}.target)"),
+                    None => "defaults.target: no target (set defaults.target, or pass --target)".into(),
+                });
+            }
+            d.target.clone()
+        }
+    };
+    let model = nonempty(&s.model).map(str::to_string).or_else(|| d.model.clone());
+    if model.is_none() {
+        errs.push(match path {
+            Some(p) => format!("{p}: no model (set defaults.model or {p}.model, or pass --model)"),
+            None => "defaults.model: no model (set defaults.model, or pass --model)".into(),
+        });
+    }
+    let mut hdrs = d.headers.clone();
+    if let Some(p) = path {
+        for (k, v) in headers(errs, &format!("{p}.headers"), s.headers.as_ref()) {
+            set_header(&mut hdrs, &k, &v);
+        }
+    }
+    if let Some(vk) = ctx.vk {
+        set_header(&mut hdrs, "Authorization", &format!("Bearer {vk}"));
+        if protocol.as_deref() == Some("anthropic") {
+            set_header(&mut hdrs, "x-api-key", vk);
+        }
+    }
+    for (k, v) in ctx.headers {
+        set_header(&mut hdrs, k, v);
+    }
+    let max_tokens = max_tokens(errs, &at("max_tokens"), s.max_tokens).unwrap_or(d.max_tokens);
+    let turns = turns(errs, &at("turns"), s.turns.as_ref());
+    let content = content(errs, &at("content"), s.content.as_ref());
+    let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, true);
+    let slo = s.slo.as_ref().and_then(|slo| resolve_slo(errs, &at("slo"), slo));
+    let weight = match s.weight {
+        Some(w) if w > u32::MAX as i64 => {
+            errs.push(format!("{}: {w} is above the limit {}", at("weight"), u32::MAX));
+            1
+        }
+        Some(w) if w > 0 => w as u32,
+        _ => 1, // nexus: a weight ≤ 0 counts as 1
+    };
+    if errs.len() > before {
+        return None;
+    }
+    Some(ScenarioSpec {
+        name: s.name.clone().unwrap_or_default(),
+        weight,
+        protocol: protocol?,
+        target: target?,
+        headers: hdrs,
+        model: model?,
+        system: nonempty(&s.system).map(str::to_string).or_else(|| d.system.clone()),
+        max_tokens,
+        stream: s.stream.unwrap_or(d.stream),
+        turns,
+        content,
+        think_time,
+        slo,
+    })
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().filter(|s| !s.is_empty())
+}
+
+fn check_protocol(errs: &mut Vec<String>, path: &str, name: &str) -> bool {
+    let ok = PROTOCOLS.contains(&name);
+    if !ok {
+        errs.push(not_one_of(path, name, &PROTOCOLS));
+    }
+    ok
+}
+
+/// True for an absolute `http://` or `https://` URL with a host.
+pub(super) fn is_http_url(text: &str) -> bool {
+    let Ok(uri) = text.parse::<http::Uri>() else { return false };
+    matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some_and(|h| !h.is_empty())
+}
+
+fn check_target(errs: &mut Vec<String>, path: &str, target: &str) -> bool {
+    let ok = is_http_url(target);
+    if !ok {
+        errs.push(format!(
+            "{path}: {target:?} is not an http(s) URL (e.g. \"http://localhost:8080/v1/chat/completions\")"
+        ));
+    }
+    ok
+}
+
+/// Checks a header name and value; the error says which is wrong.
+pub(super) fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(format!("{name:?} is not a valid header name"));
+    }
+    if ["content-length", "transfer-encoding"].iter().any(|h| name.eq_ignore_ascii_case(h)) {
+        return Err(format!("{name:?} is set by llmload from the body; remove it"));
+    }
+    if http::HeaderValue::from_str(value).is_err() {
+        return Err(format!("the value of {name:?} has characters not allowed in a header"));
+    }
+    Ok(())
+}
+
+fn headers(
+    errs: &mut Vec<String>,
+    path: &str,
+    map: Option<&BTreeMap<String, Value>>,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in map.into_iter().flatten() {
+        if k == "_comment" {
+            continue;
+        }
+        let mut p = path.to_string();
+        push_key(&mut p, k);
+        let Value::String(v) = v else {
+            errs.push(format!("{p}: expected a string value"));
+            continue;
+        };
+        match check_header(k, v) {
+            Ok(()) => set_header(&mut out, k, v),
+            Err(e) => errs.push(format!("{p}: {e}")),
+        }
+    }
+    out
+}
+
+/// Sets a header, replacing one of the same name (any case) in place.
+pub(super) fn set_header(list: &mut Vec<(String, String)>, name: &str, value: &str) {
+    match list.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        Some(slot) => *slot = (name.to_string(), value.to_string()),
+        None => list.push((name.to_string(), value.to_string())),
+    }
+}
+
+/// `max_tokens`: 0 or absent inherits (`None`); negative is an error.
+fn max_tokens(errs: &mut Vec<String>, path: &str, v: Option<i64>) -> Option<u32> {
+    match v {
+        None | Some(0) => None,
+        v => count(errs, path, v, 1, u32::MAX as u64).map(|n| n as u32),
+    }
+}
+
+fn turns(errs: &mut Vec<String>, path: &str, t: Option<&RawTurns>) -> (u32, u32) {
+    let at_least_one = |errs: &mut Vec<String>, p: &str, v: i64| -> u32 {
+        match u32::try_from(v) {
+            Ok(n) if n >= 1 => n,
+            _ => {
+                errs.push(format!("{p}: {v} is not allowed (a conversation has at least 1 turn)"));
+                1
+            }
+        }
+    };
+    match t {
+        None => (1, 1),
+        Some(RawTurns::Fixed(n)) => {
+            let n = at_least_one(errs, path, *n);
+            (n, n)
+        }
+        Some(RawTurns::Range(r)) => {
+            let min = at_least_one(errs, &format!("{path}.min"), r.min.unwrap_or(1));
+            let max = at_least_one(errs, &format!("{path}.max"), r.max.unwrap_or(i64::from(min)));
+            if min > max {
+                errs.push(format!("{path}: min {min} > max {max}"));
+            }
+            (min, max)
+        }
+    }
+}
+
+fn content(errs: &mut Vec<String>, path: &str, c: Option<&RawContent>) -> Content {
+    let Some(c) = c else { return Content::Pool(vec![DEFAULT_PROMPT.into()]) };
+    match c.mode.as_deref().filter(|m| !m.is_empty()).unwrap_or("pool") {
+        "pool" => match &c.prompts {
+            Some(p) if !p.is_empty() => Content::Pool(p.clone()),
+            _ => Content::Pool(vec![DEFAULT_PROMPT.into()]),
+        },
+        "scripted" => match &c.script {
+            None => Content::Scripted(vec![DEFAULT_SCRIPT_LINE.into()]),
+            Some(s) if s.is_empty() => {
+                errs.push(format!("{path}.script: empty (a scripted scenario needs at least one line)"));
+                Content::Scripted(vec![DEFAULT_SCRIPT_LINE.into()])
+            }
+            Some(s) => Content::Scripted(s.clone()),
+        },
+        "sized" => Content::Sized(match c.approx_input_tokens {
+            None => DEFAULT_SIZED_TOKENS,
+            Some(n) if n <= 0 => {
+                errs.push(format!("{path}.approx_input_tokens: {n} must be above 0"));
+                DEFAULT_SIZED_TOKENS
+            }
+            n => count(errs, &format!("{path}.approx_input_tokens"), n, 1, u32::MAX as u64)
+                .map_or(DEFAULT_SIZED_TOKENS, |n| n as u32),
+        }),
+        other => {
+            errs.push(not_one_of(&format!("{path}.mode"), other, &CONTENT_MODES));
+            Content::Pool(vec![DEFAULT_PROMPT.into()])
+        }
+    }
+}
+
+fn resolve_slo(errs: &mut Vec<String>, path: &str, s: &RawSlo) -> Option<Slo> {
+    let mut limit = |name: &str, v: Option<f64>| -> Option<f64> {
+        let v = v?;
+        if !v.is_finite() || v < 0.0 {
+            errs.push(format!("{path}.{name}: {v} must be 0 (no limit) or above"));
+            return None;
+        }
+        (v > 0.0).then_some(v)
+    };
+    let slo = Slo {
+        ttft_ms: limit("ttft_ms", s.ttft_ms),
+        tpot_ms: limit("tpot_ms", s.tpot_ms),
+        e2e_ms: limit("e2e_ms", s.e2e_ms),
+    };
+    (slo != Slo::default()).then_some(slo)
+}

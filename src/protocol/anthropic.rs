@@ -1,0 +1,444 @@
+//! Anthropic Messages (`/v1/messages`), streaming and not.
+//!
+//! A stream is `message_start` → (`content_block_start` → `content_block_delta`* →
+//! `content_block_stop`)+ → `message_delta` → `message_stop`, with `ping` anywhere before the
+//! end. An event's JSON `type` is trusted over its `event:` line (they agree on the real API);
+//! the line is the fallback when the JSON has no `type`. TTFT is the first delta carrying text,
+//! thinking or tool-input JSON. Usage arrives in two halves — input tokens in `message_start`,
+//! the cumulative output count in `message_delta` — and is reported whole on each
+//! `message_delta`. Out-of-order events (a delta before `message_start` or its block's
+//! `content_block_start`, anything after `message_stop`) are protocol errors, as they break the
+//! official SDK.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+use super::{take_text, Decoder, Seen, Usage};
+use crate::metrics::ErrorKind;
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct StartMessage {
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct StartBlock<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+}
+
+/// The `delta` of a `content_block_delta` (text, thinking, tool input) or a `message_delta`
+/// (stop reason, ignored).
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    partial_json: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    message: Option<StartMessage>,
+    #[serde(borrow, default)]
+    content_block: Option<StartBlock<'a>>,
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// The event types the decoder acts on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    MessageStart,
+    BlockStart,
+    BlockDelta,
+    BlockStop,
+    MessageDelta,
+    MessageStop,
+    Ping,
+    Error,
+    Other,
+}
+
+impl Kind {
+    fn of(name: &[u8]) -> Kind {
+        match name {
+            b"message_start" => Kind::MessageStart,
+            b"content_block_start" => Kind::BlockStart,
+            b"content_block_delta" => Kind::BlockDelta,
+            b"content_block_stop" => Kind::BlockStop,
+            b"message_delta" => Kind::MessageDelta,
+            b"message_stop" => Kind::MessageStop,
+            b"ping" => Kind::Ping,
+            b"error" => Kind::Error,
+            _ => Kind::Other,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Phase {
+    /// No `message_start` yet.
+    #[default]
+    Before,
+    /// Between `message_start` and `message_stop`.
+    Message,
+    /// After `message_stop`: nothing more may come.
+    Stopped,
+}
+
+#[derive(Deserialize)]
+struct BodyBlock<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct MessageBody<'a> {
+    #[serde(borrow)]
+    content: Vec<BodyBlock<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+/// Decoder for Anthropic Messages.
+#[derive(Default)]
+pub struct Anthropic {
+    phase: Phase,
+    /// Content blocks started so far (a delta must name one of them).
+    blocks: u64,
+    /// Input tokens from `message_start`.
+    prompt_tokens: u64,
+    /// The last cumulative output count from `message_delta`.
+    completion_tokens: u64,
+}
+
+impl Decoder for Anthropic {
+    fn reset(&mut self) {
+        *self = Anthropic::default();
+    }
+
+    fn event(&mut self, name: &[u8], data: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
+        let event: Event = serde_json::from_slice(data).map_err(|_| ErrorKind::ProtocolError)?;
+        let kind = match &event.kind {
+            Some(t) => Kind::of(t.as_bytes()),
+            None => Kind::of(name),
+        };
+        let mut seen = Seen::default();
+        let mut reply = reply;
+        match (self.phase, kind) {
+            (Phase::Stopped, _) => return Err(ErrorKind::ProtocolError),
+            (_, Kind::Ping | Kind::Other) => {}
+            (_, Kind::Error) => seen.error = true,
+            (Phase::Before, Kind::MessageStart) => {
+                self.phase = Phase::Message;
+                let usage = event.message.as_ref().and_then(|m| m.usage.as_ref());
+                self.prompt_tokens = usage.and_then(|u| u.input_tokens).unwrap_or(0);
+            }
+            (Phase::Before, _) | (Phase::Message, Kind::MessageStart) => {
+                return Err(ErrorKind::ProtocolError)
+            }
+            (Phase::Message, Kind::BlockStart) => {
+                self.blocks += 1;
+                if let Some(text) = event.content_block.as_ref().and_then(|b| b.text.as_deref()) {
+                    take_text(&mut seen, &mut reply, text);
+                }
+            }
+            (Phase::Message, Kind::BlockDelta) => {
+                if event.index.unwrap_or(0) >= self.blocks {
+                    return Err(ErrorKind::ProtocolError);
+                }
+                if let Some(delta) = &event.delta {
+                    for text in [&delta.text, &delta.thinking].into_iter().flatten() {
+                        take_text(&mut seen, &mut reply, text);
+                    }
+                    if let Some(json) = &delta.partial_json {
+                        seen.content_chars += json.chars().count() as u64;
+                    }
+                }
+            }
+            (Phase::Message, Kind::BlockStop) => {
+                if self.blocks == 0 {
+                    return Err(ErrorKind::ProtocolError);
+                }
+            }
+            (Phase::Message, Kind::MessageDelta) => {
+                if let Some(u) = &event.usage {
+                    self.prompt_tokens = self.prompt_tokens.max(u.input_tokens.unwrap_or(0));
+                    self.completion_tokens = u.output_tokens.unwrap_or(self.completion_tokens);
+                    seen.usage = Some(Usage {
+                        prompt_tokens: self.prompt_tokens,
+                        completion_tokens: self.completion_tokens,
+                    });
+                }
+            }
+            (Phase::Message, Kind::MessageStop) => {
+                self.phase = Phase::Stopped;
+                seen.done = true;
+            }
+        }
+        Ok(seen)
+    }
+
+    fn body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
+        let message: MessageBody = serde_json::from_slice(body).map_err(|_| ErrorKind::ProtocolError)?;
+        let usage = message.usage.as_ref().map(|u| Usage {
+            prompt_tokens: u.input_tokens.unwrap_or(0),
+            completion_tokens: u.output_tokens.unwrap_or(0),
+        });
+        let mut seen = Seen { usage, done: true, ..Seen::default() };
+        let mut reply = reply;
+        let mut other_blocks = false;
+        for block in &message.content {
+            let text = match block.kind.as_deref() {
+                Some("text") => &block.text,
+                Some("thinking") => &block.thinking,
+                _ => {
+                    other_blocks = true;
+                    continue;
+                }
+            };
+            if let Some(text) = text {
+                take_text(&mut seen, &mut reply, text);
+            }
+        }
+        // A tool call is content even when it has no text.
+        if other_blocks && seen.content_chars == 0 {
+            seen.content_chars = 1;
+        }
+        self.phase = Phase::Stopped;
+        Ok(seen)
+    }
+
+    fn stream_complete(&self) -> bool {
+        self.phase == Phase::Stopped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The docs' text-only stream (§3.9), spaces after the colons and all.
+    const DOCS_STREAM: &[(&str, &str)] = &[
+        (
+            "message_start",
+            r#"{"type": "message_start", "message": {"id": "msg_1nZd", "type": "message", "role": "assistant", "content": [], "model": "claude-x", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 25, "output_tokens": 1}}}"#,
+        ),
+        (
+            "content_block_start",
+            r#"{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}"#,
+        ),
+        ("ping", r#"{"type": "ping"}"#),
+        (
+            "content_block_delta",
+            r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}"#,
+        ),
+        ("content_block_stop", r#"{"type": "content_block_stop", "index": 0}"#),
+        (
+            "message_delta",
+            r#"{"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": {"output_tokens": 15}}"#,
+        ),
+        ("message_stop", r#"{"type": "message_stop"}"#),
+    ];
+
+    /// Feeds `events`, returning (content events, chars, last usage, any error flag).
+    fn run(
+        d: &mut Anthropic,
+        events: &[(&str, &str)],
+        reply: &mut String,
+    ) -> (u64, u64, Option<Usage>, bool) {
+        let (mut n, mut chars, mut usage, mut error) = (0, 0, None, false);
+        for (name, data) in events {
+            let seen = d.event(name.as_bytes(), data.as_bytes(), Some(reply)).expect("valid event");
+            if seen.content_chars > 0 {
+                n += 1;
+                chars += seen.content_chars;
+            }
+            usage = seen.usage.or(usage);
+            error |= seen.error;
+        }
+        (n, chars, usage, error)
+    }
+
+    #[test]
+    fn anthropic_docs_stream_decodes() {
+        let mut d = Anthropic::default();
+        let mut reply = String::new();
+        let (n, chars, usage, error) = run(&mut d, DOCS_STREAM, &mut reply);
+        assert_eq!((n, chars, error), (2, 6, false));
+        assert_eq!(reply, "Hello!");
+        assert_eq!(usage, Some(Usage { prompt_tokens: 25, completion_tokens: 15 }));
+        assert!(d.stream_complete());
+        d.reset();
+        assert!(!d.stream_complete());
+    }
+
+    #[test]
+    fn anthropic_type_wins_over_event_name_and_name_is_the_fallback() {
+        // No `event:` lines at all: the JSON type drives the decoder.
+        let mut d = Anthropic::default();
+        let unnamed: Vec<_> = DOCS_STREAM.iter().map(|(_, data)| ("", *data)).collect();
+        let mut reply = String::new();
+        assert_eq!(run(&mut d, &unnamed, &mut reply).0, 2);
+        assert!(d.stream_complete());
+        // A JSON without `type`: the event name decides.
+        let mut d = Anthropic::default();
+        d.event(b"message_start", br#"{"message":{"usage":{"input_tokens":3}}}"#, None).unwrap();
+        d.event(b"content_block_start", br#"{"index":0}"#, None).unwrap();
+        let seen = d.event(b"content_block_delta", br#"{"index":0,"delta":{"text":"h\u00e9"}}"#, None);
+        assert_eq!(seen.unwrap().content_chars, 2);
+        // A lying event name is ignored.
+        assert!(d.event(b"message_stop", br#"{"type":"ping"}"#, None).is_ok());
+        assert!(!d.stream_complete());
+    }
+
+    #[test]
+    fn anthropic_thinking_and_tool_input_are_content() {
+        let mut d = Anthropic::default();
+        let mut reply = String::new();
+        let events: &[(&str, &str)] = &[
+            (
+                "message_start",
+                r#"{"type":"message_start","message":{"usage":{"input_tokens":4,"output_tokens":1}}}"#,
+            ),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"abc"}}"#,
+            ),
+            ("content_block_stop", r#"{"type":"content_block_stop","index":0}"#),
+            (
+                "content_block_start",
+                r#"{"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_1","name":"f","input":{}}}"#,
+            ),
+            (
+                "content_block_delta",
+                r#"{"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"loc"}}"#,
+            ),
+            ("content_block_stop", r#"{"type":"content_block_stop","index":1}"#),
+            (
+                "message_delta",
+                r#"{"type":"message_delta","delta":{"stop_reason":"tool_use"},"usage":{"output_tokens":7}}"#,
+            ),
+            (
+                "message_delta",
+                r#"{"type":"message_delta","delta":{},"usage":{"input_tokens":9,"output_tokens":8}}"#,
+            ),
+            ("message_stop", r#"{"type":"message_stop"}"#),
+        ];
+        let (n, chars, usage, _) = run(&mut d, events, &mut reply);
+        assert_eq!((n, chars), (2, 3 + 5));
+        assert_eq!(reply, "hmm", "tool input JSON is counted, not kept as reply text");
+        assert_eq!(usage, Some(Usage { prompt_tokens: 9, completion_tokens: 8 }), "a later value wins");
+    }
+
+    #[test]
+    fn anthropic_error_event_sets_error() {
+        let mut d = Anthropic::default();
+        d.event(b"message_start", DOCS_STREAM[0].1.as_bytes(), None).unwrap();
+        let err = br#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#;
+        assert!(d.event(b"error", err, None).unwrap().error);
+        assert!(!d.stream_complete());
+        // Before message_start too, and by event name alone.
+        let mut d = Anthropic::default();
+        assert!(d.event(b"error", br#"{"error":{"message":"x"}}"#, None).unwrap().error);
+    }
+
+    #[test]
+    fn anthropic_wrong_order_is_a_protocol_error() {
+        let delta = DOCS_STREAM[3].1.as_bytes();
+        let mut d = Anthropic::default();
+        assert_eq!(d.event(b"content_block_delta", delta, None), Err(ErrorKind::ProtocolError));
+        // A delta before its block started.
+        let mut d = Anthropic::default();
+        d.event(b"", DOCS_STREAM[0].1.as_bytes(), None).unwrap();
+        assert_eq!(d.event(b"", delta, None), Err(ErrorKind::ProtocolError));
+        // Two message_starts.
+        let mut d = Anthropic::default();
+        d.event(b"", DOCS_STREAM[0].1.as_bytes(), None).unwrap();
+        assert_eq!(d.event(b"", DOCS_STREAM[0].1.as_bytes(), None), Err(ErrorKind::ProtocolError));
+        // message_stop before message_start.
+        let mut d = Anthropic::default();
+        assert_eq!(d.event(b"", br#"{"type":"message_stop"}"#, None), Err(ErrorKind::ProtocolError));
+        // Anything after message_stop, even a ping.
+        let mut d = Anthropic::default();
+        run(&mut d, DOCS_STREAM, &mut String::new());
+        assert_eq!(d.event(b"ping", br#"{"type":"ping"}"#, None), Err(ErrorKind::ProtocolError));
+        assert_eq!(d.event(b"", delta, None), Err(ErrorKind::ProtocolError));
+    }
+
+    #[test]
+    fn anthropic_missing_message_stop_is_incomplete() {
+        let mut d = Anthropic::default();
+        run(&mut d, &DOCS_STREAM[..DOCS_STREAM.len() - 1], &mut String::new());
+        assert!(!d.stream_complete());
+    }
+
+    #[test]
+    fn anthropic_non_json_is_a_protocol_error() {
+        let mut d = Anthropic::default();
+        assert_eq!(d.event(b"message_start", b"[DONE]", None), Err(ErrorKind::ProtocolError));
+        assert_eq!(d.event(b"", b"", None), Err(ErrorKind::ProtocolError));
+        assert_eq!(d.body(b"not json", None), Err(ErrorKind::ProtocolError));
+    }
+
+    #[test]
+    fn anthropic_body() {
+        let mut d = Anthropic::default();
+        let body = br#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5",
+            "content":[{"type":"text","text":"Hello"},{"type":"tool_use","id":"t","name":"f","input":{"a":1}},{"type":"text","text":" w\u00f6rld"}],
+            "stop_reason":"end_turn","stop_sequence":null,
+            "usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":6}}"#;
+        let mut reply = String::new();
+        let seen = d.body(body, Some(&mut reply)).unwrap();
+        assert_eq!(reply, "Hello wörld");
+        assert_eq!(seen.content_chars, 11);
+        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 12, completion_tokens: 6 }));
+        let tool_only = br#"{"content":[{"type":"tool_use","id":"t","name":"f","input":{}}]}"#;
+        assert_eq!(d.body(tool_only, None).unwrap().content_chars, 1);
+        // No content: a 200 carrying an error object, say.
+        let error = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(d.body(error, None), Err(ErrorKind::ProtocolError));
+        assert_eq!(d.body(br#"{"content":null}"#, None), Err(ErrorKind::ProtocolError));
+    }
+
+    #[test]
+    fn anthropic_fuzz_never_panics() {
+        crate::protocol::kind::fuzz::run(&mut Anthropic::default(), DOCS_STREAM, 0xA17);
+    }
+}

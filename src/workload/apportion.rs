@@ -1,0 +1,78 @@
+//! Splitting users and arrivals between weighted scenarios.
+
+/// Largest-remainder apportionment of `total` among `weights` (ties go to the earlier
+/// scenario): 1000 users at 70/20/10 → 700/200/100; the parts always sum to `total`.
+pub fn largest_remainder(total: u32, weights: &[u32]) -> Vec<u32> {
+    let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
+    if sum == 0 || weights.is_empty() {
+        return vec![0; weights.len()];
+    }
+    let mut parts: Vec<u32> =
+        weights.iter().map(|&w| (u64::from(total) * u64::from(w) / sum) as u32).collect();
+    let mut rest = total - parts.iter().sum::<u32>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    // Largest fractional remainder first; stable sort keeps earlier scenarios ahead on ties.
+    order.sort_by_key(|&i| std::cmp::Reverse(u64::from(total) * u64::from(weights[i]) % sum));
+    for i in order {
+        if rest == 0 {
+            break;
+        }
+        parts[i] += 1;
+        rest -= 1;
+    }
+    parts
+}
+
+/// The scenario of user `user` (0-based) when `parts` users go to each scenario in order.
+pub fn index_of(user: u32, parts: &[u32]) -> usize {
+    let mut acc = 0;
+    for (i, &p) in parts.iter().enumerate() {
+        acc += p;
+        if user < acc {
+            return i;
+        }
+    }
+    parts.len().saturating_sub(1)
+}
+
+/// The scenario for a uniform `draw` in [0, 1), in proportion to `weights`.
+pub fn by_draw(draw: f64, weights: &[u32]) -> usize {
+    let sum: f64 = weights.iter().map(|&w| f64::from(w)).sum();
+    let mut acc = 0.0;
+    for (i, &w) in weights.iter().enumerate() {
+        acc += f64::from(w) / sum;
+        if draw < acc {
+            return i;
+        }
+    }
+    weights.len().saturating_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nexus_example_and_sums() {
+        assert_eq!(largest_remainder(1000, &[70, 20, 10]), vec![700, 200, 100]);
+        assert_eq!(largest_remainder(10, &[55, 30, 15]), vec![6, 3, 1]);
+        assert_eq!(largest_remainder(3, &[1, 1, 1, 1]), vec![1, 1, 1, 0]);
+        for total in 0..50 {
+            assert_eq!(largest_remainder(total, &[3, 5, 7]).iter().sum::<u32>(), total);
+        }
+        let parts = largest_remainder(10, &[55, 30, 15]);
+        let who: Vec<usize> = (0..10).map(|u| index_of(u, &parts)).collect();
+        assert_eq!(who, vec![0, 0, 0, 0, 0, 0, 1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn draws_follow_weights() {
+        let w = [70, 20, 10];
+        let n = 10_000;
+        let mut counts = [0; 3];
+        for i in 0..n {
+            counts[by_draw((i as f64 + 0.5) / n as f64, &w)] += 1;
+        }
+        assert_eq!(counts, [7000, 2000, 1000]);
+    }
+}

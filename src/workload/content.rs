@@ -1,0 +1,107 @@
+//! Prompt text: pool picks, scripted lines, and sized filler of about N input tokens.
+//!
+//! Sized filler is built once per size (a few hundred KB at most) and varied per request by
+//! starting at a different word, so nothing is rebuilt on the hot path and no two
+//! conversations send byte-identical prompts.
+
+use rand::Rng;
+
+/// Words of the filler (nexus-loadtest's list), about one token each with their space.
+const FILLER_WORDS: &[&str] = &[
+    "system",
+    "latency",
+    "throughput",
+    "token",
+    "cache",
+    "stream",
+    "gateway",
+    "request",
+    "model",
+    "context",
+    "budget",
+    "concurrency",
+    "scale",
+    "quota",
+];
+
+/// Characters per token used to size prompts (the usual English estimate).
+pub const CHARS_PER_TOKEN: usize = 4;
+
+/// A prebuilt filler text for one size, with cheap variation.
+#[derive(Clone, Debug)]
+pub struct Filler {
+    /// Twice the needed words, so any start offset has a full window after it.
+    text: String,
+    /// Byte offsets where words start.
+    starts: Vec<usize>,
+    /// Bytes of filler per prompt.
+    len: usize,
+}
+
+impl Filler {
+    /// Filler for prompts of about `tokens` input tokens.
+    pub fn new(tokens: u32, seed: u64) -> Filler {
+        let len = (tokens as usize * CHARS_PER_TOKEN).saturating_sub(60).max(8);
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
+        let mut text = String::with_capacity(len * 2 + 16);
+        let mut starts = Vec::new();
+        while text.len() < len * 2 + 16 {
+            starts.push(text.len());
+            text.push_str(FILLER_WORDS[rng.gen_range(0..FILLER_WORDS.len())]);
+            text.push(' ');
+        }
+        Filler { text, starts, len }
+    }
+
+    /// A prompt of the planned size, starting at a random word.
+    pub fn prompt<R: Rng>(&self, rng: &mut R) -> String {
+        let usable = self.starts.partition_point(|&s| s + self.len <= self.text.len());
+        let start = self.starts[rng.gen_range(0..usable.max(1))];
+        let body = &self.text[start..start + self.len];
+        let body = body.trim_end();
+        let mut s = String::with_capacity(body.len() + 64);
+        s.push_str("Context: ");
+        s.push_str(body);
+        s.push_str(". Summarize the above in one sentence.");
+        s
+    }
+}
+
+/// A random RFC 4122 version-4 UUID.
+pub fn uuid_v4<R: Rng>(rng: &mut R) -> String {
+    let mut b: [u8; 16] = rng.gen();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = |s: &[u8]| s.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!("{}-{}-{}-{}-{}", hex(&b[0..4]), hex(&b[4..6]), hex(&b[6..8]), hex(&b[8..10]), hex(&b[10..16]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn sized_prompts_have_the_planned_length_and_vary() {
+        let f = Filler::new(550, 1);
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(2);
+        let a = f.prompt(&mut rng);
+        let b = f.prompt(&mut rng);
+        assert!(a.starts_with("Context: ") && a.ends_with("one sentence."));
+        let tokens = a.len() / CHARS_PER_TOKEN;
+        assert!((500..=600).contains(&tokens), "{tokens}");
+        assert_ne!(a, b);
+        let big = Filler::new(12_500, 3).prompt(&mut rng);
+        assert!((12_000..=13_000).contains(&(big.len() / CHARS_PER_TOKEN)));
+    }
+
+    #[test]
+    fn uuids_are_version_4() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
+        let u = uuid_v4(&mut rng);
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
+        assert_ne!(u, uuid_v4(&mut rng));
+    }
+}

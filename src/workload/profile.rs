@@ -1,0 +1,312 @@
+//! The workload of a profile: weighted scenarios of multi-turn conversations over four
+//! protocols, with content modes, cache busting and a correlation id per conversation.
+//!
+//! Everything that does not change per request is rendered once per scenario (request line,
+//! headers, model, system prompt as a JSON literal, sized filler); a turn appends the new user
+//! message (escaped once and kept in the history) and writes the body by concatenation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::apportion::{by_draw, index_of, largest_remainder};
+use super::content::{uuid_v4, Filler, CHARS_PER_TOKEN};
+use super::{Session, Workload};
+use crate::http::target::Target;
+use crate::metrics::Outcome;
+use crate::profile::{CacheMode, Content, Profile, ScenarioSpec, Slo};
+use crate::protocol::{json_string, Decoder, Message, ProtocolKind, Role, TurnBody};
+
+/// Where a scenario's user messages come from, ready to use.
+enum Prompts {
+    Pool(Vec<String>),
+    Scripted(Vec<String>),
+    Sized(Filler),
+}
+
+/// One scenario, compiled.
+struct Scenario {
+    name: String,
+    protocol: ProtocolKind,
+    target: usize,
+    /// `POST /path HTTP/1.1` + host + every static header, each line CRLF-terminated.
+    head: String,
+    model: String,
+    system_json: Option<String>,
+    max_tokens: u32,
+    stream: bool,
+    turns: (u32, u32),
+    prompts: Prompts,
+    think_time: Duration,
+    slo: Option<Slo>,
+    /// Prefix of the first user message shared by every conversation (shared-prefix mode).
+    shared_prefix: Option<Arc<str>>,
+    bust: bool,
+    correlation_header: Option<String>,
+}
+
+/// A compiled profile.
+pub struct ProfileWorkload {
+    scenarios: Vec<Arc<Scenario>>,
+    weights: Vec<u32>,
+}
+
+/// The distinct endpoints (scheme, host, port) of a profile's scenarios, and each scenario's
+/// index into them. Fails on an unparsable URL or on mixed http/https.
+pub fn targets(profile: &Profile) -> Result<(Vec<Target>, Vec<usize>), String> {
+    let mut targets: Vec<Target> = Vec::new();
+    let mut index = Vec::new();
+    for (i, s) in profile.scenarios.iter().enumerate() {
+        let t = Target::parse(&s.target).map_err(|e| format!("scenarios[{i}].target: {e}"))?;
+        let found = targets.iter().position(|u| u.scheme == t.scheme && u.host == t.host && u.port == t.port);
+        index.push(found.unwrap_or_else(|| {
+            targets.push(t.clone());
+            targets.len() - 1
+        }));
+    }
+    if targets.windows(2).any(|w| w[0].scheme != w[1].scheme) {
+        return Err("targets: http and https cannot be mixed in one run".into());
+    }
+    Ok((targets, index))
+}
+
+/// The request line and static headers of a scenario.
+fn render_head(spec: &ScenarioSpec, target: &Target, protocol: ProtocolKind, keepalive: bool) -> String {
+    let path = if target.base_path.is_empty() { "/".to_string() } else { target.base_path.clone() };
+    let mut head = format!("POST {path} HTTP/1.1\r\nhost: {}\r\n", target.host_header());
+    let has = |name: &str| spec.header(name).is_some();
+    if !has("content-type") {
+        head.push_str("content-type: application/json\r\n");
+    }
+    for (k, v) in protocol.extra_headers() {
+        if !has(k) {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+    }
+    if protocol.uses_x_api_key() && !has("x-api-key") {
+        if let Some(key) = spec.header("authorization").and_then(|a| a.strip_prefix("Bearer ")) {
+            head.push_str(&format!("x-api-key: {key}\r\n"));
+        }
+    }
+    for (k, v) in &spec.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !keepalive {
+        head.push_str("connection: close\r\n");
+    }
+    head
+}
+
+impl ProfileWorkload {
+    /// Compiles a validated profile; `target_index[i]` is scenario i's endpoint.
+    pub fn new(
+        profile: &Profile,
+        targets: &[Target],
+        target_index: &[usize],
+        seed: u64,
+    ) -> Result<Self, String> {
+        let shared_prefix: Option<Arc<str>> = (profile.cache_mode == CacheMode::SharedPrefix).then(|| {
+            let filler = Filler::new(profile.shared_prefix_tokens.max(1), seed ^ 0x5eed);
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let mut p = filler.prompt(&mut rng);
+            p.truncate(profile.shared_prefix_tokens as usize * CHARS_PER_TOKEN);
+            Arc::from(p)
+        });
+        let mut scenarios = Vec::new();
+        for (i, spec) in profile.scenarios.iter().enumerate() {
+            let protocol =
+                ProtocolKind::parse(&spec.protocol).map_err(|e| format!("scenarios[{i}].protocol: {e}"))?;
+            // The endpoint gives host and port; the path is the scenario's own.
+            let mut target = targets[target_index[i]].clone();
+            target.base_path =
+                Target::parse(&spec.target).map_err(|e| format!("scenarios[{i}].target: {e}"))?.base_path;
+            let target = &target;
+            let prompts = match &spec.content {
+                Content::Pool(p) => Prompts::Pool(p.clone()),
+                Content::Scripted(s) => Prompts::Scripted(s.clone()),
+                Content::Sized(tokens) => Prompts::Sized(Filler::new(*tokens, seed ^ i as u64)),
+            };
+            scenarios.push(Arc::new(Scenario {
+                name: spec.name.clone(),
+                protocol,
+                target: target_index[i],
+                head: render_head(spec, target, protocol, !profile.disable_keepalive),
+                model: spec.model.clone(),
+                system_json: spec.system.as_ref().map(|s| {
+                    let mut j = String::new();
+                    json_string(s, &mut j);
+                    j
+                }),
+                max_tokens: spec.max_tokens,
+                stream: spec.stream,
+                turns: spec.turns,
+                prompts,
+                think_time: spec.think_time,
+                slo: spec.slo.clone(),
+                shared_prefix: shared_prefix.clone(),
+                bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
+                correlation_header: profile.correlation.header.clone(),
+            }));
+        }
+        let weights = profile.scenarios.iter().map(|s| s.weight).collect();
+        Ok(ProfileWorkload { scenarios, weights })
+    }
+
+    /// The protocol of each scenario.
+    pub fn protocols(&self) -> Vec<ProtocolKind> {
+        self.scenarios.iter().map(|s| s.protocol).collect()
+    }
+}
+
+impl Workload for ProfileWorkload {
+    fn scenarios(&self) -> Vec<String> {
+        self.scenarios.iter().map(|s| s.name.clone()).collect()
+    }
+
+    fn scenario_for_user(&self, user: u32, users: u32) -> usize {
+        index_of(user, &largest_remainder(users, &self.weights))
+    }
+
+    fn scenario_for_arrival(&self, draw: f64) -> usize {
+        by_draw(draw, &self.weights)
+    }
+
+    fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session> {
+        let sc = self.scenarios[scenario].clone();
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let turns_total = rng.gen_range(sc.turns.0..=sc.turns.1.max(sc.turns.0));
+        let uuid = uuid_v4(&mut rng);
+        Box::new(ProfileSession {
+            scenario,
+            decoder: sc.protocol.decoder(),
+            sc,
+            rng,
+            uuid,
+            turns_total,
+            turn: 0,
+            history: Vec::new(),
+            body: Vec::with_capacity(1024),
+        })
+    }
+}
+
+/// One conversation of a profile scenario.
+struct ProfileSession {
+    scenario: usize,
+    sc: Arc<Scenario>,
+    decoder: Box<dyn Decoder>,
+    rng: SmallRng,
+    uuid: String,
+    turns_total: u32,
+    /// Turns built so far.
+    turn: u32,
+    history: Vec<Message>,
+    body: Vec<u8>,
+}
+
+impl ProfileSession {
+    fn user_text(&mut self) -> String {
+        let turn = self.turn as usize;
+        let text = match &self.sc.prompts {
+            Prompts::Pool(p) => p[self.rng.gen_range(0..p.len())].clone(),
+            Prompts::Scripted(s) => s[(turn - 1) % s.len()].clone(),
+            Prompts::Sized(f) => f.prompt(&mut self.rng),
+        };
+        if turn > 1 {
+            return text;
+        }
+        let mut first = String::with_capacity(text.len() + 64);
+        if let Some(prefix) = &self.sc.shared_prefix {
+            first.push_str(prefix);
+            first.push_str("\n\n");
+        }
+        if self.sc.bust {
+            first.push_str(&format!("[conversation {}] ", self.uuid));
+        }
+        first.push_str(&text);
+        first
+    }
+}
+
+impl Session for ProfileSession {
+    fn scenario(&self) -> usize {
+        self.scenario
+    }
+
+    fn target(&self) -> usize {
+        self.sc.target
+    }
+
+    fn build(&mut self, out: &mut Vec<u8>) {
+        self.turn += 1;
+        let text = self.user_text();
+        let mut content_json = String::with_capacity(text.len() + 16);
+        json_string(&text, &mut content_json);
+        self.history.push(Message { role: Role::User, content_json });
+        self.body.clear();
+        let turn = TurnBody {
+            model: &self.sc.model,
+            system_json: self.sc.system_json.as_deref(),
+            messages: &self.history,
+            max_tokens: self.sc.max_tokens,
+            stream: self.sc.stream,
+        };
+        self.sc.protocol.write_body(&turn, &mut self.body);
+        out.extend_from_slice(self.sc.head.as_bytes());
+        if let Some(h) = &self.sc.correlation_header {
+            out.extend_from_slice(format!("{h}: {}\r\n", self.uuid).as_bytes());
+        }
+        out.extend_from_slice(format!("content-length: {}\r\n\r\n", self.body.len()).as_bytes());
+        out.extend_from_slice(&self.body);
+    }
+
+    fn decoder(&mut self) -> &mut dyn Decoder {
+        &mut *self.decoder
+    }
+
+    fn keeps_reply(&self) -> bool {
+        self.turns_total > 1
+    }
+
+    fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
+        // A failed turn has no reply to build on: the conversation ends (as nexus-loadtest).
+        if !outcome.is_ok() || self.turn >= self.turns_total {
+            return None;
+        }
+        let mut content_json = String::new();
+        json_string(reply.unwrap_or(""), &mut content_json);
+        self.history.push(Message { role: Role::Assistant, content_json });
+        Some(self.sc.think_time)
+    }
+
+    fn turn(&self) -> (u32, u32) {
+        (self.turn, self.turns_total)
+    }
+
+    fn conversation_id(&self) -> &str {
+        &self.uuid
+    }
+
+    fn protocol(&self) -> &'static str {
+        self.sc.protocol.name()
+    }
+
+    fn stream(&self) -> bool {
+        self.sc.stream
+    }
+
+    fn within_slo(&self, o: &Outcome) -> bool {
+        let Some(slo) = &self.sc.slo else { return o.is_ok() };
+        let ms =
+            |a: std::time::Instant, b: std::time::Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
+        let ttft_ok = slo.ttft_ms.is_none_or(|l| o.first_token.is_some_and(|t| ms(o.intended, t) <= l));
+        let e2e_ok = slo.e2e_ms.is_none_or(|l| ms(o.intended, o.end) <= l);
+        let tpot_ok = slo.tpot_ms.is_none_or(|l| match (o.first_token, o.last_token) {
+            (Some(f), Some(t)) if o.completion_tokens > 1 => ms(f, t) / (o.completion_tokens - 1) as f64 <= l,
+            _ => true,
+        });
+        o.is_ok() && ttft_ok && e2e_ok && tpot_ok
+    }
+}
