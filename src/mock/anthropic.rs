@@ -34,14 +34,14 @@ pub fn messages(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         None => return ctx.error(400, "max_tokens: Field required", None),
     };
     let model = match ctx.model(&req.model) {
-        Ok(m) => m.clone(),
+        Ok(m) => m,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.apply_faults(&model) {
+    if let Err(r) = ctx.apply_faults(model) {
         return r;
     }
     let limits = Limits { cap, min_tokens: None, ignore_eos: false };
-    let gen = ctx.plan(&model, limits, req.input_tokens(), &last_user_text(&req.messages));
+    let gen = ctx.plan(model, limits, req.input_tokens(), &last_user_text(&req.messages));
     let id = format!("msg_{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let stream = MessagesStream { id, model: req.model.into_owned(), scratch: Vec::with_capacity(512) };
@@ -65,10 +65,10 @@ pub fn count_tokens(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         Err(e) => return ctx.error(400, &e, None),
     };
     let model = match ctx.model(&req.model) {
-        Ok(m) => m.clone(),
+        Ok(m) => m,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.apply_faults(&model) {
+    if let Err(r) = ctx.apply_faults(model) {
         return r;
     }
     ctx.json(&json!({"input_tokens": req.input_tokens()}), std::time::Duration::ZERO)

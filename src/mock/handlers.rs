@@ -151,7 +151,7 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     /// An error reply in the route's provider shape.
     pub fn error(&mut self, status: u16, message: &str, code: Option<&str>) -> Reply {
         self.out.clear();
@@ -188,9 +188,10 @@ impl Ctx<'_> {
     }
 
     /// Looks a model up; unknown models get the provider's 404.
-    pub fn model(&mut self, id: &str) -> Result<&Model, Reply> {
-        let settings = &self.core.settings;
-        match settings.model(id) {
+    pub fn model(&mut self, id: &str) -> Result<&'a Model, Reply> {
+        // Borrowed from the core (lifetime 'a), not from `self`, so `self` stays usable.
+        let core: &'a Core = self.core;
+        match core.settings.model(id) {
             Some(m) => Ok(m),
             None => {
                 let message = match self.head.family {

@@ -121,10 +121,10 @@ pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         return r;
     }
     let model = match ctx.model(&req.model) {
-        Ok(m) => m.clone(),
+        Ok(m) => m,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.apply_faults(&model) {
+    if let Err(r) = ctx.apply_faults(model) {
         return r;
     }
     let limits = Limits {
@@ -132,7 +132,7 @@ pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(&model, limits, req.prompt_tokens(), &last_user_text(&req.messages));
+    let gen = ctx.plan(model, limits, req.prompt_tokens(), &last_user_text(&req.messages));
     let id = format!("chatcmpl-{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
@@ -148,14 +148,51 @@ pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
     let delay = ctx.nonstream_delay(&gen);
     let text = gen.text();
     ctx.core.shard().tokens(gen.tokens);
-    let body = json!({
-        "id": id, "object": "chat.completion", "created": unix_now(), "model": req.model,
-        "choices": [{"index": 0,
-                     "message": {"role": "assistant", "content": text, "refusal": null, "annotations": []},
-                     "logprobs": null, "finish_reason": finish_reason(&gen)}],
-        "usage": usage(&gen), "service_tier": "default", "system_fingerprint": "fp_llmload_mock",
-    });
+    let body = ChatCompletion {
+        id: &id,
+        object: "chat.completion",
+        created: unix_now(),
+        model: &req.model,
+        choices: [CompletionChoice {
+            index: 0,
+            message: AssistantMessage { role: "assistant", content: &text, refusal: None, annotations: [] },
+            logprobs: None,
+            finish_reason: finish_reason(&gen),
+        }],
+        usage: usage(&gen),
+        service_tier: "default",
+        system_fingerprint: "fp_llmload_mock",
+    };
     ctx.json(&body, delay)
+}
+
+/// A non-streaming chat completion (typed: this is the mock's hottest body).
+#[derive(Serialize)]
+struct ChatCompletion<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: [CompletionChoice<'a>; 1],
+    usage: Usage,
+    service_tier: &'static str,
+    system_fingerprint: &'static str,
+}
+
+#[derive(Serialize)]
+struct CompletionChoice<'a> {
+    index: u32,
+    message: AssistantMessage<'a>,
+    logprobs: Option<()>,
+    finish_reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct AssistantMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+    refusal: Option<()>,
+    annotations: [(); 0],
 }
 
 #[derive(Serialize)]
@@ -262,10 +299,10 @@ pub fn completions(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         return r;
     }
     let model = match ctx.model(&req.model) {
-        Ok(m) => m.clone(),
+        Ok(m) => m,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.apply_faults(&model) {
+    if let Err(r) = ctx.apply_faults(model) {
         return r;
     }
     let limits = Limits {
@@ -273,7 +310,7 @@ pub fn completions(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(&model, limits, req.prompt.tokens(), req.prompt.last_text());
+    let gen = ctx.plan(model, limits, req.prompt.tokens(), req.prompt.last_text());
     let id = format!("cmpl-{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
@@ -375,10 +412,10 @@ pub fn embeddings(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         Err(e) => return ctx.error(400, &e, None),
     };
     let model = match ctx.model(&req.model) {
-        Ok(m) => m.clone(),
+        Ok(m) => m,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.apply_faults(&model) {
+    if let Err(r) = ctx.apply_faults(model) {
         return r;
     }
     let base64 = match req.encoding_format.as_deref() {

@@ -62,15 +62,15 @@ pub fn create(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
         return ctx.error(400, "max_output_tokens: must be at least 1", None);
     }
     let model = match ctx.model(&req.model) {
-        Ok(m) => m.clone(),
+        Ok(m) => m,
         Err(r) => return r,
     };
-    if let Err(r) = ctx.apply_faults(&model) {
+    if let Err(r) = ctx.apply_faults(model) {
         return r;
     }
     let limits =
         Limits { cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP), min_tokens: None, ignore_eos: false };
-    let gen = ctx.plan(&model, limits, req.prompt_tokens(), &req.last_user_text());
+    let gen = ctx.plan(model, limits, req.prompt_tokens(), &req.last_user_text());
     let suffix = &ctx.request_id[4..];
     let id = format!("resp_{suffix}");
     let item_id = format!("msg_{suffix}");

@@ -26,7 +26,8 @@ impl Mock {
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line).expect("read the listening line");
-        let addr = line.trim().strip_prefix("llmload mock: listening on ").and_then(|url| url.split_once("://"));
+        let addr =
+            line.trim().strip_prefix("llmload mock: listening on ").and_then(|url| url.split_once("://"));
         match addr {
             Some((_, addr)) => Mock { addr: addr.to_string(), child },
             None => {
