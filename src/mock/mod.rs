@@ -106,12 +106,18 @@ impl Server {
     /// Asks every core to stop accepting and waits for them (open streams are abandoned).
     pub fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        // Wake each accept loop with a connection so it sees the flag.
-        for _ in 0..self.threads.len() {
-            let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        // Each accept loop sees the flag when it accepts a connection. SO_REUSEPORT hashes
+        // each new connection to one core, so keep connecting (new source ports) until every
+        // core has exited; a core that does not within 2 s is left to the process exit.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        while self.threads.iter().any(|t| !t.is_finished()) && std::time::Instant::now() < deadline {
+            let _ = std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(1));
         }
         for t in self.threads {
-            let _ = t.join();
+            if t.is_finished() {
+                let _ = t.join();
+            }
         }
     }
 

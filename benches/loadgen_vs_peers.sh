@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# Load generator efficiency: `llmload run` vs wrk, oha, hey and h2load, side by side in ONE run.
+#
+#   client : each tool pinned to CPU0 (taskset -c 0; llmload also --cores 0-0), 64 connections,
+#            closed loop, POST /v1/chat/completions with the request body llmload itself sends
+#            (184 bytes; captured from llmload: a fixed conversation id replaces the per-request one)
+#   server : the SAME server for every client, pinned to CPU1, started fresh per round:
+#            nginx  - 1 worker (worker_cpu_affinity -> CPU1), `return 200 '<json>'` with a real
+#                     non-streaming mock reply as body (about 650 bytes), access_log off,
+#                     keepalive_requests 100000000
+#            mock   - llmload mock --cores 1-1 --ttft 0 --itl 0 --output-tokens 16 --nonstream-delay none
+#
+# Per client run: successful responses, req/s (= successes / DURATION), CLIENT CPU seconds
+# (utime+stime of the client process over its whole life, from `/usr/bin/time -f '%e %U %S'`,
+# i.e. wait4 rusage: start-up, connection set-up and report writing included), then requests per
+# client-CPU-second and microseconds of client CPU per request; server CPU util (from
+# /proc/PID/stat) shows whether the server was the bottleneck; `other_cpu` is CPU used by
+# everything else on the machine during the run (noise flag, should be near 0).
+# Result: llmload's ratio to each peer in requests per client-CPU-second (per round and median).
+# Project goals: >= 1.25x wrk and >= 3x oha.
+#
+# Order: servers alternate per round (nginx first in odd rounds); clients rotate one place per
+# round, so every client takes every slot. Before each measured run the script waits (polls every
+# 30 s, at most QUIET_MAX s) until no cargo/rustc/cc/ld/pytest process runs and the machine is idle.
+#
+# Usage: benches/loadgen_vs_peers.sh [DURATION_S] [ROUNDS]
+# Env:   DURATION (s, 10), ROUNDS (3), CONNS (64), WARMUP (s, 1; wrk against the fresh server),
+#        SERVERS ("nginx mock"), CLIENTS ("llmload wrk oha hey h2load"), CLIENT_CPU (0),
+#        SERVER_CPU (1), LLMLOAD_BIN (target/release/llmload), NGINX_BIN, OHA_BIN, QUIET_MAX (1200),
+#        KEEP_TMP=1
+# Needs: scripts/install-peers.sh (nginx, wrk, /usr/bin/time, taskset), plus
+#        apt-get install -y hey nghttp2-client   and   cargo install oha --version 1.16.0 --locked
+#        Missing peers are skipped with a note. Also curl, ss, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${1:-${DURATION:-10}}
+ROUNDS=${2:-${ROUNDS:-3}}
+CONNS=${CONNS:-64}
+WARMUP=${WARMUP:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+SERVER_CPU=${SERVER_CPU:-1}
+SERVERS=${SERVERS:-nginx mock}
+CLIENTS=${CLIENTS:-llmload wrk oha hey h2load}
+QUIET_MAX=${QUIET_MAX:-1200}
+BIN=${LLMLOAD_BIN:-target/release/llmload}
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+OHA_BIN=${OHA_BIN:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
+TCK=$(getconf CLK_TCK)
+
+for tool in taskset curl ss python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool (run scripts/install-peers.sh)" >&2; exit 1; }
+done
+[[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
+BIN=$(realpath "$BIN")
+REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
+BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
+
+have() { # client name -> is its tool installed?
+    case $1 in
+        llmload) return 0 ;;
+        oha) [[ -x $OHA_BIN ]] ;;
+        nginx) [[ -x $NGINX_BIN ]] || command -v "$NGINX_BIN" >/dev/null 2>&1 ;;
+        *) command -v "$1" >/dev/null 2>&1 ;;
+    esac
+}
+command -v wrk >/dev/null 2>&1 || { echo "missing wrk (used for the warm-up; run scripts/install-peers.sh)" >&2; exit 1; }
+clients=()
+for c in $CLIENTS; do
+    if have "$c"; then clients+=("$c"); else echo "NOTE: $c not installed, skipped" >&2; fi
+done
+servers=()
+for s in $SERVERS; do
+    if [[ $s == mock ]] || have "$s"; then servers+=("$s"); else echo "NOTE: server $s not installed, skipped" >&2; fi
+done
+
+TMP=$(mktemp -d /tmp/llmload-peers.XXXXXX)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------------- helpers
+cpu_ticks() { # "utime stime" (fields 14, 15 of /proc/PID/stat) summed over the given pids, in ticks
+    local p
+    for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
+}
+busy_ticks() { # machine-wide busy CPU (user+nice+system+irq+softirq+steal) from /proc/stat
+    awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
+}
+builders() { # running build/test processes that would disturb a measurement
+    { pgrep -a -x 'cargo|rustc|cc1|cc1plus|ld|rust-lld|clippy-driver|rustdoc|build-script-.*' || true
+      pgrep -a -f '(^|[ /])py\.?test( |$)|-m py\.?test' || true; } | head -n 5
+}
+wait_quiet() { # poll every 30 s (at most QUIET_MAX s) until no builds/tests run and CPU is idle
+    local start=$SECONDS b0 b1 busy procs
+    while :; do
+        procs=$(builders)
+        b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
+        busy=$((b1 - b0)) # ticks used in 1 s by the whole machine (100 = one full core)
+        if [[ -z $procs && $busy -le $((TCK / 4)) ]]; then return 0; fi
+        if ((SECONDS - start >= QUIET_MAX)); then
+            echo "WARNING: machine still busy after ${QUIET_MAX}s (busy ${busy}/${TCK} ticks/s; ${procs//$'\n'/; }); measuring anyway" >&2
+            return 0
+        fi
+        echo "  waiting for a quiet machine: busy ${busy}/${TCK} ticks/s, load $(cut -d' ' -f1-3 /proc/loadavg)${procs:+, running: $(echo "$procs" | awk '{print $2}' | sort -u | tr '\n' ' ')}" >&2
+        sleep 30
+    done
+}
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 30000))
+        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+wait_http() { # url
+    local i
+    for ((i = 0; i < 100; i++)); do
+        curl -s -o /dev/null -m 1 "$1" && return 0
+        sleep 0.05
+    done
+    echo "server at $1 did not come up" >&2
+    return 1
+}
+
+# ------------------------------------------------------------------------- request (as llmload)
+CONV=b9ed69e5-6a13-4591-931e-315b981ee152
+BODY="{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"[conversation $CONV] Say something short about load testing.\"}],\"max_tokens\":64,\"stream\":false}"
+printf '%s' "$BODY" >"$TMP/body.json"
+RID="x-request-id: $CONV"
+cat >"$TMP/post.lua" <<EOF
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["x-request-id"] = "$CONV"
+local f = assert(io.open("$TMP/body.json", "rb")); wrk.body = f:read("*a"); f:close()
+EOF
+
+# ---------------------------------------------------------------------------------- servers
+NGX_MASK=1
+for ((i = 0; i < SERVER_CPU; i++)); do NGX_MASK+=0; done
+MOCK_ARGS=(mock --listen 127.0.0.1:0 --cores "$SERVER_CPU-$SERVER_CPU" --ttft 0 --itl 0 --output-tokens 16 --nonstream-delay none)
+
+start_mock() { # sets SPIDS, BASE, TIMEPID
+    local out=$TMP/mock.$1.out i
+    /usr/bin/time -v -o "$TMP/time.mock.$1" "$BIN" "${MOCK_ARGS[@]}" >"$out" 2>"$TMP/mock.$1.err" &
+    TIMEPID=$!
+    PIDS+=("$TIMEPID")
+    for ((i = 0; i < 100; i++)); do
+        grep -q 'listening on' "$out" 2>/dev/null && break
+        sleep 0.05
+    done
+    BASE="$(head -n1 "$out" | sed 's/.*listening on //')"
+    SPIDS=("$(pgrep -P "$TIMEPID")")
+    PIDS+=("${SPIDS[0]}")
+}
+# nginx serves the body of a real mock reply to this very request
+start_mock probe
+curl -s -X POST -H 'content-type: application/json' --data-binary @"$TMP/body.json" "$BASE/v1/chat/completions" >"$TMP/reply.json"
+kill -TERM "${SPIDS[0]}"; wait "$TIMEPID" 2>/dev/null || true
+grep -q '"choices"' "$TMP/reply.json" || { echo "mock probe reply is not a chat completion: $(head -c 300 "$TMP/reply.json")" >&2; exit 1; }
+NGX_BODY=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" -e 's/\$/S/g' "$TMP/reply.json")
+NGX_PORT=$(free_port)
+mkdir -p "$TMP/nginx/logs"
+cat >"$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+worker_cpu_affinity $NGX_MASK;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/logs/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    server_tokens off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $TMP/nginx/client_body;
+    proxy_temp_path $TMP/nginx/proxy;
+    fastcgi_temp_path $TMP/nginx/fastcgi;
+    uwsgi_temp_path $TMP/nginx/uwsgi;
+    scgi_temp_path $TMP/nginx/scgi;
+    server {
+        listen 127.0.0.1:$NGX_PORT;
+        location / {
+            default_type application/json;
+            return 200 '$NGX_BODY';
+        }
+    }
+}
+EOF
+NGX_CMD=("$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf")
+if [[ " ${servers[*]} " == *" nginx "* ]]; then "${NGX_CMD[@]}" -t -q; fi
+
+start_nginx() {
+    /usr/bin/time -v -o "$TMP/time.nginx.$1" "${NGX_CMD[@]}" 2>"$TMP/nginx.$1.err" &
+    TIMEPID=$!
+    PIDS+=("$TIMEPID")
+    BASE="http://127.0.0.1:$NGX_PORT"
+    wait_http "$BASE/"
+    local master
+    master=$(pgrep -P "$TIMEPID")
+    SPIDS=("$master" $(pgrep -P "$master"))
+    PIDS+=("$master")
+}
+stop_server() { # server name
+    if [[ $1 == mock ]]; then kill -TERM "${SPIDS[0]}" 2>/dev/null || true; else kill -QUIT "${SPIDS[0]}" 2>/dev/null || true; fi
+    wait "$TIMEPID" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------------------------- clients
+client_cmd() { # client url_base -> sets CMD (and ENVS)
+    local url="$2/v1/chat/completions"
+    ENVS=()
+    case $1 in
+        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr") ;;
+        wrk) CMD=(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/post.lua" "$url") ;;
+        oha) ENVS=(TOKIO_WORKER_THREADS=1)
+             CMD=("$OHA_BIN" -c "$CONNS" -z "${DURATION}s" --no-tui -j -m POST -H 'content-type: application/json' -H "$RID" -D "$TMP/body.json" "$url") ;;
+        hey) CMD=(hey -c "$CONNS" -cpus 1 -z "${DURATION}s" -m POST -T application/json -H "$RID" -D "$TMP/body.json" "$url") ;;
+        h2load) CMD=(h2load --h1 -t1 -c"$CONNS" -D "$DURATION" -d "$TMP/body.json" -H 'content-type: application/json' -H "$RID" "$url") ;;
+    esac
+}
+
+parse_client() { # client outfile errfile -> "ok errors extra"
+    local c=$1 out=$2 err=$3
+    case $c in
+        llmload)
+            local dir
+            dir=$(sed -n 's/^reports: //p' "$out" | tail -n1)
+            python3 - "$dir/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))["stages"][0]
+a = s["all"]
+print(a["ok"], a["failed"] + a["dropped"] + a["cancelled"], "worker_cpu=%.2f" % sum(s["worker_cpu_s"]))
+PY
+            ;;
+        wrk)
+            awk '/requests in/{n=$1} /Non-2xx/{x=$NF} /Socket errors/{gsub(/[^0-9 ]/," "); split($0,a," "); e=a[1]+a[2]+a[3]+a[4]}
+                 END{printf "%d %d -\n", n-x, x+e}' "$out" ;;
+        oha)
+            python3 - "$out" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+codes = j.get("statusCodeDistribution", {})
+ok = sum(v for k, v in codes.items() if str(k).startswith("2"))
+bad = sum(v for k, v in codes.items() if not str(k).startswith("2"))
+errs = j.get("errorDistribution", {})
+# in-flight requests cut at the deadline are not errors of the server
+e = sum(v for k, v in errs.items() if "deadline" not in k.lower())
+print(ok, bad + e, "deadline_cut=%d" % sum(v for k, v in errs.items() if "deadline" in k.lower()))
+PY
+            ;;
+        hey)
+            awk '/Status code distribution/{s=1; next} /Error distribution/{s=0; e=1; next}
+                 s && /\[[0-9]+\]/{c=$1; gsub(/[^0-9]/,"",c); if (c ~ /^2/) ok+=$2; else bad+=$2}
+                 e && /\[[0-9]+\]/{v=$1; gsub(/[^0-9]/,"",v); errs+=v}
+                 END{printf "%d %d -\n", ok, bad+errs}' "$out" ;;
+        h2load)
+            awk '/^requests:/{f=$12} /^status codes:/{ok=$3; o=$5+$7+$9} END{printf "%d %d -\n", ok, f+o}' "$out" ;;
+    esac
+}
+
+RESULTS=$TMP/results.tsv
+: >"$RESULTS"
+
+run_client() { # server client round
+    local s=$1 c=$2 r=$3 tag="$1.$2.$3"
+    client_cmd "$c" "$BASE"
+    wait_quiet
+    local u0 s0 u1 s1 b0 b1 rc=0
+    read -r u0 s0 < <(cpu_ticks "${SPIDS[@]}"); b0=$(busy_ticks)
+    env "${ENVS[@]}" /usr/bin/time -f '%e %U %S' -o "$TMP/cpu.$tag" taskset -c "$CLIENT_CPU" "${CMD[@]}" >"$TMP/out.$tag" 2>"$TMP/err.$tag" || rc=$?
+    read -r u1 s1 < <(cpu_ticks "${SPIDS[@]}"); b1=$(busy_ticks)
+    local ok errs extra wall ccpu other
+    read -r ok errs extra < <(parse_client "$c" "$TMP/out.$tag" "$TMP/err.$tag" 2>/dev/null || echo "0 -1 parse-failed")
+    read -r wall ccpu < <(awk '{printf "%s %.2f\n", $1, $2 + $3}' <(tail -n1 "$TMP/cpu.$tag"))
+    other=$(awk -v b="$((b1 - b0))" -v s="$((u1 + s1 - u0 - s0))" -v w="$ccpu" -v t="$TCK" 'BEGIN{o = (b - s) / t - w; printf "%.2f", (o < 0 ? 0 : o)}')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$((u1 + s1 - u0 - s0))" "$other" "$wall" "$rc" "$extra" >>"$RESULTS"
+    printf '  round %s %-5s %-7s ok %9s  errors %s  client cpu %6ss  wall %6ss  other_cpu %ss %s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$wall" "$other" "$extra" >&2
+    if [[ $rc != 0 || $errs != 0 ]]; then
+        echo "WARNING: $c against $s (round $r): exit $rc, errors $errs; output:" >&2
+        tail -n 30 "$TMP/out.$tag" "$TMP/err.$tag" | sed 's/^/    /' >&2
+    fi
+}
+
+# ---------------------------------------------------------------------------------- header
+ver() {
+    case $1 in
+        llmload) "$BIN" --version 2>/dev/null | head -n1 ;;
+        wrk) wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' ;;
+        oha) "$OHA_BIN" --version 2>/dev/null | head -n1 ;;
+        hey) echo "hey $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?')" ;;
+        h2load) h2load --version 2>/dev/null | head -n1 ;;
+    esac
+}
+echo "== load generators side by side: ${#clients[@]} clients x ${#servers[@]} servers, $ROUNDS rounds x ${DURATION}s, $CONNS connections"
+echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), CLK_TCK $TCK, ulimit -n $(ulimit -n)"
+echo "build   : llmload git $REV, binary sha256 $BIN_SHA"
+echo "tools   : $(for c in "${clients[@]}"; do printf '%s; ' "$(ver "$c")"; done)nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')"
+echo "servers (CPU$SERVER_CPU):"
+echo "  nginx : ${NGX_CMD[*]}   # 1 worker, worker_cpu_affinity $NGX_MASK, return 200 <$(wc -c <"$TMP/reply.json")-byte mock reply>"
+echo "  mock  : $BIN ${MOCK_ARGS[*]}"
+echo "clients (CPU$CLIENT_CPU, each under /usr/bin/time -f '%e %U %S'):"
+for c in "${clients[@]}"; do client_cmd "$c" "http://127.0.0.1:PORT"; echo "  $(printf '%-7s' "$c"): ${ENVS[*]}${ENVS[*]:+ }taskset -c $CLIENT_CPU ${CMD[*]}"; done
+echo "  body   : $(wc -c <"$TMP/body.json") bytes: $BODY"
+echo "  wrk warm-up per fresh server: wrk -t1 -c$CONNS -d${WARMUP}s (not measured)"
+echo
+
+# ---------------------------------------------------------------------------------- rounds
+nc=${#clients[@]}
+for ((r = 1; r <= ROUNDS; r++)); do
+    if ((r % 2)); then order_s=("${servers[@]}"); else order_s=(); for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order_s+=("${servers[i]}"); done; fi
+    order_c=()
+    for ((i = 0; i < nc; i++)); do order_c+=("${clients[(i + r - 1) % nc]}"); done
+    for s in "${order_s[@]}"; do
+        if [[ $s == mock ]]; then start_mock "$r"; else start_nginx "$r"; fi
+        if [[ $WARMUP != 0 ]]; then
+            taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$BASE/v1/chat/completions" >/dev/null
+        fi
+        for c in "${order_c[@]}"; do run_client "$s" "$c" "$r"; done
+        stop_server "$s"
+    done
+done
+echo
+
+# ---------------------------------------------------------------------------------- report
+python3 - "$RESULTS" "$TCK" "$DURATION" <<'PY'
+import sys, statistics as st
+path, tck, dur = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+rows = []
+for line in open(path):
+    r, s, c, ok, errs, ccpu, sticks, other, wall, rc, extra = line.rstrip("\n").split("\t")
+    ok, ccpu = int(ok), float(ccpu)
+    rows.append(dict(r=int(r), s=s, c=c, ok=ok, errs=errs, ccpu=ccpu, scpu=int(sticks) / tck,
+                     other=float(other), wall=float(wall), rc=rc, extra=extra,
+                     eff=ok / ccpu if ccpu > 0 else 0.0, us=1e6 * ccpu / ok if ok else float("nan")))
+print("%5s  %-5s  %-7s  %10s  %9s  %7s  %6s  %12s  %8s  %8s  %9s  %6s  %s" % (
+    "round", "srv", "client", "ok", "req/s", "cli_cpu", "util", "req/cli-cpu-s", "us/req", "srv_util", "other_cpu", "errors", "extra"))
+for x in rows:
+    print("%5d  %-5s  %-7s  %10d  %9.0f  %7.2f  %5.0f%%  %12.0f  %8.2f  %7.0f%%  %9.2f  %6s  %s" % (
+        x["r"], x["s"], x["c"], x["ok"], x["ok"] / dur, x["ccpu"], 100 * x["ccpu"] / x["wall"], x["eff"], x["us"],
+        100 * x["scpu"] / x["wall"], x["other"], x["errs"], x["extra"]))
+print()
+servers = list(dict.fromkeys(x["s"] for x in rows))
+clients = list(dict.fromkeys(x["c"] for x in sorted(rows, key=lambda x: x["c"] != "llmload")))
+goals = {"wrk": 1.25, "oha": 3.0}
+for s in servers:
+    print("-- server %s: medians over rounds" % s)
+    print("   %-7s  %9s  %12s  %8s  %20s  %s" % ("client", "req/s", "req/cli-cpu-s", "us/req", "llmload/peer (eff)", "per-round ratios"))
+    ll = {x["r"]: x["eff"] for x in rows if x["s"] == s and x["c"] == "llmload"}
+    for c in clients:
+        xs = [x for x in rows if x["s"] == s and x["c"] == c]
+        if not xs:
+            continue
+        med_eff = st.median(x["eff"] for x in xs)
+        ratios = [ll[x["r"]] / x["eff"] for x in xs if x["r"] in ll and x["eff"] > 0]
+        ratio = "%.2fx" % st.median(ratios) if ratios and c != "llmload" else "-"
+        if c in goals and ratios:
+            ratio += " (goal >= %.2fx: %s)" % (goals[c], "met" if st.median(ratios) >= goals[c] else "NOT met")
+        print("   %-7s  %9.0f  %12.0f  %8.2f  %20s  %s" % (
+            c, st.median(x["ok"] / dur for x in xs), med_eff, st.median(x["us"] for x in xs), ratio,
+            " ".join("%.2f" % v for v in ratios) if c != "llmload" else ""))
+    print()
+print("req/cli-cpu-s = successful responses / (utime+stime of the client process, whole life);")
+print("ratio = median over rounds of llmload's req/cli-cpu-s divided by the peer's in the same round and server.")
+PY
+
+[[ ${KEEP_TMP:-0} == 1 ]] && echo "raw outputs kept in $TMP"
+exit 0

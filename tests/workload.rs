@@ -1,0 +1,241 @@
+//! The LLM workload over loopback: multi-turn history, cache busting and correlation ids,
+//! weight apportionment, token totals and TTFT (first content event, not first byte), and
+//! every shipped profile against the built-in mock.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{assert_accounted, run_llmload, stage_all, tempdir, Mock};
+
+/// One captured request: headers (lower-case names) and the JSON body.
+#[derive(Clone, Debug)]
+struct Captured {
+    headers: HashMap<String, String>,
+    body: serde_json::Value,
+}
+
+/// A server that records every request and answers each with a chat completion whose
+/// content is `reply-<n>` (n counts requests), or never answers when `hang` is set.
+fn capturing_server(hang: bool) -> (String, Arc<Mutex<Vec<Captured>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen: Arc<Mutex<Vec<Captured>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let mut conn = conn;
+                loop {
+                    let mut headers = HashMap::new();
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                        let l = line.trim_end();
+                        if l.is_empty() {
+                            break;
+                        }
+                        let (k, v) = l.split_once(':').unwrap();
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                    let len: usize = headers["content-length"].parse().unwrap();
+                    let mut body = vec![0; len];
+                    reader.read_exact(&mut body).unwrap();
+                    let n = {
+                        let mut log = log.lock().unwrap();
+                        log.push(Captured { headers, body: serde_json::from_slice(&body).unwrap() });
+                        log.len()
+                    };
+                    if hang {
+                        std::thread::sleep(Duration::from_secs(5));
+                        return;
+                    }
+                    let reply = format!(
+                        r#"{{"choices":[{{"message":{{"role":"assistant","content":"reply-{n}"}}}}],"usage":{{"prompt_tokens":5,"completion_tokens":2}}}}"#
+                    );
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                    if conn.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn write_profile(json: &serde_json::Value) -> std::path::PathBuf {
+    let path = tempdir("profile").join("p.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(json).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn multi_turn_history_grows_in_order_with_one_uuid_per_conversation() {
+    let (addr, seen) = capturing_server(false);
+    let profile = write_profile(&serde_json::json!({
+        "defaults": {"target": format!("http://{addr}/v1/chat/completions"), "model": "m", "system": "be brief"},
+        "stages": ["2:600ms"],
+        "cache_mode": "bust",
+        "scenarios": [{"name": "chat", "turns": 3, "content": {"mode": "scripted", "script": ["one", "two", "three"]}}]
+    }));
+    let run = run_llmload(&[profile.to_str().unwrap(), "--cores", "1"], Duration::from_secs(20));
+    assert_accounted(stage_all(&run.summary, 0));
+    let seen = seen.lock().unwrap();
+    // Group by conversation id (the correlation header).
+    let mut convs: HashMap<String, Vec<Captured>> = HashMap::new();
+    for c in seen.iter() {
+        convs.entry(c.headers["x-request-id"].clone()).or_default().push(c.clone());
+    }
+    assert!(convs.len() >= 2, "{} conversations", convs.len());
+    let mut complete = 0;
+    for (uuid, turns) in &convs {
+        assert_eq!(uuid.len(), 36, "RFC 4122 uuid: {uuid}");
+        for (i, t) in turns.iter().enumerate() {
+            let msgs = t.body["messages"].as_array().unwrap();
+            // system + (user, assistant) * i + user
+            assert_eq!(msgs.len(), 2 + 2 * i, "turn {} of {uuid}: {msgs:?}", i + 1);
+            assert_eq!(msgs[0]["role"], "system");
+            let first_user = msgs[1]["content"].as_str().unwrap();
+            assert!(first_user.contains(uuid.as_str()), "bust prefix carries the uuid: {first_user}");
+            assert!(first_user.ends_with("one"));
+            if i >= 1 {
+                assert_eq!(msgs[2]["role"], "assistant");
+                assert!(msgs[2]["content"].as_str().unwrap().starts_with("reply-"));
+                assert_eq!(msgs[3]["content"], "two");
+            }
+            if i == 2 {
+                assert_eq!(msgs[5]["content"], "three");
+                complete += 1;
+            }
+            // Every turn repeats the earlier ones exactly (the history only grows).
+            if i > 0 {
+                let prev = turns[i - 1].body["messages"].as_array().unwrap();
+                assert_eq!(&msgs[..prev.len()], &prev[..]);
+            }
+        }
+    }
+    assert!(complete >= 1, "no conversation reached turn 3");
+    // Bust prefixes are unique per conversation.
+    let firsts: HashSet<String> =
+        convs.values().map(|t| t[0].body["messages"][1]["content"].as_str().unwrap().to_string()).collect();
+    assert_eq!(firsts.len(), convs.len());
+}
+
+#[test]
+fn users_are_apportioned_by_weight() {
+    // The server never answers, so each of the 10 users sends exactly one request.
+    let (addr, seen) = capturing_server(true);
+    let profile = write_profile(&serde_json::json!({
+        "defaults": {"target": format!("http://{addr}/v1/chat/completions"), "model": "x"},
+        "stages": ["10:400ms"],
+        "scenarios": [
+            {"name": "a", "weight": 55, "model": "model-a"},
+            {"name": "b", "weight": 30, "model": "model-b"},
+            {"name": "c", "weight": 15, "model": "model-c"}
+        ]
+    }));
+    let run = run_llmload(
+        &[profile.to_str().unwrap(), "--cores", "2", "--grace", "200ms"],
+        Duration::from_secs(20),
+    );
+    let all = stage_all(&run.summary, 0);
+    assert_accounted(all);
+    let seen = seen.lock().unwrap();
+    let count = |m: &str| seen.iter().filter(|c| c.body["model"] == m).count();
+    assert_eq!((count("model-a"), count("model-b"), count("model-c")), (6, 3, 1));
+    assert_eq!(all["cancelled"].as_u64().unwrap(), 10);
+}
+
+#[test]
+fn ttft_is_the_first_content_event_and_tokens_match_the_mock() {
+    let mock = Mock::start(&["--cores", "1", "--itl", "1ms", "--output-tokens", "12"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let run = run_llmload(
+        &[
+            "--target",
+            &target,
+            "--stages",
+            "2:1500ms",
+            "--stream",
+            "--cores",
+            "1",
+            "--header",
+            "x-mock-ttft-ms: 200",
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let all = stage_all(&run.summary, 0);
+    // Headers and the role chunk arrive at once; the first token only after 200 ms.
+    assert!(all["us"]["ttfb"]["p50"].as_u64().unwrap() < 100_000, "{all}");
+    assert!(all["us"]["ttft"]["p50"].as_u64().unwrap() >= 200_000, "{all}");
+    // Token totals equal what the mock says it emitted.
+    let metrics = {
+        let mut s = mock.connect();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        common::read_response(&mut s, std::time::Instant::now())
+    };
+    let text = String::from_utf8(metrics.body).unwrap();
+    let emitted: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("llmload_mock_tokens_emitted_total "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(all["completion_tokens"].as_u64().unwrap(), emitted);
+    assert_eq!(all["completion_tokens"].as_u64().unwrap(), 12 * all["ok"].as_u64().unwrap());
+}
+
+#[test]
+fn every_shipped_profile_runs_against_the_built_in_mock() {
+    let mut profiles: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    profiles.sort();
+    assert!(profiles.len() >= 10);
+    for p in profiles {
+        let run = run_llmload(
+            &[p.to_str().unwrap(), "--mock", "--stages", "3:1s", "--warmup", "0", "--grace", "3s"],
+            Duration::from_secs(30),
+        );
+        let all = stage_all(&run.summary, 0);
+        assert!(all.is_object(), "{}: {}", p.display(), run.stderr);
+        assert_accounted(all);
+        assert!(all["ok"].as_u64().unwrap() > 0, "{}: {all}", p.display());
+        assert_eq!(all["failed"], 0, "{}: {all}", p.display());
+        // No secret placeholder leaks into the reports.
+        let report = std::fs::read_to_string(run.dir.join("report.txt")).unwrap();
+        assert!(!report.contains("REPLACE_WITH_VK"));
+    }
+}
+
+#[test]
+fn the_key_never_reaches_any_output() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "0", "--itl", "0", "--output-tokens", "3"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let secret = "sk-super-secret-key-12345";
+    let run =
+        run_llmload(&["--target", &target, "--stages", "1:300ms", "--vk", secret], Duration::from_secs(20));
+    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    for entry in std::fs::read_dir(&run.dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+        assert!(!text.contains(secret));
+    }
+}
