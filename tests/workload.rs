@@ -239,3 +239,28 @@ fn the_key_never_reaches_any_output() {
         assert!(!text.contains(secret));
     }
 }
+
+#[test]
+fn results_jsonl_has_a_parsable_line_per_turn_and_marks_warmup() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "2ms", "--itl", "1ms", "--output-tokens", "5"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let run = run_llmload(
+        &["--target", &target, "--stages", "3:1s,@40:1s", "--warmup", "300ms", "--stream", "--cores", "1"],
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(run.dir.join("results.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let measured = lines.iter().filter(|l| l["warmup"] == false).count() as u64;
+    let warmup = lines.iter().filter(|l| l["warmup"] == true).count();
+    let requests: u64 = (0..2).map(|i| stage_all(&run.summary, i)["requests"].as_u64().unwrap()).sum();
+    assert_eq!(measured, requests);
+    assert!(warmup > 0);
+    let l = lines.iter().find(|l| l["warmup"] == false && l["stage"] == 2).unwrap();
+    assert_eq!(l["rate"], 40.0);
+    assert_eq!(l["completion_tokens"], 5);
+    assert_eq!(l["token_source"], "usage");
+    assert!(l["ttft_us"].as_u64().unwrap() >= 2_000);
+    assert!(l["latency_us"].as_u64().unwrap() >= l["service_us"].as_u64().unwrap());
+    assert_eq!(l["conv_uuid"].as_str().unwrap().len(), 36);
+}

@@ -2,15 +2,19 @@
 
 use std::time::Duration;
 
-use crate::engine::{Observer, StageResult};
+use crate::engine::{Observer, StageResult, TurnRecord};
 use crate::metrics::live::Live;
 use crate::profile::stages::Stage;
+use crate::report::jsonl::JsonlWriter;
 use crate::report::text;
 
 /// Prints progress to stderr.
 pub struct Progress {
     pub stages: Vec<Stage>,
     pub last_sent: u64,
+    /// `results.jsonl`, and the first write error (reported once at the end).
+    pub jsonl: Option<JsonlWriter>,
+    pub jsonl_error: Option<std::io::Error>,
 }
 
 impl Observer for Progress {
@@ -36,5 +40,21 @@ impl Observer for Progress {
 
     fn stage_done(&mut self, index: usize, result: &StageResult) {
         eprintln!("{}", text::stage_line(index, result));
+    }
+
+    fn turn(&mut self, turn: &TurnRecord) {
+        if let Some(w) = &mut self.jsonl {
+            if let Err(e) = w.write(turn) {
+                self.jsonl_error.get_or_insert(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(w) = &mut self.jsonl {
+            if let Err(e) = w.flush() {
+                self.jsonl_error.get_or_insert(e);
+            }
+        }
     }
 }

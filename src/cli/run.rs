@@ -319,6 +319,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         seed,
         source_ips,
         capture_error_body: args.capture_error_body || profile.capture_error_body,
+        record_turns: true,
         tls,
     };
     eprintln!(
@@ -331,13 +332,24 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     );
 
     // 4. The run.
-    let mut progress = Progress { stages: profile.stages.clone(), last_sent: 0 };
+    let scenario_names: Vec<String> = profile.scenarios.iter().map(|s| s.name.clone()).collect();
+    let jsonl = crate::report::jsonl::JsonlWriter::create(
+        &dir.join("results.jsonl"),
+        profile.stages.clone(),
+        scenario_names,
+    )
+    .map_err(|e| Failure::runtime(format!("{}: {e}", dir.join("results.jsonl").display())))?;
+    let mut progress =
+        Progress { stages: profile.stages.clone(), last_sent: 0, jsonl: Some(jsonl), jsonl_error: None };
     let result = engine::run(config, Arc::new(workload), &mut progress)
         .map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
     if let Some(server) = mock {
         server.stop();
     }
 
+    if let Some(e) = progress.jsonl_error.take() {
+        eprintln!("llmload: results.jsonl: {e}");
+    }
     // 5. Reports and the verdict.
     let checks = thresholds::evaluate(&profile.thresholds, &result);
     let info = text::RunInfo { target: target_desc.join(", "), fd_limit };

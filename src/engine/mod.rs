@@ -49,6 +49,8 @@ pub struct EngineConfig {
     pub source_ips: Vec<IpAddr>,
     /// Keep the first bytes of failed responses.
     pub capture_error_body: bool,
+    /// Send every finished turn to `Observer::turn` (per-turn output).
+    pub record_turns: bool,
     /// TLS settings per target (https only).
     pub tls: Vec<Option<TlsClient>>,
 }
@@ -66,6 +68,8 @@ pub struct StageResult {
     pub steady: Duration,
     /// CPU time each worker spent in the stage.
     pub worker_cpu: Vec<Duration>,
+    /// Per-turn records lost because the output sink fell behind (never silent).
+    pub sink_dropped: u64,
 }
 
 /// The whole run's result.
@@ -84,7 +88,14 @@ pub struct RunResult {
 /// What workers send the coordinator.
 pub enum Report {
     /// A worker finished a stage.
-    StageDone { worker: usize, stage: usize, stats: Vec<Stats>, cpu: Duration, ended: Instant },
+    StageDone {
+        worker: usize,
+        stage: usize,
+        stats: Vec<Stats>,
+        cpu: Duration,
+        ended: Instant,
+        sink_dropped: u64,
+    },
     /// One completed turn (for per-turn output).
     Turn(Box<TurnRecord>),
 }
@@ -95,12 +106,17 @@ pub trait Observer {
     fn tick(&mut self, _stage: usize, _elapsed: Duration, _live: &Live) {}
     /// Called when a stage's results are merged.
     fn stage_done(&mut self, _index: usize, _result: &StageResult) {}
-    /// Called for each completed turn.
+    /// Called for each completed turn (with `record_turns`).
     fn turn(&mut self, _turn: &TurnRecord) {}
+    /// Called about every 250 ms (to flush buffered output).
+    fn flush(&mut self) {}
 }
 
+/// How often buffered per-turn output is flushed, so a killed run leaves whole lines.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
 /// One worker's report of a stage: its statistics per scenario, CPU time, and end.
-type WorkerStage = (Vec<Stats>, Duration, Instant);
+type WorkerStage = (Vec<Stats>, Duration, Instant, u64);
 
 /// Runs every stage and returns the merged results.
 pub fn run(
@@ -115,7 +131,8 @@ pub fn run(
     let epoch = Instant::now() + Duration::from_millis(50);
     let sync = Arc::new(StageSync::new(epoch, config.stages.len(), workers));
     let config = Arc::new(config);
-    let (tx, rx) = mpsc::channel::<Report>();
+    // Bounded: workers never wait on it for turns (a full queue drops and counts).
+    let (tx, rx) = mpsc::sync_channel::<Report>(1 << 16);
     let handles = {
         let (config, workload, live, sync) = (config.clone(), workload.clone(), live.clone(), sync.clone());
         let https = config.targets.first().is_some_and(|t| t.scheme == Scheme::Https);
@@ -138,13 +155,19 @@ pub fn run(
         config.stages.iter().map(|_| (0..workers).map(|_| None).collect()).collect();
     let mut results: Vec<Option<StageResult>> = config.stages.iter().map(|_| None).collect();
     let mut next_tick = Instant::now() + Duration::from_secs(1);
+    let mut next_flush = Instant::now() + FLUSH_EVERY;
     let mut finished = 0;
     while finished < config.stages.len() {
-        let timeout = next_tick.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        if now >= next_flush {
+            observer.flush();
+            next_flush = now + FLUSH_EVERY;
+        }
+        let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
             Ok(Report::Turn(t)) => observer.turn(&t),
-            Ok(Report::StageDone { worker, stage, stats, cpu, ended }) => {
-                pending[stage][worker] = Some((stats, cpu, ended));
+            Ok(Report::StageDone { worker, stage, stats, cpu, ended, sink_dropped }) => {
+                pending[stage][worker] = Some((stats, cpu, ended, sink_dropped));
                 if pending[stage].iter().all(Option::is_some) {
                     let parts: Vec<_> =
                         pending[stage].iter_mut().map(|p| p.take().expect("all present")).collect();
@@ -154,6 +177,7 @@ pub fn run(
                     finished += 1;
                 }
             }
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < next_tick => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let stage = sync.current_stage();
                 observer.tick(stage, Instant::now().saturating_duration_since(epoch), &live);
@@ -174,6 +198,7 @@ pub fn run(
     while let Ok(Report::Turn(t)) = rx.try_recv() {
         observer.turn(&t);
     }
+    observer.flush();
     let stages: Vec<StageResult> = results.into_iter().map(|r| r.expect("every stage reported")).collect();
     let fixed_connections = config.connections.is_some();
     Ok(RunResult { stages, fixed_connections, scenarios, driver, workers, started, elapsed: epoch.elapsed() })
@@ -190,7 +215,9 @@ fn merge_stage(
     let mut scenarios: Vec<Stats> = (0..n_scen).map(|_| Stats::default()).collect();
     let mut worker_cpu = Vec::with_capacity(parts.len());
     let mut last_end = None::<Instant>;
-    for (stats, cpu, ended) in parts {
+    let mut sink_dropped = 0;
+    for (stats, cpu, ended, dropped) in parts {
+        sink_dropped += dropped;
         for (acc, s) in scenarios.iter_mut().zip(&stats) {
             acc.add(s);
         }
@@ -207,5 +234,5 @@ fn merge_stage(
     };
     let steady = stage.duration.saturating_sub(config.warmup);
     let steady = if steady.is_zero() { stage.duration } else { steady };
-    StageResult { stage, scenarios, all, wall, steady, worker_cpu }
+    StageResult { stage, scenarios, all, wall, steady, worker_cpu, sink_dropped }
 }

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,17 +27,23 @@ pub struct TurnRecord {
     pub stage: usize,
     pub scenario: usize,
     pub worker: usize,
+    pub conv_uuid: String,
+    pub protocol: &'static str,
+    pub stream: bool,
     pub turn: u32,
     pub turns_total: u32,
     pub warmup: bool,
     pub outcome: Outcome,
     pub itl_mean_us: u64,
     pub itl_max_us: u64,
+    /// The first bytes of a failed response, when capture is on.
+    pub err_body: Option<Vec<u8>>,
 }
 
 /// A stage as a worker runs it.
 #[derive(Clone, Copy)]
 pub(crate) struct StageRun {
+    pub index: usize,
     pub start: Instant,
     pub end: Instant,
     /// In-flight requests are cancelled at this point.
@@ -60,7 +66,9 @@ pub(crate) struct Ctx<S> {
     /// Open loop with `--connections`: the connection slots.
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
-    pub tx: Sender<Report>,
+    pub tx: SyncSender<Report>,
+    /// Turn records the output sink could not take (its queue was full).
+    pub sink_dropped: Cell<u64>,
 }
 
 impl<S: Transport> Ctx<S> {
@@ -69,7 +77,14 @@ impl<S: Transport> Ctx<S> {
     }
 
     /// Records a finished turn.
-    pub fn record(&self, stage: &StageRun, session: &dyn Session, outcome: &Outcome, gaps: &[u64]) {
+    pub fn record(
+        &self,
+        stage: &StageRun,
+        session: &dyn Session,
+        outcome: &Outcome,
+        gaps: &[u64],
+        err_body: Option<&Vec<u8>>,
+    ) {
         let live = self.live();
         LiveShard::add(&live.sent, 1);
         if outcome.is_ok() {
@@ -82,6 +97,28 @@ impl<S: Transport> Ctx<S> {
         if !warmup {
             let good = session.within_slo(outcome);
             self.stats.borrow_mut()[session.scenario()].record(outcome, gaps, good);
+        }
+        if self.config.record_turns {
+            let (turn, turns_total) = session.turn();
+            let record = TurnRecord {
+                stage: stage.index,
+                scenario: session.scenario(),
+                worker: self.index,
+                conv_uuid: session.conversation_id().to_string(),
+                protocol: session.protocol(),
+                stream: session.stream(),
+                turn,
+                turns_total,
+                warmup,
+                outcome: outcome.clone(),
+                itl_mean_us: if gaps.is_empty() { 0 } else { gaps.iter().sum::<u64>() / gaps.len() as u64 },
+                itl_max_us: gaps.iter().copied().max().unwrap_or(0),
+                err_body: err_body.cloned(),
+            };
+            // Never block the worker: a full queue drops the record and counts it.
+            if let Err(TrySendError::Full(_)) = self.tx.try_send(Report::Turn(Box::new(record))) {
+                self.sink_dropped.set(self.sink_dropped.get() + 1);
+            }
         }
     }
 
@@ -186,7 +223,7 @@ pub(crate) async fn run<S: Transport>(
     workload: Arc<dyn Workload>,
     live: Arc<Live>,
     sync: Arc<StageSync>,
-    tx: Sender<Report>,
+    tx: SyncSender<Report>,
 ) {
     let n_scen = workload.scenarios().len();
     let workers = config.cores.len().max(1);
@@ -202,13 +239,20 @@ pub(crate) async fn run<S: Transport>(
         slots: config.connections.map(|n| slots::Slots::new(share(n as u32, workers, index).max(1) as usize)),
         next_source: Cell::new(index),
         tx,
+        sink_dropped: Cell::new(0),
     });
     for (k, stage) in config.stages.iter().enumerate() {
         *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
         let start = sync.wait_start(k).await;
         let cpu0 = thread_cpu();
         let end = start + stage.duration;
-        let run = StageRun { start, end, cancel_at: end + config.grace, warmup_until: start + config.warmup };
+        let run = StageRun {
+            index: k,
+            start,
+            end,
+            cancel_at: end + config.grace,
+            warmup_until: start + config.warmup,
+        };
         let seed = config.seed ^ ((index as u64) << 32) ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match stage.load {
             Load::Closed { from, to } => closed_loop::run(&ctx, run, from, to, stage.duration, seed).await,
@@ -225,6 +269,7 @@ pub(crate) async fn run<S: Transport>(
             stats,
             cpu: thread_cpu() - cpu0,
             ended: Instant::now(),
+            sink_dropped: ctx.sink_dropped.replace(0),
         };
         let _ = ctx.tx.send(report);
         sync.finish(k);

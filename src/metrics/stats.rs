@@ -21,6 +21,9 @@ pub struct Stats {
     pub cancelled: u64,
     /// Open-loop arrivals that could not start (max in-flight reached).
     pub dropped: u64,
+    /// Open loop: later turns of conversations (scheduled after the previous turn, not
+    /// arrivals of the schedule); included in `requests`.
+    pub followups: u64,
     /// Requests by error class.
     pub errors: [u64; ErrorKind::COUNT],
     /// Responses by HTTP status.
@@ -102,6 +105,7 @@ impl Stats {
         self.failed += other.failed;
         self.cancelled += other.cancelled;
         self.dropped += other.dropped;
+        self.followups += other.followups;
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;
         }

@@ -2,6 +2,7 @@
 //! never sees an output format.
 
 pub mod health;
+pub mod jsonl;
 pub mod run_dir;
 pub mod summary;
 pub mod text;

@@ -50,6 +50,8 @@ pub struct Figures {
     pub failed: u64,
     pub cancelled: u64,
     pub dropped: u64,
+    /// Open loop: later turns of conversations (not schedule arrivals).
+    pub followup_turns: u64,
     pub rps: f64,
     pub ok_rate: f64,
     /// Share of requests within their scenario's SLOs.
@@ -73,6 +75,7 @@ impl Figures {
             failed: s.failed,
             cancelled: s.cancelled,
             dropped: s.dropped,
+            followup_turns: s.followups,
             rps: s.requests as f64 / secs,
             ok_rate: if s.requests > 0 { s.ok as f64 / s.requests as f64 } else { 0.0 },
             goodput: if s.requests > 0 { s.good as f64 / s.requests as f64 } else { 0.0 },
@@ -98,6 +101,8 @@ pub struct StageSummary {
     pub steady_s: f64,
     pub wall_s: f64,
     pub worker_cpu_s: Vec<f64>,
+    /// Per-turn records lost because `results.jsonl` fell behind.
+    pub sink_dropped: u64,
     pub generator_findings: Vec<String>,
     pub scenarios: BTreeMap<String, Figures>,
     pub all: Figures,
@@ -126,6 +131,7 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
         steady_s: secs,
         wall_s: r.wall.as_secs_f64(),
         worker_cpu_s: r.worker_cpu.iter().map(|d| d.as_secs_f64()).collect(),
+        sink_dropped: r.sink_dropped,
         generator_findings: super::health::stage_findings(r, fixed_connections),
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
         all: Figures::of(&r.all, secs),

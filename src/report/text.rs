@@ -141,8 +141,12 @@ pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo, checks: &[Che
         let wall = r.wall.as_secs_f64().max(1e-9);
         let cpu: Vec<String> =
             r.worker_cpu.iter().map(|c| format!("{:.0}%", c.as_secs_f64() * 100.0 / wall)).collect();
-        let findings = stage_findings(r, run.fixed_connections);
+        let mut findings = stage_findings(r, run.fixed_connections);
         bound |= !findings.is_empty();
+        // Lost per-turn lines do not change the figures (histograms saw every request).
+        if r.sink_dropped > 0 {
+            findings.push(format!("{} per-turn records dropped (results.jsonl fell behind)", r.sink_dropped));
+        }
         writeln!(
             w,
             "  stage {}: worker cpu {}{}",

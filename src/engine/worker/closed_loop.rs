@@ -76,7 +76,7 @@ async fn user<S: Transport>(
             let mut out = Outcome::new(Instant::now());
             request =
                 ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
-            ctx.record(&stage, &*session, &out, &state.gaps);
+            ctx.record(&stage, &*session, &out, &state.gaps, state.err_body.as_ref());
             if out.error == Some(ErrorKind::Cancelled) {
                 break 'run;
             }

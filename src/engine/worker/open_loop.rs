@@ -78,7 +78,10 @@ async fn conversation<S: Transport>(
         if let Some(c) = conn {
             ctx.pools.borrow_mut()[target].push(c);
         }
-        ctx.record(&stage, &*session, &out, &state.gaps);
+        ctx.record(&stage, &*session, &out, &state.gaps, state.err_body.as_ref());
+        if session.turn().0 > 1 && out.intended >= stage.warmup_until {
+            ctx.stats.borrow_mut()[scenario].followups += 1;
+        }
         if out.error == Some(ErrorKind::Cancelled) {
             break;
         }
