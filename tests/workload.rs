@@ -264,3 +264,70 @@ fn results_jsonl_has_a_parsable_line_per_turn_and_marks_warmup() {
     assert!(l["latency_us"].as_u64().unwrap() >= l["service_us"].as_u64().unwrap());
     assert_eq!(l["conv_uuid"].as_str().unwrap().len(), 36);
 }
+
+/// Sends `signal` to a child process.
+fn kill(pid: u32, signal: &str) {
+    let ok =
+        std::process::Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn sigint_writes_every_report_marked_interrupted() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "5ms", "--output-tokens", "20"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let out = tempdir("sigint");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .args(["run", "--target", &target, "--stages", "4:60s", "--stream", "--cores", "1", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(child.id(), "INT");
+    let signalled = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(signalled.elapsed() < Duration::from_secs(10), "no exit after SIGINT");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(3), "an interrupted run is not a valid run");
+    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let all = stage_all(&summary, 0);
+    assert_accounted(all);
+    assert!(all["ok"].as_u64().unwrap() > 0);
+    assert!(std::fs::read_to_string(dir.join("report.txt")).unwrap().contains("INTERRUPTED"));
+}
+
+#[test]
+fn a_killed_run_leaves_a_jsonl_whose_every_line_parses() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "1ms", "--itl", "1ms", "--output-tokens", "5"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let out = tempdir("sigkill");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .args(["run", "--target", &target, "--stages", "4:60s", "--stream", "--cores", "1", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let text = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["latency_us"].is_u64());
+        n += 1;
+    }
+    assert!(n > 0, "flushed at least every 250 ms");
+    assert!(text.is_empty() || text.ends_with('\n'), "only whole lines");
+}

@@ -15,10 +15,16 @@ pub struct Progress {
     /// `results.jsonl`, and the first write error (reported once at the end).
     pub jsonl: Option<JsonlWriter>,
     pub jsonl_error: Option<std::io::Error>,
+    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub told_stop: bool,
 }
 
 impl Observer for Progress {
     fn tick(&mut self, stage: usize, elapsed: Duration, live: &Live) {
+        if self.stop.load(std::sync::atomic::Ordering::Relaxed) && !self.told_stop {
+            self.told_stop = true;
+            eprintln!("llmload: interrupted — finishing in-flight requests and writing reports (again to quit at once)");
+        }
         let t = live.totals();
         let rps = t.sent - self.last_sent;
         self.last_sent = t.sent;

@@ -297,6 +297,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         eprintln!("llmload: WARNING: --insecure: the server's TLS certificate is NOT verified");
     }
     check_port_budget(&profile.stages, max_inflight, source_ips.len());
+    let dns: Vec<(String, std::time::Duration)> =
+        endpoints.iter().map(|t| (t.host.clone(), t.dns_time)).collect();
     let workload = ProfileWorkload::new(&profile, &endpoints, &target_index, seed).map_err(Failure::usage)?;
     let fd_limit = crate::net::limits::raise_nofile();
     let dir = crate::report::run_dir::create(&args.out, seed)
@@ -306,6 +308,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         urls.dedup();
         urls
     };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let config = EngineConfig {
         targets: endpoints,
         stages: profile.stages.clone(),
@@ -320,6 +323,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         source_ips,
         capture_error_body: args.capture_error_body || profile.capture_error_body,
         record_turns: true,
+        stop: stop.clone(),
         tls,
     };
     eprintln!(
@@ -331,7 +335,12 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         dir.display()
     );
 
-    // 4. The run.
+    // 4. The run. The first SIGINT/SIGTERM stops it gracefully (reports are still written);
+    // a second one exits at once (results.jsonl keeps every line flushed so far).
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
+        let _ = signal_hook::flag::register(signal, stop.clone());
+    }
     let scenario_names: Vec<String> = profile.scenarios.iter().map(|s| s.name.clone()).collect();
     let jsonl = crate::report::jsonl::JsonlWriter::create(
         &dir.join("results.jsonl"),
@@ -339,8 +348,14 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         scenario_names,
     )
     .map_err(|e| Failure::runtime(format!("{}: {e}", dir.join("results.jsonl").display())))?;
-    let mut progress =
-        Progress { stages: profile.stages.clone(), last_sent: 0, jsonl: Some(jsonl), jsonl_error: None };
+    let mut progress = Progress {
+        stages: profile.stages.clone(),
+        last_sent: 0,
+        jsonl: Some(jsonl),
+        jsonl_error: None,
+        stop: stop.clone(),
+        told_stop: false,
+    };
     let result = engine::run(config, Arc::new(workload), &mut progress)
         .map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
     if let Some(server) = mock {
@@ -352,10 +367,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     }
     // 5. Reports and the verdict.
     let checks = thresholds::evaluate(&profile.thresholds, &result);
-    let info = text::RunInfo { target: target_desc.join(", "), fd_limit };
+    let info = text::RunInfo { target: target_desc.join(", "), fd_limit, dns };
     let mut report = Vec::new();
     text::render(&mut report, &result, &info, &checks).map_err(|e| Failure::runtime(e.to_string()))?;
-    let summary = summary::build(&result, &target_desc.join(", "), fd_limit, &checks);
+    let summary = summary::build(&result, &info, &checks);
     let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
     let write = |name: &str, bytes: &[u8]| {
         std::fs::write(dir.join(name), bytes)
@@ -367,7 +382,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nreports: {}", dir.display());
     let _ = out.flush();
-    Ok(if health::generator_bound(&result) {
+    Ok(if result.interrupted || health::generator_bound(&result) {
         EXIT_INVALID
     } else if checks.iter().any(|c| !c.pass) {
         EXIT_THRESHOLD

@@ -49,6 +49,9 @@ pub struct EngineConfig {
     pub source_ips: Vec<IpAddr>,
     /// Keep the first bytes of failed responses.
     pub capture_error_body: bool,
+    /// Set (by a signal handler) to stop: no new requests, in-flight ones get at most
+    /// `INTERRUPT_GRACE`, then the run ends with the stages done so far.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
     /// Send every finished turn to `Observer::turn` (per-turn output).
     pub record_turns: bool,
     /// TLS settings per target (https only).
@@ -74,7 +77,10 @@ pub struct StageResult {
 
 /// The whole run's result.
 pub struct RunResult {
+    /// Every stage that completed (all of them unless interrupted).
     pub stages: Vec<StageResult>,
+    /// The run was stopped by a signal before its last stage ended.
+    pub interrupted: bool,
     /// Open-loop arrivals queued for a fixed number of connections: send lag then measures
     /// the server's backlog, not the generator.
     pub fixed_connections: bool,
@@ -175,6 +181,9 @@ pub fn run(
                     observer.stage_done(stage, &result);
                     results[stage] = Some(result);
                     finished += 1;
+                    if config.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < next_tick => {}
@@ -199,9 +208,19 @@ pub fn run(
         observer.turn(&t);
     }
     observer.flush();
-    let stages: Vec<StageResult> = results.into_iter().map(|r| r.expect("every stage reported")).collect();
+    let interrupted = config.stop.load(std::sync::atomic::Ordering::Relaxed);
+    let stages: Vec<StageResult> = results.into_iter().flatten().collect();
     let fixed_connections = config.connections.is_some();
-    Ok(RunResult { stages, fixed_connections, scenarios, driver, workers, started, elapsed: epoch.elapsed() })
+    Ok(RunResult {
+        stages,
+        interrupted,
+        fixed_connections,
+        scenarios,
+        driver,
+        workers,
+        started,
+        elapsed: epoch.elapsed(),
+    })
 }
 
 fn merge_stage(
@@ -232,7 +251,9 @@ fn merge_stage(
         (Some(s), Some(e)) => e.saturating_duration_since(s),
         _ => stage.duration,
     };
-    let steady = stage.duration.saturating_sub(config.warmup);
-    let steady = if steady.is_zero() { stage.duration } else { steady };
+    // An interrupted stage ran for less than its duration: rates use the time it ran.
+    let ran = stage.duration.min(wall);
+    let steady = ran.saturating_sub(config.warmup);
+    let steady = if steady.is_zero() { ran } else { steady };
     StageResult { stage, scenarios, all, wall, steady, worker_cpu, sink_dropped }
 }

@@ -45,9 +45,13 @@ impl StageSync {
         self.current.load(Ordering::Relaxed)
     }
 
-    /// Waits (polling every millisecond) for stage `k`'s start time, then until it.
-    pub async fn wait_start(&self, k: usize) -> Instant {
+    /// Waits (polling every millisecond) for stage `k`'s start time, then until it; `None`
+    /// when `stop` is set first.
+    pub async fn wait_start(&self, k: usize, stop: &std::sync::atomic::AtomicBool) -> Option<Instant> {
         let start = loop {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
             if let Some(s) = self.stage_start(k) {
                 break s;
             }
@@ -56,7 +60,7 @@ impl StageSync {
         if start > Instant::now() {
             monoio::time::sleep_until(start.into()).await;
         }
-        start
+        Some(start)
     }
 
     /// A worker finished stage `k`; the last one publishes stage `k + 1`'s start.

@@ -21,6 +21,10 @@ mod closed_loop;
 mod open_loop;
 mod slots;
 
+/// On an interrupt, the longest in-flight requests may run before they are abandoned, so the
+/// reports are written within 2 seconds of the signal.
+const INTERRUPT_GRACE: Duration = Duration::from_millis(1500);
+
 /// One finished turn, for per-turn output.
 #[derive(Clone, Debug)]
 pub struct TurnRecord {
@@ -67,6 +71,8 @@ pub(crate) struct Ctx<S> {
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
     pub tx: SyncSender<Report>,
+    /// Requests in flight per scenario (accounted as cancelled if abandoned on interrupt).
+    pub in_flight: RefCell<Vec<u64>>,
     /// Turn records the output sink could not take (its queue was full).
     pub sink_dropped: Cell<u64>,
 }
@@ -167,6 +173,8 @@ impl<S: Transport> Ctx<S> {
     ) -> Vec<u8> {
         let live = self.live();
         live.in_flight.fetch_add(1, Relaxed);
+        let scenario = session.scenario();
+        self.in_flight.borrow_mut()[scenario] += 1;
         for attempt in 0..2 {
             if conn.is_none() {
                 match self.connect(session.target(), cancel_at).await {
@@ -200,7 +208,13 @@ impl<S: Transport> Ctx<S> {
             break;
         }
         live.in_flight.fetch_sub(1, Relaxed);
+        self.in_flight.borrow_mut()[scenario] -= 1;
         request
+    }
+
+    /// True once the run was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.config.stop.load(Relaxed)
     }
 }
 
@@ -240,10 +254,11 @@ pub(crate) async fn run<S: Transport>(
         next_source: Cell::new(index),
         tx,
         sink_dropped: Cell::new(0),
+        in_flight: RefCell::new(vec![0; n_scen]),
     });
     for (k, stage) in config.stages.iter().enumerate() {
         *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
-        let start = sync.wait_start(k).await;
+        let Some(start) = sync.wait_start(k, &config.stop).await else { break };
         let cpu0 = thread_cpu();
         let end = start + stage.duration;
         let run = StageRun {
@@ -258,8 +273,24 @@ pub(crate) async fn run<S: Transport>(
             Load::Closed { from, to } => closed_loop::run(&ctx, run, from, to, stage.duration, seed).await,
             Load::Open { from, to } => open_loop::run(&ctx, run, from, to, stage.duration, seed).await,
         }
-        // Wait for this stage's tasks (they end by the cancel point at the latest).
+        // Wait for this stage's tasks (they end by the cancel point at the latest; on an
+        // interrupt, by INTERRUPT_GRACE, after which the rest are abandoned as cancelled).
+        let mut abandon_at = None;
         while ctx.active.get() > 0 {
+            if ctx.stopped() {
+                let at =
+                    *abandon_at.get_or_insert_with(|| Instant::now() + config.grace.min(INTERRUPT_GRACE));
+                if Instant::now() >= at {
+                    let mut stats = ctx.stats.borrow_mut();
+                    for (s, n) in stats.iter_mut().zip(ctx.in_flight.borrow_mut().iter_mut()) {
+                        s.requests += *n;
+                        s.cancelled += *n;
+                        s.errors[ErrorKind::Cancelled.index()] += *n;
+                        *n = 0;
+                    }
+                    break;
+                }
+            }
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
         let stats = std::mem::take(&mut *ctx.stats.borrow_mut());
@@ -273,6 +304,9 @@ pub(crate) async fn run<S: Transport>(
         };
         let _ = ctx.tx.send(report);
         sync.finish(k);
+        if ctx.stopped() {
+            break;
+        }
     }
     ctx.pools.borrow_mut().clear();
 }

@@ -113,10 +113,14 @@ pub struct Summary {
     pub schema_version: u32,
     pub llmload_version: &'static str,
     pub target: String,
+    /// Resolution time of each endpoint host (resolved once at start), µs.
+    pub dns_us: BTreeMap<String, u64>,
     pub driver: String,
     pub workers: usize,
     pub fd_limit: u64,
     pub generator_bound: bool,
+    /// Stopped by a signal: only the stages listed completed.
+    pub interrupted: bool,
     pub stages: Vec<StageSummary>,
     pub thresholds: Vec<super::thresholds::Check>,
     /// All thresholds passed (true when there are none).
@@ -139,15 +143,17 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
 }
 
 /// Builds the summary of a run.
-pub fn build(run: &RunResult, target: &str, fd_limit: u64, checks: &[super::thresholds::Check]) -> Summary {
+pub fn build(run: &RunResult, info: &super::text::RunInfo, checks: &[super::thresholds::Check]) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         llmload_version: env!("CARGO_PKG_VERSION"),
-        target: target.to_string(),
+        target: info.target.clone(),
+        dns_us: info.dns.iter().map(|(h, d)| (h.clone(), d.as_micros() as u64)).collect(),
         driver: run.driver.to_string(),
         workers: run.workers,
-        fd_limit,
+        fd_limit: info.fd_limit,
         generator_bound: super::health::generator_bound(run),
+        interrupted: run.interrupted,
         stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios, run.fixed_connections)).collect(),
         thresholds: checks.to_vec(),
         pass: checks.iter().all(|c| c.pass),

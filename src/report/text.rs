@@ -15,6 +15,8 @@ use crate::units::format_us;
 pub struct RunInfo {
     pub target: String,
     pub fd_limit: u64,
+    /// Each endpoint and how long resolving it took (once, at start).
+    pub dns: Vec<(String, std::time::Duration)>,
 }
 
 /// A percentile as text, or `-` when nothing was recorded.
@@ -122,6 +124,9 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
 /// Writes the full report.
 pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo, checks: &[Check]) -> io::Result<()> {
     writeln!(w, "llmload report — target {}", info.target)?;
+    if run.interrupted {
+        writeln!(w, "INTERRUPTED: stopped by a signal; {} stage(s) completed", run.stages.len())?;
+    }
     for (i, r) in run.stages.iter().enumerate() {
         let secs = r.steady.as_secs_f64().max(1e-9);
         writeln!(w)?;
@@ -136,6 +141,24 @@ pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo, checks: &[Che
     writeln!(w)?;
     writeln!(w, "generator health")?;
     writeln!(w, "  workers {} on driver {}, fd limit {}", run.workers, run.driver, info.fd_limit)?;
+    for (host, took) in &info.dns {
+        writeln!(w, "  dns {host} resolved once in {}", format_us(took.as_micros() as f64))?;
+    }
+    let mut all = Stats::default();
+    for r in &run.stages {
+        all.add(&r.all);
+    }
+    if all.connects > 0 {
+        writeln!(
+            w,
+            "  {} new connections: connect p50 {} p99 {}; tls p50 {} p99 {}",
+            all.connects,
+            pct(all.hists.get(Metric::Connect), 0.5),
+            pct(all.hists.get(Metric::Connect), 0.99),
+            pct(all.hists.get(Metric::Tls), 0.5),
+            pct(all.hists.get(Metric::Tls), 0.99)
+        )?;
+    }
     let mut bound = false;
     for (i, r) in run.stages.iter().enumerate() {
         let wall = r.wall.as_secs_f64().max(1e-9);

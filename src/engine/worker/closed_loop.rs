@@ -61,14 +61,14 @@ async fn user<S: Transport>(
     let mut state = ResponseState::new(ctx.config.capture_error_body);
     let mut request = Vec::with_capacity(1024);
     let mut conversation = 0u64;
-    'run: while Instant::now() < stop_at {
+    'run: while Instant::now() < stop_at && !ctx.stopped() {
         let mut session = ctx
             .workload
             .session(scenario, seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d)));
         conversation += 1;
         state.reply = session.keeps_reply().then(String::new);
         loop {
-            if Instant::now() >= stop_at {
+            if Instant::now() >= stop_at || ctx.stopped() {
                 break 'run;
             }
             request.clear();

@@ -30,6 +30,9 @@ pub(crate) async fn run<S: Transport>(
     let max_inflight = (ctx.config.max_inflight / ctx.workers).max(1);
     let mut arrivals = 0u64;
     while let Some(offset) = schedule.next_offset() {
+        if ctx.stopped() {
+            return;
+        }
         let due = stage.start + Duration::from_secs_f64(offset);
         if due > Instant::now() {
             crate::net::timer::sleep_until(due).await;
@@ -43,8 +46,10 @@ pub(crate) async fn run<S: Transport>(
         ctx.active.set(ctx.active.get() + 1);
         monoio::spawn(conversation(ctx.clone(), stage, due, scenario, seed.wrapping_add(arrivals)));
     }
-    if stage.end > Instant::now() {
-        monoio::time::sleep_until(stage.end.into()).await;
+    // Hold the stage open until its end (checking for an interrupt now and then).
+    while stage.end > Instant::now() && !ctx.stopped() {
+        let wake = stage.end.min(Instant::now() + Duration::from_millis(50));
+        monoio::time::sleep_until(wake.into()).await;
     }
 }
 
