@@ -11,6 +11,10 @@ use super::text::prompt_tokens;
 
 /// Parses `body` as `T`; the error names the JSON path (`messages[0].content: invalid type …`).
 pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    // Fast path without path tracking; only a failure is parsed again to name the path.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
