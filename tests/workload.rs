@@ -263,6 +263,14 @@ fn results_jsonl_has_a_parsable_line_per_turn_and_marks_warmup() {
     assert!(l["ttft_us"].as_u64().unwrap() >= 2_000);
     assert!(l["latency_us"].as_u64().unwrap() >= l["service_us"].as_u64().unwrap());
     assert_eq!(l["conv_uuid"].as_str().unwrap().len(), 36);
+    // report.csv: a header and one row per stage × (scenario, ALL), requests matching.
+    let csv = std::fs::read_to_string(run.dir.join("report.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][..4], ["stage", "load", "scenario", "requests"]);
+    assert_eq!(rows.len(), 1 + 2 * 2);
+    assert!(rows[1..].iter().all(|r| r.len() == rows[0].len()));
+    let csv_all: u64 = rows[1..].iter().filter(|r| r[2] == "ALL").map(|r| r[3].parse::<u64>().unwrap()).sum();
+    assert_eq!(csv_all, requests);
 }
 
 /// Sends `signal` to a child process.

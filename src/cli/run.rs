@@ -378,6 +378,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     };
     write("report.txt", &report)?;
     write("summary.json", &json)?;
+    let mut csv = Vec::new();
+    crate::report::csv::render(&mut csv, &summary).map_err(|e| Failure::runtime(e.to_string()))?;
+    write("report.csv", &csv)?;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nreports: {}", dir.display());
