@@ -339,3 +339,42 @@ fn a_killed_run_leaves_a_jsonl_whose_every_line_parses() {
     assert!(n > 0, "flushed at least every 250 ms");
     assert!(text.is_empty() || text.ends_with('\n'), "only whole lines");
 }
+
+#[test]
+fn compare_gates_on_regressions() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "5ms", "--itl", "1ms", "--output-tokens", "5"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let run = run_llmload(
+        &["--target", &target, "--stages", "2:700ms", "--stream", "--cores", "1"],
+        Duration::from_secs(20),
+    );
+    let base = run.dir.join("summary.json");
+    let compare = |a: &std::path::Path, b: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+            .args(["compare", a.to_str().unwrap(), b.to_str().unwrap(), "--regress-pct", "10"])
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    assert_eq!(compare(&base, &base).0, 0, "identical runs");
+    let dir = tempdir("compare");
+    let mut worse = run.summary.clone();
+    let p95 = worse["stages"][0]["all"]["us"]["latency"]["p95"].as_u64().unwrap();
+    worse["stages"][0]["all"]["us"]["latency"]["p95"] = serde_json::json!(p95 * 2 + 10_000);
+    let worse_path = dir.join("worse.json");
+    std::fs::write(&worse_path, serde_json::to_vec(&worse).unwrap()).unwrap();
+    let (code, out, _) = compare(&base, &worse_path);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("latency_p95_ms") && out.contains("REGRESSED"), "{out}");
+    let mut other = run.summary.clone();
+    other["stages"][0]["stage"] = serde_json::json!("9:9s");
+    let other_path = dir.join("other.json");
+    std::fs::write(&other_path, serde_json::to_vec(&other).unwrap()).unwrap();
+    let (code, _, err) = compare(&base, &other_path);
+    assert_eq!(code, 2);
+    assert!(err.contains("stages differ"), "{err}");
+}

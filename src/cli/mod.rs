@@ -1,6 +1,7 @@
 //! The command line: parse arguments, dispatch to the library, map errors to exit codes.
 //! Only this module prints to stdout or decides exit codes.
 
+mod compare;
 mod mock;
 mod progress;
 mod run;
@@ -28,6 +29,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Serve the mock OpenAI + Anthropic upstream.
     Mock(Box<mock::MockArgs>),
+    /// Compare two runs' summary.json files; exit 1 on a regression.
+    Compare(compare::CompareArgs),
     /// Check a profile without sending any load.
     Validate(validate::ValidateArgs),
 }
@@ -47,6 +50,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(*args),
         Command::Mock(args) => mock::run(*args),
         Command::Validate(args) => validate::run(args),
+        Command::Compare(args) => compare::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,7 @@
 //! Reports rendered from a run's merged results. Every writer takes `impl Write`; the engine
 //! never sees an output format.
 
+pub mod compare;
 pub mod csv;
 pub mod health;
 pub mod jsonl;
