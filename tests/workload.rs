@@ -263,6 +263,20 @@ fn results_jsonl_has_a_parsable_line_per_turn_and_marks_warmup() {
     assert!(l["ttft_us"].as_u64().unwrap() >= 2_000);
     assert!(l["latency_us"].as_u64().unwrap() >= l["service_us"].as_u64().unwrap());
     assert_eq!(l["conv_uuid"].as_str().unwrap().len(), 36);
+    // Percentiles recomputed from the serialized histograms equal the reported ones.
+    for i in 0..2 {
+        let all = stage_all(&run.summary, i);
+        let hists = all["histograms"].as_object().unwrap();
+        assert!(hists.contains_key("latency") && hists.contains_key("ttft") && hists.contains_key("itl"));
+        for (metric, encoded) in hists {
+            let h = llmload::metrics::encode::decode(encoded.as_str().unwrap()).unwrap();
+            let reported = &all["us"][metric.as_str()];
+            assert_eq!(h.len(), reported["count"].as_u64().unwrap(), "{metric}");
+            for (q, key) in [(0.5, "p50"), (0.99, "p99"), (0.999, "p999")] {
+                assert_eq!(h.value_at_quantile(q), reported[key].as_u64().unwrap(), "{metric} {key}");
+            }
+        }
+    }
     // report.csv: a header and one row per stage × (scenario, ALL), requests matching.
     let csv = std::fs::read_to_string(run.dir.join("report.csv")).unwrap();
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();

@@ -1,6 +1,7 @@
 //! Measurements: per-request outcomes recorded into thread-local histograms and counters,
 //! merged only at stage boundaries.
 
+pub mod encode;
 pub mod error_kind;
 pub mod hist;
 pub mod live;

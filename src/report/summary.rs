@@ -64,6 +64,9 @@ pub struct Figures {
     pub errors: BTreeMap<&'static str, u64>,
     /// Percentiles per metric (µs).
     pub us: BTreeMap<&'static str, Percentiles>,
+    /// Every non-empty histogram (µs), HdrHistogram V2 DEFLATE base64, for exact
+    /// recomputation and merging.
+    pub histograms: BTreeMap<&'static str, String>,
 }
 
 impl Figures {
@@ -90,6 +93,11 @@ impl Figures {
                 .map(|k| (k.name(), s.errors[k.index()]))
                 .collect(),
             us: Metric::ALL.iter().map(|m| (m.name(), Percentiles::of(s.hists.get(*m)))).collect(),
+            histograms: Metric::ALL
+                .iter()
+                .filter(|m| !s.hists.get(**m).is_empty())
+                .map(|m| (m.name(), crate::metrics::encode::encode(s.hists.get(*m))))
+                .collect(),
         }
     }
 }
