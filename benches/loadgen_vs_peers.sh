@@ -220,7 +220,7 @@ client_cmd() { # client url_base -> sets CMD (and ENVS)
     local url="$2/v1/chat/completions"
     ENVS=()
     case $1 in
-        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr") ;;
+        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr" --no-jsonl) ;;
         wrk) CMD=(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/post.lua" "$url") ;;
         oha) ENVS=(TOKIO_WORKER_THREADS=1)
              CMD=("$OHA_BIN" -c "$CONNS" -z "${DURATION}s" --no-tui --output-format json -m POST -H 'content-type: application/json' -H "$RID" -D "$TMP/body.json" "$url") ;;
@@ -274,7 +274,7 @@ RESULTS=$TMP/results.tsv
 run_client() { # server client round
     local s=$1 c=$2 r=$3 tag="$1.$2.$3" attempt
     client_cmd "$c" "$BASE"
-    local u0 s0 u1 s1 b0 b1 rc ok errs extra wall ccpu other
+    local u0 s0 u1 s1 b0 b1 rc ok errs extra wall ccpu cusr csys other
     for ((attempt = 1; ; attempt++)); do
         wait_quiet
         rc=0
@@ -282,7 +282,7 @@ run_client() { # server client round
         env "${ENVS[@]}" /usr/bin/time -f '%e %U %S' -o "$TMP/cpu.$tag" taskset -c "$CLIENT_CPU" "${CMD[@]}" >"$TMP/out.$tag" 2>"$TMP/err.$tag" || rc=$?
         read -r u1 s1 < <(cpu_ticks "${SPIDS[@]}"); b1=$(busy_ticks)
         read -r ok errs extra < <(parse_client "$c" "$TMP/out.$tag" "$TMP/err.$tag" 2>/dev/null || echo "0 -1 parse-failed")
-        read -r wall ccpu < <(awk '{printf "%s %.2f\n", $1, $2 + $3}' <(tail -n1 "$TMP/cpu.$tag"))
+        read -r wall ccpu cusr csys < <(awk '{printf "%s %.2f %s %s\n", $1, $2 + $3, $2, $3}' <(tail -n1 "$TMP/cpu.$tag"))
         other=$(awk -v b="$((b1 - b0))" -v s="$((u1 + s1 - u0 - s0))" -v w="$ccpu" -v t="$TCK" 'BEGIN{o = (b - s) / t - w; printf "%.2f", (o < 0 ? 0 : o)}')
         # another process took CPU during the run: measure again (at most RETRIES times)
         if awk -v o="$other" -v m="$NOISE_MAX" 'BEGIN{exit !(o > m)}' && ((attempt <= RETRIES)); then
@@ -292,9 +292,12 @@ run_client() { # server client round
         fi
         break
     done
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$((u1 + s1 - u0 - s0))" "$other" "$wall" "$rc" "$extra" >>"$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$((u1 + s1 - u0 - s0))" "$other" "$wall" "$rc" "$extra" "$cusr" "$csys" >>"$RESULTS"
     printf '  round %s %-5s %-7s ok %9s  errors %s  client cpu %6ss  wall %6ss  other_cpu %ss %s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$wall" "$other" "$extra" >&2
-    if [[ $rc != 0 || $errs != 0 ]]; then
+    if [[ $c == llmload && $rc == 3 && $errs == 0 ]]; then
+        # exit 3 = llmload's own verdict GENERATOR-BOUND: expected when the client core is the bottleneck
+        echo "  note: llmload exit 3: $(grep -m1 'verdict:' "$TMP/out.$tag" | sed 's/^ *//')" >&2
+    elif [[ $rc != 0 || $errs != 0 ]]; then
         echo "WARNING: $c against $s (round $r): exit $rc, errors $errs; output:" >&2
         tail -n 30 "$TMP/out.$tag" "$TMP/err.$tag" | sed 's/^/    /' >&2
     fi
@@ -346,24 +349,25 @@ import sys, statistics as st
 path, tck, dur, noise = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 rows = []
 for line in open(path):
-    r, s, c, ok, errs, ccpu, sticks, other, wall, rc, extra = line.rstrip("\n").split("\t")
+    r, s, c, ok, errs, ccpu, sticks, other, wall, rc, extra, cusr, csys = line.rstrip("\n").split("\t")
     ok, ccpu = int(ok), float(ccpu)
     rows.append(dict(r=int(r), s=s, c=c, ok=ok, errs=errs, ccpu=ccpu, scpu=int(sticks) / tck,
+                     usr=1e6 * float(cusr) / ok if ok else float("nan"), sys=1e6 * float(csys) / ok if ok else float("nan"),
                      other=float(other), wall=float(wall), rc=rc, extra=extra,
                      eff=ok / ccpu if ccpu > 0 else 0.0, us=1e6 * ccpu / ok if ok else float("nan")))
-print("%5s  %-5s  %-7s  %10s  %9s  %7s  %6s  %12s  %8s  %8s  %9s  %6s  %s" % (
-    "round", "srv", "client", "ok", "req/s", "cli_cpu", "util", "req/cli-cpu-s", "us/req", "srv_util", "other_cpu", "errors", "extra"))
+print("%5s  %-5s  %-7s  %10s  %9s  %7s  %6s  %13s  %7s  %11s  %8s  %9s  %6s  %s" % (
+    "round", "srv", "client", "ok", "req/s", "cli_cpu", "util", "req/cli-cpu-s", "us/req", "usr/sys us", "srv_util", "other_cpu", "errors", "extra"))
 for x in rows:
-    print("%5d  %-5s  %-7s  %10d  %9.0f  %7.2f  %5.0f%%  %12.0f  %8.2f  %7.0f%%  %8.2f%s  %6s  %s" % (
+    print("%5d  %-5s  %-7s  %10d  %9.0f  %7.2f  %5.0f%%  %13.0f  %7.2f  %11s  %7.0f%%  %8.2f%s  %6s  %s" % (
         x["r"], x["s"], x["c"], x["ok"], x["ok"] / dur, x["ccpu"], 100 * x["ccpu"] / x["wall"], x["eff"], x["us"],
-        100 * x["scpu"] / x["wall"], x["other"], "*" if x["other"] > noise else " ", x["errs"], x["extra"]))
+        "%.2f/%.2f" % (x["usr"], x["sys"]), 100 * x["scpu"] / x["wall"], x["other"], "*" if x["other"] > noise else " ", x["errs"], x["extra"]))
 print()
 servers = list(dict.fromkeys(x["s"] for x in rows))
 clients = list(dict.fromkeys(x["c"] for x in sorted(rows, key=lambda x: x["c"] != "llmload")))
 goals = {"wrk": 1.25, "oha": 3.0}
 for s in servers:
     print("-- server %s: medians over rounds" % s)
-    print("   %-7s  %9s  %12s  %8s  %20s  %s" % ("client", "req/s", "req/cli-cpu-s", "us/req", "llmload/peer (eff)", "per-round ratios"))
+    print("   %-7s  %9s  %13s  %7s  %11s  %-40s  %s" % ("client", "req/s", "req/cli-cpu-s", "us/req", "usr/sys us", "llmload/peer (req per client-CPU-s)", "per-round ratios"))
     ll = {x["r"]: x["eff"] for x in rows if x["s"] == s and x["c"] == "llmload"}
     for c in clients:
         xs = [x for x in rows if x["s"] == s and x["c"] == c]
@@ -374,8 +378,9 @@ for s in servers:
         ratio = "%.2fx" % st.median(ratios) if ratios and c != "llmload" else "-"
         if c in goals and ratios:
             ratio += " (goal >= %.2fx: %s)" % (goals[c], "met" if st.median(ratios) >= goals[c] else "NOT met")
-        print("   %-7s  %9.0f  %12.0f  %8.2f  %20s  %s" % (
-            c, st.median(x["ok"] / dur for x in xs), med_eff, st.median(x["us"] for x in xs), ratio,
+        print("   %-7s  %9.0f  %13.0f  %7.2f  %11s  %-40s  %s" % (
+            c, st.median(x["ok"] / dur for x in xs), med_eff, st.median(x["us"] for x in xs),
+            "%.2f/%.2f" % (st.median(x["usr"] for x in xs), st.median(x["sys"] for x in xs)), ratio,
             " ".join("%.2f" % v for v in ratios) if c != "llmload" else ""))
     print()
 if any(x["other"] > noise for x in rows):

@@ -6,7 +6,7 @@
 #   server : nginx, 1 worker pinned to CPU1, `return 200 '<a real ~650-byte mock chat reply>'`
 #            (SERVER=mock: llmload mock --cores 1-1 --ttft 0 --itl 0 --output-tokens 16 --nonstream-delay none)
 #
-# Per rate, from <out>/<run>/summary.json (stages[0]): achieved rate = all.requests / duration_s
+# Per rate, from <out>/<run>/summary.json (stages[0]): achieved rate = all.requests / steady_s
 # and its error vs the target (goal: within 0.5 %), the reported rps, send lag p50/p99/max
 # (how late each request went out vs its intended time; goal p99 < 1 ms), latency p50/p99,
 # dropped, errors, llmload's worker CPU and whole-process CPU (/usr/bin/time), server CPU util
@@ -229,7 +229,8 @@ for line in open(path):
     a = s["all"]
     us = a["us"]
     dur = s["duration_s"]
-    achieved = a["requests"] / dur
+    # requests counts arrivals sent in the steady window (after --warmup, if any)
+    achieved = a["requests"] / s["steady_s"]
     err = 100 * (achieved - rate) / rate
     wcpu = sum(s["worker_cpu_s"])
     pcpu = ut + st
@@ -246,8 +247,11 @@ for line in open(path):
         s["wall_s"], 100 * wcpu / dur, wcpu, pcpu, 100 * scpu / wall, other, rc))
     if s.get("generator_findings"):
         print("       generator findings: %s" % s["generator_findings"])
+    conn = us["connect"]
+    if conn["count"] > 1000:
+        print("       connections opened: %d (connect p50 %d us, p99 %d us)" % (conn["count"], conn["p50"], conn["p99"]))
 print()
-print("achieved = all.requests / duration_s (goal: within 0.5 % of target); send lag goal: p99 < 1 ms (1000 us)")
+print("achieved = all.requests / steady_s (goal: within 0.5 % of target); send lag goal: p99 < 1 ms (1000 us)")
 print("util/wkr_cpu = llmload worker CPU (summary.json worker_cpu_s); proc_cpu = whole llmload process (utime+stime)")
 print("failed column = failed/cancelled; exit = llmload exit status (3 = its own verdict GENERATOR-BOUND)")
 print("goals: " + ("all met" if not fails else "NOT met in: " + "; ".join(fails)))

@@ -115,6 +115,10 @@ pub struct RunArgs {
     /// Do not verify the server's TLS certificate (a warning is printed).
     #[arg(long)]
     insecure: bool,
+    /// Do not write results.jsonl (one line per request costs ~2 µs of generator CPU per
+    /// request; summaries and histograms are unaffected).
+    #[arg(long)]
+    no_jsonl: bool,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -322,7 +326,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         seed,
         source_ips,
         capture_error_body: args.capture_error_body || profile.capture_error_body,
-        record_turns: true,
+        record_turns: !args.no_jsonl,
         stop: stop.clone(),
         tls,
     };
@@ -342,16 +346,19 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
     let scenario_names: Vec<String> = profile.scenarios.iter().map(|s| s.name.clone()).collect();
-    let jsonl = crate::report::jsonl::JsonlWriter::create(
-        &dir.join("results.jsonl"),
-        profile.stages.clone(),
-        scenario_names,
-    )
-    .map_err(|e| Failure::runtime(format!("{}: {e}", dir.join("results.jsonl").display())))?;
+    let jsonl = if args.no_jsonl {
+        None
+    } else {
+        let path = dir.join("results.jsonl");
+        Some(
+            crate::report::jsonl::JsonlWriter::create(&path, profile.stages.clone(), scenario_names)
+                .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?,
+        )
+    };
     let mut progress = Progress {
         stages: profile.stages.clone(),
         last_sent: 0,
-        jsonl: Some(jsonl),
+        jsonl,
         jsonl_error: None,
         stop: stop.clone(),
         told_stop: false,
