@@ -220,7 +220,7 @@ client_cmd() { # client url_base -> sets CMD (and ENVS)
     local url="$2/v1/chat/completions"
     ENVS=()
     case $1 in
-        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr" --no-jsonl) ;;
+        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr") ;;
         wrk) CMD=(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/post.lua" "$url") ;;
         oha) ENVS=(TOKIO_WORKER_THREADS=1)
              CMD=("$OHA_BIN" -c "$CONNS" -z "${DURATION}s" --no-tui --output-format json -m POST -H 'content-type: application/json' -H "$RID" -D "$TMP/body.json" "$url") ;;

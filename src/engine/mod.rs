@@ -102,8 +102,9 @@ pub enum Report {
         ended: Instant,
         sink_dropped: u64,
     },
-    /// One completed turn (for per-turn output).
-    Turn(Box<TurnRecord>),
+    /// Completed turns (for per-turn output), sent in batches so a worker pays one channel
+    /// operation per batch, not per request.
+    Turns(Vec<TurnRecord>),
 }
 
 /// Progress callbacks from the coordinator thread.
@@ -171,7 +172,7 @@ pub fn run(
         }
         let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
-            Ok(Report::Turn(t)) => observer.turn(&t),
+            Ok(Report::Turns(batch)) => batch.iter().for_each(|t| observer.turn(t)),
             Ok(Report::StageDone { worker, stage, stats, cpu, ended, sink_dropped }) => {
                 pending[stage][worker] = Some((stats, cpu, ended, sink_dropped));
                 if pending[stage].iter().all(Option::is_some) {
@@ -204,8 +205,10 @@ pub fn run(
         }
     }
     // Turns sent after the last stage report.
-    while let Ok(Report::Turn(t)) = rx.try_recv() {
-        observer.turn(&t);
+    while let Ok(report) = rx.try_recv() {
+        if let Report::Turns(batch) = report {
+            batch.iter().for_each(|t| observer.turn(t));
+        }
     }
     observer.flush();
     let interrupted = config.stop.load(std::sync::atomic::Ordering::Relaxed);

@@ -24,6 +24,9 @@ mod slots;
 /// On an interrupt, the longest in-flight requests may run before they are abandoned, so the
 /// reports are written within 2 seconds of the signal.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(1500);
+/// Turn records per batch sent to the coordinator, and the longest a record waits.
+const TURN_BATCH: usize = 512;
+const TURN_BATCH_AGE: Duration = Duration::from_millis(100);
 
 /// One finished turn, for per-turn output.
 #[derive(Clone, Debug)]
@@ -71,6 +74,9 @@ pub(crate) struct Ctx<S> {
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
     pub tx: SyncSender<Report>,
+    /// Turn records not yet handed to the coordinator, and when the last batch went.
+    pub turns: RefCell<Vec<TurnRecord>>,
+    pub turns_sent: Cell<Instant>,
     /// Requests in flight per scenario (accounted as cancelled if abandoned on interrupt).
     pub in_flight: RefCell<Vec<u64>>,
     /// Turn records the output sink could not take (its queue was full).
@@ -121,9 +127,11 @@ impl<S: Transport> Ctx<S> {
                 itl_max_us: gaps.iter().copied().max().unwrap_or(0),
                 err_body: err_body.cloned(),
             };
-            // Never block the worker: a full queue drops the record and counts it.
-            if let Err(TrySendError::Full(_)) = self.tx.try_send(Report::Turn(Box::new(record))) {
-                self.sink_dropped.set(self.sink_dropped.get() + 1);
+            let mut batch = self.turns.borrow_mut();
+            batch.push(record);
+            if batch.len() >= TURN_BATCH || self.turns_sent.get().elapsed() >= TURN_BATCH_AGE {
+                drop(batch);
+                self.send_turns();
             }
         }
     }
@@ -212,6 +220,20 @@ impl<S: Transport> Ctx<S> {
         request
     }
 
+    /// Hands the batched turn records to the coordinator. Never blocks the worker: a full
+    /// queue drops the batch and counts it.
+    pub fn send_turns(&self) {
+        let batch = std::mem::take(&mut *self.turns.borrow_mut());
+        self.turns_sent.set(Instant::now());
+        if batch.is_empty() {
+            return;
+        }
+        let n = batch.len() as u64;
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Report::Turns(batch)) {
+            self.sink_dropped.set(self.sink_dropped.get() + n);
+        }
+    }
+
     /// True once the run was asked to stop.
     pub fn stopped(&self) -> bool {
         self.config.stop.load(Relaxed)
@@ -255,6 +277,8 @@ pub(crate) async fn run<S: Transport>(
         tx,
         sink_dropped: Cell::new(0),
         in_flight: RefCell::new(vec![0; n_scen]),
+        turns: RefCell::new(Vec::new()),
+        turns_sent: Cell::new(Instant::now()),
     });
     for (k, stage) in config.stages.iter().enumerate() {
         *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
@@ -293,6 +317,7 @@ pub(crate) async fn run<S: Transport>(
             }
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
+        ctx.send_turns();
         let stats = std::mem::take(&mut *ctx.stats.borrow_mut());
         let report = Report::StageDone {
             worker: index,
