@@ -159,3 +159,40 @@ fn coordinated_omission_is_corrected() {
     // Queueing for the fixed connections is the server's backlog, not a generator fault.
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
+
+#[test]
+fn the_epoll_fallback_runs_the_same_engine() {
+    // LLMLOAD_DRIVER=epoll forces monoio's legacy driver, as when io_uring is unavailable.
+    let mock = Mock::start(&["--cores", "1", "--ttft", "2ms", "--itl", "1ms", "--output-tokens", "5"]);
+    let target = format!("http://{}/v1", mock.addr);
+    let out = common::tempdir("epoll");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .args([
+            "run",
+            "--target",
+            &target,
+            "--stages",
+            "2:700ms,@50:700ms",
+            "--stream",
+            "--cores",
+            "1",
+            "--out",
+        ])
+        .arg(&out)
+        .env("LLMLOAD_DRIVER", "epoll")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["driver"], "epoll");
+    for i in 0..2 {
+        let all = stage_all(&summary, i);
+        assert_accounted(all);
+        assert!(all["ok"].as_u64().unwrap() > 0, "{all}");
+        assert_eq!(all["failed"], 0, "{all}");
+    }
+}
