@@ -317,32 +317,6 @@ fn hex_val(b: u8) -> Option<u8> {
     }
 }
 
-/// Append one chunk (`size CRLF data CRLF`) to `out`. Empty `data` writes
-/// nothing, since a zero-size chunk would terminate the body.
-pub fn encode_chunk(out: &mut Vec<u8>, data: &[u8]) {
-    if data.is_empty() {
-        return;
-    }
-    let mut hex = [0u8; 16];
-    let mut n = data.len() as u64;
-    let mut start = hex.len();
-    while n > 0 {
-        start -= 1;
-        hex[start] = b"0123456789abcdef"[(n & 0xf) as usize];
-        n >>= 4;
-    }
-    out.reserve(hex.len() - start + data.len() + 4);
-    out.extend_from_slice(&hex[start..]);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Append the last-chunk and the empty trailer section (`0 CRLF CRLF`).
-pub fn encode_last_chunk(out: &mut Vec<u8>) {
-    out.extend_from_slice(b"0\r\n\r\n");
-}
-
 /// What went wrong while decoding a chunked body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

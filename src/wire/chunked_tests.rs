@@ -179,11 +179,11 @@ fn data_may_contain_framing_bytes() {
 fn large_and_tiny_chunks() {
     let big: Vec<u8> = (0..0x1000u32).map(|i| (i % 251) as u8).collect();
     let mut body = Vec::new();
-    encode_chunk(&mut body, &big);
+    crate::wire::encode::chunk(&mut body, &big);
     for b in b"abc" {
-        encode_chunk(&mut body, std::slice::from_ref(b));
+        crate::wire::encode::chunk(&mut body, std::slice::from_ref(b));
     }
-    encode_last_chunk(&mut body);
+    body.extend_from_slice(crate::wire::encode::LAST_CHUNK);
     assert!(body.starts_with(b"1000\r\n"));
     let mut payload = big.clone();
     payload.extend_from_slice(b"abc");
@@ -195,10 +195,10 @@ fn recorded_sse_stream_one_chunk_per_event() {
     let mut body = Vec::new();
     let mut payload = Vec::new();
     for ev in OPENAI_EVENTS {
-        encode_chunk(&mut body, ev.as_bytes());
+        crate::wire::encode::chunk(&mut body, ev.as_bytes());
         payload.extend_from_slice(ev.as_bytes());
     }
-    encode_last_chunk(&mut body);
+    body.extend_from_slice(crate::wire::encode::LAST_CHUNK);
     check_body(&body, &payload);
 }
 
@@ -239,12 +239,12 @@ fn max_u64_size_is_accepted() {
 fn encode_chunk_sizes() {
     for (len, hex) in [(1usize, "1"), (15, "f"), (16, "10"), (255, "ff"), (4096, "1000")] {
         let mut out = Vec::new();
-        encode_chunk(&mut out, &vec![b'q'; len]);
+        crate::wire::encode::chunk(&mut out, &vec![b'q'; len]);
         assert!(out.starts_with(format!("{hex}\r\n").as_bytes()), "{len}");
         assert_eq!(out.len(), hex.len() + 2 + len + 2);
     }
     let mut out = Vec::new();
-    encode_chunk(&mut out, b"");
+    crate::wire::encode::chunk(&mut out, b"");
     assert!(out.is_empty());
 }
 
