@@ -26,7 +26,8 @@
 #
 # Usage: benches/loadgen_vs_peers.sh [DURATION_S] [ROUNDS]
 # Env:   DURATION (s, 10), ROUNDS (3), CONNS (64), WARMUP (s, 1; wrk against the fresh server),
-#        SERVERS ("nginx mock"), CLIENTS ("llmload wrk oha hey h2load"), CLIENT_CPU (0),
+#        SERVERS ("nginx mock"), CLIENTS ("llmload llmload-nojsonl wrk oha hey h2load"; llmload-nojsonl only
+#        if the build has --no-jsonl), LLMLOAD_ARGS (extra `llmload run` flags), CLIENT_CPU (0),
 #        SERVER_CPU (1), LLMLOAD_BIN (target/release/llmload), NGINX_BIN, OHA_BIN, QUIET_MAX (1200),
 #        NOISE_MAX (0.5 s of other_cpu: a run above it is measured again, at most RETRIES=2 times), KEEP_TMP=1
 # Needs: scripts/install-peers.sh (nginx, wrk, /usr/bin/time, taskset), plus
@@ -42,7 +43,7 @@ WARMUP=${WARMUP:-1}
 CLIENT_CPU=${CLIENT_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 SERVERS=${SERVERS:-nginx mock}
-CLIENTS=${CLIENTS:-llmload wrk oha hey h2load}
+LLMLOAD_ARGS=${LLMLOAD_ARGS:-}
 QUIET_MAX=${QUIET_MAX:-1200}
 NOISE_MAX=${NOISE_MAX:-0.5}
 RETRIES=${RETRIES:-2}
@@ -56,12 +57,17 @@ for tool in taskset curl ss python3 /usr/bin/time; do
 done
 [[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
 BIN=$(realpath "$BIN")
+# llmload-nojsonl: the same run without per-request results.jsonl (if this build has --no-jsonl)
+if [[ -z ${CLIENTS:-} ]]; then
+    CLIENTS="llmload wrk oha hey h2load"
+    if "$BIN" run --help 2>/dev/null | grep -q -- '--no-jsonl'; then CLIENTS="llmload llmload-nojsonl wrk oha hey h2load"; fi
+fi
 REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
 BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
 
 have() { # client name -> is its tool installed?
     case $1 in
-        llmload) return 0 ;;
+        llmload | llmload-nojsonl) return 0 ;;
         oha) [[ -x $OHA_BIN ]] ;;
         nginx) [[ -x $NGINX_BIN ]] || command -v "$NGINX_BIN" >/dev/null 2>&1 ;;
         *) command -v "$1" >/dev/null 2>&1 ;;
@@ -220,7 +226,10 @@ client_cmd() { # client url_base -> sets CMD (and ENVS)
     local url="$2/v1/chat/completions"
     ENVS=()
     case $1 in
-        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr") ;;
+        # shellcheck disable=SC2206
+        llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr" $LLMLOAD_ARGS) ;;
+        # shellcheck disable=SC2206
+        llmload-nojsonl) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr" --no-jsonl $LLMLOAD_ARGS) ;;
         wrk) CMD=(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/post.lua" "$url") ;;
         oha) ENVS=(TOKIO_WORKER_THREADS=1)
              CMD=("$OHA_BIN" -c "$CONNS" -z "${DURATION}s" --no-tui --output-format json -m POST -H 'content-type: application/json' -H "$RID" -D "$TMP/body.json" "$url") ;;
@@ -232,7 +241,7 @@ client_cmd() { # client url_base -> sets CMD (and ENVS)
 parse_client() { # client outfile errfile -> "ok errors extra"
     local c=$1 out=$2 err=$3
     case $c in
-        llmload)
+        llmload | llmload-nojsonl)
             local dir
             dir=$(sed -n 's/^reports: //p' "$out" | tail -n1)
             python3 - "$dir/summary.json" <<'PY'
@@ -294,7 +303,7 @@ run_client() { # server client round
     done
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$((u1 + s1 - u0 - s0))" "$other" "$wall" "$rc" "$extra" "$cusr" "$csys" >>"$RESULTS"
     printf '  round %s %-5s %-7s ok %9s  errors %s  client cpu %6ss  wall %6ss  other_cpu %ss %s\n' "$r" "$s" "$c" "$ok" "$errs" "$ccpu" "$wall" "$other" "$extra" >&2
-    if [[ $c == llmload && $rc == 3 && $errs == 0 ]]; then
+    if [[ $c == llmload* && $rc == 3 && $errs == 0 ]]; then
         # exit 3 = llmload's own verdict GENERATOR-BOUND: expected when the client core is the bottleneck
         echo "  note: llmload exit 3: $(grep -m1 'verdict:' "$TMP/out.$tag" | sed 's/^ *//')" >&2
     elif [[ $rc != 0 || $errs != 0 ]]; then
@@ -306,7 +315,7 @@ run_client() { # server client round
 # ---------------------------------------------------------------------------------- header
 ver() {
     case $1 in
-        llmload) "$BIN" --version 2>/dev/null | head -n1 ;;
+        llmload | llmload-nojsonl) "$BIN" --version 2>/dev/null | head -n1 ;;
         wrk) wrk -v 2>&1 | head -n1 | awk '{print $1, $2}' ;;
         oha) "$OHA_BIN" --version 2>/dev/null | head -n1 ;;
         hey) echo "hey $(dpkg-query -W -f='${Version}' hey 2>/dev/null || echo '?')" ;;
@@ -321,7 +330,10 @@ echo "servers (CPU$SERVER_CPU):"
 echo "  nginx : ${NGX_CMD[*]}   # 1 worker, worker_cpu_affinity $NGX_MASK, return 200 <$(wc -c <"$TMP/reply.json")-byte mock reply>"
 echo "  mock  : $BIN ${MOCK_ARGS[*]}"
 echo "clients (CPU$CLIENT_CPU, each under /usr/bin/time -f '%e %U %S'):"
-for c in "${clients[@]}"; do client_cmd "$c" "http://127.0.0.1:PORT"; echo "  $(printf '%-7s' "$c"): ${ENVS[*]}${ENVS[*]:+ }taskset -c $CLIENT_CPU ${CMD[*]}"; done
+for c in "${clients[@]}"; do
+    client_cmd "$c" "http://127.0.0.1:PORT"
+    printf '  %-15s: %s%staskset -c %s' "$c" "${ENVS[*]}" "${ENVS[*]:+ }" "$CLIENT_CPU"; printf ' %q' "${CMD[@]}"; echo
+done
 echo "  body   : $(wc -c <"$TMP/body.json") bytes: $BODY"
 echo "  wrk warm-up per fresh server: wrk -t1 -c$CONNS -d${WARMUP}s (not measured)"
 echo
@@ -363,30 +375,37 @@ for x in rows:
         "%.2f/%.2f" % (x["usr"], x["sys"]), 100 * x["scpu"] / x["wall"], x["other"], "*" if x["other"] > noise else " ", x["errs"], x["extra"]))
 print()
 servers = list(dict.fromkeys(x["s"] for x in rows))
-clients = list(dict.fromkeys(x["c"] for x in sorted(rows, key=lambda x: x["c"] != "llmload")))
+clients = list(dict.fromkeys(x["c"] for x in sorted(rows, key=lambda x: not x["c"].startswith("llmload"))))
+mine = [c for c in clients if c.startswith("llmload")]
 goals = {"wrk": 1.25, "oha": 3.0}
 for s in servers:
     print("-- server %s: medians over rounds" % s)
-    print("   %-7s  %9s  %13s  %7s  %11s  %-40s  %s" % ("client", "req/s", "req/cli-cpu-s", "us/req", "usr/sys us", "llmload/peer (req per client-CPU-s)", "per-round ratios"))
-    ll = {x["r"]: x["eff"] for x in rows if x["s"] == s and x["c"] == "llmload"}
+    print("   %-15s  %9s  %13s  %7s  %11s  %s" % ("client", "req/s", "req/cli-cpu-s", "us/req", "usr/sys us", "  ".join("%-44s" % ("%s/peer (per-round ratios)" % m) for m in mine)))
+    eff = {(x["c"], x["r"]): x["eff"] for x in rows if x["s"] == s}
     for c in clients:
         xs = [x for x in rows if x["s"] == s and x["c"] == c]
         if not xs:
             continue
-        med_eff = st.median(x["eff"] for x in xs)
-        ratios = [ll[x["r"]] / x["eff"] for x in xs if x["r"] in ll and x["eff"] > 0]
-        ratio = "%.2fx" % st.median(ratios) if ratios and c != "llmload" else "-"
-        if c in goals and ratios:
-            ratio += " (goal >= %.2fx: %s)" % (goals[c], "met" if st.median(ratios) >= goals[c] else "NOT met")
-        print("   %-7s  %9.0f  %13.0f  %7.2f  %11s  %-40s  %s" % (
-            c, st.median(x["ok"] / dur for x in xs), med_eff, st.median(x["us"] for x in xs),
-            "%.2f/%.2f" % (st.median(x["usr"] for x in xs), st.median(x["sys"] for x in xs)), ratio,
-            " ".join("%.2f" % v for v in ratios) if c != "llmload" else ""))
+        cols = []
+        for m in mine:
+            ratios = [eff[(m, x["r"])] / x["eff"] for x in xs if (m, x["r"]) in eff and x["eff"] > 0]
+            if c.startswith("llmload") or not ratios:
+                cols.append("%-44s" % "-")
+                continue
+            med = st.median(ratios)
+            txt = "%.2fx (%s)" % (med, " ".join("%.2f" % v for v in ratios))
+            if c in goals:
+                txt += " goal>=%.2fx: %s" % (goals[c], "met" if med >= goals[c] else "NOT met")
+            cols.append("%-44s" % txt)
+        print("   %-15s  %9.0f  %13.0f  %7.2f  %11s  %s" % (
+            c, st.median(x["ok"] / dur for x in xs), st.median(x["eff"] for x in xs), st.median(x["us"] for x in xs),
+            "%.2f/%.2f" % (st.median(x["usr"] for x in xs), st.median(x["sys"] for x in xs)), "  ".join(cols)))
     print()
 if any(x["other"] > noise for x in rows):
     print("* other_cpu above %.2f s even after retries: that run was disturbed by another process" % noise)
 print("req/cli-cpu-s = successful responses / (utime+stime of the client process, whole life);")
-print("ratio = median over rounds of llmload's req/cli-cpu-s divided by the peer's in the same round and server.")
+print("ratio = median over rounds of llmload's req/cli-cpu-s divided by the peer's in the same round and server;")
+print("llmload-nojsonl = the same llmload run with --no-jsonl (no per-request results.jsonl).")
 PY
 
 [[ ${KEEP_TMP:-0} == 1 ]] && echo "raw outputs kept in $TMP"
