@@ -3,20 +3,25 @@
 use std::time::Duration;
 
 use crate::engine::{Observer, StageResult, TurnRecord};
-use crate::metrics::live::Live;
+use crate::metrics::live::{Live, LiveTotals};
 use crate::profile::stages::Stage;
 use crate::report::jsonl::JsonlWriter;
+use crate::report::summary::Second;
 use crate::report::text;
 
 /// Prints progress to stderr.
 pub struct Progress {
     pub stages: Vec<Stage>,
     pub last_sent: u64,
+    /// The totals at the previous tick.
+    pub last: LiveTotals,
     /// `results.jsonl`, and the first write error (reported once at the end).
     pub jsonl: Option<JsonlWriter>,
     pub jsonl_error: Option<std::io::Error>,
     pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub told_stop: bool,
+    /// One sample per tick, for the timelines of the reports.
+    pub timeline: Vec<Second>,
 }
 
 impl Observer for Progress {
@@ -28,6 +33,19 @@ impl Observer for Progress {
         let t = live.totals();
         let rps = t.sent - self.last_sent;
         self.last_sent = t.sent;
+        let last = self.last;
+        self.last = t;
+        self.timeline.push(Second {
+            t: elapsed.as_secs_f64(),
+            stage,
+            sent: t.sent - last.sent,
+            ok: t.ok - last.ok,
+            failed: t.failed - last.failed,
+            dropped: t.dropped - last.dropped,
+            tokens: t.tokens - last.tokens,
+            in_flight: t.in_flight,
+            ..Second::default()
+        });
         let total: Duration = self.stages.iter().map(|s| s.duration).sum();
         eprintln!(
             "[{:>5.1}s/{:.0}s] stage {} {}  rps {}  in flight {}  ok {}  failed {}  dropped {}  tokens {}",

@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// request; summaries and histograms are unaffected).
     #[arg(long)]
     no_jsonl: bool,
+    /// A header whose value is a secret, besides Authorization, x-api-key and the like: its
+    /// value is never written (repeatable).
+    #[arg(long, value_name = "NAME")]
+    redact_header: Vec<String>,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -166,6 +170,11 @@ fn retarget(profile: &mut Profile, base: &str) {
         let path = s.target.splitn(4, '/').nth(3).unwrap_or("");
         s.target = format!("{base}/{path}");
     }
+}
+
+/// This machine's name (for run metadata).
+fn hostname() -> String {
+    nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into())
 }
 
 /// Reads the local port range; warns when the planned connections cannot fit.
@@ -236,6 +245,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         Failure::usage(errs.iter().map(|e| format!("{origin}: {e}")).collect::<Vec<_>>().join("\n"))
     };
     let raw = crate::profile::parse_raw(&text).map_err(fail)?;
+    let profile_json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let mut profile = crate::profile::apply(raw, &overrides).map_err(fail)?;
     let timeouts = Timeouts {
         connect: dur("connect-timeout", &args.connect_timeout)?,
@@ -313,6 +323,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         urls
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config_cores = cores.clone();
     let config = EngineConfig {
         targets: endpoints,
         stages: profile.stages.clone(),
@@ -358,10 +369,12 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let mut progress = Progress {
         stages: profile.stages.clone(),
         last_sent: 0,
+        last: Default::default(),
         jsonl,
         jsonl_error: None,
         stop: stop.clone(),
         told_stop: false,
+        timeline: Vec::new(),
     };
     let result = engine::run(config, Arc::new(workload), &mut progress)
         .map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
@@ -372,22 +385,27 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if let Some(e) = progress.jsonl_error.take() {
         eprintln!("llmload: results.jsonl: {e}");
     }
-    // 5. Reports and the verdict.
+    // 5. Reports and the verdict: everything is rendered from the summary.
     let checks = thresholds::evaluate(&profile.thresholds, &result);
     let info = text::RunInfo { target: target_desc.join(", "), fd_limit, dns };
-    let mut report = Vec::new();
-    text::render(&mut report, &result, &info, &checks).map_err(|e| Failure::runtime(e.to_string()))?;
-    let summary = summary::build(&result, &info, &checks);
-    let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
-    let write = |name: &str, bytes: &[u8]| {
-        std::fs::write(dir.join(name), bytes)
-            .map_err(|e| Failure::runtime(format!("{}: {e}", dir.join(name).display())))
+    let mut summary = summary::build(&result, &info, &checks);
+    let argv: Vec<String> = std::env::args().collect();
+    let redacted = crate::report::redact::profile(profile_json, &args.redact_header);
+    summary.meta = summary::Meta {
+        command: crate::report::redact::command(&argv, &args.redact_header),
+        profile_origin: origin.clone(),
+        profile_sha256: crate::report::redact::profile_hash(&redacted),
+        profile: redacted,
+        start_unix_us: crate::report::model::unix_us(result.started),
+        end_unix_us: crate::report::model::unix_us(std::time::SystemTime::now()),
+        host: hostname(),
+        cores: config_cores,
+        fixed_connections: result.fixed_connections,
+        shard: String::new(),
+        merged_from: Vec::new(),
     };
-    write("report.txt", &report)?;
-    write("summary.json", &json)?;
-    let mut csv = Vec::new();
-    crate::report::csv::render(&mut csv, &summary).map_err(|e| Failure::runtime(e.to_string()))?;
-    write("report.csv", &csv)?;
+    summary.timeline = std::mem::take(&mut progress.timeline);
+    let report = crate::report::write_all(&dir, &summary).map_err(Failure::runtime)?;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nreports: {}", dir.display());

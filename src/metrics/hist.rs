@@ -98,9 +98,10 @@ impl HistSet {
         }
     }
 
-    /// Replaces one histogram (used when decoding a saved summary).
-    pub fn set(&mut self, metric: Metric, h: Histogram<u64>) {
-        self.hists[metric as usize] = h;
+    /// Adds a histogram from elsewhere (a saved summary); fails when its values do not fit
+    /// the project's range.
+    pub fn add_histogram(&mut self, metric: Metric, h: &Histogram<u64>) -> Result<(), String> {
+        self.hists[metric as usize].add(h).map_err(|e| format!("{e:?}"))
     }
 }
 

@@ -37,6 +37,16 @@ impl fmt::Display for Driver {
     }
 }
 
+impl Driver {
+    /// The driver a report names (the inverse of `Display`; unknown names read as epoll).
+    pub fn from_name(name: &str) -> Driver {
+        [Driver::UringDeferTaskrun, Driver::UringCoopTaskrun, Driver::Uring]
+            .into_iter()
+            .find(|d| d.to_string() == name)
+            .unwrap_or(Driver::Epoll)
+    }
+}
+
 /// The driver preference, from the environment: `LLMLOAD_DRIVER=epoll` forces epoll
 /// (as does monoio's own `MONOIO_FORCE_LEGACY_DRIVER=1`).
 fn epoll_forced() -> bool {

@@ -5,7 +5,47 @@ pub mod compare;
 pub mod csv;
 pub mod health;
 pub mod jsonl;
+pub mod model;
+pub mod redact;
 pub mod run_dir;
 pub mod summary;
 pub mod text;
 pub mod thresholds;
+
+use std::path::Path;
+
+use summary::Summary;
+
+/// Writes `bytes` to `dir/name` atomically (a temporary file renamed into place), so a
+/// reader (or a textfile collector) never sees half a file.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Renders every report of a run from its summary into `dir` and returns the text report.
+/// `llmload run`, `merge` and `report` all come through here.
+pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
+    let run = model::run_from_summary(summary)?;
+    let info = text::RunInfo {
+        target: summary.target.clone(),
+        fd_limit: summary.fd_limit,
+        dns: summary
+            .dns_us
+            .iter()
+            .map(|(h, us)| (h.clone(), std::time::Duration::from_micros(*us)))
+            .collect(),
+    };
+    let io = |e: std::io::Error| e.to_string();
+    let mut report = Vec::new();
+    text::render(&mut report, &run, &info, &summary.meta, &summary.thresholds).map_err(io)?;
+    write_atomic(dir, "report.txt", &report)?;
+    write_atomic(dir, "summary.json", &serde_json::to_vec_pretty(summary).expect("summary serializes"))?;
+    let mut csv = Vec::new();
+    csv::render(&mut csv, summary).map_err(io)?;
+    write_atomic(dir, "report.csv", &csv)?;
+    Ok(report)
+}

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::{RunResult, StageResult};
 use crate::metrics::{ErrorKind, Metric, Stats};
@@ -12,7 +12,7 @@ use crate::metrics::{ErrorKind, Metric, Stats};
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Percentiles of one histogram, in microseconds.
-#[derive(Serialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Percentiles {
     pub count: u64,
     pub min: u64,
@@ -42,8 +42,9 @@ impl Percentiles {
     }
 }
 
-/// The figures of one stage × scenario.
-#[derive(Serialize, Debug)]
+/// The figures of one stage × scenario. Every counter of [`Stats`] is kept, so the figures
+/// can be turned back into `Stats` exactly (see `report::model`).
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Figures {
     pub requests: u64,
     pub ok: u64,
@@ -60,13 +61,22 @@ pub struct Figures {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub token_mismatch: u64,
+    /// Successful requests within their scenario's SLOs.
+    pub good: u64,
+    pub ok_completion_tokens: u64,
+    pub content_events: u64,
+    /// Requests whose completion tokens were counted from events (no usage reported).
+    pub counted_tokens: u64,
+    pub connects: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
     pub status: BTreeMap<String, u64>,
-    pub errors: BTreeMap<&'static str, u64>,
+    pub errors: BTreeMap<String, u64>,
     /// Percentiles per metric (µs).
-    pub us: BTreeMap<&'static str, Percentiles>,
+    pub us: BTreeMap<String, Percentiles>,
     /// Every non-empty histogram (µs), HdrHistogram V2 DEFLATE base64, for exact
     /// recomputation and merging.
-    pub histograms: BTreeMap<&'static str, String>,
+    pub histograms: BTreeMap<String, String>,
 }
 
 impl Figures {
@@ -86,23 +96,33 @@ impl Figures {
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,
             token_mismatch: s.token_mismatch,
+            good: s.good,
+            ok_completion_tokens: s.ok_completion_tokens,
+            content_events: s.content_events,
+            counted_tokens: s.counted_tokens,
+            connects: s.connects,
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
             status: s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             errors: ErrorKind::ALL
                 .iter()
                 .filter(|k| s.errors[k.index()] > 0)
-                .map(|k| (k.name(), s.errors[k.index()]))
+                .map(|k| (k.name().to_string(), s.errors[k.index()]))
                 .collect(),
-            us: Metric::ALL.iter().map(|m| (m.name(), Percentiles::of(s.hists.get(*m)))).collect(),
+            us: Metric::ALL
+                .iter()
+                .map(|m| (m.name().to_string(), Percentiles::of(s.hists.get(*m))))
+                .collect(),
             histograms: Metric::ALL
                 .iter()
                 .filter(|m| !s.hists.get(**m).is_empty())
-                .map(|m| (m.name(), crate::metrics::encode::encode(s.hists.get(*m))))
+                .map(|m| (m.name().to_string(), crate::metrics::encode::encode(s.hists.get(*m))))
                 .collect(),
         }
     }
 }
 
-#[derive(Serialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct StageSummary {
     pub stage: String,
     pub duration_s: f64,
@@ -116,10 +136,57 @@ pub struct StageSummary {
     pub all: Figures,
 }
 
-#[derive(Serialize, Debug)]
+/// One second of the run, sampled from the workers' live counters (for timelines). Counts
+/// are for that second; `in_flight` is the level at its end.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct Second {
+    /// Seconds since the run started (end of the sampled second).
+    pub t: f64,
+    /// 0-based stage index.
+    pub stage: usize,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub dropped: u64,
+    pub tokens: u64,
+    pub in_flight: i64,
+    /// Latency (from the intended start) of the requests that finished in that second, µs;
+    /// None when none did. Coarse (live buckets), for timelines only.
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+    pub ttft_p50_us: Option<u64>,
+}
+
+/// Facts about how the run was made (not measurements).
+#[derive(Serialize, Deserialize, Debug, Clone, Default)]
+pub struct Meta {
+    /// The command line, with secrets replaced by `<redacted>`.
+    pub command: Vec<String>,
+    /// Where the profile came from (a path, `flags` or `built-in quickstart`).
+    pub profile_origin: String,
+    /// The effective profile (secrets redacted), as JSON.
+    pub profile: serde_json::Value,
+    /// SHA-256 of the profile as loaded (hex): runs with equal hashes are comparable.
+    pub profile_sha256: String,
+    /// Unix time (µs) the run started and ended.
+    pub start_unix_us: u64,
+    pub end_unix_us: u64,
+    pub host: String,
+    pub cores: Vec<usize>,
+    /// Open-loop arrivals queued for fixed connections (changes the health findings).
+    pub fixed_connections: bool,
+    /// `K/N` when this process ran one shard of a distributed run; empty otherwise.
+    pub shard: String,
+    /// Runs merged into this one (their hosts), empty for a single run.
+    pub merged_from: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Summary {
     pub schema_version: u32,
-    pub llmload_version: &'static str,
+    pub llmload_version: String,
+    #[serde(default)]
+    pub meta: Meta,
     pub target: String,
     /// Resolution time of each endpoint host (resolved once at start), µs.
     pub dns_us: BTreeMap<String, u64>,
@@ -133,6 +200,9 @@ pub struct Summary {
     pub thresholds: Vec<super::thresholds::Check>,
     /// All thresholds passed (true when there are none).
     pub pass: bool,
+    /// Per-second samples of the live counters.
+    #[serde(default)]
+    pub timeline: Vec<Second>,
 }
 
 fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> StageSummary {
@@ -154,7 +224,8 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
 pub fn build(run: &RunResult, info: &super::text::RunInfo, checks: &[super::thresholds::Check]) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
-        llmload_version: env!("CARGO_PKG_VERSION"),
+        llmload_version: env!("CARGO_PKG_VERSION").to_string(),
+        meta: Meta::default(),
         target: info.target.clone(),
         dns_us: info.dns.iter().map(|(h, d)| (h.clone(), d.as_micros() as u64)).collect(),
         driver: run.driver.to_string(),
@@ -165,5 +236,6 @@ pub fn build(run: &RunResult, info: &super::text::RunInfo, checks: &[super::thre
         stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios, run.fixed_connections)).collect(),
         thresholds: checks.to_vec(),
         pass: checks.iter().all(|c| c.pass),
+        timeline: Vec::new(),
     }
 }

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use hdrhistogram::Histogram;
 
 use super::health::stage_findings;
+use super::summary::Meta;
 use super::thresholds::Check;
 use crate::engine::{RunResult, StageResult};
 use crate::metrics::{ErrorKind, Metric, Stats};
@@ -122,8 +123,25 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
 }
 
 /// Writes the full report.
-pub fn render(w: &mut impl Write, run: &RunResult, info: &RunInfo, checks: &[Check]) -> io::Result<()> {
+pub fn render(
+    w: &mut impl Write,
+    run: &RunResult,
+    info: &RunInfo,
+    meta: &Meta,
+    checks: &[Check],
+) -> io::Result<()> {
     writeln!(w, "llmload report — target {}", info.target)?;
+    if !meta.shard.is_empty() {
+        writeln!(w, "shard {} of a distributed run (merge the shards for the whole)", meta.shard)?;
+    }
+    if !meta.merged_from.is_empty() {
+        writeln!(
+            w,
+            "merged from {} runs ({}): counters summed, histograms added",
+            meta.merged_from.len(),
+            meta.merged_from.join(", ")
+        )?;
+    }
     if run.interrupted {
         writeln!(w, "INTERRUPTED: stopped by a signal; {} stage(s) completed", run.stages.len())?;
     }

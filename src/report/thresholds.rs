@@ -1,20 +1,20 @@
 //! Thresholds: pass/fail limits checked per stage on all scenarios together and on each
 //! scenario (nexus-loadtest's `ttft_p95_ms`, `p95_ms`, `error_rate`, and ours).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::RunResult;
 use crate::metrics::{Metric, Stats};
 use crate::profile::Thresholds;
 
 /// One checked limit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Check {
     /// 0-based stage index.
     pub stage: usize,
     /// `ALL` or a scenario name.
     pub scope: String,
-    pub name: &'static str,
+    pub name: String,
     pub limit: f64,
     pub actual: f64,
     pub pass: bool,
@@ -64,7 +64,14 @@ pub fn evaluate(thresholds: &Thresholds, run: &RunResult) -> Vec<Check> {
                 }
                 let (actual, larger_is_worse) = measure(name, stats, steady);
                 let pass = if larger_is_worse { actual <= limit } else { actual >= limit };
-                checks.push(Check { stage: i, scope: scope.clone(), name, limit, actual, pass });
+                checks.push(Check {
+                    stage: i,
+                    scope: scope.clone(),
+                    name: name.to_string(),
+                    limit,
+                    actual,
+                    pass,
+                });
             }
         }
     }
