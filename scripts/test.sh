@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== test dependencies (promtool, chromium, postgresql)"
+scripts/install-test-deps.sh
+
 echo "== cargo build --release"
 cargo build --release --locked
 

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod health;
 pub mod jsonl;
 pub mod model;
+pub mod promtext;
 pub mod redact;
 pub mod run_dir;
 pub mod summary;
