@@ -2,9 +2,12 @@
 //! Only this module prints to stdout or decides exit codes.
 
 mod compare;
+mod merge;
 mod mock;
 mod progress;
+mod report;
 mod run;
+mod summary;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,12 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Check a profile without sending any load.
     Validate(validate::ValidateArgs),
+    /// Combine runs of one profile from several hosts or shards (histograms added).
+    Merge(merge::MergeArgs),
+    /// Render every report again from a run directory, summary.json or results.jsonl.
+    Report(report::ReportArgs),
+    /// Print key figures of runs side by side (one row per run).
+    Summary(summary::SummaryArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -51,6 +60,9 @@ pub fn main() -> i32 {
         Command::Mock(args) => mock::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Summary(args) => summary::run(args),
     };
     match result {
         Ok(code) => code,

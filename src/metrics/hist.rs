@@ -47,6 +47,11 @@ impl Metric {
         Metric::Tls,
     ];
 
+    /// The metric a report names (the inverse of `name`).
+    pub fn from_name(name: &str) -> Option<Metric> {
+        Metric::ALL.iter().copied().find(|m| m.name() == name)
+    }
+
     /// Stable name used in reports.
     pub fn name(self) -> &'static str {
         match self {

@@ -37,19 +37,13 @@ impl Figures {
             s.status.insert(code, *n);
         }
         for (name, n) in &self.errors {
-            let kind = ErrorKind::ALL
-                .iter()
-                .find(|k| k.name() == name)
-                .ok_or_else(|| format!("unknown error class {name:?}"))?;
+            let kind = ErrorKind::from_name(name).ok_or_else(|| format!("unknown error class {name:?}"))?;
             s.errors[kind.index()] = *n;
         }
         for (name, text) in &self.histograms {
-            let metric = Metric::ALL
-                .iter()
-                .find(|m| m.name() == name)
-                .ok_or_else(|| format!("unknown metric {name:?}"))?;
+            let metric = Metric::from_name(name).ok_or_else(|| format!("unknown metric {name:?}"))?;
             let h = encode::decode(text).map_err(|e| format!("{name}: {e}"))?;
-            s.hists.add_histogram(*metric, &h).map_err(|e| format!("{name}: {e}"))?;
+            s.hists.add_histogram(metric, &h).map_err(|e| format!("{name}: {e}"))?;
         }
         Ok(s)
     }

@@ -179,6 +179,9 @@ pub struct Meta {
     pub shard: String,
     /// Runs merged into this one (their hosts), empty for a single run.
     pub merged_from: Vec<String>,
+    /// Caveats about how the figures were obtained (e.g. rebuilt from results.jsonl).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

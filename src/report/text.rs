@@ -134,6 +134,9 @@ pub fn render(
     if !meta.shard.is_empty() {
         writeln!(w, "shard {} of a distributed run (merge the shards for the whole)", meta.shard)?;
     }
+    for note in &meta.notes {
+        writeln!(w, "note: {note}")?;
+    }
     if !meta.merged_from.is_empty() {
         writeln!(
             w,
