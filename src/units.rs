@@ -52,9 +52,87 @@ fn trim_float(v: f64, unit: &str) -> String {
     format!("{s}{unit}")
 }
 
+/// Parses a wall-clock time: unix seconds (`1764086400`, `1764086400.5`) or RFC 3339
+/// (`2026-11-25T17:00:00Z`, `2026-11-25T18:00:00.250+01:00`). Returns µs since the epoch.
+pub fn parse_wall_time_us(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let secs: f64 = t.parse().map_err(|_| format!("{t:?} is not a number of seconds"))?;
+        return Ok((secs * 1e6).round() as u64);
+    }
+    let bad = || format!("{t:?}: expected RFC 3339 like 2026-11-25T17:00:00Z, or unix seconds");
+    let b = t.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return Err(bad());
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r).and_then(|s| s.parse::<i64>().ok()).ok_or_else(bad);
+    let (y, mo, d, h, mi, s) =
+        (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return Err(format!("{t:?}: a date or time field is out of range"));
+    }
+    let mut rest = &t[19..];
+    let mut frac_us = 0i64;
+    if let Some(f) = rest.strip_prefix('.') {
+        let digits = f.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let padded = format!("{:0<6}", &f[..digits.min(6)]);
+        frac_us = padded.parse().map_err(|_| bad())?;
+        rest = &f[digits..];
+    }
+    let offset_s = match rest {
+        "Z" | "z" => 0,
+        o if o.len() == 6 && (o.starts_with('+') || o.starts_with('-')) && &o[3..4] == ":" => {
+            let (oh, om) =
+                (o[1..3].parse::<i64>().map_err(|_| bad())?, o[4..6].parse::<i64>().map_err(|_| bad())?);
+            let v = oh * 3600 + om * 60;
+            if o.starts_with('-') {
+                -v
+            } else {
+                v
+            }
+        }
+        _ => return Err(format!("{t:?}: needs a time zone (Z or ±hh:mm)")),
+    };
+    let days = crate::report::run_dir::days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
+    if secs < 0 {
+        return Err(format!("{t:?} is before 1970"));
+    }
+    Ok(secs as u64 * 1_000_000 + frac_us as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wall_times_parse() {
+        assert_eq!(parse_wall_time_us("1970-01-02T01:01:01Z").unwrap(), (86_400 + 3_661) * 1_000_000);
+        assert_eq!(
+            parse_wall_time_us("1970-01-02T02:01:01.25+01:00").unwrap(),
+            (86_400 + 3_661) * 1_000_000 + 250_000
+        );
+        assert_eq!(parse_wall_time_us("1764086400").unwrap(), 1_764_086_400_000_000);
+        assert_eq!(parse_wall_time_us("1764086400.5").unwrap(), 1_764_086_400_500_000);
+        assert_eq!(
+            parse_wall_time_us("2026-11-25T16:00:00Z").unwrap() / 1_000_000,
+            crate::report::run_dir::days_from_civil(2026, 11, 25) as u64 * 86_400 + 16 * 3600
+        );
+        for bad in
+            ["", "tomorrow", "2026-11-25T17:00:00", "2026-13-01T00:00:00Z", "2026-11-25T17:00Z", "12:00"]
+        {
+            assert!(parse_wall_time_us(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_each_unit() {

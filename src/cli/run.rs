@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::progress::Progress;
 use super::Failure;
+use crate::engine::shard::Shard;
 use crate::engine::{self, Arrival, EngineConfig};
 use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
@@ -19,7 +20,7 @@ use crate::net::cores::select_cores;
 use crate::profile::stages::{Load, Stage};
 use crate::profile::{Overrides, Profile};
 use crate::report::{health, summary, text, thresholds};
-use crate::units::parse_duration;
+use crate::units::{parse_duration, parse_wall_time_us};
 use crate::workload::profile::{targets, ProfileWorkload};
 
 /// Exit code when a threshold failed.
@@ -119,6 +120,14 @@ pub struct RunArgs {
     /// request; summaries and histograms are unaffected).
     #[arg(long)]
     no_jsonl: bool,
+    /// Run part K of N of a distributed run (K from 0, like JOB_COMPLETION_INDEX): users and
+    /// open-loop rates are divided exactly between the shards, seeds differ per shard.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Start the first stage at this wall-clock time (RFC 3339 or unix seconds), so shards on
+    /// several hosts line up; the measured start skew is recorded in summary.json.
+    #[arg(long, value_name = "TIME")]
+    start_at: Option<String>,
     /// A header whose value is a secret, besides Authorization, x-api-key and the like: its
     /// value is never written (repeatable).
     #[arg(long, value_name = "NAME")]
@@ -172,6 +181,22 @@ fn retarget(profile: &mut Profile, base: &str) {
     }
 }
 
+/// Sleeps until `at_us` (unix µs) less the engine's 50 ms start-up lead, unless stopped.
+fn wait_until(at_us: u64, stop: &std::sync::atomic::AtomicBool) {
+    let lead = 50_000;
+    eprintln!(
+        "llmload: waiting for --start-at ({})",
+        crate::report::run_dir::rfc3339((at_us / 1_000_000) as i64)
+    );
+    loop {
+        let now = crate::report::model::unix_us(std::time::SystemTime::now());
+        if now + lead >= at_us || stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_micros((at_us - lead - now).min(100_000)));
+    }
+}
+
 /// This machine's name (for run metadata).
 fn hostname() -> String {
     nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "unknown".into())
@@ -220,6 +245,24 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     if args.max_inflight == Some(0) {
         return Err(Failure::usage("--max-inflight: must be at least 1"));
     }
+    let shard = match &args.shard {
+        Some(s) => Shard::parse(s).map_err(|e| Failure::usage(format!("--shard {e}")))?,
+        None => Shard::default(),
+    };
+    let start_at_us = match &args.start_at {
+        Some(t) => {
+            let at = parse_wall_time_us(t).map_err(|e| Failure::usage(format!("--start-at {e}")))?;
+            let now = crate::report::model::unix_us(std::time::SystemTime::now());
+            if at < now {
+                return Err(Failure::usage(format!(
+                    "--start-at {t:?} is {:.1}s in the past",
+                    (now - at) as f64 / 1e6
+                )));
+            }
+            Some(at)
+        }
+        None => None,
+    };
     let profile_path = args.profile.clone().or(args.config.clone());
     let embedded = args.mock || (profile_path.is_none() && args.target.is_none());
     let (origin, text) = match &profile_path {
@@ -268,7 +311,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         Some("poisson") => Arrival::Poisson,
         _ => Arrival::Constant,
     };
-    let seed = args.seed.or(profile.seed).unwrap_or(1);
+    let seed = shard.seed(args.seed.or(profile.seed).unwrap_or(1));
     let max_inflight = args.max_inflight.or(profile.max_inflight).unwrap_or(10_000);
     let insecure = args.insecure || profile.insecure_skip_verify;
 
@@ -340,6 +383,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         record_turns: !args.no_jsonl,
         stop: stop.clone(),
         tls,
+        shard,
     };
     eprintln!(
         "llmload: {} stage(s), {} scenario(s) against {} on {} worker(s); reports in {}",
@@ -355,6 +399,9 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
+    }
+    if let Some(at) = start_at_us {
+        wait_until(at, &stop);
     }
     let scenario_names: Vec<String> = profile.scenarios.iter().map(|s| s.name.clone()).collect();
     let jsonl = if args.no_jsonl {
@@ -401,7 +448,11 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         host: hostname(),
         cores: config_cores,
         fixed_connections: result.fixed_connections,
-        shard: String::new(),
+        shard: if shard.count > 1 { shard.to_string() } else { String::new() },
+        start_at_unix_us: start_at_us,
+        // The engine's first stage starts 50 ms after it records `started`.
+        start_skew_us: start_at_us
+            .map(|at| crate::report::model::unix_us(result.started) as i64 + 50_000 - at as i64),
         merged_from: Vec::new(),
         notes: Vec::new(),
     };

@@ -3,6 +3,7 @@
 //! the coordinator only at stage ends.
 
 pub mod schedule;
+pub mod shard;
 mod stage_sync;
 mod worker;
 
@@ -56,6 +57,8 @@ pub struct EngineConfig {
     pub record_turns: bool,
     /// TLS settings per target (https only).
     pub tls: Vec<Option<TlsClient>>,
+    /// The part of a distributed run this process runs (0/1: all of it).
+    pub shard: shard::Shard,
 }
 
 /// One stage's merged result.

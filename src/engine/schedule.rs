@@ -24,11 +24,21 @@ pub struct Schedule {
     k: u64,
     /// Offset of the last arrival (Poisson).
     t: f64,
+    /// Constant: arrival k comes when the ramp's area reaches k + phase (0 ≤ phase < 1).
+    phase: f64,
 }
 
 impl Schedule {
     pub fn new(from: f64, to: f64, duration: f64, arrival: Arrival, seed: u64) -> Schedule {
-        Schedule { from, to, duration, arrival, rng: SmallRng::seed_from_u64(seed), k: 0, t: 0.0 }
+        Schedule { from, to, duration, arrival, rng: SmallRng::seed_from_u64(seed), k: 0, t: 0.0, phase: 0.0 }
+    }
+
+    /// Shifts a constant schedule by a fraction of one arrival: M schedules of rate R/M with
+    /// phases j/M interleave into one evenly spaced schedule of rate R, and their counts sum
+    /// to exactly R·duration.
+    pub fn phase(mut self, phase: f64) -> Schedule {
+        self.phase = phase.clamp(0.0, 1.0 - f64::EPSILON);
+        self
     }
 
     /// Rate at offset `t`.
@@ -61,7 +71,7 @@ impl Schedule {
     pub fn next_offset(&mut self) -> Option<f64> {
         let t = match self.arrival {
             // Arrival k at the time the ramp's area reaches k (k = 0 at the start).
-            Arrival::Constant => self.time_of(self.k as f64),
+            Arrival::Constant => self.time_of(self.k as f64 + self.phase),
             Arrival::Poisson => {
                 // Exponential gap at the current rate (exact for constant rates; for ramps
                 // the rate is re-read at each arrival).
@@ -90,6 +100,23 @@ mod tests {
         assert_eq!(v.len(), 200);
         assert!((v[1] - v[0] - 0.01).abs() < 1e-9);
         assert!((v[199] - 1.99).abs() < 1e-9);
+    }
+
+    #[test]
+    fn phased_parts_interleave_and_sum_exactly() {
+        for (rate, parts) in [(1000.0, 4usize), (333.0, 6), (7.0, 3), (2000.0, 2)] {
+            let mut merged: Vec<f64> = (0..parts)
+                .flat_map(|j| {
+                    all(Schedule::new(rate / parts as f64, rate / parts as f64, 2.0, Arrival::Constant, 0)
+                        .phase(j as f64 / parts as f64))
+                })
+                .collect();
+            assert_eq!(merged.len() as f64, rate * 2.0, "rate {rate} over {parts} parts");
+            merged.sort_by(f64::total_cmp);
+            for w in merged.windows(2) {
+                assert!((w[1] - w[0] - 1.0 / rate).abs() < 1e-6, "even spacing at rate {rate}");
+            }
+        }
     }
 
     #[test]

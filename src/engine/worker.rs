@@ -246,11 +246,7 @@ fn thread_cpu() -> Duration {
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }
 
-/// A worker's share of `total`, split so the shares sum to `total` exactly.
-pub(crate) fn share(total: u32, workers: usize, index: usize) -> u32 {
-    let w = workers as u32;
-    total / w + u32::from((index as u32) < total % w)
-}
+pub(crate) use super::shard::share;
 
 /// Runs every stage on this worker.
 pub(crate) async fn run<S: Transport>(
@@ -272,7 +268,11 @@ pub(crate) async fn run<S: Transport>(
         stats: RefCell::new(Vec::new()),
         active: Cell::new(0),
         pools: RefCell::new(config.targets.iter().map(|_| Vec::new()).collect()),
-        slots: config.connections.map(|n| slots::Slots::new(share(n as u32, workers, index).max(1) as usize)),
+        slots: config.connections.map(|n| {
+            let shard = config.shard;
+            let here = share(n as u32, shard.count, shard.index);
+            slots::Slots::new(share(here, workers, index).max(1) as usize)
+        }),
         next_source: Cell::new(index),
         tx,
         sink_dropped: Cell::new(0),
@@ -334,19 +334,4 @@ pub(crate) async fn run<S: Transport>(
         }
     }
     ctx.pools.borrow_mut().clear();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::share;
-
-    #[test]
-    fn shares_sum_to_the_total() {
-        for total in [0, 1, 7, 100, 1001] {
-            for workers in 1..6 {
-                let sum: u32 = (0..workers).map(|i| share(total, workers, i)).sum();
-                assert_eq!(sum, total);
-            }
-        }
-    }
 }

@@ -177,6 +177,12 @@ pub struct Meta {
     pub fixed_connections: bool,
     /// `K/N` when this process ran one shard of a distributed run; empty otherwise.
     pub shard: String,
+    /// `--start-at` (unix µs), and how far from it the first stage really started (µs,
+    /// positive = late).
+    #[serde(default)]
+    pub start_at_unix_us: Option<u64>,
+    #[serde(default)]
+    pub start_skew_us: Option<i64>,
     /// Runs merged into this one (their hosts), empty for a single run.
     pub merged_from: Vec<String>,
     /// Caveats about how the figures were obtained (e.g. rebuilt from results.jsonl).

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::{share, Ctx, StageRun};
+use crate::engine::shard::first as first_of;
 use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
@@ -24,9 +25,11 @@ pub(crate) async fn run<S: Transport>(
 ) {
     let peak = from.max(to);
     let total_users = peak;
-    // Users are numbered globally so scenario apportionment is the same on any worker count.
-    let mine = share(peak, ctx.workers, ctx.index);
-    let first = (0..ctx.index).map(|i| share(peak, ctx.workers, i)).sum::<u32>();
+    // Users are numbered globally (across shards and workers) so scenario apportionment and
+    // ramps are the same on any shard and worker count.
+    let (shard_users, shard_first) = ctx.config.shard.users(peak);
+    let mine = share(shard_users, ctx.workers, ctx.index);
+    let first = shard_first + first_of(shard_users, ctx.workers, ctx.index);
     for u in first..first + mine {
         // The ramp reaches u + 1 users at this fraction of the stage.
         let at = |users: u32| -> f64 {

@@ -24,8 +24,14 @@ pub(crate) async fn run<S: Transport>(
     duration: Duration,
     seed: u64,
 ) {
-    let w = ctx.workers as f64;
-    let mut schedule = Schedule::new(from / w, to / w, duration.as_secs_f64(), ctx.config.arrival, seed);
+    // Every worker of every shard takes an equal part of the rate; constant schedules are
+    // phase-shifted by the worker's global position so the parts interleave evenly.
+    let shard = ctx.config.shard;
+    let parts = (shard.count * ctx.workers) as f64;
+    let phase = (shard.index * ctx.workers + ctx.index) as f64 / parts;
+    let mut schedule =
+        Schedule::new(from / parts, to / parts, duration.as_secs_f64(), ctx.config.arrival, seed)
+            .phase(phase);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
     let max_inflight = (ctx.config.max_inflight / ctx.workers).max(1);
     let mut arrivals = 0u64;

@@ -1,0 +1,109 @@
+//! Shards: this process runs part K of N of a distributed run (`--shard K/N`, K from 0, as
+//! Kubernetes' JOB_COMPLETION_INDEX). Users are numbered globally, so scenario apportionment
+//! and ramps come out the same as one process running everything; open-loop rates are divided
+//! and each worker's constant schedule is phase-shifted, so N shards together keep the exact
+//! total and the even spacing of one process.
+
+use std::fmt;
+
+/// Part `index` of `count` (0-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard { index: 0, count: 1 }
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `total` split as evenly as possible: part `index` of `parts` (remainders go to the
+/// first parts, so the parts sum to the total).
+pub fn share(total: u32, parts: usize, index: usize) -> u32 {
+    let p = parts.max(1) as u32;
+    total / p + u32::from((index as u32) < total % p)
+}
+
+/// The first global index of part `index` (the sum of the parts before it).
+pub fn first(total: u32, parts: usize, index: usize) -> u32 {
+    (0..index).map(|i| share(total, parts, i)).sum()
+}
+
+impl Shard {
+    /// Parses `K/N` (0 ≤ K < N); the error says what is wrong.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?}: expected K/N, e.g. 0/4 (K counts from 0)"))?;
+        let k: usize = k.trim().parse().map_err(|_| format!("{text:?}: K {k:?} is not a whole number"))?;
+        let n: usize = n.trim().parse().map_err(|_| format!("{text:?}: N {n:?} is not a whole number"))?;
+        if n == 0 {
+            return Err(format!("{text:?}: the shard count N must be at least 1"));
+        }
+        if k >= n {
+            return Err(format!("{text:?}: K must be below N (shards are numbered 0..{})", n - 1));
+        }
+        Ok(Shard { index: k, count: n })
+    }
+
+    /// A seed for this shard: distinct per shard (so conversation ids never collide), equal
+    /// to `seed` for an unsharded run.
+    pub fn seed(&self, seed: u64) -> u64 {
+        if self.count == 1 {
+            seed
+        } else {
+            seed ^ (self.index as u64 + 1).wrapping_mul(0xd6e8_feb8_6659_fd93)
+        }
+    }
+
+    /// This shard's users of `total`, and the global index of its first.
+    pub fn users(&self, total: u32) -> (u32, u32) {
+        (share(total, self.count, self.index), first(total, self.count, self.index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_rejects() {
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        assert_eq!(Shard::parse("0/1").unwrap().to_string(), "0/1");
+        for bad in ["4/4", "1/0", "x/2", "1", "-1/2", "1/2/3"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Shard::parse("0/0").unwrap_err().contains("at least 1"));
+    }
+
+    #[test]
+    fn users_add_up_and_do_not_overlap() {
+        for total in [0u32, 1, 5, 10, 101] {
+            for n in 1..7 {
+                let mut next = 0;
+                for k in 0..n {
+                    let (mine, first) = Shard { index: k, count: n }.users(total);
+                    assert_eq!(first, next);
+                    next += mine;
+                }
+                assert_eq!(next, total);
+            }
+        }
+    }
+
+    #[test]
+    fn seeds_differ_per_shard() {
+        let a = Shard { index: 0, count: 2 }.seed(1);
+        let b = Shard { index: 1, count: 2 }.seed(1);
+        assert_ne!(a, b);
+        assert_eq!(Shard::default().seed(1), 1);
+    }
+}
