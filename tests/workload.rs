@@ -352,6 +352,19 @@ fn a_killed_run_leaves_a_jsonl_whose_every_line_parses() {
     }
     assert!(n > 0, "flushed at least every 250 ms");
     assert!(text.is_empty() || text.ends_with('\n'), "only whole lines");
+    // `llmload report` rebuilds every report from the lines alone.
+    assert!(!dir.join("summary.json").exists(), "killed before any summary");
+    let o =
+        std::process::Command::new(env!("CARGO_BIN_EXE_llmload")).arg("report").arg(&dir).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let measured = text.lines().filter(|l| l.contains("\"warmup\":false")).count() as u64;
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let rebuilt: u64 =
+        summary["stages"].as_array().unwrap().iter().map(|s| s["all"]["requests"].as_u64().unwrap()).sum();
+    assert_eq!(rebuilt, measured, "every measured line is counted once");
+    assert_accounted(stage_all(&summary, 0));
+    assert!(std::fs::read_to_string(dir.join("report.txt")).unwrap().contains("rebuilt from results.jsonl"));
 }
 
 #[test]
