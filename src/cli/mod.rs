@@ -2,6 +2,7 @@
 //! Only this module prints to stdout or decides exit codes.
 
 mod compare;
+mod metrics_server;
 mod mock;
 mod progress;
 mod run;

@@ -5,6 +5,7 @@ pub mod compare;
 pub mod csv;
 pub mod health;
 pub mod jsonl;
+pub mod live_metrics;
 pub mod model;
 pub mod promtext;
 pub mod redact;
