@@ -3,6 +3,7 @@
 
 mod compare;
 mod merge;
+mod metrics_server;
 mod mock;
 mod progress;
 mod report;

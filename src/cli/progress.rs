@@ -1,41 +1,150 @@
 //! The live progress line: once a second, and a summary line as each stage ends.
+//!
+//! On a terminal the line is redrawn in place (`\r`, erase line, no line feed); every other
+//! message goes through [`Progress::message`], which erases the live line first, so nothing
+//! is garbled. Otherwise (a file, a pipe, CI) each tick is a plain log line.
 
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{Observer, StageResult, TurnRecord};
-use crate::metrics::live::{Live, LiveTotals};
-use crate::profile::stages::Stage;
+use crate::metrics::live::{Live, LiveSnapshot};
+use crate::profile::stages::{Load, Stage};
 use crate::report::jsonl::JsonlWriter;
 use crate::report::summary::Second;
 use crate::report::text;
 
+/// Erases the terminal line the cursor is on and returns to its start.
+const ERASE_LINE: &str = "\r\x1b[2K";
+
 /// Prints progress to stderr.
 pub struct Progress {
-    pub stages: Vec<Stage>,
-    pub last_sent: u64,
-    /// The totals at the previous tick.
-    pub last: LiveTotals,
+    stages: Vec<Stage>,
+    /// The live counters at the previous tick.
+    last: LiveSnapshot,
     /// `results.jsonl`, and the first write error (reported once at the end).
     pub jsonl: Option<JsonlWriter>,
     pub jsonl_error: Option<std::io::Error>,
-    pub stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    pub told_stop: bool,
+    stop: Arc<AtomicBool>,
+    told_stop: bool,
     /// One sample per tick, for the timelines of the reports.
     pub timeline: Vec<Second>,
+    /// stderr is a terminal: redraw the line in place.
+    tty: bool,
+    /// A live line is on the terminal, not yet erased.
+    line_open: bool,
+}
+
+impl Progress {
+    pub fn new(stages: Vec<Stage>, jsonl: Option<JsonlWriter>, stop: Arc<AtomicBool>) -> Progress {
+        Progress {
+            stages,
+            last: LiveSnapshot::default(),
+            jsonl,
+            jsonl_error: None,
+            stop,
+            told_stop: false,
+            timeline: Vec::new(),
+            tty: std::io::stderr().is_terminal(),
+            line_open: false,
+        }
+    }
+
+    /// Prints a whole line to stderr (ending the live line first).
+    pub fn message(&mut self, text: &str) {
+        self.end_line();
+        eprintln!("{text}");
+    }
+
+    /// Erases the live line, if one is on the terminal, so what follows starts clean. Call it
+    /// before anything else is printed once the run is over.
+    pub fn end_line(&mut self) {
+        if self.line_open {
+            self.line_open = false;
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(ERASE_LINE.as_bytes());
+            let _ = err.flush();
+        }
+    }
+
+    /// The progress line for one tick.
+    fn line(&self, stage: usize, elapsed: Duration, now: &LiveSnapshot, second: &Second) -> String {
+        let total: Duration = self.stages.iter().map(|s| s.duration).sum();
+        let load = self.stages.get(stage).map(|s| load_text(&s.load)).unwrap_or_default();
+        let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), short_us);
+        format!(
+            "[{:>5.1}s/{:.0}s] stage {}/{} {load}  rps {}  in flight {}  p50 {}  p99 {}  ttft p50 {}  errors {}",
+            elapsed.as_secs_f64(),
+            total.as_secs_f64(),
+            stage + 1,
+            self.stages.len(),
+            second.sent,
+            now.totals.in_flight,
+            us(second.latency_p50_us),
+            us(second.latency_p99_us),
+            us(second.ttft_p50_us),
+            now.totals.failed + now.totals.dropped,
+        )
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.end_line();
+    }
+}
+
+/// A stage's load: `8 users`, `8..16 users`, `@50/s`, `@50..100/s`.
+fn load_text(load: &Load) -> String {
+    match *load {
+        Load::Closed { from, to } if from == to => format!("{from} users"),
+        Load::Closed { from, to } => format!("{from}..{to} users"),
+        Load::Open { from, to } if from == to => format!("@{from}/s"),
+        Load::Open { from, to } => format!("@{from}..{to}/s"),
+    }
+}
+
+/// A duration in µs with about 3 significant digits (the live buckets are within 3 %).
+fn short_us(us: u64) -> String {
+    let v = us as f64;
+    if us < 1_000 {
+        format!("{us}us")
+    } else if us < 10_000 {
+        format!("{:.2}ms", v / 1e3)
+    } else if us < 1_000_000 {
+        format!("{:.0}ms", v / 1e3)
+    } else if us < 10_000_000 {
+        format!("{:.2}s", v / 1e6)
+    } else {
+        format!("{:.1}s", v / 1e6)
+    }
+}
+
+/// Truncates `line` to the terminal width from `COLUMNS`, when that is set, so an in-place
+/// redraw never wraps.
+fn fit(line: String) -> String {
+    let cols = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+    match cols {
+        Some(c) if c > 1 && line.chars().count() >= c => line.chars().take(c - 1).collect(),
+        _ => line,
+    }
 }
 
 impl Observer for Progress {
     fn tick(&mut self, stage: usize, elapsed: Duration, live: &Live) {
-        if self.stop.load(std::sync::atomic::Ordering::Relaxed) && !self.told_stop {
+        if self.stop.load(Relaxed) && !self.told_stop {
             self.told_stop = true;
-            eprintln!("llmload: interrupted — finishing in-flight requests and writing reports (again to quit at once)");
+            self.message(
+                "llmload: interrupted — finishing in-flight requests and writing reports (again to quit at once)",
+            );
         }
-        let t = live.totals();
-        let rps = t.sent - self.last_sent;
-        self.last_sent = t.sent;
-        let last = self.last;
-        self.last = t;
-        self.timeline.push(Second {
+        let now = live.snapshot();
+        let (t, last) = (now.totals, self.last.totals);
+        let latency = now.latency.since(&self.last.latency);
+        let ttft = now.ttft.since(&self.last.ttft);
+        let second = Second {
             t: elapsed.as_secs_f64(),
             stage,
             sent: t.sent - last.sent,
@@ -44,26 +153,25 @@ impl Observer for Progress {
             dropped: t.dropped - last.dropped,
             tokens: t.tokens - last.tokens,
             in_flight: t.in_flight,
-            ..Second::default()
-        });
-        let total: Duration = self.stages.iter().map(|s| s.duration).sum();
-        eprintln!(
-            "[{:>5.1}s/{:.0}s] stage {} {}  rps {}  in flight {}  ok {}  failed {}  dropped {}  tokens {}",
-            elapsed.as_secs_f64(),
-            total.as_secs_f64(),
-            stage + 1,
-            self.stages.get(stage).map(|s| s.to_string()).unwrap_or_default(),
-            rps,
-            t.in_flight,
-            t.ok,
-            t.failed,
-            t.dropped,
-            t.tokens
-        );
+            latency_p50_us: latency.quantile(0.5),
+            latency_p99_us: latency.quantile(0.99),
+            ttft_p50_us: ttft.quantile(0.5),
+        };
+        let line = self.line(stage, elapsed, &now, &second);
+        self.timeline.push(second);
+        self.last = now;
+        if self.tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{ERASE_LINE}{}", fit(line));
+            let _ = err.flush();
+            self.line_open = true;
+        } else {
+            eprintln!("{line}");
+        }
     }
 
     fn stage_done(&mut self, index: usize, result: &StageResult) {
-        eprintln!("{}", text::stage_line(index, result));
+        self.message(&text::stage_line(index, result));
     }
 
     fn turn(&mut self, turn: &TurnRecord) {
@@ -80,5 +188,53 @@ impl Observer for Progress {
                 self.jsonl_error.get_or_insert(e);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_sample_the_last_second() {
+        let live = Live::new(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stages = vec![Stage::parse("8:4s").unwrap(), Stage::parse("@50:2s").unwrap()];
+        let mut p = Progress::new(stages, None, stop);
+        p.tty = false;
+        live.shard(0).latency.record(100_000);
+        live.shard(1).latency.record(200_000);
+        live.shard(1).ttft.record(40_000);
+        p.tick(0, Duration::from_secs(1), &live);
+        // The next second: one slow request only.
+        live.shard(0).latency.record(900_000);
+        p.tick(0, Duration::from_secs(2), &live);
+        // A second without successful requests.
+        crate::metrics::live::LiveShard::add(&live.shard(1).failed, 1);
+        p.tick(1, Duration::from_secs(3), &live);
+        let [a, b, c] = &p.timeline[..] else { panic!("{:?}", p.timeline) };
+        assert_eq!((a.ok, a.sent), (2, 2));
+        let p50 = a.latency_p50_us.unwrap();
+        assert!(p50.abs_diff(100_000) <= 100_000 / 32, "{p50}");
+        assert!(a.latency_p99_us.unwrap().abs_diff(200_000) <= 200_000 / 32);
+        assert!(a.ttft_p50_us.unwrap().abs_diff(40_000) <= 40_000 / 32);
+        assert_eq!(b.ok, 1);
+        assert!(b.latency_p50_us.unwrap().abs_diff(900_000) <= 900_000 / 32);
+        assert_eq!(b.ttft_p50_us, None);
+        assert_eq!((c.ok, c.failed, c.stage), (0, 1, 1));
+        assert_eq!(c.latency_p50_us, None);
+        let line = p.line(1, Duration::from_secs(3), &p.last, c);
+        assert!(line.starts_with("[  3.0s/6s] stage 2/2 @50/s  rps 1  in flight 0  p50 -  p99 -"), "{line}");
+        assert!(line.ends_with("errors 1"), "{line}");
+    }
+
+    #[test]
+    fn durations_are_short() {
+        assert_eq!(short_us(850), "850us");
+        assert_eq!(short_us(1_234), "1.23ms");
+        assert_eq!(short_us(153_400), "153ms");
+        assert_eq!(short_us(2_346_000), "2.35s");
+        assert_eq!(short_us(62_000_000), "62.0s");
+        assert_eq!(load_text(&Load::Closed { from: 2, to: 8 }), "2..8 users");
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
+use super::metrics_server::{self, MetricsServer};
 use super::progress::Progress;
 use super::Failure;
 use crate::engine::shard::Shard;
@@ -15,6 +16,7 @@ use crate::engine::{self, Arrival, EngineConfig};
 use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
 use crate::http::target::Scheme;
+use crate::metrics::live::Live;
 use crate::mock::config::MockConfig;
 use crate::net::cores::select_cores;
 use crate::profile::stages::{Load, Stage};
@@ -132,6 +134,11 @@ pub struct RunArgs {
     /// value is never written (repeatable).
     #[arg(long, value_name = "NAME")]
     redact_header: Vec<String>,
+    /// Serve live Prometheus metrics at http://ADDR/metrics while the run goes (e.g.
+    /// 127.0.0.1:9464): request, token and drop counters, in flight, the stage, and latency
+    /// and TTFT histograms, cumulative since the start.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<String>,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -239,6 +246,12 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
+    let metrics_listener = match &args.metrics_addr {
+        Some(addr) => {
+            Some(metrics_server::bind(addr).map_err(|e| Failure::usage(format!("--metrics-addr {e}")))?)
+        }
+        None => None,
+    };
     if args.connections == Some(0) {
         return Err(Failure::usage("--connections: must be at least 1"));
     }
@@ -413,18 +426,23 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?,
         )
     };
-    let mut progress = Progress {
-        stages: profile.stages.clone(),
-        last_sent: 0,
-        last: Default::default(),
-        jsonl,
-        jsonl_error: None,
-        stop: stop.clone(),
-        told_stop: false,
-        timeline: Vec::new(),
+    let mut progress = Progress::new(profile.stages.clone(), jsonl, stop.clone());
+    let live = Arc::new(Live::new(config.cores.len()));
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let server = MetricsServer::start(listener, live.clone())
+                .map_err(|e| Failure::runtime(format!("--metrics-addr: {e}")))?;
+            eprintln!("llmload: live metrics at http://{}/metrics", server.addr());
+            Some(server)
+        }
+        None => None,
     };
-    let result = engine::run(config, Arc::new(workload), &mut progress)
-        .map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
+    let result = engine::run(config, Arc::new(workload), live, &mut progress);
+    progress.end_line();
+    if let Some(server) = metrics {
+        server.stop();
+    }
+    let result = result.map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
     if let Some(server) = mock {
         server.stop();
     }

@@ -128,15 +128,23 @@ const FLUSH_EVERY: Duration = Duration::from_millis(250);
 /// One worker's report of a stage: its statistics per scenario, CPU time, and end.
 type WorkerStage = (Vec<Stats>, Duration, Instant, u64);
 
-/// Runs every stage and returns the merged results.
+/// Runs every stage and returns the merged results. The workers count into `live` (made by
+/// the caller with [`Live::new`] for at least `config.cores.len()` workers, so others can
+/// read it while the run goes, e.g. a metrics endpoint).
 pub fn run(
     config: EngineConfig,
     workload: Arc<dyn Workload>,
+    live: Arc<Live>,
     observer: &mut dyn Observer,
 ) -> std::io::Result<RunResult> {
     let workers = config.cores.len().max(1);
+    if live.workers() < workers {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("live counters for {} workers, but the run has {workers}", live.workers()),
+        ));
+    }
     let scenarios = workload.scenarios();
-    let live = Arc::new(Live::new(workers));
     let started = std::time::SystemTime::now();
     let epoch = Instant::now() + Duration::from_millis(50);
     let sync = Arc::new(StageSync::new(epoch, config.stages.len(), workers));

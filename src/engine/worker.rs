@@ -13,6 +13,7 @@ use super::{EngineConfig, Report};
 use crate::http::conn::{connect, Conn, Transport};
 use crate::http::exchange::{exchange, ResponseState};
 use crate::metrics::live::{Live, LiveShard};
+use crate::metrics::outcome::us_between;
 use crate::metrics::{ErrorKind, Outcome, Stats};
 use crate::profile::stages::Load;
 use crate::workload::{Session, Workload};
@@ -98,9 +99,12 @@ impl<S: Transport> Ctx<S> {
         err_body: Option<&Vec<u8>>,
     ) {
         let live = self.live();
-        LiveShard::add(&live.sent, 1);
         if outcome.is_ok() {
-            LiveShard::add(&live.ok, 1);
+            // The latency bucket also counts the request as ok.
+            live.latency.record(us_between(outcome.intended, outcome.end));
+            if let Some(t) = outcome.first_token {
+                live.ttft.record(us_between(outcome.intended, t));
+            }
             LiveShard::add(&live.tokens, outcome.completion_tokens);
         } else {
             LiveShard::add(&live.failed, 1);
@@ -283,6 +287,7 @@ pub(crate) async fn run<S: Transport>(
     for (k, stage) in config.stages.iter().enumerate() {
         *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
         let Some(start) = sync.wait_start(k, &config.stop).await else { break };
+        ctx.live.set_stage(k);
         let cpu0 = thread_cpu();
         let end = start + stage.duration;
         let run = StageRun {

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod health;
 pub mod jsonl;
 pub mod merge;
+pub mod live_metrics;
 pub mod model;
 pub mod promtext;
 pub mod rebuild;
