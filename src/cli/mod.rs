@@ -2,6 +2,7 @@
 //! Only this module prints to stdout or decides exit codes.
 
 mod compare;
+mod export_ids;
 mod mock;
 mod progress;
 mod run;
@@ -33,6 +34,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Check a profile without sending any load.
     Validate(validate::ValidateArgs),
+    /// Export a run's conversation UUIDs (lines, per-turn CSV, SQL VALUES) for server-side joins.
+    ExportIds(export_ids::ExportIdsArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -51,6 +54,7 @@ pub fn main() -> i32 {
         Command::Mock(args) => mock::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::ExportIds(args) => export_ids::run(args),
     };
     match result {
         Ok(code) => code,
