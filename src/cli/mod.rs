@@ -2,6 +2,7 @@
 //! Only this module prints to stdout or decides exit codes.
 
 mod compare;
+mod export_ids;
 mod merge;
 mod metrics_server;
 mod mock;
@@ -43,6 +44,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Print key figures of runs side by side (one row per run).
     Summary(summary::SummaryArgs),
+    /// Export a run's conversation UUIDs (lines, per-turn CSV, SQL VALUES) for server-side joins.
+    ExportIds(export_ids::ExportIdsArgs),
 }
 
 /// Runs the CLI and returns the process exit code.
@@ -64,6 +67,7 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge::run(args),
         Command::Report(args) => report::run(args),
         Command::Summary(args) => summary::run(args),
+        Command::ExportIds(args) => export_ids::run(args),
     };
     match result {
         Ok(code) => code,
