@@ -403,6 +403,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         fixed_connections: result.fixed_connections,
         shard: String::new(),
         merged_from: Vec::new(),
+        protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
     };
     summary.timeline = std::mem::take(&mut progress.timeline);
     let report = crate::report::write_all(&dir, &summary).map_err(Failure::runtime)?;

@@ -4,8 +4,10 @@
 pub mod compare;
 pub mod csv;
 pub mod health;
+pub mod hlog;
 pub mod jsonl;
 pub mod model;
+pub mod prom;
 pub mod promtext;
 pub mod redact;
 pub mod run_dir;
@@ -48,5 +50,7 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
     let mut csv = Vec::new();
     csv::render(&mut csv, summary).map_err(io)?;
     write_atomic(dir, "report.csv", &csv)?;
+    write_atomic(dir, "metrics.prom", prom::render(summary).as_bytes())?;
+    write_atomic(dir, "histograms.hlog", hlog::render(summary).as_bytes())?;
     Ok(report)
 }

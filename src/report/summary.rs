@@ -179,6 +179,9 @@ pub struct Meta {
     pub shard: String,
     /// Runs merged into this one (their hosts), empty for a single run.
     pub merged_from: Vec<String>,
+    /// The protocol of each scenario (scenario name → protocol name).
+    #[serde(default)]
+    pub protocols: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
