@@ -473,6 +473,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             .map(|at| crate::report::model::unix_us(result.started) as i64 + 50_000 - at as i64),
         merged_from: Vec::new(),
         notes: Vec::new(),
+        protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
     };
     summary.timeline = std::mem::take(&mut progress.timeline);
     let report = crate::report::write_all(&dir, &summary).map_err(Failure::runtime)?;

@@ -4,10 +4,12 @@
 pub mod compare;
 pub mod csv;
 pub mod health;
+pub mod hlog;
 pub mod jsonl;
 pub mod merge;
 pub mod live_metrics;
 pub mod model;
+pub mod prom;
 pub mod promtext;
 pub mod rebuild;
 pub mod redact;
@@ -51,5 +53,7 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
     let mut csv = Vec::new();
     csv::render(&mut csv, summary).map_err(io)?;
     write_atomic(dir, "report.csv", &csv)?;
+    write_atomic(dir, "metrics.prom", prom::render(summary).as_bytes())?;
+    write_atomic(dir, "histograms.hlog", hlog::render(summary).as_bytes())?;
     Ok(report)
 }

@@ -188,6 +188,9 @@ pub struct Meta {
     /// Caveats about how the figures were obtained (e.g. rebuilt from results.jsonl).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// The protocol of each scenario (scenario name → protocol name).
+    #[serde(default)]
+    pub protocols: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

@@ -1,0 +1,163 @@
+//! The run directory's machine-readable outputs from a real run against the built-in mock:
+//! `metrics.prom` passes `promtool check metrics` and agrees with `summary.json`;
+//! `histograms.hlog` holds exactly the histograms of `summary.json`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::run_llmload;
+use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+type Sample = (String, BTreeMap<String, String>, f64);
+
+/// `(name, labels, value)` of every sample line (labels unescaped).
+fn samples(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let (series, value) = line.rsplit_once(' ').expect("value");
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.strip_suffix('}').expect("closing brace")),
+            None => (series, ""),
+        };
+        let mut map = BTreeMap::new();
+        let mut chars = labels.chars().peekable();
+        while chars.peek().is_some() {
+            let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{line}");
+            let mut val = String::new();
+            loop {
+                match chars.next().expect("unterminated label value") {
+                    '\\' => match chars.next().expect("escape") {
+                        'n' => val.push('\n'),
+                        c => val.push(c),
+                    },
+                    '"' => break,
+                    c => val.push(c),
+                }
+            }
+            map.insert(key, val);
+            if chars.peek() == Some(&',') {
+                chars.next();
+            }
+        }
+        let value = if value == "+Inf" { f64::INFINITY } else { value.parse().expect("number") };
+        out.push((name.to_string(), map, value));
+    }
+    out
+}
+
+fn promtool_check(path: &std::path::Path) {
+    let text = std::fs::read(path).expect("metrics.prom");
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("promtool could not be started ({e}): run scripts/install-test-deps.sh"),
+    };
+    child.stdin.take().expect("stdin").write_all(&text).expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn metrics_prom_and_hlog_agree_with_the_summary() {
+    let run =
+        run_llmload(&["--stages", "4:2s,@10:1s", "--warmup", "0s", "--cores", "1"], Duration::from_secs(120));
+    // 1 (a threshold missed) and 3 (generator-bound, e.g. send lag on a busy machine) still
+    // write every report; only the outputs are judged here.
+    assert!(
+        [0, 1, 3].contains(&run.code),
+        "exit {}\nstdout:\n{}\nstderr:\n{}",
+        run.code,
+        run.stdout,
+        run.stderr
+    );
+    let stages = run.summary["stages"].as_array().expect("stages");
+    assert_eq!(stages.len(), 2);
+
+    let prom = run.dir.join("metrics.prom");
+    promtool_check(&prom);
+    let samples = samples(&std::fs::read_to_string(&prom).unwrap());
+    let sum = |name: &str, stage: usize, scenario: &str| -> (usize, f64) {
+        let hits: Vec<f64> = samples
+            .iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && l.get("stage").map(String::as_str) == Some(&(stage + 1).to_string())
+                    && l.get("scenario").map(String::as_str) == Some(scenario)
+            })
+            .map(|(_, _, v)| *v)
+            .collect();
+        (hits.len(), hits.iter().sum())
+    };
+    for (i, st) in stages.iter().enumerate() {
+        let mut scopes: Vec<(&str, &serde_json::Value)> =
+            st["scenarios"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v)).collect();
+        assert!(!scopes.is_empty());
+        scopes.push(("ALL", &st["all"]));
+        for (scenario, fig) in scopes {
+            let requests = fig["requests"].as_u64().unwrap();
+            assert_eq!(
+                sum("llmload_requests_total", i, scenario),
+                (3, requests as f64),
+                "stage {i} {scenario}"
+            );
+            let latency = fig["us"]["latency"]["count"].as_u64().unwrap();
+            assert_eq!(sum("llmload_latency_seconds_count", i, scenario), (1, latency as f64));
+            let inf = samples.iter().find(|(n, l, _)| {
+                n == "llmload_latency_seconds_bucket"
+                    && l["stage"] == (i + 1).to_string()
+                    && l["scenario"] == scenario
+                    && l["le"] == "+Inf"
+            });
+            assert_eq!(inf.map(|s| s.2), Some(latency as f64));
+            let load = samples
+                .iter()
+                .find(|(n, l, _)| n == "llmload_requests_total" && l["stage"] == (i + 1).to_string())
+                .map(|(_, l, _)| l["load"].clone());
+            assert_eq!(load.as_deref(), st["stage"].as_str());
+        }
+        assert!(st["all"]["requests"].as_u64().unwrap() > 0, "stage {i} sent nothing");
+    }
+    let protocols: Vec<&str> =
+        samples.iter().filter_map(|(_, l, _)| l.get("protocol").map(String::as_str)).collect();
+    assert!(protocols.contains(&"openai-chat"), "no protocol label");
+
+    // histograms.hlog: the same histograms as summary.json, tag by tag.
+    let hlog = std::fs::read(run.dir.join("histograms.hlog")).expect("histograms.hlog");
+    let mut logged = BTreeMap::new();
+    for entry in IntervalLogIterator::new(&hlog) {
+        if let LogEntry::Interval(iv) = entry.expect("interval log parses") {
+            let tag = iv.tag().expect("tagged").as_str().to_string();
+            assert!(logged.insert(tag, iv.encoded_histogram().to_string()).is_none(), "tag twice");
+        }
+    }
+    let mut want = BTreeMap::new();
+    let all = "ALL".to_string();
+    for (i, st) in stages.iter().enumerate() {
+        let scopes = st["scenarios"].as_object().unwrap().iter().chain([(&all, &st["all"])]);
+        for (scenario, fig) in scopes {
+            for (metric, text) in fig["histograms"].as_object().unwrap() {
+                want.insert(
+                    format!("stage{}/{scenario}/{metric}", i + 1),
+                    text.as_str().unwrap().to_string(),
+                );
+            }
+        }
+    }
+    assert_eq!(logged, want);
+}
