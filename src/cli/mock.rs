@@ -40,6 +40,9 @@ pub struct MockArgs {
     /// Largest request body in bytes (larger gets 413).
     #[arg(long)]
     max_body: Option<usize>,
+    /// Most requests served at once (all cores); more get 429 at once: a known capacity.
+    #[arg(long)]
+    max_concurrency: Option<usize>,
     /// Time to first token for every model, e.g. `50ms`, `lognormal:200ms,700ms`, `prefill:30ms+200us`.
     #[arg(long)]
     ttft: Option<String>,
@@ -90,6 +93,9 @@ impl MockArgs {
         }
         if let Some(v) = self.max_body {
             config.max_body_bytes = v;
+        }
+        if self.max_concurrency.is_some() {
+            config.max_concurrency = self.max_concurrency;
         }
         for m in &mut config.models {
             if let Some(v) = &self.ttft {

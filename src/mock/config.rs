@@ -54,6 +54,10 @@ pub struct MockConfig {
     /// Reply text: `filler` (deterministic words) or `echo` (the last user message, cycled).
     #[serde(default)]
     pub content: ContentMode,
+    /// Most requests served at once (all cores together); POST requests beyond it get 429
+    /// `rate_limit_error` at once. A server with a known capacity (limit ÷ service time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<usize>,
     /// Served models; the defaults are mock-gpt, mock-claude and mock-embed.
     #[serde(default = "default_models")]
     pub models: Vec<ModelConfig>,
@@ -198,6 +202,7 @@ pub struct Settings {
     pub nonstream_delay: NonstreamDelay,
     pub content: ContentMode,
     pub models: Vec<Model>,
+    pub max_concurrency: Option<usize>,
 }
 
 impl MockConfig {
@@ -233,6 +238,9 @@ impl MockConfig {
         let dur = |field: &str, v: &str| parse_duration(v).map_err(|e| format!("{field}: {e}"));
         if self.models.is_empty() {
             return Err("models: at least one model is needed".into());
+        }
+        if self.max_concurrency == Some(0) {
+            return Err("max_concurrency: must be at least 1".into());
         }
         let mut models = Vec::with_capacity(self.models.len());
         for (i, m) in self.models.iter().enumerate() {
@@ -299,6 +307,7 @@ impl MockConfig {
             idle_timeout: dur("idle_timeout", &self.idle_timeout)?,
             nonstream_delay: self.nonstream_delay,
             content: self.content,
+            max_concurrency: self.max_concurrency,
             models,
         })
     }

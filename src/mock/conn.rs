@@ -94,7 +94,14 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
             None => &bufs.body,
         };
         bufs.out.clear();
-        let reply = handlers::handle(&core, &head, body, request_id.as_str(), &mut bufs.out);
+        // A known capacity: POST requests beyond `max_concurrency` are refused at once.
+        let limited = core.settings.max_concurrency.filter(|_| !head.route.is_get());
+        let admitted = limited.is_some_and(|max| core.metrics.try_admit(max));
+        let reply = if limited.is_some() && !admitted {
+            handlers::over_capacity(&core, &head, request_id.as_str(), &mut bufs.out)
+        } else {
+            handlers::handle(&core, &head, body, request_id.as_str(), &mut bufs.out)
+        };
         bufs.read.drain(..consumed);
         let keep_alive = head.keep_alive;
         let result = match reply {
@@ -105,6 +112,9 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
                 }
                 if drop {
                     shard.in_flight(-1);
+                    if admitted {
+                        core.metrics.release();
+                    }
                     return;
                 }
                 let mut extra: [(&str, &[u8]); 2] = [("", b""); 2];
@@ -146,6 +156,9 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
             }
         };
         shard.in_flight(-1);
+        if admitted {
+            core.metrics.release();
+        }
         match result {
             Ok(true) => continue,
             _ => return,

@@ -294,6 +294,18 @@ pub struct Limits {
     pub ignore_eos: bool,
 }
 
+/// The answer when `max_concurrency` requests are already being served: 429 in the
+/// provider's shape, with `retry-after`.
+pub fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mut Vec<u8>) -> Reply {
+    let mut ctx = Ctx { core, head, request_id, out, faults: FaultPlan::default() };
+    let mut reply =
+        ctx.error(429, "The server is at its concurrency limit; retry later.", Some("rate_limit_exceeded"));
+    if let Reply::Full { retry_after, .. } = &mut reply {
+        *retry_after = true;
+    }
+    reply
+}
+
 /// Answers one request.
 pub fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, out: &mut Vec<u8>) -> Reply {
     let mut ctx = Ctx { core, head, request_id, out, faults: FaultPlan::default() };

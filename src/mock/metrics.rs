@@ -4,7 +4,7 @@
 //! path never contends; a scrape sums the shards.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use super::routes::Route;
@@ -63,11 +63,27 @@ impl Shard {
 /// All cores' shards.
 pub struct Metrics {
     shards: Box<[Shard]>,
+    /// Requests admitted under `max_concurrency` (shared by every core: the one contended
+    /// counter, used only when a limit is set).
+    admitted: AtomicUsize,
 }
 
 impl Metrics {
     pub fn new(cores: usize) -> Metrics {
-        Metrics { shards: (0..cores.max(1)).map(|_| Shard::default()).collect() }
+        Metrics {
+            shards: (0..cores.max(1)).map(|_| Shard::default()).collect(),
+            admitted: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes one of `max` places; false when all are taken.
+    pub fn try_admit(&self, max: usize) -> bool {
+        self.admitted.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
+    }
+
+    /// Gives back a place taken by `try_admit`.
+    pub fn release(&self) {
+        self.admitted.fetch_sub(1, Relaxed);
     }
 
     pub fn shard(&self, core: usize) -> &Shard {
