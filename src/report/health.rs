@@ -11,10 +11,18 @@ pub const WORKER_CPU_LIMIT: f64 = 0.90;
 /// Why a stage's numbers may describe the generator rather than the server.
 pub fn stage_findings(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
     let mut out = Vec::new();
-    let all = &stage.all;
-    if all.dropped > 0 {
-        out.push(format!("{} arrivals dropped at the in-flight limit", all.dropped));
+    if stage.all.dropped > 0 {
+        out.push(format!("{} arrivals dropped at the in-flight limit", stage.all.dropped));
     }
+    out.extend(generator_limits(stage, fixed_connections));
+    out
+}
+
+/// The findings that mean llmload itself ran out of something (ports, fds, CPU, its
+/// schedule) — unlike drops at the in-flight limit, which a slow server causes.
+pub fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = &stage.all;
     let gen_errors = all.generator_errors();
     if gen_errors > 0 {
         out.push(format!("{gen_errors} generator-side errors (port or fd exhaustion)"));
