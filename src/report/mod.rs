@@ -4,12 +4,14 @@
 pub mod compare;
 pub mod csv;
 pub mod health;
+pub mod html;
 pub mod jsonl;
 pub mod model;
 pub mod promtext;
 pub mod redact;
 pub mod run_dir;
 pub mod summary;
+pub mod svg;
 pub mod text;
 pub mod thresholds;
 
@@ -48,5 +50,6 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
     let mut csv = Vec::new();
     csv::render(&mut csv, summary).map_err(io)?;
     write_atomic(dir, "report.csv", &csv)?;
+    write_atomic(dir, "report.html", html::render(summary)?.as_bytes())?;
     Ok(report)
 }
