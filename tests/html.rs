@@ -121,8 +121,8 @@ fn a_real_run_renders_in_chromium_with_the_summary_figures() {
     let sampled = timeline
         .iter()
         .any(|p| ["latency_p50_us", "latency_p99_us", "ttft_p50_us"].iter().any(|k| !p[k].is_null()));
-    // rps, errors, in flight (+ latency when sampled); latency and TTFT spectra; TTFT and ITL bars.
-    assert_eq!(dom.matches("<svg").count(), 7 + usize::from(sampled), "charts in the DOM");
+    // rps, errors, in flight, tokens (+ latency when sampled); latency and TTFT spectra; TTFT and ITL bars.
+    assert_eq!(dom.matches("<svg").count(), 8 + usize::from(sampled), "charts in the DOM");
     assert!(!dom.contains(">no data<"), "a chart of a real run has no data");
 
     let all = &s["stages"][0]["all"];

@@ -336,6 +336,12 @@ fn timelines(s: &Summary) -> Vec<String> {
         vec![series("in flight", PURPLE, false, &|p| Some(p.in_flight.max(0) as f64))],
     );
     cards.push(card("In flight (end of each second)", &[("in flight", PURPLE, false)], &in_flight));
+    let tokens = chart(
+        "output tokens per second",
+        svg::count_axis(max(&|p| p.tokens as f64)),
+        vec![series("tokens", TEAL, false, &|p| Some(p.tokens as f64))],
+    );
+    cards.push(card("Output tokens per second", &[("tokens", TEAL, false)], &tokens));
     let us = |v: Option<u64>| v.map(|v| v as f64);
     if tl.iter().any(|p| p.latency_p50_us.is_some() || p.latency_p99_us.is_some() || p.ttft_p50_us.is_some())
     {
@@ -343,7 +349,7 @@ fn timelines(s: &Summary) -> Vec<String> {
             [p.latency_p50_us, p.latency_p99_us, p.ttft_p50_us].iter().flatten().copied().max().unwrap_or(0)
                 as f64
         });
-        let lat = chart(
+        let mut lat = chart(
             "latency per second",
             svg::linear_axis(top, svg::time_label),
             vec![
@@ -353,7 +359,9 @@ fn timelines(s: &Summary) -> Vec<String> {
             ],
         );
         let legend = [("latency p50", BLUE, false), ("latency p99", RED, false), ("TTFT p50", TEAL, true)];
-        cards.push(card("Latency of requests finishing each second", &legend, &lat));
+        lat.width = 2.0 * svg::W + 20.0;
+        let wide = card("Latency of requests finishing each second", &legend, &lat);
+        cards.push(wide.replacen("class=\"card\"", "class=\"card full\"", 1));
     }
     cards
 }

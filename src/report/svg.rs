@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use crate::units::format_us;
 
-const W: f64 = 640.0;
+/// The view box width of a chart in a half-width card (`Chart::width` widens it).
+pub const W: f64 = 640.0;
 const H: f64 = 240.0;
 const LEFT: f64 = 58.0;
 const RIGHT: f64 = 20.0;
@@ -92,7 +93,9 @@ pub fn linear_axis(max: f64, fmt: fn(f64) -> String) -> Axis {
 /// A linear axis of whole counts (ticks never fall between integers).
 pub fn count_axis(max: f64) -> Axis {
     let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
-    axis_with_step(max, nice_step(max / 5.0).max(1.0), count_label)
+    let step = nice_step(max / 5.0).max(1.0);
+    // 2.5 is a round step but not a whole one.
+    axis_with_step(max, if step.fract() == 0.0 { step } else { step * 2.0 }, count_label)
 }
 
 fn axis_with_step(max: f64, step: f64, fmt: fn(f64) -> String) -> Axis {
@@ -230,6 +233,8 @@ pub struct Mark {
 /// Everything one chart shows.
 pub struct Chart {
     pub label: String,
+    /// View box width: [`W`] for a half-width card, about twice that for a full-width one.
+    pub width: f64,
     pub x: Axis,
     pub y: Axis,
     pub series: Vec<Series>,
@@ -245,6 +250,7 @@ impl Chart {
     pub fn new(label: &str, x: Axis, y: Axis) -> Chart {
         Chart {
             label: label.to_string(),
+            width: W,
             x,
             y,
             series: Vec::new(),
@@ -257,7 +263,7 @@ impl Chart {
     }
 
     fn px(&self, v: f64) -> f64 {
-        self.x.pos(v, LEFT, W - RIGHT).clamp(LEFT, W - RIGHT)
+        self.x.pos(v, LEFT, self.width - RIGHT).clamp(LEFT, self.width - RIGHT)
     }
 
     fn py(&self, v: f64) -> f64 {
@@ -273,10 +279,11 @@ impl Chart {
         let mut o = String::with_capacity(8192);
         let _ = write!(
             o,
-            r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{}">"#,
+            r#"<svg class="chart" viewBox="0 0 {} {H}" role="img" aria-label="{}">"#,
+            self.width,
             esc(&self.label)
         );
-        let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
+        let (x0, x1, y0, y1) = (LEFT, self.width - RIGHT, TOP, H - BOTTOM);
         if !self.has_data() {
             let _ = write!(
                 o,
@@ -445,6 +452,8 @@ mod tests {
         assert_eq!(count_label(1500.0), "1.5k");
         let c = count_axis(0.0);
         assert_eq!(c.ticks.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), ["0", "1"]);
+        let c = count_axis(12.0);
+        assert!(c.ticks.iter().all(|t| t.0.fract() == 0.0), "{:?}", c.ticks);
         assert_eq!(short_us(850.0), "850us");
         assert_eq!(short_us(9_647.0), "9.65ms");
         assert_eq!(short_us(261_759.0), "262ms");

@@ -117,8 +117,8 @@ fn a_full_run_has_every_chart_and_table() {
         stage("@20..40:3s", &[("chat", stats(60, 120_000)), ("quick", stats(10, 200_000))]),
     ];
     let html = render(&summary(stages.clone(), seconds(6, false))).unwrap();
-    // Timelines: rps, errors, in flight; spectra: latency, TTFT; distributions: TTFT, ITL.
-    assert_eq!(html.matches("<svg").count(), 7);
+    // Timelines: rps, errors, in flight, tokens; spectra: latency, TTFT; distributions: TTFT, ITL.
+    assert_eq!(html.matches("<svg").count(), 8);
     assert!(!html.contains("no data"), "every chart has data");
     for needle in [
         "id=\"stage-1-all\"",
@@ -136,7 +136,7 @@ fn a_full_run_has_every_chart_and_table() {
     // Two ALL rows and two scenario rows per stage.
     assert_eq!(html.matches("<tr id=\"stage-").count(), 6);
     let with_latency = render(&summary(stages, seconds(6, true))).unwrap();
-    assert_eq!(with_latency.matches("<svg").count(), 8, "the latency timeline joins when sampled");
+    assert_eq!(with_latency.matches("<svg").count(), 9, "the latency timeline joins when sampled");
     assert!(with_latency.contains("Latency of requests finishing each second"));
 }
 
@@ -149,8 +149,8 @@ fn empty_and_interrupted_runs_render() {
     let html = render(&s).unwrap();
     assert!(html.contains("INTERRUPTED"));
     assert!(html.contains("no stage completed"));
-    assert_eq!(html.matches("<svg").count(), 7);
-    assert_eq!(html.matches("no data").count(), 7);
+    assert_eq!(html.matches("<svg").count(), 8);
+    assert_eq!(html.matches("no data").count(), 8);
     // A stage that saw no requests at all: empty histograms, one-point timeline.
     let s = summary(vec![stage("1:1s", &[("only", Stats::default())])], seconds(1, true));
     let html = render(&s).unwrap();
