@@ -5,6 +5,7 @@ pub mod compare;
 pub mod csv;
 pub mod health;
 pub mod hlog;
+pub mod html;
 pub mod jsonl;
 pub mod live_metrics;
 pub mod merge;
@@ -15,6 +16,7 @@ pub mod rebuild;
 pub mod redact;
 pub mod run_dir;
 pub mod summary;
+pub mod svg;
 pub mod text;
 pub mod thresholds;
 
@@ -55,5 +57,6 @@ pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
     write_atomic(dir, "report.csv", &csv)?;
     write_atomic(dir, "metrics.prom", prom::render(summary).as_bytes())?;
     write_atomic(dir, "histograms.hlog", hlog::render(summary).as_bytes())?;
+    write_atomic(dir, "report.html", html::render(summary)?.as_bytes())?;
     Ok(report)
 }
