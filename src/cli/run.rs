@@ -232,7 +232,27 @@ fn check_port_budget(stages: &[Stage], max_inflight: usize, sources: usize) {
     }
 }
 
-pub fn run(args: RunArgs) -> Result<i32, Failure> {
+/// Everything a run needs, validated and set up (targets resolved, the built-in mock
+/// started when asked for, the run directory created), before any load.
+pub struct Prepared {
+    pub profile: Profile,
+    pub config: EngineConfig,
+    pub workload: Arc<ProfileWorkload>,
+    pub dir: PathBuf,
+    pub mock: Option<crate::mock::Server>,
+    pub metrics_listener: Option<std::net::TcpListener>,
+    pub start_at_us: Option<u64>,
+    fd_limit: u64,
+    dns: Vec<(String, std::time::Duration)>,
+    target_desc: Vec<String>,
+    origin: String,
+    profile_json: serde_json::Value,
+    redact_header: Vec<String>,
+}
+
+/// Steps 1–3 of a run: validate everything, start the built-in mock if wanted, resolve
+/// targets, build the workload and create the run directory.
+pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     // 1. Everything is validated before any connection is made.
     let dur = |flag: &str, v: &str| parse_duration(v).map_err(|e| Failure::usage(format!("--{flag}: {e}")));
     let mut headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
@@ -284,7 +304,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
             std::fs::read_to_string(p).map_err(|e| Failure::usage(format!("{}: {e}", p.display())))?,
         ),
         None if args.target.is_some() && !args.mock => {
-            ("flags".to_string(), implicit_profile(&args, args.target.as_deref().unwrap_or_default())?)
+            ("flags".to_string(), implicit_profile(args, args.target.as_deref().unwrap_or_default())?)
         }
         None => ("built-in quickstart".to_string(), QUICKSTART.to_string()),
     };
@@ -379,7 +399,6 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         urls
     };
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let config_cores = cores.clone();
     let config = EngineConfig {
         targets: endpoints,
         stages: profile.stages.clone(),
@@ -406,16 +425,38 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         config.cores.len(),
         dir.display()
     );
+    Ok(Prepared {
+        profile,
+        config,
+        workload: Arc::new(workload),
+        dir,
+        mock,
+        metrics_listener,
+        start_at_us,
+        fd_limit,
+        dns,
+        target_desc,
+        origin,
+        profile_json,
+        redact_header: args.redact_header.clone(),
+    })
+}
 
+/// `llmload run`.
+pub fn run(args: RunArgs) -> Result<i32, Failure> {
+    let mut p = prepare(&args)?;
+    let stop = p.config.stop.clone();
+    let dir = p.dir.clone();
     // 4. The run. The first SIGINT/SIGTERM stops it gracefully (reports are still written);
     // a second one exits at once (results.jsonl keeps every line flushed so far).
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
     }
-    if let Some(at) = start_at_us {
+    if let Some(at) = p.start_at_us {
         wait_until(at, &stop);
     }
+    let profile = &p.profile;
     let scenario_names: Vec<String> = profile.scenarios.iter().map(|s| s.name.clone()).collect();
     let jsonl = if args.no_jsonl {
         None
@@ -427,8 +468,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         )
     };
     let mut progress = Progress::new(profile.stages.clone(), jsonl, stop.clone());
-    let live = Arc::new(Live::new(config.cores.len()));
-    let metrics = match metrics_listener {
+    let live = Arc::new(Live::new(p.config.cores.len()));
+    let metrics = match p.metrics_listener.take() {
         Some(listener) => {
             let server = MetricsServer::start(listener, live.clone())
                 .map_err(|e| Failure::runtime(format!("--metrics-addr: {e}")))?;
@@ -437,13 +478,13 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         }
         None => None,
     };
-    let result = engine::run(config, Arc::new(workload), live, &mut progress);
+    let result = engine::run(p.config.clone(), p.workload.clone(), live, &mut progress);
     progress.end_line();
     if let Some(server) = metrics {
         server.stop();
     }
     let result = result.map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
-    if let Some(server) = mock {
+    if let Some(server) = p.mock.take() {
         server.stop();
     }
 
@@ -451,32 +492,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         eprintln!("llmload: results.jsonl: {e}");
     }
     // 5. Reports and the verdict: everything is rendered from the summary.
-    let checks = thresholds::evaluate(&profile.thresholds, &result);
-    let info = text::RunInfo { target: target_desc.join(", "), fd_limit, dns };
-    let mut summary = summary::build(&result, &info, &checks);
-    let argv: Vec<String> = std::env::args().collect();
-    let redacted = crate::report::redact::profile(profile_json, &args.redact_header);
-    summary.meta = summary::Meta {
-        command: crate::report::redact::command(&argv, &args.redact_header),
-        profile_origin: origin.clone(),
-        profile_sha256: crate::report::redact::profile_hash(&redacted),
-        profile: redacted,
-        start_unix_us: crate::report::model::unix_us(result.started),
-        end_unix_us: crate::report::model::unix_us(std::time::SystemTime::now()),
-        host: hostname(),
-        cores: config_cores,
-        fixed_connections: result.fixed_connections,
-        shard: if shard.count > 1 { shard.to_string() } else { String::new() },
-        start_at_unix_us: start_at_us,
-        // The engine's first stage starts 50 ms after it records `started`.
-        start_skew_us: start_at_us
-            .map(|at| crate::report::model::unix_us(result.started) as i64 + 50_000 - at as i64),
-        merged_from: Vec::new(),
-        notes: Vec::new(),
-        protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
-    };
-    summary.timeline = std::mem::take(&mut progress.timeline);
-    let report = crate::report::write_all(&dir, &summary).map_err(Failure::runtime)?;
+    let (report, checks) = finish(&p, &result, std::mem::take(&mut progress.timeline), Vec::new())?;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nreports: {}", dir.display());
@@ -488,6 +504,46 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     } else {
         0
     })
+}
+
+/// Step 5: the summary of `result` with the run's metadata, every report written into the
+/// run directory; returns the text report and the threshold checks.
+pub fn finish(
+    p: &Prepared,
+    result: &engine::RunResult,
+    timeline: Vec<summary::Second>,
+    notes: Vec<String>,
+) -> Result<(Vec<u8>, Vec<thresholds::Check>), Failure> {
+    let profile = &p.profile;
+    let shard = p.config.shard;
+    let checks = thresholds::evaluate(&profile.thresholds, result);
+    let info = text::RunInfo { target: p.target_desc.join(", "), fd_limit: p.fd_limit, dns: p.dns.clone() };
+    let mut summary = summary::build(result, &info, &checks);
+    let argv: Vec<String> = std::env::args().collect();
+    let redacted = crate::report::redact::profile(p.profile_json.clone(), &p.redact_header);
+    summary.meta = summary::Meta {
+        command: crate::report::redact::command(&argv, &p.redact_header),
+        profile_origin: p.origin.clone(),
+        profile_sha256: crate::report::redact::profile_hash(&redacted),
+        profile: redacted,
+        start_unix_us: crate::report::model::unix_us(result.started),
+        end_unix_us: crate::report::model::unix_us(std::time::SystemTime::now()),
+        host: hostname(),
+        cores: p.config.cores.clone(),
+        fixed_connections: result.fixed_connections,
+        shard: if shard.count > 1 { shard.to_string() } else { String::new() },
+        start_at_unix_us: p.start_at_us,
+        // The engine's first stage starts 50 ms after it records `started`.
+        start_skew_us: p
+            .start_at_us
+            .map(|at| crate::report::model::unix_us(result.started) as i64 + 50_000 - at as i64),
+        merged_from: Vec::new(),
+        notes,
+        protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
+    };
+    summary.timeline = timeline;
+    let report = crate::report::write_all(&p.dir, &summary).map_err(Failure::runtime)?;
+    Ok((report, checks))
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::profile::stages::Stage;
 use crate::workload::Workload;
 
 /// Everything a run needs, validated.
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Every target the workload sends to (indexed by `Session::target`); all share one
     /// scheme.
