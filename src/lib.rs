@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod engine;
 pub mod http;
+pub mod knee;
 pub mod metrics;
 pub mod mock;
 pub mod net;

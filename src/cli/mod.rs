@@ -3,6 +3,7 @@
 
 mod compare;
 mod export_ids;
+mod knee;
 mod merge;
 mod metrics_server;
 mod mock;
@@ -38,6 +39,8 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Check a profile without sending any load.
     Validate(validate::ValidateArgs),
+    /// Find the highest open-loop rate the target sustains within SLOs.
+    Knee(Box<knee::KneeArgs>),
     /// Combine runs of one profile from several hosts or shards (histograms added).
     Merge(merge::MergeArgs),
     /// Render every report again from a run directory, summary.json or results.jsonl.
@@ -65,6 +68,7 @@ pub fn main() -> i32 {
         Command::Validate(args) => validate::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Knee(args) => knee::run(*args),
         Command::Report(args) => report::run(args),
         Command::Summary(args) => summary::run(args),
         Command::ExportIds(args) => export_ids::run(args),

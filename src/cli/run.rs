@@ -188,6 +188,33 @@ fn retarget(profile: &mut Profile, base: &str) {
     }
 }
 
+/// The first SIGINT/SIGTERM sets `stop` (the run ends gracefully and reports are still
+/// written); a second one exits at once (results.jsonl keeps every line flushed so far).
+pub fn stop_on_signals(stop: &Arc<std::sync::atomic::AtomicBool>) {
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
+        let _ = signal_hook::flag::register(signal, stop.clone());
+    }
+}
+
+impl RunArgs {
+    /// The flags `llmload knee` cannot honour (it chooses its own stages, runs alone and
+    /// keeps no per-turn output).
+    pub fn reject_for_knee(&self) -> Result<(), Failure> {
+        let given = [
+            ("--stages", self.stages.is_some()),
+            ("--shard", self.shard.is_some()),
+            ("--start-at", self.start_at.is_some()),
+            ("--metrics-addr", self.metrics_addr.is_some()),
+            ("--warmup (use --probe-warmup)", self.warmup.is_some()),
+        ];
+        match given.iter().find(|(_, on)| *on) {
+            Some((flag, _)) => Err(Failure::usage(format!("knee: {flag} is not used by knee"))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Sleeps until `at_us` (unix µs) less the engine's 50 ms start-up lead, unless stopped.
 fn wait_until(at_us: u64, stop: &std::sync::atomic::AtomicBool) {
     let lead = 50_000;
@@ -447,12 +474,8 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let mut p = prepare(&args)?;
     let stop = p.config.stop.clone();
     let dir = p.dir.clone();
-    // 4. The run. The first SIGINT/SIGTERM stops it gracefully (reports are still written);
-    // a second one exits at once (results.jsonl keeps every line flushed so far).
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
-        let _ = signal_hook::flag::register(signal, stop.clone());
-    }
+    // 4. The run.
+    stop_on_signals(&stop);
     if let Some(at) = p.start_at_us {
         wait_until(at, &stop);
     }

@@ -1,0 +1,368 @@
+//! Knee finding: the highest open-loop rate a server sustains within its SLOs.
+//!
+//! Probes are open-loop stages (`@R`), each judged on its steady window. The rate grows by a
+//! factor until a probe fails (an SLO broken, the achieved rate short of the target, arrivals
+//! dropped), then the interval between the last pass and the first failure is bisected until
+//! it is narrower than the precision. A probe where llmload itself ran out of something
+//! (send lag, CPU, ports, fds: `health::generator_limits`) ends the search: that limit is
+//! the generator's and is never reported as the server's knee. Pure logic, no clock.
+
+use std::fmt;
+
+use crate::engine::StageResult;
+use crate::metrics::Metric;
+use crate::units::{format_us, parse_duration_us};
+
+/// The achieved rate must reach this share of the target for a probe to pass.
+pub const ACHIEVED_SHARE: f64 = 0.95;
+
+/// What an SLO limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SloKind {
+    /// A percentile (quantile `q`) of a latency metric, limit in µs.
+    Percentile(Metric, f64),
+    /// Share of failed requests, limit as a fraction.
+    ErrorRate,
+}
+
+/// One service-level objective: `name=limit`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Slo {
+    pub name: String,
+    pub kind: SloKind,
+    pub limit: f64,
+}
+
+impl Slo {
+    /// The measured value on a probe (µs or a fraction), None when nothing was measured.
+    pub fn measure(&self, stage: &StageResult) -> Option<f64> {
+        let all = &stage.all;
+        match self.kind {
+            SloKind::ErrorRate => {
+                (all.requests > 0).then(|| (all.failed + all.cancelled) as f64 / all.requests as f64)
+            }
+            SloKind::Percentile(m, q) => {
+                let h = all.hists.get(m);
+                (!h.is_empty()).then(|| h.value_at_quantile(q) as f64)
+            }
+        }
+    }
+
+    /// A value of this SLO as text.
+    pub fn show(&self, v: f64) -> String {
+        match self.kind {
+            SloKind::ErrorRate => format!("{:.2}%", v * 100.0),
+            SloKind::Percentile(..) => format_us(v),
+        }
+    }
+}
+
+/// Parses `ttft_p99=800ms,e2e_p99=5s,error_rate=1%`. Percentile names: `ttft`, `e2e` (or
+/// `latency`), `itl`, `tpot`, `ttfb` with `_p50`, `_p90`, `_p95`, `_p99` or `_p999`.
+pub fn parse_slos(text: &str) -> Result<Vec<Slo>, String> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = part
+            .split_once('=')
+            .ok_or_else(|| format!("--slo {part:?}: expected NAME=LIMIT, e.g. ttft_p99=800ms"))?;
+        let (name, value) = (name.trim(), value.trim());
+        let kind = if name == "error_rate" {
+            SloKind::ErrorRate
+        } else {
+            let (metric, pct) = name.rsplit_once("_p").ok_or_else(|| {
+                format!("--slo {name:?}: expected error_rate or METRIC_pNN (e.g. ttft_p99)")
+            })?;
+            let metric = match metric {
+                "ttft" => Metric::Ttft,
+                "e2e" | "latency" => Metric::Latency,
+                "itl" => Metric::Itl,
+                "tpot" => Metric::Tpot,
+                "ttfb" => Metric::Ttfb,
+                other => {
+                    return Err(format!(
+                        "--slo {name:?}: unknown metric {other:?} (ttft, e2e, itl, tpot, ttfb)"
+                    ))
+                }
+            };
+            let q = match pct {
+                "50" => 0.5,
+                "90" => 0.9,
+                "95" => 0.95,
+                "99" => 0.99,
+                "999" => 0.999,
+                other => {
+                    return Err(format!(
+                        "--slo {name:?}: unknown percentile p{other} (p50, p90, p95, p99, p999)"
+                    ))
+                }
+            };
+            SloKind::Percentile(metric, q)
+        };
+        let limit = match kind {
+            SloKind::ErrorRate => {
+                let (num, scale) = match value.strip_suffix('%') {
+                    Some(n) => (n, 0.01),
+                    None => (value, 1.0),
+                };
+                let v: f64 = num
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("--slo {name}: {value:?} is not a rate (1% or 0.01)"))?;
+                let v = v * scale;
+                if !(0.0..=1.0).contains(&v) {
+                    return Err(format!("--slo {name}: {value:?} is not between 0% and 100%"));
+                }
+                v
+            }
+            SloKind::Percentile(..) => {
+                let us = parse_duration_us(value).map_err(|e| format!("--slo {name}: {e}"))?;
+                if us <= 0.0 {
+                    return Err(format!("--slo {name}: the limit must be above 0"));
+                }
+                us
+            }
+        };
+        if out.iter().any(|s: &Slo| s.name == name) {
+            return Err(format!("--slo {name}: given twice"));
+        }
+        out.push(Slo { name: name.to_string(), kind, limit });
+    }
+    if out.is_empty() {
+        return Err("--slo: no objective given".into());
+    }
+    Ok(out)
+}
+
+/// How a probe went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Pass,
+    /// The server missed: the reasons.
+    Fail(Vec<String>),
+    /// llmload itself was the limit: the findings.
+    GeneratorLimited(Vec<String>),
+}
+
+/// Judges one probe at `target` arrivals/s.
+pub fn judge(stage: &StageResult, target: f64, slos: &[Slo], generator_limits: Vec<String>) -> Verdict {
+    if !generator_limits.is_empty() {
+        return Verdict::GeneratorLimited(generator_limits);
+    }
+    let mut reasons = Vec::new();
+    let all = &stage.all;
+    let secs = stage.steady.as_secs_f64().max(1e-9);
+    let achieved = (all.ok + all.failed) as f64 / secs;
+    if achieved < ACHIEVED_SHARE * target {
+        reasons.push(format!("achieved {achieved:.1}/s of {target}/s"));
+    }
+    if all.dropped > 0 {
+        reasons.push(format!("{} arrivals dropped at the in-flight limit", all.dropped));
+    }
+    for slo in slos {
+        match slo.measure(stage) {
+            Some(v) if v > slo.limit => {
+                reasons.push(format!("{} {} > {}", slo.name, slo.show(v), slo.show(slo.limit)))
+            }
+            Some(_) => {}
+            None if matches!(slo.kind, SloKind::Percentile(..)) && all.ok == 0 => {
+                reasons.push(format!("{}: no successful request", slo.name))
+            }
+            None => {}
+        }
+    }
+    if reasons.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail(reasons)
+    }
+}
+
+/// Where the search ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The highest passing rate, and the lowest failing one above it.
+    Knee { rate: f64, first_fail: f64 },
+    /// Every probe up to the maximum passed.
+    AboveMax { max: f64 },
+    /// The first probe already failed.
+    BelowStart { start: f64 },
+    /// llmload could not drive the rate: the last rate the server passed at (if any).
+    GeneratorLimited { at: f64, last_pass: Option<f64> },
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Knee { rate, first_fail } => {
+                write!(f, "knee at {rate}/s (passes at {rate}/s, fails at {first_fail}/s): the limit is the server's")
+            }
+            Outcome::AboveMax { max } => write!(f, "no knee up to --max-rate {max}/s: every probe passed"),
+            Outcome::BelowStart { start } => {
+                write!(f, "knee below --start-rate {start}/s: the first probe already failed")
+            }
+            Outcome::GeneratorLimited { at, last_pass } => {
+                write!(
+                    f,
+                    "llmload itself could not drive {at}/s (generator-bound): no server knee is reported"
+                )?;
+                if let Some(p) = last_pass {
+                    write!(f, "; the server passed at {p}/s, so its knee is at least that")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The search state: exponential growth, then bisection.
+#[derive(Clone, Debug)]
+pub struct Search {
+    growth: f64,
+    precision: f64,
+    max: f64,
+    start: f64,
+    next: Option<f64>,
+    pass: Option<f64>,
+    fail: Option<f64>,
+    outcome: Option<Outcome>,
+}
+
+/// Rates are kept to 3 significant digits so stage names stay readable.
+fn round3(r: f64) -> f64 {
+    if r <= 0.0 {
+        return r;
+    }
+    let scale = 10f64.powi(2 - r.log10().floor() as i32);
+    (r * scale).round() / scale
+}
+
+impl Search {
+    pub fn new(start: f64, max: f64, growth: f64, precision: f64) -> Result<Search, String> {
+        if !(start > 0.0 && start.is_finite()) {
+            return Err("--start-rate: must be above 0".into());
+        }
+        if !(max >= start && max.is_finite()) {
+            return Err("--max-rate: must be at least --start-rate".into());
+        }
+        if !(growth > 1.0 && growth.is_finite()) {
+            return Err("--growth: must be above 1".into());
+        }
+        if !(precision > 0.0 && precision < 1.0) {
+            return Err("--precision: must be between 0 and 1 (e.g. 0.05 for 5 %)".into());
+        }
+        Ok(Search { growth, precision, max, start, next: Some(start), pass: None, fail: None, outcome: None })
+    }
+
+    /// The rate of the next probe, or None when the search is over.
+    pub fn next_rate(&self) -> Option<f64> {
+        self.next
+    }
+
+    /// The result, once `next_rate` is None.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    fn finish(&mut self, o: Outcome) {
+        self.outcome = Some(o);
+        self.next = None;
+    }
+
+    /// Records the verdict of the probe at `rate` (the last `next_rate`).
+    pub fn record(&mut self, rate: f64, verdict: &Verdict) {
+        match verdict {
+            Verdict::GeneratorLimited(_) => {
+                self.finish(Outcome::GeneratorLimited { at: rate, last_pass: self.pass });
+                return;
+            }
+            Verdict::Pass => self.pass = Some(self.pass.map_or(rate, |p| p.max(rate))),
+            Verdict::Fail(_) => self.fail = Some(self.fail.map_or(rate, |f| f.min(rate))),
+        }
+        match (self.pass, self.fail) {
+            (None, Some(_)) => self.finish(Outcome::BelowStart { start: self.start }),
+            (Some(p), None) => {
+                if p >= self.max {
+                    self.finish(Outcome::AboveMax { max: self.max });
+                } else {
+                    self.next = Some(round3(p * self.growth).min(self.max));
+                }
+            }
+            (Some(p), Some(f)) => {
+                let mid = round3((p + f) / 2.0);
+                if (f - p) / p <= self.precision || mid <= p || mid >= f {
+                    self.finish(Outcome::Knee { rate: p, first_fail: f });
+                } else {
+                    self.next = Some(mid);
+                }
+            }
+            (None, None) => unreachable!("a verdict was recorded"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a search against a server that passes below `capacity`.
+    fn search(capacity: f64, start: f64, max: f64) -> (Outcome, Vec<f64>) {
+        let mut s = Search::new(start, max, 2.0, 0.05).unwrap();
+        let mut probes = Vec::new();
+        while let Some(r) = s.next_rate() {
+            probes.push(r);
+            assert!(probes.len() < 40, "the search ends");
+            let v = if r <= capacity { Verdict::Pass } else { Verdict::Fail(vec!["slow".into()]) };
+            s.record(r, &v);
+        }
+        (s.outcome().unwrap().clone(), probes)
+    }
+
+    #[test]
+    fn finds_the_knee_within_the_precision() {
+        for capacity in [15.0, 200.0, 333.0, 1234.0, 9999.0] {
+            let (o, probes) = search(capacity, 10.0, 1e6);
+            let Outcome::Knee { rate, first_fail } = o else { panic!("{o:?}") };
+            assert!(rate <= capacity && first_fail > capacity, "{capacity}: {rate}..{first_fail}");
+            assert!((capacity - rate) / capacity <= 0.05, "{capacity}: knee {rate} more than 5 % low");
+            assert!(probes.len() <= 20, "{capacity}: {} probes", probes.len());
+        }
+    }
+
+    #[test]
+    fn reports_the_ends_and_the_generator() {
+        assert_eq!(search(5.0, 10.0, 1000.0).0, Outcome::BelowStart { start: 10.0 });
+        assert_eq!(search(1e9, 10.0, 1000.0).0, Outcome::AboveMax { max: 1000.0 });
+        let mut s = Search::new(10.0, 1000.0, 2.0, 0.05).unwrap();
+        s.record(10.0, &Verdict::Pass);
+        s.record(20.0, &Verdict::GeneratorLimited(vec!["send lag".into()]));
+        assert_eq!(s.next_rate(), None);
+        assert_eq!(s.outcome(), Some(&Outcome::GeneratorLimited { at: 20.0, last_pass: Some(10.0) }));
+        assert!(s.outcome().unwrap().to_string().contains("generator-bound"));
+    }
+
+    #[test]
+    fn slos_parse_and_reject() {
+        let s = parse_slos("ttft_p99=800ms, e2e_p95=5s,error_rate=1%,itl_p50=20ms").unwrap();
+        assert_eq!(s[0].kind, SloKind::Percentile(Metric::Ttft, 0.99));
+        assert_eq!(s[0].limit, 800_000.0);
+        assert_eq!(s[1].kind, SloKind::Percentile(Metric::Latency, 0.95));
+        assert!((s[2].limit - 0.01).abs() < 1e-12);
+        assert_eq!(parse_slos("error_rate=0.02").unwrap()[0].limit, 0.02);
+        for (bad, needle) in [
+            ("ttft_p99", "NAME=LIMIT"),
+            ("ttft_p98=1s", "p98"),
+            ("foo_p99=1s", "unknown metric"),
+            ("ttft_p99=800", "no unit"),
+            ("error_rate=150%", "between"),
+            ("error_rate=x", "not a rate"),
+            ("ttft_p99=1s,ttft_p99=2s", "twice"),
+            ("", "no objective"),
+        ] {
+            let e = parse_slos(bad).unwrap_err();
+            assert!(e.contains(needle), "{bad}: {e}");
+        }
+        assert!(Search::new(0.0, 10.0, 2.0, 0.05).is_err());
+        assert!(Search::new(10.0, 5.0, 2.0, 0.05).is_err());
+        assert!(Search::new(10.0, 50.0, 1.0, 0.05).is_err());
+    }
+}
