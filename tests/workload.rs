@@ -231,13 +231,39 @@ fn the_key_never_reaches_any_output() {
     let mock = Mock::start(&["--cores", "1", "--ttft", "0", "--itl", "0", "--output-tokens", "3"]);
     let target = format!("http://{}/v1", mock.addr);
     let secret = "sk-super-secret-key-12345";
-    let run =
-        run_llmload(&["--target", &target, "--stages", "1:300ms", "--vk", secret], Duration::from_secs(20));
-    assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
-    for entry in std::fs::read_dir(&run.dir).unwrap() {
-        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-        assert!(!text.contains(secret));
+    let (tenant, bearer) = ("tenant-secret-67890", "sk-bearer-in-a-header");
+    let run = run_llmload(
+        &[
+            "--target",
+            &target,
+            "--stages",
+            "1:300ms",
+            "--vk",
+            secret,
+            "--header",
+            &format!("X-Tenant-Token: {tenant}"),
+            "--redact-header",
+            "x-tenant-token",
+            "--header",
+            &format!("Authorization: Bearer {bearer}"),
+        ],
+        Duration::from_secs(20),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for s in [secret, tenant, bearer] {
+        assert!(!run.stdout.contains(s) && !run.stderr.contains(s), "{s} printed");
     }
+    let mut files = 0;
+    for entry in std::fs::read_dir(&run.dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for s in [secret, tenant, bearer] {
+            assert!(!text.contains(s), "{s} in {}", path.display());
+        }
+        files += 1;
+    }
+    assert!(files >= 7, "every output file was checked ({files})");
+    assert!(run.summary["meta"]["command"].to_string().contains("<redacted>"));
 }
 
 #[test]

@@ -118,6 +118,14 @@ fn render(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
                 })
                 .filter(|d| d.is_finite())
                 .collect();
+            if deltas.is_empty() {
+                writeln!(
+                    w,
+                    "{:<width$}  {:>10}  {:>10}  {:>10}  (no TTFT in any round)",
+                    name, "-", "-", "-"
+                )?;
+                continue;
+            }
             let (lo, hi) =
                 deltas.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), d| (a.min(*d), b.max(*d)));
             writeln!(w, "{:<width$}  {:>+8.1}ms  {:>+8.1}ms  {:>+8.1}ms", name, median(&mut deltas), lo, hi)?;
