@@ -6,10 +6,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{tempdir, Mock};
+use common::{run_limited, tempdir, Mock};
 
 const BIN: &str = env!("CARGO_BIN_EXE_llmload");
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/multi-service.sh");
@@ -28,35 +28,7 @@ fn script(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
         cmd.env_remove(var);
     }
     cmd.env("LLMLOAD_BIN", BIN).envs(env.iter().copied());
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn bash scripts/multi-service.sh");
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut out, &mut v).map(|_| v).unwrap_or_default()
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        std::io::Read::read_to_end(&mut err, &mut v).map(|_| v).unwrap_or_default()
-    });
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("multi-service.sh {args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap() }
+    run_limited(&mut cmd, limit)
 }
 
 fn text(b: &[u8]) -> String {

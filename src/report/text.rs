@@ -52,10 +52,11 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
     let ok_pct = if s.requests > 0 { s.ok as f64 * 100.0 / s.requests as f64 } else { 0.0 };
     writeln!(
         w,
-        "  {name}: {} requests, {:.1} req/s, {:.2}% ok, {} failed, {} cancelled, {} dropped",
+        "  {name}: {} requests, {:.1} req/s, {:.2}% ok, {:.2}% goodput, {} failed, {} cancelled, {} dropped",
         s.requests,
         s.requests as f64 / secs,
         ok_pct,
+        if s.requests > 0 { s.good as f64 * 100.0 / s.requests as f64 } else { 0.0 },
         s.failed,
         s.cancelled,
         s.dropped
@@ -63,9 +64,10 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
     let h = |m| s.hists.get(m);
     writeln!(
         w,
-        "    latency    p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+        "    latency    p50 {}  p90 {}  p95 {}  p99 {}  p99.9 {}  max {}",
         pct(h(Metric::Latency), 0.5),
         pct(h(Metric::Latency), 0.9),
+        pct(h(Metric::Latency), 0.95),
         pct(h(Metric::Latency), 0.99),
         pct(h(Metric::Latency), 0.999),
         pct(h(Metric::Latency), 1.0)

@@ -209,3 +209,38 @@ pub fn assert_ran(code: Option<i32>, summary: &serde_json::Value, context: &str)
     let bound = summary["generator_bound"] == true && summary["interrupted"] == false;
     assert!(code == Some(0) || (code == Some(3) && bound), "exit {code:?}: {context}");
 }
+
+/// Runs a command with a time limit (a hang is a failure, not a stuck suite).
+pub fn run_limited(cmd: &mut Command, limit: Duration) -> std::process::Output {
+    let desc = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {desc}: {e}"));
+    // Drain the pipes on threads so a chatty child cannot block on a full pipe.
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut out, &mut v).map(|_| v).unwrap_or_default()
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut v).map(|_| v).unwrap_or_default()
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{desc} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap() }
+}
