@@ -256,9 +256,14 @@ impl Session for ProfileSession {
         self.sc.protocol.write_body(&turn, &mut self.body);
         out.extend_from_slice(self.sc.head.as_bytes());
         if let Some(h) = &self.sc.correlation_header {
-            out.extend_from_slice(format!("{h}: {}\r\n", self.uuid).as_bytes());
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(self.uuid.as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(format!("content-length: {}\r\n\r\n", self.body.len()).as_bytes());
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
         out.extend_from_slice(&self.body);
     }
 
