@@ -223,7 +223,9 @@ impl ProfileSession {
             first.push_str("\n\n");
         }
         if self.sc.bust {
-            first.push_str(&format!("[conversation {}] ", self.uuid));
+            first.push_str("[conversation ");
+            first.push_str(&self.uuid);
+            first.push_str("] ");
         }
         first.push_str(&text);
         first
