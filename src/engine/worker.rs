@@ -20,6 +20,7 @@ use crate::workload::{Session, Workload};
 
 mod closed_loop;
 mod open_loop;
+mod pool;
 mod slots;
 
 /// On an interrupt, the longest in-flight requests may run before they are abandoned, so the
@@ -69,8 +70,8 @@ pub(crate) struct Ctx<S> {
     pub stats: RefCell<Vec<Stats>>,
     /// Tasks of the current stage still running.
     pub active: Cell<usize>,
-    /// Idle keep-alive connections per target (open loop).
-    pub pools: RefCell<Vec<Vec<Conn<S>>>>,
+    /// Idle keep-alive connections per target (open loop) and connects in progress.
+    pub pool: pool::Pool<S>,
     /// Open loop with `--connections`: the connection slots.
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
@@ -165,6 +166,7 @@ impl<S: Transport> Ctx<S> {
         if left.is_zero() {
             return Err(ErrorKind::Cancelled);
         }
+        let _connecting = self.pool.connecting();
         match connect::<S>(addr, source, cfg.timeouts.connect.min(left), cfg.tls[target].as_ref()).await {
             Ok(c) => Ok(c),
             Err(ErrorKind::TimeoutConnect) if Instant::now() >= cancel_at => Err(ErrorKind::Cancelled),
@@ -271,7 +273,7 @@ pub(crate) async fn run<S: Transport>(
         live,
         stats: RefCell::new(Vec::new()),
         active: Cell::new(0),
-        pools: RefCell::new(config.targets.iter().map(|_| Vec::new()).collect()),
+        pool: pool::Pool::new(config.targets.len()),
         slots: config.connections.map(|n| {
             let shard = config.shard;
             let here = share(n as u32, shard.count, shard.index);
@@ -322,6 +324,8 @@ pub(crate) async fn run<S: Transport>(
             }
             monoio::time::sleep(Duration::from_millis(1)).await;
         }
+        // Waiters that timed out at the stage's end left their wakers behind.
+        ctx.pool.forget_waiters();
         ctx.send_turns();
         let stats = std::mem::take(&mut *ctx.stats.borrow_mut());
         let report = Report::StageDone {
@@ -338,5 +342,5 @@ pub(crate) async fn run<S: Transport>(
             break;
         }
     }
-    ctx.pools.borrow_mut().clear();
+    ctx.pool.clear();
 }

@@ -80,14 +80,25 @@ async fn conversation<S: Transport>(
             None => None,
         };
         let target = session.target();
-        let mut conn = ctx.pools.borrow_mut()[target].pop();
+        // An idle connection, or a free place to open one (else wait: see `pool`).
+        let mut conn = match ctx.pool.take(target, stage.cancel_at).await {
+            Ok(c) => c,
+            Err(()) => {
+                let mut out = Outcome::new(intended);
+                out.error = Some(ErrorKind::Cancelled);
+                out.sent = Instant::now().max(intended);
+                out.end = out.sent;
+                ctx.record(&stage, &*session, &out, &[], None);
+                break;
+            }
+        };
         request.clear();
         session.build(&mut request);
         let mut out = Outcome::new(intended);
         request =
             ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
         if let Some(c) = conn {
-            ctx.pools.borrow_mut()[target].push(c);
+            ctx.pool.put(target, c);
         }
         ctx.record(&stage, &*session, &out, &state.gaps, state.err_body.as_ref());
         if session.turn().0 > 1 && out.intended >= stage.warmup_until {
