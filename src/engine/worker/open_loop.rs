@@ -15,6 +15,10 @@ use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
 
+/// Shortest time between two timer wakes of the dispatcher: bounds the send lag it adds
+/// (p99 goal: 1 ms) while cutting wakes at high rates (20k/s: from 20k to 5k wakes/s).
+const DISPATCH_QUANTUM: Duration = Duration::from_micros(200);
+
 /// Runs this worker's share of the stage's arrivals until the stage ends.
 pub(crate) async fn run<S: Transport>(
     ctx: &Rc<Ctx<S>>,
@@ -35,13 +39,17 @@ pub(crate) async fn run<S: Transport>(
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
     let max_inflight = (ctx.config.max_inflight / ctx.workers).max(1);
     let mut arrivals = 0u64;
+    let mut last_wake = stage.start;
     while let Some(offset) = schedule.next_offset() {
         if ctx.stopped() {
             return;
         }
         let due = stage.start + Duration::from_secs_f64(offset);
         if due > Instant::now() {
-            crate::net::timer::sleep_until(due).await;
+            // At most one timer wake per DISPATCH_QUANTUM: a wake (a context switch) costs more
+            // than a request, so arrivals closer together than that go out in small batches.
+            crate::net::timer::sleep_until(due.max(last_wake + DISPATCH_QUANTUM)).await;
+            last_wake = Instant::now();
         }
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         if ctx.active.get() >= max_inflight {
