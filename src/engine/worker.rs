@@ -309,6 +309,10 @@ pub(crate) async fn run<S: Transport>(
         let mut abandon_at = None;
         while ctx.active.get() > 0 {
             if ctx.stopped() {
+                if abandon_at.is_none() {
+                    // Arrivals waiting for a connection give up now (counted as cancelled).
+                    ctx.pool.wake_all();
+                }
                 let at =
                     *abandon_at.get_or_insert_with(|| Instant::now() + config.grace.min(INTERRUPT_GRACE));
                 if Instant::now() >= at {

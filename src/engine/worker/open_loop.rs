@@ -89,7 +89,7 @@ async fn conversation<S: Transport>(
         };
         let target = session.target();
         // An idle connection, or a free place to open one (else wait: see `pool`).
-        let mut conn = match ctx.pool.take(target, stage.cancel_at).await {
+        let mut conn = match ctx.pool.take(target, stage.cancel_at, || ctx.stopped()).await {
             Ok(c) => c,
             Err(()) => {
                 let mut out = Outcome::new(intended);

@@ -38,8 +38,14 @@ impl<S> Pool<S> {
     }
 
     /// An idle connection to `target`, or None when the caller may open one (a connect
-    /// place is free); waits for either until `deadline` (Err: the deadline passed).
-    pub async fn take(&self, target: usize, deadline: Instant) -> Result<Option<Conn<S>>, ()> {
+    /// place is free); waits for either until `deadline` or until `stopped()` turns true
+    /// (checked when woken: see `wake_all`). Err: the wait ended without a connection.
+    pub async fn take(
+        &self,
+        target: usize,
+        deadline: Instant,
+        stopped: impl Fn() -> bool,
+    ) -> Result<Option<Conn<S>>, ()> {
         // The common case answers at once, without arming a timer.
         if let Some(c) = self.idle.borrow_mut()[target].pop() {
             return Ok(Some(c));
@@ -48,16 +54,19 @@ impl<S> Pool<S> {
             return Ok(None);
         }
         let wait = poll_fn(|cx| {
+            if stopped() {
+                return Poll::Ready(Err(()));
+            }
             if let Some(c) = self.idle.borrow_mut()[target].pop() {
-                return Poll::Ready(Some(c));
+                return Poll::Ready(Ok(Some(c)));
             }
             if self.connecting.get() < MAX_CONNECTING {
-                return Poll::Ready(None);
+                return Poll::Ready(Ok(None));
             }
             self.waiters.borrow_mut()[target].push_back(cx.waker().clone());
             Poll::Pending
         });
-        monoio::time::timeout_at(deadline.into(), wait).await.map_err(|_| ())
+        monoio::time::timeout_at(deadline.into(), wait).await.unwrap_or(Err(()))
     }
 
     /// Gives a connection back and wakes one arrival waiting for `target`.
@@ -82,6 +91,14 @@ impl<S> Pool<S> {
         self.waiters.borrow_mut().iter_mut().for_each(VecDeque::clear);
     }
 
+    /// Wakes every waiting arrival (on an interrupt: they see `stopped` and give up, counted
+    /// as cancelled).
+    pub fn wake_all(&self) {
+        for queue in self.waiters.borrow_mut().iter_mut() {
+            queue.drain(..).for_each(Waker::wake);
+        }
+    }
+
     /// Forgets waiters only (between stages), keeping idle connections for the next stage.
     pub fn forget_waiters(&self) {
         self.waiters.borrow_mut().iter_mut().for_each(VecDeque::clear);
@@ -101,5 +118,57 @@ impl<S> Drop for ConnectGuard<'_, S> {
                 w.wake();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    fn conn(id: u64) -> Conn<u64> {
+        Conn { stream: id, buf: Vec::new(), served: 0 }
+    }
+
+    #[test]
+    fn arrivals_wait_for_a_connection_or_a_connect_place() {
+        let (_, ()) = crate::net::cores::block_on(|_| async {
+            let pool = Rc::new(Pool::<u64>::new(1));
+            let far = Instant::now() + Duration::from_secs(10);
+            // Nothing idle and places free: open one.
+            assert!(matches!(pool.take(0, far, || false).await, Ok(None)));
+            // Every place taken: an arrival waits, and gets the connection that comes back.
+            let guards: Vec<_> = (0..MAX_CONNECTING).map(|_| pool.connecting()).collect();
+            let waiter = {
+                let pool = pool.clone();
+                monoio::spawn(async move { pool.take(0, far, || false).await.map(|c| c.map(|c| c.stream)) })
+            };
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            pool.put(0, conn(7));
+            assert_eq!(waiter.await, Ok(Some(7)));
+            // Or a place that frees up.
+            let waiter = {
+                let pool = pool.clone();
+                monoio::spawn(async move { pool.take(0, far, || false).await.map(|c| c.is_none()) })
+            };
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            drop(guards);
+            assert_eq!(waiter.await, Ok(true));
+            // The deadline ends a wait; so does an interrupt.
+            let _guards: Vec<_> = (0..MAX_CONNECTING).map(|_| pool.connecting()).collect();
+            let soon = Instant::now() + Duration::from_millis(5);
+            assert!(pool.take(0, soon, || false).await.is_err());
+            let stop = Rc::new(Cell::new(false));
+            let waiter = {
+                let (pool, stop) = (pool.clone(), stop.clone());
+                monoio::spawn(async move { pool.take(0, far, move || stop.get()).await.is_err() })
+            };
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            stop.set(true);
+            pool.wake_all();
+            assert!(waiter.await);
+        })
+        .unwrap();
     }
 }
