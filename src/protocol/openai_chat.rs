@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::{Decoder, Seen, Usage};
+use super::{take_text, Decoder, Seen, Usage};
 use crate::metrics::ErrorKind;
 
 #[derive(Deserialize)]
@@ -102,10 +102,7 @@ impl Decoder for OpenAiChat {
         let mut reply = reply;
         for delta in chunk.choices.iter().filter_map(|c| c.delta.as_ref()) {
             for text in [&delta.content, &delta.reasoning_content].into_iter().flatten() {
-                seen.content_chars += text.chars().count() as u64;
-                if let Some(r) = reply.as_deref_mut() {
-                    r.push_str(text);
-                }
+                take_text(&mut seen, &mut reply, text);
             }
             if delta.tool_calls.is_some() && seen.content_chars == 0 {
                 seen.content_chars = 1;
@@ -121,10 +118,7 @@ impl Decoder for OpenAiChat {
         let mut reply = reply;
         for choice in &completion.choices {
             if let Some(text) = &choice.message.content {
-                seen.content_chars += text.chars().count() as u64;
-                if let Some(r) = reply.as_deref_mut() {
-                    r.push_str(text);
-                }
+                take_text(&mut seen, &mut reply, text);
             }
             if choice.message.tool_calls.is_some() && seen.content_chars == 0 {
                 seen.content_chars = 1;
