@@ -34,6 +34,8 @@
 #        apt-get install -y hey nghttp2-client   and   cargo install oha --version 1.16.0 --locked
 #        Missing peers are skipped with a note. Also curl, ss, python3.
 set -euo pipefail
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 DURATION=${1:-${DURATION:-10}}
@@ -52,18 +54,13 @@ NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 OHA_BIN=${OHA_BIN:-$(command -v oha || echo "$HOME/.cargo/bin/oha")}
 TCK=$(getconf CLK_TCK)
 
-for tool in taskset curl ss python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool (run scripts/install-peers.sh)" >&2; exit 1; }
-done
-[[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
-BIN=$(realpath "$BIN")
+need_tools taskset curl ss python3 /usr/bin/time
+init_bin
 # llmload-nojsonl: the same run without per-request results.jsonl (if this build has --no-jsonl)
 if [[ -z ${CLIENTS:-} ]]; then
     CLIENTS="llmload wrk oha hey h2load"
     if "$BIN" run --help 2>/dev/null | grep -q -- '--no-jsonl'; then CLIENTS="llmload llmload-nojsonl wrk oha hey h2load"; fi
 fi
-REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
-BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
 
 have() { # client name -> is its tool installed?
     case $1 in
@@ -83,152 +80,33 @@ for s in $SERVERS; do
     if [[ $s == mock ]] || have "$s"; then servers+=("$s"); else echo "NOTE: server $s not installed, skipped" >&2; fi
 done
 
-TMP=$(mktemp -d /tmp/llmload-peers.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# ---------------------------------------------------------------------------------- helpers
-cpu_ticks() { # "utime stime" (fields 14, 15 of /proc/PID/stat) summed over the given pids, in ticks
-    local p
-    for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
-}
-busy_ticks() { # machine-wide busy CPU (user+nice+system+irq+softirq+steal) from /proc/stat
-    awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
-}
-builders() { # running build/test processes that would disturb a measurement
-    { pgrep -a -x 'cargo|rustc|cc1|cc1plus|ld|rust-lld|clippy-driver|rustdoc|build-script-.*' 2>/dev/null || true
-      pgrep -a -f '(^|[ /])py\.?test( |$)|-m py\.?test' 2>/dev/null || true; } | head -n 5
-}
-wait_quiet() { # poll every 30 s (at most QUIET_MAX s) until no builds/tests run and CPU is idle
-    local start=$SECONDS b0 b1 busy procs
-    while :; do
-        procs=$(builders)
-        b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
-        busy=$((b1 - b0)) # ticks used in 1 s by the whole machine (100 = one full core)
-        if [[ -z $procs && $busy -le $((TCK / 4)) ]]; then return 0; fi
-        if ((SECONDS - start >= QUIET_MAX)); then
-            echo "WARNING: machine still busy after ${QUIET_MAX}s (busy ${busy}/${TCK} ticks/s; ${procs//$'\n'/; }); measuring anyway" >&2
-            return 0
-        fi
-        echo "  waiting for a quiet machine: busy ${busy}/${TCK} ticks/s, load $(cut -d' ' -f1-3 /proc/loadavg)${procs:+, running: $(echo "$procs" | awk '{print $2}' | sort -u | tr '\n' ' ')}" >&2
-        sleep 30
-    done
-}
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
-wait_http() { # url
-    local i
-    for ((i = 0; i < 100; i++)); do
-        curl -s -o /dev/null -m 1 "$1" && return 0
-        sleep 0.05
-    done
-    echo "server at $1 did not come up" >&2
-    return 1
-}
+make_tmp peers
 
 # ------------------------------------------------------------------------- request (as llmload)
 CONV=b9ed69e5-6a13-4591-931e-315b981ee152
 BODY="{\"model\":\"mock-gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"[conversation $CONV] Say something short about load testing.\"}],\"max_tokens\":64,\"stream\":false}"
 printf '%s' "$BODY" >"$TMP/body.json"
 RID="x-request-id: $CONV"
-cat >"$TMP/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["x-request-id"] = "$CONV"
-local f = assert(io.open("$TMP/body.json", "rb")); wrk.body = f:read("*a"); f:close()
-EOF
+write_wrk_lua "$TMP/post.lua" "x-request-id=$CONV"
 
 # ---------------------------------------------------------------------------------- servers
-NGX_MASK=1
-for ((i = 0; i < SERVER_CPU; i++)); do NGX_MASK+=0; done
 MOCK_ARGS=(mock --listen 127.0.0.1:0 --cores "$SERVER_CPU-$SERVER_CPU" --ttft 0 --itl 0 --output-tokens 16 --nonstream-delay none)
 
-start_mock() { # sets SPIDS, BASE, TIMEPID
-    local out=$TMP/mock.$1.out i
-    /usr/bin/time -v -o "$TMP/time.mock.$1" "$BIN" "${MOCK_ARGS[@]}" >"$out" 2>"$TMP/mock.$1.err" &
-    TIMEPID=$!
-    PIDS+=("$TIMEPID")
-    for ((i = 0; i < 100; i++)); do
-        grep -q 'listening on' "$out" 2>/dev/null && break
-        sleep 0.05
-    done
-    BASE="$(head -n1 "$out" | sed 's/.*listening on //')"
-    SPIDS=("$(pgrep -P "$TIMEPID")")
-    PIDS+=("${SPIDS[0]}")
-}
 # nginx serves the body of a real mock reply to this very request
 start_mock probe
 curl -s -X POST -H 'content-type: application/json' --data-binary @"$TMP/body.json" "$BASE/v1/chat/completions" >"$TMP/reply.json"
-kill -TERM "${SPIDS[0]}"; wait "$TIMEPID" 2>/dev/null || true
+stop_server TERM
 grep -q '"choices"' "$TMP/reply.json" || { echo "mock probe reply is not a chat completion: $(head -c 300 "$TMP/reply.json")" >&2; exit 1; }
-NGX_BODY=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" -e 's/\$/S/g' "$TMP/reply.json")
-NGX_PORT=$(free_port)
-mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-worker_cpu_affinity $NGX_MASK;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    server_tokens off;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    client_body_temp_path $TMP/nginx/client_body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        location / {
-            default_type application/json;
-            return 200 '$NGX_BODY';
-        }
-    }
-}
-EOF
-NGX_CMD=("$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf")
+write_nginx_conf 8192 # 1 worker on SERVER_CPU; sets NGX_MASK, NGX_PORT, NGX_CMD
 if [[ " ${servers[*]} " == *" nginx "* ]]; then "${NGX_CMD[@]}" -t -q; fi
 
-start_nginx() {
-    /usr/bin/time -v -o "$TMP/time.nginx.$1" "${NGX_CMD[@]}" 2>"$TMP/nginx.$1.err" &
-    TIMEPID=$!
-    PIDS+=("$TIMEPID")
-    BASE="http://127.0.0.1:$NGX_PORT"
-    wait_http "$BASE/"
-    local master
-    master=$(pgrep -P "$TIMEPID")
-    SPIDS=("$master" $(pgrep -P "$master"))
-    PIDS+=("$master")
-}
-stop_server() { # server name
-    if [[ $1 == mock ]]; then kill -TERM "${SPIDS[0]}" 2>/dev/null || true; else kill -QUIT "${SPIDS[0]}" 2>/dev/null || true; fi
-    wait "$TIMEPID" 2>/dev/null || true
-}
-
 # ---------------------------------------------------------------------------------- clients
+# shellcheck disable=SC2206 # LLMLOAD_ARGS: extra flags, split on spaces
 client_cmd() { # client url_base -> sets CMD (and ENVS)
     local url="$2/v1/chat/completions"
     ENVS=()
     case $1 in
-        # shellcheck disable=SC2206
         llmload) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr" $LLMLOAD_ARGS) ;;
-        # shellcheck disable=SC2206
         llmload-nojsonl) CMD=("$BIN" run --target "$2/v1" --stages "$CONNS:${DURATION}s" --cores "$CLIENT_CPU-$CLIENT_CPU" --out "$TMP/lr" --no-jsonl $LLMLOAD_ARGS) ;;
         wrk) CMD=(wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$TMP/post.lua" "$url") ;;
         oha) ENVS=(TOKIO_WORKER_THREADS=1)
@@ -238,12 +116,12 @@ client_cmd() { # client url_base -> sets CMD (and ENVS)
     esac
 }
 
-parse_client() { # client outfile errfile -> "ok errors extra"
-    local c=$1 out=$2 err=$3
+parse_client() { # client outfile errfile -> "ok errors extra" (errfile: unused)
+    local c=$1 out=$2
     case $c in
         llmload | llmload-nojsonl)
             local dir
-            dir=$(sed -n 's/^reports: //p' "$out" | tail -n1)
+            dir=$(reports_dir "$out")
             python3 - "$dir/summary.json" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))["stages"][0]
@@ -292,9 +170,9 @@ run_client() { # server client round
         read -r u1 s1 < <(cpu_ticks "${SPIDS[@]}"); b1=$(busy_ticks)
         read -r ok errs extra < <(parse_client "$c" "$TMP/out.$tag" "$TMP/err.$tag" 2>/dev/null || echo "0 -1 parse-failed")
         read -r wall ccpu cusr csys < <(awk '{printf "%s %.2f %s %s\n", $1, $2 + $3, $2, $3}' <(tail -n1 "$TMP/cpu.$tag"))
-        other=$(awk -v b="$((b1 - b0))" -v s="$((u1 + s1 - u0 - s0))" -v w="$ccpu" -v t="$TCK" 'BEGIN{o = (b - s) / t - w; printf "%.2f", (o < 0 ? 0 : o)}')
+        other=$(other_cpu "$((b1 - b0))" "$((u1 + s1 - u0 - s0))" "$ccpu")
         # another process took CPU during the run: measure again (at most RETRIES times)
-        if awk -v o="$other" -v m="$NOISE_MAX" 'BEGIN{exit !(o > m)}' && ((attempt <= RETRIES)); then
+        if is_noisy "$other" && ((attempt <= RETRIES)); then
             echo "  round $r $s $c: other_cpu ${other}s > ${NOISE_MAX}s (noisy), measuring again" >&2
             cp "$TMP/out.$tag" "$TMP/out.$tag.noisy$attempt" 2>/dev/null || true
             continue
@@ -308,7 +186,7 @@ run_client() { # server client round
         echo "  note: llmload exit 3: $(grep -m1 'verdict:' "$TMP/out.$tag" | sed 's/^ *//')" >&2
     elif [[ $rc != 0 || $errs != 0 ]]; then
         echo "WARNING: $c against $s (round $r): exit $rc, errors $errs; output:" >&2
-        tail -n 30 "$TMP/out.$tag" "$TMP/err.$tag" | sed 's/^/    /' >&2
+        show_output "$TMP/out.$tag" "$TMP/err.$tag"
     fi
 }
 
@@ -323,7 +201,7 @@ ver() {
     esac
 }
 echo "== load generators side by side: ${#clients[@]} clients x ${#servers[@]} servers, $ROUNDS rounds x ${DURATION}s, $CONNS connections"
-echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), CLK_TCK $TCK, ulimit -n $(ulimit -n)"
+echo "machine : $(machine_desc), CLK_TCK $TCK, ulimit -n $(ulimit -n)"
 echo "build   : llmload git $REV, binary sha256 $BIN_SHA"
 echo "tools   : $(for c in "${clients[@]}"; do printf '%s; ' "$(ver "$c")"; done)nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')"
 echo "servers (CPU$SERVER_CPU):"
@@ -341,16 +219,14 @@ echo
 # ---------------------------------------------------------------------------------- rounds
 nc=${#clients[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
-    if ((r % 2)); then order_s=("${servers[@]}"); else order_s=(); for ((i = ${#servers[@]} - 1; i >= 0; i--)); do order_s+=("${servers[i]}"); done; fi
+    if ((r % 2)); then order_s=("${servers[@]}"); else mapfile -t order_s < <(reversed "${servers[@]}"); fi
     order_c=()
     for ((i = 0; i < nc; i++)); do order_c+=("${clients[(i + r - 1) % nc]}"); done
     for s in "${order_s[@]}"; do
         if [[ $s == mock ]]; then start_mock "$r"; else start_nginx "$r"; fi
-        if [[ $WARMUP != 0 ]]; then
-            taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$BASE/v1/chat/completions" >/dev/null
-        fi
+        if [[ $WARMUP != 0 ]]; then wrk_warmup "$BASE/v1/chat/completions"; fi
         for c in "${order_c[@]}"; do run_client "$s" "$c" "$r"; done
-        stop_server "$s"
+        if [[ $s == mock ]]; then stop_server TERM; else stop_server QUIT; fi
     done
 done
 echo

@@ -15,6 +15,8 @@
 # Env:   DURATION (s, 10), STREAMS (1000), TOKENS (100), ITL_MS (10), TTFT_MS (10),
 #        CLIENT_CPU (0), SERVER_CPU (1), LLMLOAD_BIN (target/release/llmload), KEEP_TMP=1
 set -euo pipefail
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 DURATION=${1:-${DURATION:-10}}
@@ -27,13 +29,8 @@ SERVER_CPU=${SERVER_CPU:-1}
 BIN=${LLMLOAD_BIN:-target/release/llmload}
 TCK=$(getconf CLK_TCK)
 
-for tool in wrk taskset curl /usr/bin/time; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool (run scripts/install-peers.sh)" >&2; exit 1; }
-done
-[[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
-BIN=$(realpath "$BIN")
-REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
-BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
+need_tools wrk taskset curl /usr/bin/time
+init_bin
 
 # One fd per connection on each side, plus slack. The mock and wrk inherit this limit.
 want=$((STREAMS * 4 + 1024)); ((want < 65536)) && want=65536
@@ -41,47 +38,21 @@ if (($(ulimit -Hn) < want)); then ulimit -Hn "$want" 2>/dev/null || true; fi
 ulimit -n "$want" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 (($(ulimit -n) >= STREAMS * 2 + 64)) || { echo "ulimit -n $(ulimit -n) is too low for $STREAMS streams" >&2; exit 1; }
 
-TMP=$(mktemp -d /tmp/llmload-stream.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
+make_tmp stream
 
 BODY='{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}],"max_tokens":'"$TOKENS"',"stream":true}'
 printf '%s' "$BODY" >"$TMP/body.json"
-cat >"$TMP/stream.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["x-mock-ttft-ms"] = "$TTFT_MS"
-wrk.headers["x-mock-itl-ms"] = "$ITL_MS"
-wrk.headers["x-mock-output-tokens"] = "$TOKENS"
-local f = assert(io.open("$TMP/body.json", "rb")); wrk.body = f:read("*a"); f:close()
-EOF
-
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; } # utime+stime
+write_wrk_lua "$TMP/stream.lua" "x-mock-ttft-ms=$TTFT_MS" "x-mock-itl-ms=$ITL_MS" "x-mock-output-tokens=$TOKENS"
 
 MOCK_ARGS=(mock --listen 127.0.0.1:0 --cores "$SERVER_CPU-$SERVER_CPU")
-/usr/bin/time -v -o "$TMP/time.mock" "$BIN" "${MOCK_ARGS[@]}" >"$TMP/mock.out" 2>"$TMP/mock.err" &
-TIMEPID=$!
-PIDS+=("$TIMEPID")
-for ((i = 0; i < 100; i++)); do
-    grep -q 'listening on' "$TMP/mock.out" 2>/dev/null && break
-    sleep 0.05
-done
-BASE=$(head -n1 "$TMP/mock.out" | sed 's/.*listening on //')
-MPID=$(pgrep -P "$TIMEPID")
-PIDS+=("$MPID")
+start_mock run # sets BASE, MPID, TIMEPID
 URL="$BASE/v1/chat/completions"
 
 WRK=(taskset -c "$CLIENT_CPU" wrk -t1 -c"$STREAMS" -d"${DURATION}s" --timeout 30s --latency -s "$TMP/stream.lua")
 ideal_ms=$((TTFT_MS + (TOKENS - 1) * ITL_MS))
 
 echo "== llmload mock streaming pacing: $STREAMS streams x $TOKENS tokens, TTFT ${TTFT_MS} ms, ITL ${ITL_MS} ms, ${DURATION}s"
-echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), ulimit -n $(ulimit -n)"
+echo "machine : $(machine_desc), ulimit -n $(ulimit -n)"
 echo "build   : llmload git $REV, binary sha256 $BIN_SHA ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "commands:"
 echo "  mock : $BIN ${MOCK_ARGS[*]}"
@@ -91,15 +62,13 @@ echo "  ideal stream time: ~${ideal_ms} ms (TTFT + (tokens-1) x ITL)"
 echo
 
 curl -s "$BASE/metrics" >"$TMP/metrics.before"
-busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
-c0=$(cpu_ticks "$MPID"); b0=$(busy_ticks)
+read -r u0 s0 < <(cpu_ticks "$MPID"); c0=$((u0 + s0)); b0=$(busy_ticks)
 t0=$(date +%s.%N)
 /usr/bin/time -f '%U %S' -o "$TMP/wrk.cpu" "${WRK[@]}" "$URL" >"$TMP/wrk.out" 2>&1
 t1=$(date +%s.%N)
-c1=$(cpu_ticks "$MPID"); b1=$(busy_ticks)
+read -r u1 s1 < <(cpu_ticks "$MPID"); c1=$((u1 + s1)); b1=$(busy_ticks)
 curl -s "$BASE/metrics" >"$TMP/metrics.after"
-kill -TERM "$MPID" 2>/dev/null || true
-wait "$TIMEPID" 2>/dev/null || true
+stop_server TERM
 
 echo "-- wrk output (latency = whole stream duration)"
 sed 's/^/  /' "$TMP/wrk.out"
@@ -149,7 +118,7 @@ END {
     printf "  faults injected       : %s\n", faults
 }' "$TMP/metrics.before" "$TMP/metrics.after"
 
-echo "  mock whole life (/usr/bin/time -v): user $(awk -F': ' '/User time/{print $2}' "$TMP/time.mock") s, sys $(awk -F': ' '/System time/{print $2}' "$TMP/time.mock") s, max RSS $(awk -F': ' '/Maximum resident/{print $2}' "$TMP/time.mock") KiB"
+echo "  mock whole life (/usr/bin/time -v): user $(awk -F': ' '/User time/{print $2}' "$TMP/time.mock.run") s, sys $(awk -F': ' '/System time/{print $2}' "$TMP/time.mock.run") s, max RSS $(awk -F': ' '/Maximum resident/{print $2}' "$TMP/time.mock.run") KiB"
 if grep -qE 'Non-2xx|Socket errors' "$TMP/wrk.out"; then
     echo "WARNING: wrk reported errors or non-2xx responses (see wrk output above)" >&2
 fi

@@ -20,6 +20,8 @@
 #        SERVER_CPU (1), LLMLOAD_BIN (target/release/llmload), NGINX_BIN (nginx), KEEP_TMP=1
 # Needs: wrk, nginx, taskset, /usr/bin/time, curl, ss  (scripts/install-peers.sh installs the first four)
 set -euo pipefail
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 DURATION=${1:-${DURATION:-10}}
@@ -32,140 +34,39 @@ BIN=${LLMLOAD_BIN:-target/release/llmload}
 NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
 TCK=$(getconf CLK_TCK)
 
-for tool in wrk taskset curl ss "$NGINX_BIN" /usr/bin/time; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool (run scripts/install-peers.sh)" >&2; exit 1; }
-done
-[[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
-BIN=$(realpath "$BIN")
-REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
-BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
-
-TMP=$(mktemp -d /tmp/llmload-bench.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# CPU mask for worker_cpu_affinity: binary string with a 1 at position SERVER_CPU.
-NGX_MASK=1
-for ((i = 0; i < SERVER_CPU; i++)); do NGX_MASK+=0; done
+need_tools wrk taskset curl ss "$NGINX_BIN" /usr/bin/time
+init_bin
+make_tmp bench
 
 BODY='{"model":"mock-gpt","messages":[{"role":"user","content":"hi"}],"max_tokens":16}'
 printf '%s' "$BODY" >"$TMP/body.json"
-cat >"$TMP/post.lua" <<EOF
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("$TMP/body.json", "rb")); wrk.body = f:read("*a"); f:close()
-EOF
-
-cpu_ticks() { # "utime stime" (fields 14, 15 of /proc/PID/stat) summed over the given pids, in ticks
-    local p
-    for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
-}
-
-busy_ticks() { # machine-wide busy CPU (user+nice+system+irq+softirq+steal) from /proc/stat
-    awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat
-}
-
-free_port() {
-    local p
-    while :; do
-        p=$((20000 + RANDOM % 30000))
-        ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
-
-wait_http() { # url
-    local i
-    for ((i = 0; i < 100; i++)); do
-        curl -s -o /dev/null -m 1 "$1" && return 0
-        sleep 0.05
-    done
-    echo "server at $1 did not come up" >&2
-    return 1
-}
+write_wrk_lua "$TMP/post.lua"
 
 MOCK_ARGS=(mock --listen 127.0.0.1:0 --cores "$SERVER_CPU-$SERVER_CPU" --ttft 0 --itl 0 --output-tokens 16 --nonstream-delay none)
 
-start_mock() { # sets SPIDS, URL, TIMEPID
-    local out=$TMP/mock.$1.out
-    /usr/bin/time -v -o "$TMP/time.mock.$1" "$BIN" "${MOCK_ARGS[@]}" >"$out" 2>"$TMP/mock.$1.err" &
-    TIMEPID=$!
-    PIDS+=("$TIMEPID")
-    local i
-    for ((i = 0; i < 100; i++)); do
-        grep -q 'listening on' "$out" 2>/dev/null && break
-        sleep 0.05
-    done
-    URL="$(head -n1 "$out" | sed 's/.*listening on //')/v1/chat/completions"
-    SPIDS=("$(pgrep -P "$TIMEPID")")
-    PIDS+=("${SPIDS[0]}")
-    curl -s -o /dev/null -m 2 -X POST -H 'content-type: application/json' --data-binary @"$TMP/body.json" "$URL"
-}
-
-stop_server() { # signal, then wait for /usr/bin/time
-    kill "-$1" "${SPIDS[0]}" 2>/dev/null || true
-    wait "$TIMEPID" 2>/dev/null || true
+start_server() { # mock|nginx round: start_mock/start_nginx, set URL; the mock gets one request first
+    if [[ $1 == mock ]]; then
+        start_mock "$2"
+        URL="$BASE/v1/chat/completions"
+        curl -s -o /dev/null -m 2 -X POST -H 'content-type: application/json' --data-binary @"$TMP/body.json" "$URL"
+    else
+        start_nginx "$2"
+        URL="$BASE/v1/chat/completions"
+    fi
 }
 
 # --- nginx config: body is a real mock reply, so both servers send the same body size -----
-start_mock probe
+start_server mock probe
 curl -s -X POST -H 'content-type: application/json' --data-binary @"$TMP/body.json" "$URL" >"$TMP/reply.json"
 curl -s -D "$TMP/mock.headers" -o /dev/null -X POST -H 'content-type: application/json' --data-binary @"$TMP/body.json" "$URL"
 stop_server TERM
-NGX_BODY=$(sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g" -e 's/\$/S/g' "$TMP/reply.json")
-NGX_PORT=$(free_port)
-mkdir -p "$TMP/nginx/logs"
-cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes 1;
-worker_cpu_affinity $NGX_MASK;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 8192; }
-http {
-    access_log off;
-    server_tokens off;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    client_body_temp_path $TMP/nginx/client_body;
-    proxy_temp_path $TMP/nginx/proxy;
-    fastcgi_temp_path $TMP/nginx/fastcgi;
-    uwsgi_temp_path $TMP/nginx/uwsgi;
-    scgi_temp_path $TMP/nginx/scgi;
-    server {
-        listen 127.0.0.1:$NGX_PORT;
-        location / {
-            default_type application/json;
-            return 200 '$NGX_BODY';
-        }
-    }
-}
-EOF
-NGX_CMD=("$NGINX_BIN" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf")
+write_nginx_conf 8192 # 1 worker on SERVER_CPU; sets NGX_MASK, NGX_PORT, NGX_CMD
 "${NGX_CMD[@]}" -t -q
-
-start_nginx() {
-    /usr/bin/time -v -o "$TMP/time.nginx.$1" "${NGX_CMD[@]}" 2>"$TMP/nginx.$1.err" &
-    TIMEPID=$!
-    PIDS+=("$TIMEPID")
-    URL="http://127.0.0.1:$NGX_PORT/v1/chat/completions"
-    wait_http "$URL"
-    local master
-    master=$(pgrep -P "$TIMEPID")
-    SPIDS=("$master" $(pgrep -P "$master"))
-    PIDS+=("$master")
-}
 
 WRK=(taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$TMP/post.lua")
 
 echo "== llmload mock vs nginx: non-streaming chat, $ROUNDS rounds x ${DURATION}s per side (warm-up ${WARMUP}s)"
-echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), CLK_TCK $TCK"
+echo "machine : $(machine_desc), CLK_TCK $TCK"
 echo "wrk     : $(wrk -v 2>&1 | head -n1 | awk '{print $1, $2}'); nginx: $("$NGINX_BIN" -v 2>&1 | sed 's/.*: //')"
 echo "build   : llmload git $REV, binary sha256 $BIN_SHA ($("$BIN" --version 2>/dev/null || echo '?'))"
 echo "commands:"
@@ -182,10 +83,8 @@ RESULTS=$TMP/results.tsv
 
 run_side() { # name round
     local name=$1 r=$2
-    if [[ $name == mock ]]; then start_mock "$r"; else start_nginx "$r"; fi
-    if [[ $WARMUP != 0 ]]; then
-        taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$URL" >/dev/null
-    fi
+    start_server "$name" "$r"
+    if [[ $WARMUP != 0 ]]; then wrk_warmup "$URL"; fi
     local c0 c1 b0 b1 u0 s0 u1 s1
     read -r u0 s0 < <(cpu_ticks "${SPIDS[@]}"); b0=$(busy_ticks)
     /usr/bin/time -f '%U %S' -o "$TMP/wrk.cpu.$name.$r" "${WRK[@]}" "$URL" >"$TMP/wrk.$name.$r"
@@ -203,7 +102,7 @@ run_side() { # name round
     life=$(awk -F': ' '/User time/{u=$2} /System time/{s=$2} END{printf "%.2f", u+s}' "$TMP/time.$name.$r")
     ccpu=$(awk '{printf "%.2f", $1+$2}' "$TMP/wrk.cpu.$name.$r")
     # CPU used by everything else on the machine during the run (noise indicator)
-    other=$(awk -v b="$((b1 - b0))" -v s="$((c1 - c0))" -v w="$ccpu" -v t="$TCK" 'BEGIN{o = (b - s) / t - w; printf "%.2f", (o < 0 ? 0 : o)}')
+    other=$(other_cpu "$((b1 - b0))" "$((c1 - c0))" "$ccpu")
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$r" "$name" "$reqs" "$rps" "$((c1 - c0))" "$non2xx" "$sockerr" "$life" "$ccpu" "$p50" "$p99" "$other" "$((u1 - u0))" "$((s1 - s0))" >>"$RESULTS"
     if [[ $non2xx != 0 || $sockerr != none ]]; then

@@ -23,6 +23,8 @@
 #        RETRIES=2 times), KEEP_TMP=1
 # Needs: taskset, /usr/bin/time (scripts/install-peers.sh), curl, python3
 set -euo pipefail
+# shellcheck source=benches/lib.sh
+source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 DURATION=${1:-${DURATION:-15}}
@@ -40,64 +42,13 @@ RETRIES=${RETRIES:-2}
 BIN=${LLMLOAD_BIN:-target/release/llmload}
 TCK=$(getconf CLK_TCK)
 
-for tool in taskset curl python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool (run scripts/install-peers.sh)" >&2; exit 1; }
-done
-[[ -x $BIN ]] || { echo "missing $BIN (run cargo build --release)" >&2; exit 1; }
-BIN=$(realpath "$BIN")
-REV="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo +dirty)"
-BIN_SHA="$(sha256sum "$BIN" | cut -c1-12), built $(date -u -r "$BIN" +%FT%TZ)"
+need_tools taskset curl python3 /usr/bin/time
+init_bin
 ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-TMP=$(mktemp -d /tmp/llmload-ttft.XXXXXX)
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${KEEP_TMP:-0} == 1 ]] || rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-cpu_ticks() {
-    local p
-    for p in "$@"; do sed 's/^.*) //' "/proc/$p/stat"; done | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
-}
-busy_ticks() { awk '/^cpu /{print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
-builders() {
-    { pgrep -a -x 'cargo|rustc|cc1|cc1plus|ld|rust-lld|clippy-driver|rustdoc|build-script-.*' 2>/dev/null || true
-      pgrep -a -f '(^|[ /])py\.?test( |$)|-m py\.?test' 2>/dev/null || true; } | head -n 5
-}
-wait_quiet() {
-    local start=$SECONDS b0 b1 busy procs
-    while :; do
-        procs=$(builders)
-        b0=$(busy_ticks); sleep 1; b1=$(busy_ticks)
-        busy=$((b1 - b0))
-        if [[ -z $procs && $busy -le $((TCK / 4)) ]]; then return 0; fi
-        if ((SECONDS - start >= QUIET_MAX)); then
-            echo "WARNING: machine still busy after ${QUIET_MAX}s (busy ${busy}/${TCK} ticks/s; ${procs//$'\n'/; }); measuring anyway" >&2
-            return 0
-        fi
-        echo "  waiting for a quiet machine: busy ${busy}/${TCK} ticks/s, load $(cut -d' ' -f1-3 /proc/loadavg)${procs:+, running: $(echo "$procs" | awk '{print $2}' | sort -u | tr '\n' ' ')}" >&2
-        sleep 30
-    done
-}
+make_tmp ttft
 
 MOCK_ARGS=(mock --listen 127.0.0.1:0 --cores "$SERVER_CPU-$SERVER_CPU")
-start_mock() { # sets MPID, BASE, TIMEPID
-    local out=$TMP/mock.$1.out i
-    /usr/bin/time -v -o "$TMP/time.mock.$1" "$BIN" "${MOCK_ARGS[@]}" >"$out" 2>"$TMP/mock.$1.err" &
-    TIMEPID=$!
-    PIDS+=("$TIMEPID")
-    for ((i = 0; i < 100; i++)); do
-        grep -q 'listening on' "$out" 2>/dev/null && break
-        sleep 0.05
-    done
-    BASE="$(head -n1 "$out" | sed 's/.*listening on //')"
-    MPID=$(pgrep -P "$TIMEPID")
-    PIDS+=("$MPID")
-}
 HDRS=(--header "x-mock-ttft-ms: $TTFT_MS" --header "x-mock-itl-ms: $ITL_MS" --header "x-mock-output-tokens: $TOKENS")
 client_cmd() { # streams base
     CMD=(taskset -c "$CLIENT_CPU" "$BIN" run --target "$2/v1" --stages "$1:${DURATION}s" --warmup "$WARMUP" --cores "$CLIENT_CPU-$CLIENT_CPU"
@@ -105,7 +56,7 @@ client_cmd() { # streams base
 }
 
 echo "== llmload TTFT/ITL accuracy against the mock: TTFT ${TTFT_MS} ms, ITL ${ITL_MS} ms, ${TOKENS} tokens; streams $LEVELS; ${DURATION}s (warm-up $WARMUP), $ROUNDS round(s)"
-echo "machine : $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r), CLK_TCK $TCK, ulimit -n $(ulimit -n)"
+echo "machine : $(machine_desc), CLK_TCK $TCK, ulimit -n $(ulimit -n)"
 echo "build   : llmload git $REV, binary sha256 $BIN_SHA"
 echo "server  : $BIN ${MOCK_ARGS[*]}   (fresh per level; /metrics scraped before and after)"
 client_cmd N http://127.0.0.1:PORT
@@ -115,13 +66,13 @@ echo
 RESULTS=$TMP/results.tsv
 : >"$RESULTS"
 for ((r = 1; r <= ROUNDS; r++)); do
-    levels=($LEVELS)
-    if ((r % 2 == 0)); then rev=(); for ((i = ${#levels[@]} - 1; i >= 0; i--)); do rev+=("${levels[i]}"); done; levels=("${rev[@]}"); fi
+    read -ra levels <<<"$LEVELS"
+    if ((r % 2 == 0)); then mapfile -t levels < <(reversed "${levels[@]}"); fi
     for n in "${levels[@]}"; do
         tag=$r.$n
         for ((attempt = 1; ; attempt++)); do
             wait_quiet
-            start_mock "$tag"
+            start_mock "$tag" # sets BASE, MPID, TIMEPID
             curl -s "$BASE/metrics" >"$TMP/metrics.before.$tag"
             client_cmd "$n" "$BASE"
             read -r u0 s0 < <(cpu_ticks "$MPID"); b0=$(busy_ticks)
@@ -129,16 +80,16 @@ for ((r = 1; r <= ROUNDS; r++)); do
             /usr/bin/time -f '%e %U %S' -o "$TMP/cpu.$tag" "${CMD[@]}" >"$TMP/out.$tag" 2>"$TMP/err.$tag" || rc=$?
             read -r u1 s1 < <(cpu_ticks "$MPID"); b1=$(busy_ticks)
             curl -s "$BASE/metrics" >"$TMP/metrics.after.$tag"
-            kill -TERM "$MPID" 2>/dev/null || true
-            wait "$TIMEPID" 2>/dev/null || true
-            dir=$(sed -n 's/^reports: //p' "$TMP/out.$tag" | tail -n1)
+            stop_server TERM
+            dir=$(reports_dir "$TMP/out.$tag")
             if [[ -z $dir || ! -s $dir/summary.json ]]; then
                 echo "WARNING: llmload exited $rc at $n streams (round $r) without a summary.json; output:" >&2
-                tail -n 30 "$TMP/out.$tag" "$TMP/err.$tag" | sed 's/^/    /' >&2
+                show_output "$TMP/out.$tag" "$TMP/err.$tag"
                 continue 2
             fi
-            other=$(awk -v b="$((b1 - b0))" -v s="$((u1 + s1 - u0 - s0))" -v t="$TCK" '{o = (b - s) / t - $2 - $3; printf "%.2f", (o < 0 ? 0 : o)}' <(tail -n1 "$TMP/cpu.$tag"))
-            if awk -v o="$other" -v m="$NOISE_MAX" 'BEGIN{exit !(o > m)}' && ((attempt <= RETRIES)); then
+            read -r _ ut st < <(tail -n1 "$TMP/cpu.$tag")
+            other=$(other_cpu "$((b1 - b0))" "$((u1 + s1 - u0 - s0))" "$ut" "$st")
+            if is_noisy "$other" && ((attempt <= RETRIES)); then
                 echo "  round $r, $n streams: other_cpu ${other}s > ${NOISE_MAX}s (noisy), measuring again" >&2
                 continue
             fi

@@ -8,6 +8,8 @@
 # disabled afterwards in case it was started anyway. The benches run their own nginx from a
 # temp dir with their own nginx.conf.
 set -euo pipefail
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "$0")/lib-apt.sh"
 
 log() { printf 'install-peers: %s\n' "$*"; }
 
@@ -35,24 +37,14 @@ else
         fi
     done
     log "installing: ${pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
     # Block service start-up by maintainer scripts (invoke-rc.d honours policy-rc.d exit 101),
     # unless the admin already has their own policy-rc.d.
-    policy=/usr/sbin/policy-rc.d
-    own_policy=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-        $SUDO chmod 755 "$policy"
-        own_policy=1
-    fi
-    cleanup() { if [[ $own_policy -eq 1 ]]; then $SUDO rm -f "$policy"; fi; }
-    trap cleanup EXIT
+    block_service_starts
     if ! $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null 2>&1; then
         $SUDO apt-get update -qq >/dev/null
         $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
     fi
-    cleanup
-    trap - EXIT
+    unblock_service_starts
 fi
 
 # Whatever happened above (or in an earlier install), keep the system nginx stopped.

@@ -6,6 +6,8 @@
 # Idempotent: installs only what is missing; never leaves a package's service running
 # (start-up blocked by a temporary policy-rc.d, services stopped afterwards).
 # The Python SDKs live in .venv (scripts/conformance.sh), not here.
+# shellcheck source=scripts/lib-apt.sh
+source "$(dirname "$0")/lib-apt.sh"
 set -euo pipefail
 
 log() { printf 'install-test-deps: %s\n' "$*"; }
@@ -25,16 +27,7 @@ if [[ ${#pkgs[@]} -eq 0 ]]; then
     exit 0
 fi
 log "installing: ${pkgs[*]}"
-export DEBIAN_FRONTEND=noninteractive
-policy=/usr/sbin/policy-rc.d
-own_policy=0
-if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
-    $SUDO chmod 755 "$policy"
-    own_policy=1
-fi
-cleanup() { [[ $own_policy -eq 1 ]] && $SUDO rm -f "$policy"; }
-trap cleanup EXIT
+block_service_starts # temporary policy-rc.d, removed on exit
 $SUDO apt-get update -qq || log "apt-get update failed; trying with the current lists"
 $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 for svc in prometheus prometheus-node-exporter postgresql; do
