@@ -118,7 +118,8 @@ async fn conversation<S: Transport>(
         match session.turn_done(&out, state.reply.as_deref()) {
             Some(think) if Instant::now() + think < stage.end => {
                 intended = Instant::now() + think;
-                monoio::time::sleep_until(intended.into()).await;
+                // The precise timer: the 1 ms wheel would add ~0.5 ms of send lag to every follow-up.
+                crate::net::timer::sleep_until(intended).await;
             }
             _ => break,
         }
