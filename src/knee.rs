@@ -143,6 +143,15 @@ pub enum Verdict {
     GeneratorLimited(Vec<String>),
 }
 
+/// Arrivals per second that completed (ok or failed): conversations started, so later turns
+/// of multi-turn conversations do not count, and cancelled requests (still in flight at the
+/// stage's end) are left out.
+pub fn achieved_rate(stage: &StageResult) -> f64 {
+    let all = &stage.all;
+    let arrivals = all.requests.saturating_sub(all.followups).saturating_sub(all.cancelled);
+    arrivals as f64 / stage.steady.as_secs_f64().max(1e-9)
+}
+
 /// Judges one probe at `target` arrivals/s.
 pub fn judge(stage: &StageResult, target: f64, slos: &[Slo], generator_limits: Vec<String>) -> Verdict {
     if !generator_limits.is_empty() {
@@ -150,8 +159,7 @@ pub fn judge(stage: &StageResult, target: f64, slos: &[Slo], generator_limits: V
     }
     let mut reasons = Vec::new();
     let all = &stage.all;
-    let secs = stage.steady.as_secs_f64().max(1e-9);
-    let achieved = (all.ok + all.failed) as f64 / secs;
+    let achieved = achieved_rate(stage);
     if achieved < ACHIEVED_SHARE * target {
         reasons.push(format!("achieved {achieved:.1}/s of {target}/s"));
     }
@@ -338,6 +346,28 @@ mod tests {
         assert_eq!(s.next_rate(), None);
         assert_eq!(s.outcome(), Some(&Outcome::GeneratorLimited { at: 20.0, last_pass: Some(10.0) }));
         assert!(s.outcome().unwrap().to_string().contains("generator-bound"));
+    }
+
+    #[test]
+    fn the_achieved_rate_counts_arrivals_not_follow_up_turns() {
+        use crate::metrics::Stats;
+        use crate::profile::stages::Stage;
+        use std::time::Duration;
+        let all =
+            Stats { requests: 160, ok: 150, failed: 0, cancelled: 10, followups: 50, ..Stats::default() };
+        let stage = StageResult {
+            stage: Stage::parse("@100:2s").unwrap(),
+            scenarios: Vec::new(),
+            all,
+            wall: Duration::from_secs(2),
+            steady: Duration::from_secs(1),
+            worker_cpu: Vec::new(),
+            sink_dropped: 0,
+        };
+        assert_eq!(achieved_rate(&stage), 100.0);
+        assert_eq!(judge(&stage, 100.0, &[], Vec::new()), Verdict::Pass);
+        assert!(matches!(judge(&stage, 120.0, &[], Vec::new()), Verdict::Fail(_)));
+        assert!(matches!(judge(&stage, 100.0, &[], vec!["cpu".into()]), Verdict::GeneratorLimited(_)));
     }
 
     #[test]

@@ -47,7 +47,6 @@ pub struct KneeArgs {
 
 fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[knee::Slo], verdict: &Verdict) -> String {
     let all = &stage.all;
-    let secs = stage.steady.as_secs_f64().max(1e-9);
     let figures: Vec<String> = slos
         .iter()
         .map(|s| format!("{} {}", s.name, s.measure(stage).map_or("-".into(), |v| s.show(v))))
@@ -61,7 +60,7 @@ fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[knee::Slo], ver
     format!(
         "probe {:>2}  @{rate}/s  achieved {:.1}/s  {}  send lag p99 {}  {verdict}",
         i + 1,
-        (all.ok + all.failed) as f64 / secs,
+        knee::achieved_rate(stage),
         figures.join("  "),
         if lag.is_empty() { "-".into() } else { format_us(lag.value_at_quantile(0.99) as f64) },
     )
