@@ -80,13 +80,17 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
     let stop = p.config.stop.clone();
     run::stop_on_signals(&stop);
     eprintln!(
-        "llmload knee: SLOs {}; probes of {} after {} warmup, from {}/s by ×{} then bisecting to {:.0}%",
+        "llmload knee: {} scenario(s) on {} worker(s); SLOs {}; probes of {} after {} warmup, from {}/s \
+         by ×{} then bisecting to {:.0}%; reports in {}",
+        p.profile.scenarios.len(),
+        p.config.cores.len(),
         args.slo,
         format_us(probe.as_micros() as f64),
         format_us(warmup.as_micros() as f64),
         args.start_rate,
         args.growth,
-        args.precision * 100.0
+        args.precision * 100.0,
+        p.dir.display()
     );
 
     let mut stages = Vec::new();

@@ -444,14 +444,6 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         tls,
         shard,
     };
-    eprintln!(
-        "llmload: {} stage(s), {} scenario(s) against {} on {} worker(s); reports in {}",
-        profile.stages.len(),
-        profile.scenarios.len(),
-        target_desc.join(", "),
-        config.cores.len(),
-        dir.display()
-    );
     Ok(Prepared {
         profile,
         config,
@@ -472,6 +464,14 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
 /// `llmload run`.
 pub fn run(args: RunArgs) -> Result<i32, Failure> {
     let mut p = prepare(&args)?;
+    eprintln!(
+        "llmload: {} stage(s), {} scenario(s) against {} on {} worker(s); reports in {}",
+        p.profile.stages.len(),
+        p.profile.scenarios.len(),
+        p.target_desc.join(", "),
+        p.config.cores.len(),
+        p.dir.display()
+    );
     let stop = p.config.stop.clone();
     let dir = p.dir.clone();
     // 4. The run.
