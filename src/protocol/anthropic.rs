@@ -275,17 +275,7 @@ mod tests {
         events: &[(&str, &str)],
         reply: &mut String,
     ) -> (u64, u64, Option<Usage>, bool) {
-        let (mut n, mut chars, mut usage, mut error) = (0, 0, None, false);
-        for (name, data) in events {
-            let seen = d.event(name.as_bytes(), data.as_bytes(), Some(reply)).expect("valid event");
-            if seen.content_chars > 0 {
-                n += 1;
-                chars += seen.content_chars;
-            }
-            usage = seen.usage.or(usage);
-            error |= seen.error;
-        }
-        (n, chars, usage, error)
+        crate::protocol::replay(d, events, reply)
     }
 
     #[test]

@@ -89,3 +89,24 @@ pub trait Decoder {
     /// Whether a stream that ended now ended properly (its end marker arrived).
     fn stream_complete(&self) -> bool;
 }
+
+/// Feeds `(event name, data)` pairs to a decoder, as the tests of every protocol do:
+/// (content events, content chars, the last usage seen, whether an error event came).
+#[cfg(test)]
+pub(crate) fn replay(
+    d: &mut dyn Decoder,
+    events: &[(&str, &str)],
+    reply: &mut String,
+) -> (u64, u64, Option<Usage>, bool) {
+    let (mut n, mut chars, mut usage, mut error) = (0, 0, None, false);
+    for (name, data) in events {
+        let seen = d.event(name.as_bytes(), data.as_bytes(), Some(&mut *reply)).expect("valid event");
+        if seen.content_chars > 0 {
+            n += 1;
+            chars += seen.content_chars;
+        }
+        usage = seen.usage.or(usage);
+        error |= seen.error;
+    }
+    (n, chars, usage, error)
+}

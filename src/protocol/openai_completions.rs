@@ -129,15 +129,7 @@ mod tests {
         events: &[(&str, &str)],
         reply: &mut String,
     ) -> (u64, u64, Option<Usage>) {
-        let (mut n, mut chars, mut usage) = (0, 0, None);
-        for (name, data) in events {
-            let seen = d.event(name.as_bytes(), data.as_bytes(), Some(reply)).expect("valid event");
-            if seen.content_chars > 0 {
-                n += 1;
-                chars += seen.content_chars;
-            }
-            usage = seen.usage.or(usage);
-        }
+        let (n, chars, usage, _) = crate::protocol::replay(d, events, reply);
         (n, chars, usage)
     }
 
