@@ -18,21 +18,18 @@ fn check_compatible(first: &Summary, other: &Summary, name: &str) -> Result<(), 
             short(a)
         ));
     }
-    let stages = |s: &Summary| s.stages.iter().map(|st| st.stage.clone()).collect::<Vec<_>>();
-    if stages(first) != stages(other) && !(first.interrupted || other.interrupted) {
-        return Err(format!(
-            "{name}: different stages ({} vs {})",
-            stages(other).join(","),
-            stages(first).join(",")
-        ));
-    }
-    let n = first.stages.len().min(other.stages.len());
-    if stages(first)[..n] != stages(other)[..n] {
-        return Err(format!(
-            "{name}: different stages ({} vs {})",
-            stages(other).join(","),
-            stages(first).join(",")
-        ));
+    let (mine, theirs): (Vec<&str>, Vec<&str>) = (
+        first.stages.iter().map(|st| st.stage.as_str()).collect(),
+        other.stages.iter().map(|st| st.stage.as_str()).collect(),
+    );
+    // An interrupted run completed a prefix of the stages: only that prefix must agree.
+    let n = if first.interrupted || other.interrupted {
+        mine.len().min(theirs.len())
+    } else {
+        mine.len().max(theirs.len())
+    };
+    if mine.get(..n) != theirs.get(..n) {
+        return Err(format!("{name}: different stages ({} vs {})", theirs.join(","), mine.join(",")));
     }
     Ok(())
 }

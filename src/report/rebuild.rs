@@ -145,15 +145,13 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
     let workers = stages.iter().map(|s| s.workers).max().unwrap_or(1);
     let results: Vec<StageResult> = stages
         .into_iter()
-        .enumerate()
-        .map(|(i, mut st)| {
+        .map(|mut st| {
             let span =
                 Duration::from_micros(st.last_us.saturating_sub(st.first_us)).max(Duration::from_millis(1));
             st.scenarios.resize_with(scenarios.len(), Stats::default);
             let mut all = Stats::default();
             st.scenarios.iter().for_each(|s| all.add(s));
             let load = st.load.unwrap_or(Load::Closed { from: 1, to: 1 });
-            let _ = i;
             StageResult {
                 stage: Stage {
                     load,
