@@ -320,18 +320,23 @@ fn kill(pid: u32, signal: &str) {
     assert!(ok.success());
 }
 
+/// A streamed run of a minute against `target`, to be stopped by a signal.
+fn long_run(target: &str, out: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .args(["run", "--target", target, "--stages", "4:60s", "--stream", "--cores", "1", "--out"])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn sigint_writes_every_report_marked_interrupted() {
     let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "5ms", "--output-tokens", "20"]);
     let target = format!("http://{}/v1", mock.addr);
     let out = tempdir("sigint");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
-        .args(["run", "--target", &target, "--stages", "4:60s", "--stream", "--cores", "1", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = long_run(&target, &out);
     std::thread::sleep(Duration::from_millis(1500));
     kill(child.id(), "INT");
     let signalled = std::time::Instant::now();
@@ -358,13 +363,7 @@ fn a_killed_run_leaves_a_jsonl_whose_every_line_parses() {
     let mock = Mock::start(&["--cores", "1", "--ttft", "1ms", "--itl", "1ms", "--output-tokens", "5"]);
     let target = format!("http://{}/v1", mock.addr);
     let out = tempdir("sigkill");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
-        .args(["run", "--target", &target, "--stages", "4:60s", "--stream", "--cores", "1", "--out"])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = long_run(&target, &out);
     std::thread::sleep(Duration::from_millis(1500));
     child.kill().unwrap();
     child.wait().unwrap();
