@@ -1,8 +1,8 @@
 //! Knee finding: the highest open-loop rate a server sustains within its SLOs.
 //!
 //! Probes are open-loop stages (`@R`), each judged on its steady window. The rate grows by a
-//! factor until a probe fails (an SLO broken, the achieved rate short of the target, arrivals
-//! dropped), then the interval between the last pass and the first failure is bisected until
+//! factor until a probe fails (an SLO broken, the served rate short of the offered one,
+//! arrivals dropped), then the interval between the last pass and the first failure is bisected until
 //! it is narrower than the precision. A probe where llmload itself ran out of something
 //! (send lag, CPU, ports, fds: `health::generator_limits`) ends the search: that limit is
 //! the generator's and is never reported as the server's knee. Pure logic, no clock.
@@ -13,8 +13,10 @@ use crate::engine::StageResult;
 use crate::metrics::Metric;
 use crate::units::{format_us, parse_duration_us};
 
-/// The achieved rate must reach this share of the target for a probe to pass.
-pub const ACHIEVED_SHARE: f64 = 0.95;
+/// The served rate (requests finished inside the window, per second) must reach this share
+/// of the offered rate for a probe to pass: a server that queues what it cannot serve
+/// falls short here even when every request it finishes is fast and successful.
+pub const SERVED_SHARE: f64 = 0.95;
 
 /// What an SLO limits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -143,25 +145,27 @@ pub enum Verdict {
     GeneratorLimited(Vec<String>),
 }
 
-/// Arrivals per second that completed (ok or failed): conversations started, so later turns
-/// of multi-turn conversations do not count, and cancelled requests (still in flight at the
-/// stage's end) are left out.
-pub fn achieved_rate(stage: &StageResult) -> f64 {
-    let all = &stage.all;
-    let arrivals = all.requests.saturating_sub(all.followups).saturating_sub(all.cancelled);
-    arrivals as f64 / stage.steady.as_secs_f64().max(1e-9)
+/// Requests per second that finished inside the probe's window (what the server did).
+pub fn served_rate(stage: &StageResult) -> f64 {
+    crate::report::summary::rate(stage.all.served, stage.steady.as_secs_f64())
 }
 
-/// Judges one probe at `target` arrivals/s.
-pub fn judge(stage: &StageResult, target: f64, slos: &[Slo], generator_limits: Vec<String>) -> Verdict {
+/// Requests per second offered in the probe's window: arrivals (sent or dropped) and the
+/// follow-up turns of multi-turn conversations.
+pub fn offered_rate(stage: &StageResult) -> f64 {
+    crate::report::summary::rate(stage.all.requests + stage.all.dropped, stage.steady.as_secs_f64())
+}
+
+/// Judges one probe.
+pub fn judge(stage: &StageResult, slos: &[Slo], generator_limits: Vec<String>) -> Verdict {
     if !generator_limits.is_empty() {
         return Verdict::GeneratorLimited(generator_limits);
     }
     let mut reasons = Vec::new();
     let all = &stage.all;
-    let achieved = achieved_rate(stage);
-    if achieved < ACHIEVED_SHARE * target {
-        reasons.push(format!("achieved {achieved:.1}/s of {target}/s"));
+    let (served, offered) = (served_rate(stage), offered_rate(stage));
+    if served < SERVED_SHARE * offered {
+        reasons.push(format!("served {served:.1}/s of {offered:.1}/s offered"));
     }
     if all.dropped > 0 {
         reasons.push(format!("{} arrivals dropped at the in-flight limit", all.dropped));
@@ -349,25 +353,31 @@ mod tests {
     }
 
     #[test]
-    fn the_achieved_rate_counts_arrivals_not_follow_up_turns() {
+    fn a_probe_passes_on_what_was_served_not_on_what_was_sent() {
         use crate::metrics::Stats;
         use crate::profile::stages::Stage;
         use std::time::Duration;
-        let all =
-            Stats { requests: 160, ok: 150, failed: 0, cancelled: 10, followups: 50, ..Stats::default() };
-        let stage = StageResult {
+        let probe = |all: Stats| StageResult {
             stage: Stage::parse("@100:2s").unwrap(),
             scenarios: Vec::new(),
             all,
             wall: Duration::from_secs(2),
             steady: Duration::from_secs(1),
+            interrupted: false,
             worker_cpu: Vec::new(),
             sink_dropped: 0,
         };
-        assert_eq!(achieved_rate(&stage), 100.0);
-        assert_eq!(judge(&stage, 100.0, &[], Vec::new()), Verdict::Pass);
-        assert!(matches!(judge(&stage, 120.0, &[], Vec::new()), Verdict::Fail(_)));
-        assert!(matches!(judge(&stage, 100.0, &[], vec!["cpu".into()]), Verdict::GeneratorLimited(_)));
+        // Every request sent was fine and fast, but only half finished inside the window:
+        // the server queued the rest.
+        let queued = probe(Stats { requests: 100, ok: 100, served: 50, late: 50, ..Stats::default() });
+        assert_eq!((served_rate(&queued), offered_rate(&queued)), (50.0, 100.0));
+        assert!(
+            matches!(judge(&queued, &[], Vec::new()), Verdict::Fail(r) if r[0].contains("served 50.0/s"))
+        );
+        // Follow-up turns count on both sides.
+        let kept_up = probe(Stats { requests: 160, ok: 160, served: 158, followups: 60, ..Stats::default() });
+        assert_eq!(judge(&kept_up, &[], Vec::new()), Verdict::Pass);
+        assert!(matches!(judge(&kept_up, &[], vec!["cpu".into()]), Verdict::GeneratorLimited(_)));
     }
 
     #[test]

@@ -58,9 +58,10 @@ fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[knee::Slo], ver
         Verdict::GeneratorLimited(r) => format!("GENERATOR-BOUND: {}", r.join("; ")),
     };
     format!(
-        "probe {:>2}  @{rate}/s  achieved {:.1}/s  {}  send lag p99 {}  {verdict}",
+        "probe {:>2}  @{rate}/s  served {:.1}/s of {:.1}/s  {}  send lag p99 {}  {verdict}",
         i + 1,
-        knee::achieved_rate(stage),
+        knee::served_rate(stage),
+        knee::offered_rate(stage),
         figures.join("  "),
         if lag.is_empty() { "-".into() } else { format_us(lag.value_at_quantile(0.99) as f64) },
     )
@@ -115,7 +116,6 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
         let Some(probe_result) = result.stages.pop() else { break };
         let verdict = knee::judge(
             &probe_result,
-            rate,
             &slos,
             health::generator_limits(&probe_result, result.fixed_connections),
         );
@@ -156,7 +156,7 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
     let _ = writeln!(out, "{text}\nreports: {}", p.dir.display());
     Ok(match outcome {
         Some(Outcome::Knee { .. }) | Some(Outcome::AboveMax { .. }) => 0,
-        Some(Outcome::BelowStart { .. }) => run::EXIT_THRESHOLD,
-        Some(Outcome::GeneratorLimited { .. }) | None => run::EXIT_INVALID,
+        Some(Outcome::BelowStart { .. }) => super::EXIT_THRESHOLD,
+        Some(Outcome::GeneratorLimited { .. }) | None => super::EXIT_INVALID,
     })
 }

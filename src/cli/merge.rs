@@ -44,5 +44,5 @@ pub fn run(args: MergeArgs) -> Result<i32, Failure> {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nmerged {} runs into {}", inputs.len(), args.out.display());
-    Ok(if merged.pass { 0 } else { super::run::EXIT_THRESHOLD })
+    Ok(if merged.pass { 0 } else { super::EXIT_THRESHOLD })
 }

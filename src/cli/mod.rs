@@ -15,8 +15,22 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
-/// Exit code for bad usage or a bad profile/config.
+/// Exit codes, one meaning each (README "Exit codes"):
+/// the run is valid and every threshold and default limit passed (or, for `compare`, no
+/// regression);
+pub const EXIT_OK: i32 = 0;
+/// a threshold or default limit failed (the error-rate limit, a stage with no successful
+/// request), or `compare` found a regression;
+pub const EXIT_THRESHOLD: i32 = 1;
+/// bad usage or bad input (flags, profile, config, data files; a refused merge), found
+/// before any load;
 pub const EXIT_USAGE: i32 = 2;
+/// the run is not valid: llmload itself was the limit (generator-bound) or it was
+/// interrupted, so its figures do not describe the target;
+pub const EXIT_INVALID: i32 = 3;
+/// a runtime failure: a name did not resolve, a server or file could not be opened or
+/// written.
+pub const EXIT_RUNTIME: i32 = 4;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -94,8 +108,8 @@ impl Failure {
     pub fn usage(message: impl Into<String>) -> Failure {
         Failure { message: message.into(), code: EXIT_USAGE }
     }
-    /// A runtime failure (exit 1).
+    /// A runtime failure (exit 4).
     pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), code: 1 }
+        Failure { message: message.into(), code: EXIT_RUNTIME }
     }
 }

@@ -35,6 +35,8 @@ pub struct Progress {
     tty: bool,
     /// A live line is on the terminal, not yet erased.
     line_open: bool,
+    /// When the last stage ended (the next one starts right after); None in the first.
+    last_stage_end: Option<std::time::Instant>,
 }
 
 impl Progress {
@@ -49,6 +51,7 @@ impl Progress {
             timeline: Vec::new(),
             tty: std::io::stderr().is_terminal(),
             line_open: false,
+            last_stage_end: None,
         }
     }
 
@@ -69,24 +72,41 @@ impl Progress {
         }
     }
 
-    /// The progress line for one tick.
+    /// The progress line for one tick. It counts what the stage line counts (rps: requests
+    /// finished in the second; err: failed, not cancelled or dropped), and puts the figures a
+    /// reader must not miss first, so a narrow terminal cuts only latencies.
     fn line(&self, stage: usize, elapsed: Duration, now: &LiveSnapshot, second: &Second) -> String {
         let total: Duration = self.stages.iter().map(|s| s.duration).sum();
+        let planned = self.stages.get(stage).map_or(Duration::ZERO, |s| s.duration);
         let load = self.stages.get(stage).map(|s| load_text(&s.load)).unwrap_or_default();
+        // Past the stage's planned end, in-flight requests finish (the grace period).
+        let before: Duration = self.stages.iter().take(stage).map(|s| s.duration).sum();
+        let in_stage = self.last_stage_end.map_or(elapsed.saturating_sub(before), |t| t.elapsed());
+        let draining = in_stage > planned + Duration::from_millis(50);
         let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), short_us);
-        format!(
-            "[{:>5.1}s/{:.0}s] stage {}/{} {load}  rps {}  in flight {}  p50 {}  p99 {}  ttft p50 {}  errors {}",
+        let mut line = format!(
+            "[{:>5.1}s/{:.0}s] {}/{} {load}{} rps {} err {}",
             elapsed.as_secs_f64(),
             total.as_secs_f64(),
             stage + 1,
             self.stages.len(),
+            if draining { " draining" } else { "" },
             second.sent,
+            now.totals.failed,
+        );
+        for (what, n) in [("drop", now.totals.dropped), ("cancel", now.totals.cancelled)] {
+            if n > 0 {
+                line.push_str(&format!(" {what} {n}"));
+            }
+        }
+        line.push_str(&format!(
+            " inflight {} p50 {} p99 {} ttft {}",
             now.totals.in_flight,
             us(second.latency_p50_us),
             us(second.latency_p99_us),
             us(second.ttft_p50_us),
-            now.totals.failed + now.totals.dropped,
-        )
+        ));
+        line
     }
 }
 
@@ -122,10 +142,13 @@ fn short_us(us: u64) -> String {
     }
 }
 
-/// Truncates `line` to the terminal width from `COLUMNS`, when that is set, so an in-place
-/// redraw never wraps.
+/// Truncates `line` to the terminal's width (asked of stderr; `COLUMNS` when that is set),
+/// so an in-place redraw never wraps.
 fn fit(line: String) -> String {
-    let cols = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok());
+    let cols = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .or_else(|| terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| usize::from(w.0)));
     match cols {
         Some(c) if c > 1 && line.chars().count() >= c => line.chars().take(c - 1).collect(),
         _ => line,
@@ -150,6 +173,7 @@ impl Observer for Progress {
             sent: t.sent - last.sent,
             ok: t.ok - last.ok,
             failed: t.failed - last.failed,
+            cancelled: t.cancelled - last.cancelled,
             dropped: t.dropped - last.dropped,
             tokens: t.tokens - last.tokens,
             in_flight: t.in_flight,
@@ -172,6 +196,7 @@ impl Observer for Progress {
 
     fn stage_done(&mut self, index: usize, result: &StageResult) {
         self.message(&text::stage_line(index, result));
+        self.last_stage_end = Some(std::time::Instant::now());
     }
 
     fn turn(&mut self, turn: &TurnRecord) {
@@ -224,8 +249,18 @@ mod tests {
         assert_eq!((c.ok, c.failed, c.stage), (0, 1, 1));
         assert_eq!(c.latency_p50_us, None);
         let line = p.line(1, Duration::from_secs(3), &p.last, c);
-        assert!(line.starts_with("[  3.0s/6s] stage 2/2 @50/s  rps 1  in flight 0  p50 -  p99 -"), "{line}");
-        assert!(line.ends_with("errors 1"), "{line}");
+        assert_eq!(line, "[  3.0s/6s] 2/2 @50/s rps 1 err 1 inflight 0 p50 - p99 - ttft -");
+        // Drops and cancellations are shown apart from errors, and come before the latencies.
+        crate::metrics::live::LiveShard::add(&live.shard(0).dropped, 4);
+        p.tick(1, Duration::from_secs(4), &live);
+        let line = p.line(1, Duration::from_secs(4), &p.last, p.timeline.last().unwrap());
+        assert!(line.starts_with("[  4.0s/6s] 2/2 @50/s rps 0 err 1 drop 4 inflight 0"), "{line}");
+        // Past the stage's planned end the line says the stage is draining.
+        let line = p.line(1, Duration::from_secs(7), &p.last, p.timeline.last().unwrap());
+        assert!(line.contains("@50/s draining rps"), "{line}");
+        p.last_stage_end = Some(std::time::Instant::now());
+        let line = p.line(1, Duration::from_secs(7), &p.last, p.timeline.last().unwrap());
+        assert!(!line.contains("draining"), "{line}");
     }
 
     #[test]

@@ -25,10 +25,7 @@ use crate::report::{health, summary, text, thresholds};
 use crate::units::{parse_duration, parse_wall_time_us};
 use crate::workload::profile::{targets, ProfileWorkload};
 
-/// Exit code when a threshold failed.
-pub const EXIT_THRESHOLD: i32 = 1;
-/// Exit code when the run itself is not valid (generator-bound, aborted).
-pub const EXIT_INVALID: i32 = 3;
+use super::{EXIT_INVALID, EXIT_OK, EXIT_THRESHOLD};
 
 /// The built-in default profile.
 const QUICKSTART: &str = include_str!("../../profiles/quickstart.json");
@@ -269,6 +266,9 @@ pub struct Prepared {
     pub mock: Option<crate::mock::Server>,
     pub metrics_listener: Option<std::net::TcpListener>,
     pub start_at_us: Option<u64>,
+    /// The run's seed before the shard's part is mixed in (what `--seed` takes), and where it
+    /// came from (`--seed`, `profile` or `random`).
+    pub seed: (u64, &'static str),
     fd_limit: u64,
     dns: Vec<(String, std::time::Duration)>,
     target_desc: Vec<String>,
@@ -371,7 +371,14 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         Some("poisson") => Arrival::Poisson,
         _ => Arrival::Constant,
     };
-    let seed = shard.seed(args.seed.or(profile.seed).unwrap_or(1));
+    // Without a seed each run draws its own, so cache-busting prompts and conversation ids
+    // never repeat across runs; the seed is recorded, and `--seed` repeats a run exactly.
+    let (base_seed, seed_source) = match (args.seed, profile.seed) {
+        (Some(s), _) => (s, "--seed"),
+        (None, Some(s)) => (s, "profile"),
+        (None, None) => (rand::random::<u64>(), "random"),
+    };
+    let seed = shard.seed(base_seed);
     let max_inflight = args.max_inflight.or(profile.max_inflight).unwrap_or(10_000);
     let insecure = args.insecure || profile.insecure_skip_verify;
 
@@ -452,6 +459,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         mock,
         metrics_listener,
         start_at_us,
+        seed: (base_seed, seed_source),
         fd_limit,
         dns,
         target_desc,
@@ -525,7 +533,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
     } else if checks.iter().any(|c| !c.pass) {
         EXIT_THRESHOLD
     } else {
-        0
+        EXIT_OK
     })
 }
 
@@ -563,6 +571,8 @@ pub fn finish(
         merged_from: Vec::new(),
         notes,
         protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
+        seed: Some(p.seed.0),
+        seed_source: p.seed.1.to_string(),
     };
     summary.timeline = timeline;
     let report = crate::report::write_all(&p.dir, &summary).map_err(Failure::runtime)?;

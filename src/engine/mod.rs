@@ -71,8 +71,11 @@ pub struct StageResult {
     pub all: Stats,
     /// Measured duration (stage start to the last worker's end, grace included).
     pub wall: Duration,
-    /// Steady-state window used for rates (duration minus warmup).
+    /// The measurement window rates are over: from the end of warmup to the stage's end, or
+    /// to the interrupt when it came first.
     pub steady: Duration,
+    /// Stopped by a signal before its planned end (`steady` ends at the signal).
+    pub interrupted: bool,
     /// CPU time each worker spent in the stage.
     pub worker_cpu: Vec<Duration>,
     /// Per-turn records lost because the output sink fell behind (never silent).
@@ -104,6 +107,8 @@ pub enum Report {
         stats: Vec<Stats>,
         cpu: Duration,
         ended: Instant,
+        /// When the worker saw the stop flag, if it did.
+        stopped_at: Option<Instant>,
         sink_dropped: u64,
     },
     /// Completed turns (for per-turn output), sent in batches so a worker pays one channel
@@ -126,8 +131,14 @@ pub trait Observer {
 /// How often buffered per-turn output is flushed, so a killed run leaves whole lines.
 const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
-/// One worker's report of a stage: its statistics per scenario, CPU time, and end.
-type WorkerStage = (Vec<Stats>, Duration, Instant, u64);
+/// One worker's report of a stage.
+struct WorkerStage {
+    stats: Vec<Stats>,
+    cpu: Duration,
+    ended: Instant,
+    stopped_at: Option<Instant>,
+    sink_dropped: u64,
+}
 
 /// Runs every stage and returns the merged results. The workers count into `live` (made by
 /// the caller with [`Live::new`] for at least `config.cores.len()` workers, so others can
@@ -185,8 +196,8 @@ pub fn run(
         let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
             Ok(Report::Turns(batch)) => batch.iter().for_each(|t| observer.turn(t)),
-            Ok(Report::StageDone { worker, stage, stats, cpu, ended, sink_dropped }) => {
-                pending[stage][worker] = Some((stats, cpu, ended, sink_dropped));
+            Ok(Report::StageDone { worker, stage, stats, cpu, ended, stopped_at, sink_dropped }) => {
+                pending[stage][worker] = Some(WorkerStage { stats, cpu, ended, stopped_at, sink_dropped });
                 if pending[stage].iter().all(Option::is_some) {
                     let parts: Vec<_> =
                         pending[stage].iter_mut().map(|p| p.take().expect("all present")).collect();
@@ -249,26 +260,30 @@ fn merge_stage(
     let mut scenarios: Vec<Stats> = (0..n_scen).map(|_| Stats::default()).collect();
     let mut worker_cpu = Vec::with_capacity(parts.len());
     let mut last_end = None::<Instant>;
+    let mut stopped_at = None::<Instant>;
     let mut sink_dropped = 0;
-    for (stats, cpu, ended, dropped) in parts {
-        sink_dropped += dropped;
-        for (acc, s) in scenarios.iter_mut().zip(&stats) {
+    for part in parts {
+        sink_dropped += part.sink_dropped;
+        for (acc, s) in scenarios.iter_mut().zip(&part.stats) {
             acc.add(s);
         }
-        worker_cpu.push(cpu);
-        last_end = Some(last_end.map_or(ended, |e: Instant| e.max(ended)));
+        worker_cpu.push(part.cpu);
+        last_end = Some(last_end.map_or(part.ended, |e| e.max(part.ended)));
+        stopped_at = match (stopped_at, part.stopped_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
     }
     let mut all = Stats::default();
     for s in &scenarios {
         all.add(s);
     }
-    let wall = match (start, last_end) {
-        (Some(s), Some(e)) => e.saturating_duration_since(s),
-        _ => stage.duration,
-    };
-    // An interrupted stage ran for less than its duration: rates use the time it ran.
-    let ran = stage.duration.min(wall);
+    let start = start.unwrap_or_else(|| last_end.unwrap_or_else(Instant::now));
+    let wall = last_end.map_or(stage.duration, |e| e.saturating_duration_since(start));
+    // A stage stopped before its planned end ran until the stop: rates use the time it ran
+    // (the window ends where the workers stopped counting completions as served).
+    let ran = stopped_at.map_or(stage.duration, |t| t.saturating_duration_since(start).min(stage.duration));
+    let interrupted = ran < stage.duration;
     let steady = ran.saturating_sub(config.warmup);
-    let steady = if steady.is_zero() { ran } else { steady };
-    StageResult { stage, scenarios, all, wall, steady, worker_cpu, sink_dropped }
+    StageResult { stage, scenarios, all, wall, steady, interrupted, worker_cpu, sink_dropped }
 }

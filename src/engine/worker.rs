@@ -15,6 +15,7 @@ use crate::http::exchange::{exchange, ResponseState};
 use crate::metrics::live::{Live, LiveShard};
 use crate::metrics::outcome::us_between;
 use crate::metrics::{ErrorKind, Outcome, Stats};
+use crate::net::latch::Latch;
 use crate::profile::stages::Load;
 use crate::workload::{Session, Workload};
 
@@ -23,9 +24,11 @@ mod open_loop;
 mod pool;
 mod slots;
 
-/// On an interrupt, the longest in-flight requests may run before they are abandoned, so the
+/// On an interrupt, the longest in-flight requests may run before they are cancelled, so the
 /// reports are written within 2 seconds of the signal.
 const INTERRUPT_GRACE: Duration = Duration::from_millis(1500);
+/// How often a worker looks at the stop flag (set by a signal handler on another thread).
+const STOP_POLL: Duration = Duration::from_millis(10);
 /// Turn records per batch sent to the coordinator, and the longest a record waits.
 const TURN_BATCH: usize = 512;
 const TURN_BATCH_AGE: Duration = Duration::from_millis(100);
@@ -42,6 +45,8 @@ pub struct TurnRecord {
     pub turn: u32,
     pub turns_total: u32,
     pub warmup: bool,
+    /// Finished inside the stage's measurement window (counted as served).
+    pub in_window: bool,
     pub outcome: Outcome,
     pub itl_mean_us: u64,
     pub itl_max_us: u64,
@@ -83,11 +88,23 @@ pub(crate) struct Ctx<S> {
     pub in_flight: RefCell<Vec<u64>>,
     /// Turn records the output sink could not take (its queue was full).
     pub sink_dropped: Cell<u64>,
+    /// When this worker first saw the stop flag: the measurement window ends there.
+    stop_at: Cell<Option<Instant>>,
+    /// Fired when the stop is seen: sleeps and waits end, nothing new is sent.
+    pub stopping: Latch,
+    /// Fired a grace after the stop: every request still in flight ends as cancelled.
+    cancelling: Latch,
 }
 
 impl<S: Transport> Ctx<S> {
     pub fn live(&self) -> &LiveShard {
         self.live.shard(self.index)
+    }
+
+    /// The end of the stage's measurement window: its planned end, or the stop if earlier.
+    fn window_end(&self, stage: &StageRun) -> Instant {
+        self.stopped();
+        self.stop_at.get().map_or(stage.end, |t| t.min(stage.end))
     }
 
     /// Records a finished turn.
@@ -100,6 +117,7 @@ impl<S: Transport> Ctx<S> {
         err_body: Option<&Vec<u8>>,
     ) {
         let live = self.live();
+        let finished = outcome.error != Some(ErrorKind::Cancelled);
         if outcome.is_ok() {
             // The latency bucket also counts the request as ok.
             live.latency.record(us_between(outcome.intended, outcome.end));
@@ -107,13 +125,24 @@ impl<S: Transport> Ctx<S> {
                 live.ttft.record(us_between(outcome.intended, t));
             }
             LiveShard::add(&live.tokens, outcome.completion_tokens);
-        } else {
+        } else if finished {
             LiveShard::add(&live.failed, 1);
+        } else {
+            LiveShard::add(&live.cancelled, 1);
         }
+        let window_end = self.window_end(stage);
         let warmup = outcome.intended < stage.warmup_until;
-        if !warmup {
-            let good = session.within_slo(outcome);
-            self.stats.borrow_mut()[session.scenario()].record(outcome, gaps, good);
+        let in_window = finished && outcome.end >= stage.warmup_until && outcome.end <= window_end;
+        {
+            let mut stats = self.stats.borrow_mut();
+            let s = &mut stats[session.scenario()];
+            if in_window {
+                s.record_served(outcome);
+            }
+            if !warmup {
+                s.record(outcome, gaps, session.within_slo(outcome));
+                s.late += u64::from(finished && outcome.end > window_end);
+            }
         }
         if self.config.record_turns {
             let (turn, turns_total) = session.turn();
@@ -127,6 +156,7 @@ impl<S: Transport> Ctx<S> {
                 turn,
                 turns_total,
                 warmup,
+                in_window,
                 outcome: outcome.clone(),
                 itl_mean_us: if gaps.is_empty() { 0 } else { gaps.iter().sum::<u64>() / gaps.len() as u64 },
                 itl_max_us: gaps.iter().copied().max().unwrap_or(0),
@@ -141,10 +171,24 @@ impl<S: Transport> Ctx<S> {
         }
     }
 
-    /// Counts an open-loop arrival that could not start.
-    pub fn dropped(&self, scenario: usize) {
-        LiveShard::add(&self.live().dropped, 1);
-        self.stats.borrow_mut()[scenario].dropped += 1;
+    /// Counts `n` open-loop arrivals of `scenario` that were never sent; `behind`: because
+    /// the generator fell behind its schedule (else: the in-flight limit).
+    pub fn dropped(&self, scenario: usize, n: u64, behind: bool) {
+        LiveShard::add(&self.live().dropped, n);
+        let mut stats = self.stats.borrow_mut();
+        stats[scenario].dropped += n;
+        if behind {
+            stats[scenario].dropped_behind += n;
+        }
+    }
+
+    /// Records a turn that was due but never sent because the run was stopped.
+    pub fn record_unsent(&self, stage: &StageRun, session: &dyn Session, intended: Instant) {
+        let mut out = Outcome::new(intended);
+        out.error = Some(ErrorKind::Cancelled);
+        out.sent = Instant::now().max(intended);
+        out.end = out.sent;
+        self.record(stage, session, &out, &[], None);
     }
 
     /// Opens a connection (rotating source addresses), bounded by the stage's cancel point.
@@ -175,12 +219,13 @@ impl<S: Transport> Ctx<S> {
     }
 
     /// Runs one turn on `conn` (connecting when needed, retrying once on a connection the
-    /// server closed while idle). Fills `out`; hands the request buffer back.
+    /// server closed while idle). Fills `out`; hands the request buffer back. After an
+    /// interrupt's grace the turn ends at once as cancelled (its connection is dropped).
     pub async fn run_turn(
         &self,
         conn: &mut Option<Conn<S>>,
         session: &mut dyn Session,
-        mut request: Vec<u8>,
+        request: Vec<u8>,
         state: &mut ResponseState,
         out: &mut Outcome,
         cancel_at: Instant,
@@ -189,6 +234,30 @@ impl<S: Transport> Ctx<S> {
         live.in_flight.fetch_add(1, Relaxed);
         let scenario = session.scenario();
         self.in_flight.borrow_mut()[scenario] += 1;
+        let attempts = self.attempts(conn, session, request, state, out, cancel_at);
+        let request = match self.cancelling.guard(attempts).await {
+            Ok(request) => request,
+            Err(_) => {
+                *conn = None;
+                out.error = Some(ErrorKind::Cancelled);
+                out.end = Instant::now();
+                Vec::with_capacity(1024)
+            }
+        };
+        live.in_flight.fetch_sub(1, Relaxed);
+        self.in_flight.borrow_mut()[scenario] -= 1;
+        request
+    }
+
+    async fn attempts(
+        &self,
+        conn: &mut Option<Conn<S>>,
+        session: &mut dyn Session,
+        mut request: Vec<u8>,
+        state: &mut ResponseState,
+        out: &mut Outcome,
+        cancel_at: Instant,
+    ) -> Vec<u8> {
         for attempt in 0..2 {
             if conn.is_none() {
                 match self.connect(session.target(), cancel_at).await {
@@ -221,8 +290,6 @@ impl<S: Transport> Ctx<S> {
             }
             break;
         }
-        live.in_flight.fetch_sub(1, Relaxed);
-        self.in_flight.borrow_mut()[scenario] -= 1;
         request
     }
 
@@ -240,10 +307,32 @@ impl<S: Transport> Ctx<S> {
         }
     }
 
-    /// True once the run was asked to stop.
+    /// True once the run was asked to stop; the first call that sees it notes the time and
+    /// fires `stopping`.
     pub fn stopped(&self) -> bool {
-        self.config.stop.load(Relaxed)
+        if self.stop_at.get().is_some() {
+            return true;
+        }
+        if !self.config.stop.load(Relaxed) {
+            return false;
+        }
+        self.stop_at.set(Some(Instant::now()));
+        self.stopping.fire();
+        // Arrivals waiting for a connection give up now (counted as cancelled).
+        self.pool.wake_all();
+        true
     }
+}
+
+/// Watches the stop flag: on a stop, `stopping` fires at once and `cancelling` a grace later
+/// (the stage's grace, at most `INTERRUPT_GRACE`), so reports follow the signal quickly and
+/// every request still in flight is recorded as cancelled.
+async fn watch_stop<S: Transport>(ctx: Rc<Ctx<S>>) {
+    while !ctx.stopped() {
+        monoio::time::sleep(STOP_POLL).await;
+    }
+    monoio::time::sleep(ctx.config.grace.min(INTERRUPT_GRACE)).await;
+    ctx.cancelling.fire();
 }
 
 /// CPU time this thread has used.
@@ -285,7 +374,11 @@ pub(crate) async fn run<S: Transport>(
         in_flight: RefCell::new(vec![0; n_scen]),
         turns: RefCell::new(Vec::new()),
         turns_sent: Cell::new(Instant::now()),
+        stop_at: Cell::new(None),
+        stopping: Latch::new(),
+        cancelling: Latch::new(),
     });
+    monoio::spawn(watch_stop(ctx.clone()));
     for (k, stage) in config.stages.iter().enumerate() {
         *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
         let Some(start) = sync.wait_start(k, &config.stop).await else { break };
@@ -304,17 +397,13 @@ pub(crate) async fn run<S: Transport>(
             Load::Closed { from, to } => closed_loop::run(&ctx, run, from, to, stage.duration, seed).await,
             Load::Open { from, to } => open_loop::run(&ctx, run, from, to, stage.duration, seed).await,
         }
-        // Wait for this stage's tasks (they end by the cancel point at the latest; on an
-        // interrupt, by INTERRUPT_GRACE, after which the rest are abandoned as cancelled).
+        // Wait for this stage's tasks: they end by the cancel point at the latest, and on an
+        // interrupt once `cancelling` fires. Should one not (a bug), it is counted as
+        // cancelled a second later, so a run always ends.
         let mut abandon_at = None;
         while ctx.active.get() > 0 {
-            if ctx.stopped() {
-                if abandon_at.is_none() {
-                    // Arrivals waiting for a connection give up now (counted as cancelled).
-                    ctx.pool.wake_all();
-                }
-                let at =
-                    *abandon_at.get_or_insert_with(|| Instant::now() + config.grace.min(INTERRUPT_GRACE));
+            if ctx.cancelling.is_fired() {
+                let at = *abandon_at.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
                 if Instant::now() >= at {
                     let mut stats = ctx.stats.borrow_mut();
                     for (s, n) in stats.iter_mut().zip(ctx.in_flight.borrow_mut().iter_mut()) {
@@ -338,6 +427,7 @@ pub(crate) async fn run<S: Transport>(
             stats,
             cpu: thread_cpu() - cpu0,
             ended: Instant::now(),
+            stopped_at: ctx.stop_at.get(),
             sink_dropped: ctx.sink_dropped.replace(0),
         };
         let _ = ctx.tx.send(report);

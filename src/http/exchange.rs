@@ -336,11 +336,11 @@ async fn read_response<S: AsyncReadRent>(
                 if seen.error {
                     out.error = Some(ErrorKind::StreamError);
                 }
+                // A whole body has no first token: TTFT, ITL and TPOT exist only for
+                // streams, so no aggregate mixes them with end-to-end times.
                 if seen.content_chars > 0 {
                     out.content_events = 1;
                     out.content_chars = seen.content_chars;
-                    out.first_token = Some(at);
-                    out.last_token = Some(at);
                 }
                 seen.usage
             }

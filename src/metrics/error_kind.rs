@@ -109,6 +109,20 @@ impl ErrorKind {
         matches!(self, ErrorKind::GenPortExhaustion | ErrorKind::GenFdExhaustion | ErrorKind::Cancelled)
     }
 
+    /// True for failures before the request reached the server (nothing was sent): the
+    /// target refused or could not be reached, or the generator had no port or fd for it.
+    pub fn is_unreached(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::ConnRefused
+                | ErrorKind::TimeoutConnect
+                | ErrorKind::Tls
+                | ErrorKind::Dns
+                | ErrorKind::GenPortExhaustion
+                | ErrorKind::GenFdExhaustion
+        )
+    }
+
     /// Classifies an I/O error by errno.
     pub fn from_io(e: &io::Error) -> ErrorKind {
         match e.raw_os_error() {

@@ -158,8 +158,10 @@ impl Buckets {
 #[repr(align(128))]
 #[derive(Default, Debug)]
 pub struct LiveShard {
-    /// Failed requests (cancelled included). Successful ones are counted by `latency`.
+    /// Failed requests (not cancelled). Successful ones are counted by `latency`.
     pub failed: AtomicU64,
+    /// Requests cancelled by the generator (in flight at a stage's end or an interrupt).
+    pub cancelled: AtomicU64,
     pub dropped: AtomicU64,
     /// Completion tokens of successful requests.
     pub tokens: AtomicU64,
@@ -174,10 +176,11 @@ pub struct LiveShard {
 /// Counters summed over workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveTotals {
-    /// Finished requests: `ok + failed`.
+    /// Finished requests: `ok + failed` (not cancelled).
     pub sent: u64,
     pub ok: u64,
     pub failed: u64,
+    pub cancelled: u64,
     pub dropped: u64,
     pub tokens: u64,
     pub in_flight: i64,
@@ -228,6 +231,7 @@ impl Live {
         let mut s = LiveSnapshot { stage: self.stage.load(Relaxed), ..LiveSnapshot::default() };
         for shard in self.shards.iter() {
             s.totals.failed += shard.failed.load(Relaxed);
+            s.totals.cancelled += shard.cancelled.load(Relaxed);
             s.totals.dropped += shard.dropped.load(Relaxed);
             s.totals.tokens += shard.tokens.load(Relaxed);
             s.totals.in_flight += shard.in_flight.load(Relaxed);

@@ -19,8 +19,23 @@ pub struct Stats {
     /// Errors and non-200 statuses (excluding cancellations).
     pub failed: u64,
     pub cancelled: u64,
-    /// Open-loop arrivals that could not start (max in-flight reached).
+    /// Open-loop arrivals never sent: the in-flight limit was reached, or (`dropped_behind`)
+    /// llmload fell so far behind its schedule that the stage ended first. Offered load is
+    /// `requests + dropped`.
     pub dropped: u64,
+    /// Of `dropped`: arrivals the generator could not send before the stage ended.
+    pub dropped_behind: u64,
+    /// Requests that finished (not cancelled) inside the stage's measurement window, whenever
+    /// they were sent (warmup included): what the server completed in the window.
+    pub served: u64,
+    /// Of `served`: successful ones, and their completion tokens.
+    pub served_ok: u64,
+    pub served_tokens: u64,
+    /// Of `requests`: finished after the window ended (during the grace period).
+    pub late: u64,
+    /// Closed-loop waits after a request failed before reaching the server (connect refused,
+    /// TLS, local ports or fds).
+    pub backoffs: u64,
     /// Open loop: later turns of conversations (scheduled after the previous turn, not
     /// arrivals of the schedule); included in `requests`.
     pub followups: u64,
@@ -96,6 +111,15 @@ impl Stats {
         self.counted_tokens += u64::from(o.token_source == TokenSource::Counted);
     }
 
+    /// Counts a request that finished inside the measurement window (see `served`).
+    pub fn record_served(&mut self, o: &Outcome) {
+        self.served += 1;
+        if o.is_ok() {
+            self.served_ok += 1;
+            self.served_tokens += o.completion_tokens;
+        }
+    }
+
     /// Adds `other` into this (exact: counters summed, histograms added).
     pub fn add(&mut self, other: &Stats) {
         self.hists.add(&other.hists);
@@ -105,6 +129,12 @@ impl Stats {
         self.failed += other.failed;
         self.cancelled += other.cancelled;
         self.dropped += other.dropped;
+        self.dropped_behind += other.dropped_behind;
+        self.served += other.served;
+        self.served_ok += other.served_ok;
+        self.served_tokens += other.served_tokens;
+        self.late += other.late;
+        self.backoffs += other.backoffs;
         self.followups += other.followups;
         for (a, b) in self.errors.iter_mut().zip(other.errors) {
             *a += b;

@@ -2,6 +2,7 @@
 //! per core, listener and client socket options, and process limits.
 
 pub mod cores;
+pub mod latch;
 pub mod limits;
 pub mod socket;
 pub mod timer;

@@ -14,7 +14,11 @@ pub const COLUMNS: &[&str] = &[
     "failed",
     "cancelled",
     "dropped",
+    "dropped_behind",
+    "late",
     "rps",
+    "ok_rps",
+    "offered_rps",
     "ok_rate",
     "goodput",
     "output_tokens_per_s",
@@ -36,6 +40,8 @@ pub const COLUMNS: &[&str] = &[
     "tpot_p50_ms",
     "prompt_tokens",
     "completion_tokens",
+    "token_mismatch",
+    "backoffs",
     "errors",
 ];
 
@@ -71,7 +77,11 @@ fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures
         f.failed.to_string(),
         f.cancelled.to_string(),
         f.dropped.to_string(),
+        f.dropped_behind.to_string(),
+        f.late.to_string(),
         format!("{:.3}", f.rps),
+        format!("{:.3}", f.ok_rps),
+        format!("{:.3}", f.offered_rps),
         format!("{:.5}", f.ok_rate),
         format!("{:.5}", f.goodput),
         format!("{:.3}", f.output_tokens_per_s),
@@ -93,6 +103,8 @@ fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures
         ms("tpot", "p50"),
         f.prompt_tokens.to_string(),
         f.completion_tokens.to_string(),
+        f.token_mismatch.to_string(),
+        f.backoffs.to_string(),
         field(&errors.join(" ")),
     ];
     writeln!(w, "{}", cells.join(","))

@@ -1,7 +1,14 @@
-//! Generator health: whether a run's numbers describe the server or llmload itself.
+//! Generator health: whether a run's numbers describe the server or llmload itself; and
+//! what the target did that the headline figures do not say on their own (it fell short of
+//! the offered load, it could not be reached).
 
 use crate::engine::{RunResult, StageResult};
-use crate::metrics::Metric;
+use crate::metrics::{ErrorKind, Metric};
+use crate::units::format_us;
+
+/// An open-loop stage whose served rate is below this share of the offered rate is flagged:
+/// the target did not keep up (queued or shed what it could not serve).
+pub const SERVED_SHARE_MIN: f64 = 0.90;
 
 /// Open-loop send-lag p99 above this means the generator could not keep its schedule.
 pub const SEND_LAG_P99_LIMIT_US: u64 = 5_000;
@@ -11,10 +18,71 @@ pub const WORKER_CPU_LIMIT: f64 = 0.90;
 /// Why a stage's numbers may describe the generator rather than the server.
 pub fn stage_findings(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
     let mut out = Vec::new();
-    if stage.all.dropped > 0 {
-        out.push(format!("{} arrivals dropped at the in-flight limit", stage.all.dropped));
+    let at_limit = stage.all.dropped - stage.all.dropped_behind;
+    if at_limit > 0 {
+        out.push(format!("{at_limit} arrivals dropped at the in-flight limit (--max-inflight)"));
     }
     out.extend(generator_limits(stage, fixed_connections));
+    out
+}
+
+/// What the target did that a reader of the rates must know: an open-loop stage served
+/// less than was offered, or requests never reached the server.
+pub fn target_findings(stage: &StageResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let all = &stage.all;
+    let window = stage.steady.as_secs_f64();
+    let offered = all.requests + all.dropped;
+    if stage.stage.is_open() && offered > 0 && window > 0.0 {
+        let (served, offered_rps) = (all.served as f64 / window, offered as f64 / window);
+        if served < SERVED_SHARE_MIN * offered_rps {
+            let mut f = format!(
+                "served {served:.1}/s of the {offered_rps:.1}/s offered ({:.0}%): the target did not keep up; \
+                 {} requests finished after the window",
+                served * 100.0 / offered_rps,
+                all.late
+            );
+            let p50 = all.hists.get(Metric::Latency);
+            let warmup = stage.stage.duration.saturating_sub(stage.steady);
+            if !p50.is_empty()
+                && !stage.interrupted
+                && (p50.value_at_quantile(0.5) as u128) > warmup.as_micros()
+            {
+                let warmup = if warmup.is_zero() {
+                    "no warmup".to_string()
+                } else {
+                    format!("the warmup ({})", format_us(warmup.as_micros() as f64))
+                };
+                f.push_str(&format!(
+                    " ({warmup} is shorter than the median latency, {}: requests still in flight at the \
+                     window's end are part of the gap; a warmup above the p99 latency measures the steady \
+                     state)",
+                    format_us(p50.value_at_quantile(0.5) as f64)
+                ));
+            }
+            out.push(f);
+        }
+    }
+    let unreached: u64 =
+        ErrorKind::ALL.iter().filter(|k| k.is_unreached()).map(|k| all.errors[k.index()]).sum();
+    if unreached > 0 {
+        let classes: Vec<String> = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_unreached() && all.errors[k.index()] > 0)
+            .map(|k| format!("{}={}", k.name(), all.errors[k.index()]))
+            .collect();
+        let what = if all.ok == 0 && unreached == all.failed {
+            "target unreachable: every request failed before reaching the server".to_string()
+        } else {
+            format!("{unreached} requests failed before reaching the server")
+        };
+        let backoff = if all.backoffs > 0 {
+            format!("; closed-loop users backed off {} times before retrying", all.backoffs)
+        } else {
+            String::new()
+        };
+        out.push(format!("{what} ({}){backoff}", classes.join(" ")));
+    }
     out
 }
 
@@ -26,6 +94,12 @@ pub fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<Str
     let gen_errors = all.generator_errors();
     if gen_errors > 0 {
         out.push(format!("{gen_errors} generator-side errors (port or fd exhaustion)"));
+    }
+    if all.dropped_behind > 0 {
+        out.push(format!(
+            "{} arrivals never sent: llmload fell behind its schedule and the stage ended first",
+            all.dropped_behind
+        ));
     }
     if stage.stage.is_open() && !fixed_connections {
         let lag = all.hists.get(Metric::SendLag);

@@ -113,6 +113,8 @@ mod tests {
             worker_cpu_s: vec![],
             sink_dropped: 0,
             generator_findings: vec![],
+            target_findings: vec![],
+            interrupted: false,
             scenarios: [("chat".to_string(), figures(300)), ("a, b/c\n%\"é".to_string(), figures(40))]
                 .into_iter()
                 .collect(),

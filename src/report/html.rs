@@ -191,7 +191,11 @@ fn kpis(o: &mut String, s: &Summary, total: &Stats) {
             percent(ok),
             format!("{} failed · {} dropped", count(total.failed), count(total.dropped)),
         ),
-        ("throughput", format!("{:.1}/s", total.requests as f64 / steady), "steady state".into()),
+        (
+            "throughput",
+            format!("{:.1}/s", total.served as f64 / steady),
+            format!("served · {:.1}/s offered", (total.requests + total.dropped) as f64 / steady),
+        ),
         (
             "latency p50 / p99",
             format!("{} / {}", q(Metric::Latency, 0.5), q(Metric::Latency, 0.99)),

@@ -49,6 +49,8 @@ struct Line<'a> {
     token_source: &'static str,
     content_len: u64,
     warmup: bool,
+    /// Finished inside the stage's measurement window (counted in the served rate).
+    in_window: bool,
     worker: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     err_body: Option<String>,
@@ -124,6 +126,7 @@ impl JsonlWriter {
             token_source: o.token_source.name(),
             content_len: o.content_chars,
             warmup: t.warmup,
+            in_window: t.in_window,
             worker: t.worker,
             err_body: t.err_body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
         };

@@ -81,6 +81,7 @@ fn merge_timelines(parts: &[&[Second]]) -> Vec<Second> {
                 s.sent += h.sent;
                 s.ok += h.ok;
                 s.failed += h.failed;
+                s.cancelled += h.cancelled;
                 s.dropped += h.dropped;
                 s.tokens += h.tokens;
                 s.in_flight += h.in_flight;

@@ -20,6 +20,12 @@ impl Figures {
             failed: self.failed,
             cancelled: self.cancelled,
             dropped: self.dropped,
+            dropped_behind: self.dropped_behind,
+            served: self.served,
+            served_ok: self.served_ok,
+            served_tokens: self.served_tokens,
+            late: self.late,
+            backoffs: self.backoffs,
             followups: self.followup_turns,
             prompt_tokens: self.prompt_tokens,
             completion_tokens: self.completion_tokens,
@@ -68,6 +74,7 @@ fn stage_result(s: &StageSummary, scenarios: &[String]) -> Result<StageResult, S
         scenarios: per,
         wall: secs(s.wall_s),
         steady: secs(s.steady_s),
+        interrupted: s.interrupted,
         worker_cpu: s.worker_cpu_s.iter().map(|c| secs(*c)).collect(),
         sink_dropped: s.sink_dropped,
     })
@@ -122,9 +129,14 @@ pub fn load(path: &std::path::Path) -> Result<Summary, String> {
         Some(v) if v == u64::from(super::summary::SCHEMA_VERSION) => {}
         Some(v) => {
             return Err(format!(
-                "{}: schema_version {v}, this llmload reads {}",
+                "{}: schema_version {v}, this llmload reads {}{}",
                 path.display(),
-                super::summary::SCHEMA_VERSION
+                super::summary::SCHEMA_VERSION,
+                if v == 1 {
+                    " (version 1 counted rps as requests sent, not requests served: run the test again)"
+                } else {
+                    ""
+                }
             ))
         }
         None => return Err(format!("{}: not a summary.json (no schema_version)", path.display())),

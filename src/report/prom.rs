@@ -321,6 +321,8 @@ mod tests {
             worker_cpu_s: vec![0.1],
             sink_dropped: 0,
             generator_findings: vec![],
+            target_findings: vec![],
+            interrupted: false,
             scenarios: [
                 ("chat".to_string(), figures(&values, 7)),
                 (nasty.to_string(), figures(&values[..100], 3)),

@@ -38,6 +38,7 @@ struct Line {
     completion_tokens: u64,
     token_source: String,
     warmup: bool,
+    in_window: bool,
     worker: usize,
 }
 
@@ -89,6 +90,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
     let mut scenarios: Vec<String> = Vec::new();
     let mut lines = std::io::BufReader::new(file).lines().enumerate().peekable();
     let mut gaps = Vec::new();
+    let mut measured = 0u64;
     while let Some((i, line)) = lines.next() {
         let text = line.map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?;
         if text.trim().is_empty() {
@@ -99,9 +101,6 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
             Err(_) if lines.peek().is_none() && !text.ends_with('}') => break,
             Err(e) => return Err(format!("{}: line {}: {e}", path.display(), i + 1)),
         };
-        if l.warmup {
-            continue;
-        }
         let at = |what: &str| format!("{}: line {}: {what}", path.display(), i + 1);
         if l.stage == 0 || l.stage > 10_000 {
             return Err(at(&format!("stage {} out of range", l.stage)));
@@ -126,6 +125,15 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
             st.scenarios.resize_with(scenario + 1, Stats::default);
         }
         let o = outcome(&l).map_err(|e| at(&e))?;
+        if l.in_window {
+            st.scenarios[scenario].record_served(&o);
+        }
+        if l.warmup {
+            continue;
+        }
+        measured += 1;
+        let finished = o.error != Some(ErrorKind::Cancelled);
+        st.scenarios[scenario].late += u64::from(finished && !l.in_window);
         gaps.clear();
         if let Some(mean) = l.itl_mean_us {
             gaps.resize(l.completion_tokens.saturating_sub(1).max(1) as usize, mean);
@@ -137,7 +145,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
         st.last_us = st.last_us.max(end);
         st.workers = st.workers.max(l.worker + 1);
     }
-    if stages.is_empty() {
+    if measured == 0 {
         return Err(format!("{}: no measured turns (empty, or warmup only)", path.display()));
     }
     let started = stages.iter().map(|s| s.first_us).filter(|t| *t > 0).min().unwrap_or(0);
@@ -161,6 +169,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
                 all,
                 wall: span,
                 steady: span,
+                interrupted: false,
                 worker_cpu: Vec::new(),
                 sink_dropped: 0,
             }

@@ -9,7 +9,7 @@ use crate::engine::{RunResult, StageResult};
 use crate::metrics::{ErrorKind, Metric, Stats};
 
 /// Bumped on any incompatible change of the layout.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -46,17 +46,38 @@ impl Percentiles {
 /// can be turned back into `Stats` exactly (see `report::model`).
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Figures {
+    /// Requests sent (or attempted) whose intended start fell in the measurement window:
+    /// `ok + failed + cancelled`.
     pub requests: u64,
     pub ok: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// Open-loop arrivals never sent (`dropped_behind` of them because llmload fell behind
+    /// its schedule, the rest at the in-flight limit). Offered = requests + dropped.
     pub dropped: u64,
+    pub dropped_behind: u64,
     /// Open loop: later turns of conversations (not schedule arrivals).
     pub followup_turns: u64,
+    /// Requests that finished inside the measurement window (sent whenever), and of them the
+    /// successful ones: what the server completed.
+    pub served: u64,
+    pub served_ok: u64,
+    /// Completion tokens of the successful requests in `served`.
+    pub served_tokens: u64,
+    /// Of `requests`: finished after the window (in the grace period).
+    pub late: u64,
+    /// Closed-loop waits after a request failed before reaching the server.
+    pub backoffs: u64,
+    /// Throughput: `served` ÷ the window (what the server completed per second).
     pub rps: f64,
+    /// `served_ok` ÷ the window.
+    pub ok_rps: f64,
+    /// Offered load: (requests + dropped) ÷ the window.
+    pub offered_rps: f64,
     pub ok_rate: f64,
     /// Share of requests within their scenario's SLOs.
     pub goodput: f64,
+    /// `served_tokens` ÷ the window.
     pub output_tokens_per_s: f64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -81,18 +102,26 @@ pub struct Figures {
 
 impl Figures {
     pub fn of(s: &Stats, steady_secs: f64) -> Figures {
-        let secs = steady_secs.max(1e-9);
+        let secs = steady_secs;
         Figures {
             requests: s.requests,
             ok: s.ok,
             failed: s.failed,
             cancelled: s.cancelled,
             dropped: s.dropped,
+            dropped_behind: s.dropped_behind,
             followup_turns: s.followups,
-            rps: s.requests as f64 / secs,
+            served: s.served,
+            served_ok: s.served_ok,
+            served_tokens: s.served_tokens,
+            late: s.late,
+            backoffs: s.backoffs,
+            rps: rate(s.served, secs),
+            ok_rps: rate(s.served_ok, secs),
+            offered_rps: rate(s.requests + s.dropped, secs),
             ok_rate: if s.requests > 0 { s.ok as f64 / s.requests as f64 } else { 0.0 },
             goodput: if s.requests > 0 { s.good as f64 / s.requests as f64 } else { 0.0 },
-            output_tokens_per_s: s.ok_completion_tokens as f64 / secs,
+            output_tokens_per_s: rate(s.served_tokens, secs),
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,
             token_mismatch: s.token_mismatch,
@@ -122,16 +151,31 @@ impl Figures {
     }
 }
 
+/// `n` per second over `secs` (0 when the window is empty: nothing was measured).
+pub fn rate(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct StageSummary {
     pub stage: String,
     pub duration_s: f64,
+    /// The measurement window (rates are over it): duration − warmup, or up to the interrupt.
     pub steady_s: f64,
     pub wall_s: f64,
+    /// Stopped by a signal before its planned end.
+    pub interrupted: bool,
     pub worker_cpu_s: Vec<f64>,
     /// Per-turn records lost because `results.jsonl` fell behind.
     pub sink_dropped: u64,
     pub generator_findings: Vec<String>,
+    /// What the target did that the rates alone do not say (see `health::target_findings`).
+    #[serde(default)]
+    pub target_findings: Vec<String>,
     pub scenarios: BTreeMap<String, Figures>,
     pub all: Figures,
 }
@@ -144,9 +188,12 @@ pub struct Second {
     pub t: f64,
     /// 0-based stage index.
     pub stage: usize,
+    /// Requests that finished (ok or failed) in that second.
     pub sent: u64,
     pub ok: u64,
     pub failed: u64,
+    #[serde(default)]
+    pub cancelled: u64,
     pub dropped: u64,
     pub tokens: u64,
     pub in_flight: i64,
@@ -191,6 +238,12 @@ pub struct Meta {
     /// The protocol of each scenario (scenario name → protocol name).
     #[serde(default)]
     pub protocols: BTreeMap<String, String>,
+    /// The run's seed (`--seed` repeats its prompts, conversation ids and schedule), and
+    /// where it came from: `--seed`, `profile` or `random` (drawn for this run).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub seed_source: String,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -224,9 +277,11 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
         duration_s: r.stage.duration.as_secs_f64(),
         steady_s: secs,
         wall_s: r.wall.as_secs_f64(),
+        interrupted: r.interrupted,
         worker_cpu_s: r.worker_cpu.iter().map(|d| d.as_secs_f64()).collect(),
         sink_dropped: r.sink_dropped,
         generator_findings: super::health::stage_findings(r, fixed_connections),
+        target_findings: super::health::target_findings(r),
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
         all: Figures::of(&r.all, secs),
     }

@@ -5,7 +5,8 @@ use std::io::{self, Write};
 
 use hdrhistogram::Histogram;
 
-use super::health::stage_findings;
+use super::health::{stage_findings, target_findings};
+use super::summary::rate;
 use super::summary::Meta;
 use super::thresholds::Check;
 use crate::engine::{RunResult, StageResult};
@@ -29,37 +30,55 @@ fn pct(h: &Histogram<u64>, q: f64) -> String {
     }
 }
 
-/// The one-line summary printed as each stage ends.
+/// The one-line summary printed as each stage ends. It counts what the progress line
+/// counts: rps is requests finished per second (here: inside the window), errors are failed
+/// requests (cancelled and dropped ones are shown apart).
 pub fn stage_line(index: usize, r: &StageResult) -> String {
     let a = &r.all;
-    let secs = r.steady.as_secs_f64().max(1e-9);
+    let secs = r.steady.as_secs_f64();
     let ok_pct = if a.requests > 0 { a.ok as f64 * 100.0 / a.requests as f64 } else { 0.0 };
-    format!(
+    let mut line = format!(
         "stage {} {:>14}  reqs {:>8}  rps {:>9.1}  ok {:>6.2}%  p50 {:>8}  p99 {:>8}  ttft p50 {:>8}  errors {}",
         index + 1,
         r.stage.to_string(),
         a.requests,
-        a.requests as f64 / secs,
+        rate(a.served, secs),
         ok_pct,
         pct(a.hists.get(Metric::Latency), 0.5),
         pct(a.hists.get(Metric::Latency), 0.99),
         pct(a.hists.get(Metric::Ttft), 0.5),
         a.failed
-    )
+    );
+    for (n, what) in [(a.cancelled, "cancelled"), (a.dropped, "dropped"), (a.late, "late")] {
+        if n > 0 {
+            line.push_str(&format!("  {what} {n}"));
+        }
+    }
+    if r.stage.is_open() {
+        line.push_str(&format!("  offered {:.1}/s", rate(a.requests + a.dropped, secs)));
+    }
+    if r.interrupted {
+        line.push_str(&format!("  INTERRUPTED after {}", format_us(r.steady.as_micros() as f64)));
+    }
+    line
 }
 
 fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()> {
     let ok_pct = if s.requests > 0 { s.ok as f64 * 100.0 / s.requests as f64 } else { 0.0 };
     writeln!(
         w,
-        "  {name}: {} requests, {:.1} req/s, {:.2}% ok, {:.2}% goodput, {} failed, {} cancelled, {} dropped",
+        "  {name}: {:.1} req/s served ({:.1} ok/s), {:.1}/s offered; {} requests, {:.2}% ok, {:.2}% goodput, \
+         {} failed, {} cancelled, {} dropped, {} finished after the window",
+        rate(s.served, secs),
+        rate(s.served_ok, secs),
+        rate(s.requests + s.dropped, secs),
         s.requests,
-        s.requests as f64 / secs,
         ok_pct,
         if s.requests > 0 { s.good as f64 * 100.0 / s.requests as f64 } else { 0.0 },
         s.failed,
         s.cancelled,
-        s.dropped
+        s.dropped,
+        s.late
     )?;
     let h = |m| s.hists.get(m);
     writeln!(
@@ -99,12 +118,17 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
     )?;
     writeln!(
         w,
-        "    tokens     {} completion ({:.1} tok/s), {} prompt{}",
+        "    tokens     {} completion ({:.1} tok/s), {} prompt{}{}",
         s.completion_tokens,
-        s.ok_completion_tokens as f64 / secs,
+        rate(s.served_tokens, secs),
         s.prompt_tokens,
         if s.counted_tokens > 0 {
             format!(", {} counted without usage", s.counted_tokens)
+        } else {
+            String::new()
+        },
+        if s.token_mismatch > 0 {
+            format!(", {} token_mismatch (usage below the content events received)", s.token_mismatch)
         } else {
             String::new()
         }
@@ -136,6 +160,14 @@ pub fn render(
     if !meta.shard.is_empty() {
         writeln!(w, "shard {} of a distributed run (merge the shards for the whole)", meta.shard)?;
     }
+    if let Some(seed) = meta.seed {
+        let how = match meta.seed_source.as_str() {
+            "random" => " (drawn for this run)",
+            "profile" => " (from the profile)",
+            _ => "",
+        };
+        writeln!(w, "seed {seed}{how}: --seed {seed} repeats its prompts, conversation ids and schedule")?;
+    }
     for note in &meta.notes {
         writeln!(w, "note: {note}")?;
     }
@@ -151,15 +183,23 @@ pub fn render(
         writeln!(w, "INTERRUPTED: stopped by a signal; {} stage(s) completed", run.stages.len())?;
     }
     for (i, r) in run.stages.iter().enumerate() {
-        let secs = r.steady.as_secs_f64().max(1e-9);
+        let secs = r.steady.as_secs_f64();
         writeln!(w)?;
-        writeln!(w, "stage {} ({})", i + 1, r.stage)?;
+        let window = format_us(r.steady.as_micros() as f64);
+        if r.interrupted {
+            writeln!(w, "stage {} ({}) — INTERRUPTED: measured for {window}", i + 1, r.stage)?;
+        } else {
+            writeln!(w, "stage {} ({}) — window {window}", i + 1, r.stage)?;
+        }
         if run.scenarios.len() > 1 {
             for (name, s) in run.scenarios.iter().zip(&r.scenarios) {
                 block(w, name, s, secs)?;
             }
         }
         block(w, "ALL", &r.all, secs)?;
+        for finding in target_findings(r) {
+            writeln!(w, "  ! {finding}")?;
+        }
     }
     writeln!(w)?;
     writeln!(w, "generator health")?;
@@ -192,6 +232,10 @@ pub fn render(
         // Lost per-turn lines do not change the figures (histograms saw every request).
         if r.sink_dropped > 0 {
             findings.push(format!("{} per-turn records dropped (results.jsonl fell behind)", r.sink_dropped));
+        }
+        if r.all.backoffs > 0 {
+            findings
+                .push(format!("{} backoffs after requests that never reached the server", r.all.backoffs));
         }
         writeln!(
             w,

@@ -40,7 +40,7 @@ fn measure(name: &str, s: &Stats, steady_s: f64) -> (f64, bool) {
         "itl_p95_ms" => (ms(s, Metric::Itl, 0.95), true),
         "error_rate" => (if s.requests > 0 { 1.0 - share(s.ok) } else { 0.0 }, true),
         "min_goodput" => (share(s.good), false),
-        "min_rps" => (s.requests as f64 / steady_s.max(1e-9), false),
+        "min_rps" => (crate::report::summary::rate(s.served, steady_s), false),
         _ => (0.0, true),
     }
 }

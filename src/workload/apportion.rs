@@ -48,6 +48,21 @@ pub fn by_draw(draw: f64, weights: &[u32]) -> usize {
     weights.len().saturating_sub(1)
 }
 
+/// `n` arrivals split in proportion to `weights`: each scenario's whole share, then the few
+/// left over (fewer than the number of scenarios) drawn one by one with `draw()` (uniform in
+/// [0, 1)), so a backlog of any size is split in one step with the right expectation.
+pub fn split(n: u64, weights: &[u32], mut draw: impl FnMut() -> f64) -> Vec<u64> {
+    let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    if sum == 0 {
+        return vec![0; weights.len()];
+    }
+    let mut parts: Vec<u64> = weights.iter().map(|&w| (u128::from(n) * u128::from(w) / sum) as u64).collect();
+    for _ in 0..n - parts.iter().sum::<u64>() {
+        parts[by_draw(draw(), weights)] += 1;
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +78,24 @@ mod tests {
         let parts = largest_remainder(10, &[55, 30, 15]);
         let who: Vec<usize> = (0..10).map(|u| index_of(u, &parts)).collect();
         assert_eq!(who, vec![0, 0, 0, 0, 0, 0, 1, 1, 1, 2]);
+    }
+
+    #[test]
+    fn splits_add_up_in_proportion() {
+        let mut x = 0.0;
+        let mut draw = || {
+            x = (x + 0.37) % 1.0;
+            x
+        };
+        assert_eq!(split(1000, &[70, 20, 10], &mut draw), vec![700, 200, 100]);
+        for n in [0u64, 1, 2, 7, 999, 1 << 40] {
+            let parts = split(n, &[3, 5, 7], &mut draw);
+            assert_eq!(parts.iter().sum::<u64>(), n);
+            assert!(
+                parts.iter().zip([3u64, 5, 7]).all(|(p, w)| p.abs_diff(n * w / 15) <= 3),
+                "{n}: {parts:?}"
+            );
+        }
     }
 
     #[test]

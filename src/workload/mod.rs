@@ -18,8 +18,11 @@ pub trait Workload: Send + Sync {
     /// The scenario of closed-loop user `user` out of `users` (weights apportioned by
     /// largest remainder).
     fn scenario_for_user(&self, user: u32, users: u32) -> usize;
-    /// The scenario of the `n`-th open-loop arrival of a stage on a worker.
+    /// The scenario of an open-loop arrival, from a uniform `draw` in [0, 1).
     fn scenario_for_arrival(&self, draw: f64) -> usize;
+    /// `n` open-loop arrivals split between the scenarios (for counting a backlog in one
+    /// step); `draw` gives uniform numbers in [0, 1).
+    fn split_arrivals(&self, n: u64, draw: &mut dyn FnMut() -> f64) -> Vec<u64>;
     /// A new conversation of `scenario`.
     fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session>;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::apportion::{by_draw, index_of, largest_remainder};
+use super::apportion::{by_draw, index_of, largest_remainder, split};
 use super::content::{uuid_v4, Filler, CHARS_PER_TOKEN};
 use super::{Session, Workload};
 use crate::http::target::Target;
@@ -173,6 +173,10 @@ impl Workload for ProfileWorkload {
         by_draw(draw, &self.weights)
     }
 
+    fn split_arrivals(&self, n: u64, draw: &mut dyn FnMut() -> f64) -> Vec<u64> {
+        split(n, &self.weights, draw)
+    }
+
     fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session> {
         let sc = self.scenarios[scenario].clone();
         let mut rng = SmallRng::seed_from_u64(seed);
@@ -308,7 +312,11 @@ impl Session for ProfileSession {
         let Some(slo) = &self.sc.slo else { return o.is_ok() };
         let ms =
             |a: std::time::Instant, b: std::time::Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
-        let ttft_ok = slo.ttft_ms.is_none_or(|l| o.first_token.is_some_and(|t| ms(o.intended, t) <= l));
+        // TTFT exists only for streams; a non-streamed scenario's ttft_ms cannot apply.
+        let ttft_ok = slo.ttft_ms.is_none_or(|l| match o.first_token {
+            Some(t) => ms(o.intended, t) <= l,
+            None => !self.sc.stream,
+        });
         let e2e_ok = slo.e2e_ms.is_none_or(|l| ms(o.intended, o.end) <= l);
         let tpot_ok = slo.tpot_ms.is_none_or(|l| match (o.first_token, o.last_token) {
             (Some(f), Some(t)) if o.completion_tokens > 1 => ms(f, t) / (o.completion_tokens - 1) as f64 <= l,

@@ -1,9 +1,12 @@
 //! Open loop: arrivals on an absolute schedule, split across workers, dispatched in batches
-//! every time the timer fires (≤ 1 ms apart). Latency counts from the intended arrival time,
-//! so a server that stalls shows it (no coordinated omission); the send lag (actual −
-//! intended) is recorded beside it. Arrivals beyond `max_inflight` are dropped and counted.
+//! every time the timer fires. Latency counts from the intended arrival time, so a server
+//! that stalls shows it (no coordinated omission); the send lag (actual − intended) is
+//! recorded beside it. Arrivals beyond `max_inflight` are dropped and counted, and so are
+//! those still unsent when the stage ends (the generator fell behind): a stage never runs
+//! past its end, however far behind the schedule it is.
 
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
@@ -18,6 +21,10 @@ use crate::metrics::{ErrorKind, Outcome};
 /// Shortest time between two timer wakes of the dispatcher: bounds the send lag it adds
 /// (p99 goal: 1 ms) while cutting wakes at high rates (20k/s: from 20k to 5k wakes/s).
 const DISPATCH_QUANTUM: Duration = Duration::from_micros(200);
+
+/// Arrivals spawned in a row before the dispatcher yields, so the requests it starts get to
+/// run even when it is behind its schedule and never sleeps.
+const SPAWN_BURST: u32 = 64;
 
 /// Runs this worker's share of the stage's arrivals until the stage ends.
 pub(crate) async fn run<S: Transport>(
@@ -40,31 +47,72 @@ pub(crate) async fn run<S: Transport>(
     let max_inflight = (ctx.config.max_inflight / ctx.workers).max(1);
     let mut arrivals = 0u64;
     let mut last_wake = stage.start;
+    let mut burst = 0;
     while let Some(offset) = schedule.next_offset() {
+        let due = stage.start + Duration::from_secs_f64(offset);
+        let now = Instant::now();
+        if due > now {
+            // At most one timer wake per DISPATCH_QUANTUM: a wake (a context switch) costs more
+            // than a request, so arrivals closer together than that go out in small batches.
+            if ctx.stopping.sleep_until(due.max(last_wake + DISPATCH_QUANTUM)).await.is_err() {
+                return;
+            }
+            last_wake = Instant::now();
+            burst = 0;
+        } else if now >= stage.end {
+            // So far behind that the stage is over: this arrival and the rest were never sent.
+            let rest = 1 + schedule.skip_before(duration.as_secs_f64());
+            drop_arrivals(ctx, rest, true, &mut rng);
+            break;
+        }
         if ctx.stopped() {
             return;
         }
-        let due = stage.start + Duration::from_secs_f64(offset);
-        if due > Instant::now() {
-            // At most one timer wake per DISPATCH_QUANTUM: a wake (a context switch) costs more
-            // than a request, so arrivals closer together than that go out in small batches.
-            crate::net::timer::sleep_until(due.max(last_wake + DISPATCH_QUANTUM)).await;
-            last_wake = Instant::now();
-        }
-        let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         if ctx.active.get() >= max_inflight {
-            ctx.dropped(scenario);
+            // At the in-flight limit: this arrival and every other one already due are dropped
+            // in one step (a generator far behind must not spin through them one by one).
+            let late = schedule.skip_before(stage.start.elapsed().as_secs_f64());
+            drop_arrivals(ctx, 1 + late, false, &mut rng);
             continue;
         }
+        let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         arrivals += 1;
         ctx.active.set(ctx.active.get() + 1);
         monoio::spawn(conversation(ctx.clone(), stage, due, scenario, seed.wrapping_add(arrivals)));
+        burst += 1;
+        if burst >= SPAWN_BURST {
+            burst = 0;
+            yield_now().await;
+        }
     }
-    // Hold the stage open until its end (checking for an interrupt now and then).
-    while stage.end > Instant::now() && !ctx.stopped() {
-        let wake = stage.end.min(Instant::now() + Duration::from_millis(50));
-        monoio::time::sleep_until(wake.into()).await;
+    // Hold the stage open until its end.
+    let _ = ctx.stopping.sleep_until(stage.end).await;
+}
+
+/// Counts `n` arrivals that were never sent, split between the scenarios.
+fn drop_arrivals<S: Transport>(ctx: &Ctx<S>, n: u64, behind: bool, rng: &mut SmallRng) {
+    if n == 1 {
+        ctx.dropped(ctx.workload.scenario_for_arrival(rng.gen()), 1, behind);
+        return;
     }
+    let split = ctx.workload.split_arrivals(n, &mut || rng.gen());
+    for (scenario, k) in split.into_iter().enumerate().filter(|(_, k)| *k > 0) {
+        ctx.dropped(scenario, k, behind);
+    }
+}
+
+/// Lets every other ready task of this thread run once.
+async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// One arrival: a new conversation whose first turn is due at `intended`; later turns follow
@@ -83,20 +131,24 @@ async fn conversation<S: Transport>(
     let mut intended = intended;
     loop {
         // With fixed connections, wait for one; the wait counts in the latency.
-        let _slot = match &ctx.slots {
-            Some(slots) => Some(slots.acquire().await),
-            None => None,
+        let slot = match &ctx.slots {
+            Some(slots) => ctx.stopping.guard(slots.acquire()).await.map(Some),
+            None => Ok(None),
         };
         let target = session.target();
         // An idle connection, or a free place to open one (else wait: see `pool`).
-        let mut conn = match ctx.pool.take(target, stage.cancel_at, || ctx.stopped()).await {
-            Ok(c) => c,
-            Err(()) => {
-                let mut out = Outcome::new(intended);
-                out.error = Some(ErrorKind::Cancelled);
-                out.sent = Instant::now().max(intended);
-                out.end = out.sent;
-                ctx.record(&stage, &*session, &out, &[], None);
+        let conn = match slot {
+            Ok(_) => ctx.pool.take(target, stage.cancel_at, || ctx.stopped()).await,
+            Err(_) => Err(()),
+        };
+        let mut conn = match conn {
+            Ok(c) if !ctx.stopped() => c,
+            other => {
+                // Stopped (or the stage's end came) before it could be sent.
+                if let Ok(Some(c)) = other {
+                    ctx.pool.put(target, c);
+                }
+                ctx.record_unsent(&stage, &*session, intended);
                 break;
             }
         };
@@ -105,6 +157,7 @@ async fn conversation<S: Transport>(
         let mut out = Outcome::new(intended);
         request =
             ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
+        drop(slot);
         if let Some(c) = conn {
             ctx.pool.put(target, c);
         }
@@ -119,7 +172,9 @@ async fn conversation<S: Transport>(
             Some(think) if Instant::now() + think < stage.end => {
                 intended = Instant::now() + think;
                 // The precise timer: the 1 ms wheel would add ~0.5 ms of send lag to every follow-up.
-                crate::net::timer::sleep_until(intended).await;
+                if ctx.stopping.sleep_until(intended).await.is_err() {
+                    break;
+                }
             }
             _ => break,
         }

@@ -28,15 +28,20 @@ fn figure_row(o: &mut String, id: &str, class: &str, stage: &str, load: &str, sc
     let mut errors: Vec<String> = f.errors.iter().map(|(k, n)| format!("{k}={n}")).collect();
     errors
         .extend(f.status.iter().filter(|(c, _)| c.as_str() != "200").map(|(c, n)| format!("status {c}={n}")));
-    if f.dropped > 0 {
-        errors.push(format!("dropped={}", f.dropped));
+    for (name, n) in
+        [("dropped", f.dropped), ("cancelled", f.cancelled), ("token_mismatch", f.token_mismatch)]
+    {
+        if n > 0 {
+            errors.push(format!("{name}={n}"));
+        }
     }
-    let cells: [(&str, String); 17] = [
+    let cells: [(&str, String); 18] = [
         ("stage", stage.to_string()),
         ("load", load.to_string()),
         ("scenario", scope.to_string()),
         ("requests", count(f.requests)),
         ("rps", format!("{:.1}", f.rps)),
+        ("offered", format!("{:.1}", f.offered_rps)),
         ("ok", percent(f.ok_rate)),
         ("goodput", percent(f.goodput)),
         ("latency_p50", d("latency", |x| x.p50)),
@@ -65,15 +70,15 @@ fn figure_row(o: &mut String, id: &str, class: &str, stage: &str, load: &str, sc
 pub(super) fn stage_table(o: &mut String, s: &Summary) {
     section(o, "stages", "Stages", "steady-state figures; ALL is every scenario together");
     o.push_str(
-        "<div class=\"scroll\"><table class=\"figures\"><thead><tr><th colspan=\"7\"></th>\
+        "<div class=\"scroll\"><table class=\"figures\"><thead><tr><th colspan=\"8\"></th>\
          <th colspan=\"3\" class=\"grp\">latency</th><th colspan=\"3\" class=\"grp\">TTFT</th>\
          <th colspan=\"2\" class=\"grp\">ITL</th><th colspan=\"2\"></th></tr><tr>\
          <th class=\"l\">stage</th><th class=\"l\">load</th><th class=\"l\">scenario</th><th>requests</th>\
-         <th>rps</th><th>ok</th><th>goodput</th><th>p50</th><th>p90</th><th>p99</th><th>p50</th>\
+         <th title=\"finished inside the window, per second\">served/s</th><th>offered/s</th><th>ok</th><th>goodput</th><th>p50</th><th>p90</th><th>p99</th><th>p50</th>\
          <th>p95</th><th>p99</th><th>p50</th><th>p95</th><th>tok/s</th><th>errors</th></tr></thead><tbody>",
     );
     if s.stages.is_empty() {
-        o.push_str("<tr><td colspan=\"17\" class=\"l muted\">no stage completed</td></tr>");
+        o.push_str("<tr><td colspan=\"18\" class=\"l muted\">no stage completed</td></tr>");
     }
     for (i, st) in s.stages.iter().enumerate() {
         let load = load_words(&st.stage);
@@ -85,7 +90,20 @@ pub(super) fn stage_table(o: &mut String, s: &Summary) {
             }
         }
     }
-    o.push_str("</tbody></table></div></section>");
+    o.push_str("</tbody></table></div>");
+    for (i, st) in s.stages.iter().enumerate() {
+        let mut notes = st.target_findings.clone();
+        if st.interrupted {
+            notes.insert(
+                0,
+                format!("interrupted: measured for {:.1} s of {:.1} s", st.steady_s, st.duration_s),
+            );
+        }
+        for f in notes {
+            let _ = write!(o, "<p class=\"verdict warn\">{}: {}</p>", esc(&stage_name(s, i)), esc(&f));
+        }
+    }
+    o.push_str("</section>");
 }
 
 pub(super) fn thresholds(o: &mut String, s: &Summary) {

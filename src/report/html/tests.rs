@@ -34,6 +34,8 @@ fn stage(load: &str, scenarios: &[(&str, Stats)]) -> StageSummary {
         worker_cpu_s: vec![0.2, 3.0],
         sink_dropped: 7,
         generator_findings: vec!["a worker used 97% of a core".into()],
+        target_findings: vec![],
+        interrupted: false,
         scenarios: scenarios.iter().map(|(n, s)| (n.to_string(), Figures::of(s, 2.5))).collect(),
         all: Figures::of(&all, 2.5),
     }
