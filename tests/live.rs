@@ -165,7 +165,8 @@ fn metrics_endpoint_serves_live_counters_during_the_run() {
                 .collect();
             assert!(buckets.len() > 10 && buckets.windows(2).all(|w| w[0] <= w[1]), "{h} cumulative");
         }
-        assert_eq!(value(body, "llmload_live_stage"), 0.0);
+        // 1-based, as metrics.prom's `stage` label and the reports ("stage 1/1").
+        assert_eq!(value(body, "llmload_live_stage"), 1.0);
     }
     // Counters (and cumulative buckets) never go down between scrapes.
     let later: std::collections::HashMap<String, f64> = samples(&second).into_iter().collect();
@@ -206,6 +207,10 @@ fn metrics_endpoint_serves_live_counters_during_the_run() {
 
     // The timeline: every second with successful requests has their percentiles.
     let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    // The stage the live gauge showed is the one the file labels: the same numbering.
+    let prom = std::fs::read_to_string(dir.join("metrics.prom")).unwrap();
+    let live_stage = value(&second, "llmload_live_stage");
+    assert!(prom.contains(&format!("{{stage=\"{live_stage}\",load=\"8:4s\"")), "{prom}");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
     let timeline = summary["timeline"].as_array().expect("timeline");

@@ -105,10 +105,9 @@ fn metrics_prom_and_hlog_agree_with_the_summary() {
         (hits.len(), hits.iter().sum())
     };
     for (i, st) in stages.iter().enumerate() {
-        let mut scopes: Vec<(&str, &serde_json::Value)> =
+        let scopes: Vec<(&str, &serde_json::Value)> =
             st["scenarios"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v)).collect();
         assert!(!scopes.is_empty());
-        scopes.push(("ALL", &st["all"]));
         for (scenario, fig) in scopes {
             let requests = fig["requests"].as_u64().unwrap();
             assert_eq!(
@@ -133,6 +132,7 @@ fn metrics_prom_and_hlog_agree_with_the_summary() {
         }
         assert!(st["all"]["requests"].as_u64().unwrap() > 0, "stage {i} sent nothing");
     }
+    sums_over_scenarios_are_the_totals(&samples, stages);
     let protocols: Vec<&str> =
         samples.iter().filter_map(|(_, l, _)| l.get("protocol").map(String::as_str)).collect();
     assert!(protocols.contains(&"openai-chat"), "no protocol label");
@@ -160,4 +160,68 @@ fn metrics_prom_and_hlog_agree_with_the_summary() {
         }
     }
     assert_eq!(logged, want);
+}
+
+/// What PromQL's `sum by (stage, …)` over the file gives, per stage, is summary.json's `all`
+/// and, over the stages, the run's total: no series is counted twice (the stage as a whole
+/// has no series of its own beside its scenarios').
+fn sums_over_scenarios_are_the_totals(samples: &[Sample], stages: &[serde_json::Value]) {
+    let sum_by_stage = |name: &str, extra: &[(&str, &str)]| -> BTreeMap<String, f64> {
+        let mut by = BTreeMap::new();
+        for (_, l, v) in
+            samples.iter().filter(|(n, l, _)| n == name && extra.iter().all(|(k, x)| l[*k] == *x))
+        {
+            *by.entry(l["stage"].clone()).or_insert(0.0) += v;
+        }
+        by
+    };
+    let all = |k: &str, sub: &str| -> BTreeMap<String, f64> {
+        let pick = |st: &serde_json::Value| {
+            let v = if sub.is_empty() { &st["all"][k] } else { &st["all"]["us"][k][sub] };
+            v.as_u64().unwrap_or_else(|| panic!("all.{k} {sub}")) as f64
+        };
+        stages.iter().enumerate().map(|(i, st)| ((i + 1).to_string(), pick(st))).collect()
+    };
+    // (`llmload_threshold_pass{scenario="ALL"}` names a threshold's scope, not an aggregate.)
+    let aggregate = samples
+        .iter()
+        .find(|(n, l, _)| n != "llmload_threshold_pass" && l.get("scenario").is_some_and(|s| s == "ALL"));
+    assert!(aggregate.is_none(), "a series of the stage as a whole: {aggregate:?}");
+    let scenarios: std::collections::BTreeSet<&str> =
+        samples.iter().filter_map(|(_, l, _)| l.get("scenario").map(String::as_str)).collect();
+    assert!(scenarios.len() >= 2, "the quickstart spreads its requests over scenarios: {scenarios:?}");
+
+    let requests = sum_by_stage("llmload_requests_total", &[]);
+    assert_eq!(requests, all("requests", ""));
+    assert_eq!(sum_by_stage("llmload_requests_total", &[("outcome", "ok")]), all("ok", ""));
+    assert_eq!(sum_by_stage("llmload_connections_total", &[]), all("connects", ""));
+    assert_eq!(sum_by_stage("llmload_latency_seconds_count", &[]), all("latency", "count"));
+    assert_eq!(sum_by_stage("llmload_latency_seconds_bucket", &[("le", "+Inf")]), all("latency", "count"));
+    assert_eq!(sum_by_stage("llmload_ttft_seconds_count", &[]), all("ttft", "count"));
+    // The summed buckets are the stage's histogram: they agree with its percentiles
+    // (p(q) <= le exactly when the bucket holds ceil(q * count) requests).
+    for (i, st) in stages.iter().enumerate() {
+        let p = &st["all"]["us"]["latency"];
+        let count = p["count"].as_u64().unwrap();
+        let mut bounds: Vec<&str> = samples
+            .iter()
+            .filter(|(n, l, _)| n == "llmload_latency_seconds_bucket" && l["le"] != "+Inf")
+            .map(|(_, l, _)| l["le"].as_str())
+            .collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        assert!(bounds.len() > 10);
+        for le in bounds {
+            let summed = sum_by_stage("llmload_latency_seconds_bucket", &[("le", le)])[&(i + 1).to_string()];
+            let le_us = (le.parse::<f64>().unwrap() * 1e6).round() as u64;
+            for q in ["p50", "p90", "p99"] {
+                let need = ((q[1..].parse::<f64>().unwrap() / 100.0 * count as f64).ceil() as u64).max(1);
+                let v = p[q].as_u64().unwrap();
+                assert_eq!(v <= le_us, summed >= need as f64, "stage {} {q}={v} le={le}: {summed}", i + 1);
+            }
+        }
+    }
+    // `sum(llmload_requests_total)`: every request of the run once.
+    let total: u64 = stages.iter().map(|st| st["all"]["requests"].as_u64().unwrap()).sum();
+    assert_eq!(requests.values().sum::<f64>(), total as f64);
 }

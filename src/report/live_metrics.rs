@@ -37,8 +37,9 @@ pub fn render(s: &LiveSnapshot) -> String {
     p.sample("llmload_live_in_flight", &[], t.in_flight as f64);
     p.family("llmload_live_output_tokens_total", Kind::Counter, "Completion tokens of successful requests.");
     p.sample("llmload_live_output_tokens_total", &[], t.tokens as f64);
-    p.family("llmload_live_stage", Kind::Gauge, "0-based index of the stage running.");
-    p.sample("llmload_live_stage", &[], s.stage as f64);
+    // 1-based, like the `stage` label of metrics.prom and "stage 1" in the reports.
+    p.family("llmload_live_stage", Kind::Gauge, "The stage running, 1-based (as the reports number stages).");
+    p.sample("llmload_live_stage", &[], (s.stage + 1) as f64);
     histogram(
         &mut p,
         "llmload_live_latency_seconds",
@@ -92,11 +93,11 @@ mod tests {
         }
         live.shard(0).ttft.record(40_000);
         crate::metrics::live::LiveShard::add(&live.shard(1).failed, 3);
-        live.set_stage(1);
+        live.set_stage(1); // the second stage (0-based index in the engine)
         let text = render(&live.snapshot());
         assert!(text.contains("llmload_live_requests_total{outcome=\"ok\"} 6\n"), "{text}");
         assert!(text.contains("llmload_live_requests_total{outcome=\"failed\"} 3\n"));
-        assert!(text.contains("llmload_live_stage 1\n"));
+        assert!(text.contains("llmload_live_stage 2\n"), "1-based: {text}");
         assert!(text.contains("# TYPE llmload_live_latency_seconds histogram\n"));
         assert!(text.contains("llmload_live_latency_seconds_bucket{le=\"+Inf\"} 6\n"));
         assert!(text.contains("llmload_live_latency_seconds_count 6\n"));

@@ -1,16 +1,21 @@
 //! `metrics.prom`: a run's figures in the Prometheus text format, for node_exporter's textfile
 //! collector (or any scraper that reads a file). Names carry the `llmload_` prefix and base
 //! units (`_seconds`, `_bytes`, `_total`); every series of a stage × scenario is labelled
-//! `stage` (1-based), `load` (the stage as written, e.g. `@2000:1m0s`), `scenario` (a name or
-//! `ALL`) and `protocol`.
+//! `stage` (1-based), `load` (the stage as written, e.g. `@2000:1m0s`), `scenario` and
+//! `protocol`.
+//!
+//! There are no series for the stage as a whole (summary.json's `all`): they would sit beside
+//! the scenarios' under the same names, and `sum()` would count every request twice. Nor are
+//! they needed: a stage's figures are the sum of its scenarios' (`engine::merge_stage` adds
+//! the scenarios' `Stats`, histograms included), so `sum without (scenario, protocol)` gives
+//! them exactly, buckets too — every histogram has the same HDR ranges, so a bucket of the sum
+//! is the sum of the buckets. Ratios are counter quotients (docs/metrics.md shows the queries).
 //!
 //! Latency histograms are Prometheus histograms on a fixed ladder of bounds ([`BUCKETS_US`]),
 //! their counts taken exactly from the HdrHistogram: a range of equivalent HDR values counts
 //! under a bound when its highest value (the value HDR reports percentiles at) is at most the
 //! bound. So a bucket agrees with the percentiles of `summary.json`: `p(q) ≤ le` exactly when
 //! the bucket holds at least `ceil(q·count)` requests.
-
-use std::collections::BTreeSet;
 
 use hdrhistogram::Histogram;
 
@@ -66,7 +71,7 @@ fn le_label(us: u64) -> String {
     super::promtext::format_value(us as f64 / 1e6)
 }
 
-/// One stage × scenario (or ALL): its labels, figures and decoded histograms.
+/// One stage × scenario: its labels, figures and decoded histograms.
 struct Scope<'a> {
     labels: Vec<(&'static str, String)>,
     fig: &'a Figures,
@@ -101,26 +106,16 @@ fn scope<'a>(stage: usize, load: &str, scenario: &str, protocol: &str, fig: &'a 
     }
 }
 
-/// Every stage × scenario of the summary, each stage's scenarios before its ALL. A scenario
-/// named `ALL` is left out: its series would be those of the aggregate.
+/// Every stage × scenario of the summary (a scenario named `ALL` too: it is one of the
+/// scenarios here, and leaving it out would make `sum()` short).
 fn scopes(summary: &Summary) -> Vec<Scope<'_>> {
     let protocols = &summary.meta.protocols;
     let mut out = Vec::new();
     for (i, st) in summary.stages.iter().enumerate() {
-        let mut seen = BTreeSet::new();
         for (name, fig) in &st.scenarios {
             let protocol = protocols.get(name).map_or("", String::as_str);
-            seen.insert(protocol);
-            if name != "ALL" {
-                out.push(scope(i + 1, &st.stage, name, protocol, fig));
-            }
+            out.push(scope(i + 1, &st.stage, name, protocol, fig));
         }
-        let all_protocol = match seen.len() {
-            0 => "",
-            1 => seen.first().copied().unwrap_or(""),
-            _ => "mixed",
-        };
-        out.push(scope(i + 1, &st.stage, "ALL", all_protocol, &st.all));
     }
     out
 }
@@ -290,14 +285,14 @@ pub fn render(summary: &Summary) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{BTreeMap, HashMap};
+    use std::collections::{BTreeMap, BTreeSet, HashMap};
 
     use super::*;
     use crate::metrics::Stats;
     use crate::report::summary::{Meta, StageSummary, SCHEMA_VERSION};
     use crate::report::thresholds::Check;
 
-    fn figures(values_us: &[u64], ok: u64) -> Figures {
+    fn stats(values_us: &[u64], ok: u64) -> Stats {
         let mut s = Stats { requests: ok + 2, ok, failed: 1, cancelled: 1, ..Stats::default() };
         s.status.insert(200, ok);
         s.status.insert(500, 1);
@@ -306,31 +301,33 @@ mod tests {
             s.hists.record(Metric::Latency, *v);
             s.hists.record(Metric::Ttft, *v / 2);
         }
-        Figures::of(&s, 2.0)
+        s
     }
 
     fn summary() -> Summary {
         let values: Vec<u64> =
             (0..5000).map(|i| 1 + i * i * 13 % 3_000_000).chain([10_000, 10_003]).collect();
         let nasty = "we\"ird\\name\nx";
-        let stage = |load: &str| StageSummary {
-            stage: load.to_string(),
-            duration_s: 2.0,
-            steady_s: 2.0,
-            wall_s: 2.1,
-            worker_cpu_s: vec![0.1],
-            sink_dropped: 0,
-            generator_findings: vec![],
-            target_findings: vec![],
-            interrupted: false,
-            scenarios: [
-                ("chat".to_string(), figures(&values, 7)),
-                (nasty.to_string(), figures(&values[..100], 3)),
-                ("ALL".to_string(), figures(&[], 0)),
-            ]
-            .into_iter()
-            .collect(),
-            all: figures(&values, 10),
+        // Three scenarios (one of them named ALL by its profile) and, as merge_stage makes it,
+        // the stage's `all` as their sum.
+        let stage = |load: &str| {
+            let parts =
+                [("chat", stats(&values, 7)), (nasty, stats(&values[..100], 3)), ("ALL", stats(&[], 0))];
+            let mut all = Stats::default();
+            parts.iter().for_each(|(_, s)| all.add(s));
+            StageSummary {
+                stage: load.to_string(),
+                duration_s: 2.0,
+                steady_s: 2.0,
+                wall_s: 2.1,
+                worker_cpu_s: vec![0.1],
+                sink_dropped: 0,
+                generator_findings: vec![],
+                target_findings: vec![],
+                interrupted: false,
+                scenarios: parts.iter().map(|(n, s)| (n.to_string(), Figures::of(s, 2.0))).collect(),
+                all: Figures::of(&all, 2.0),
+            }
         };
         Summary {
             schema_version: SCHEMA_VERSION,
@@ -463,8 +460,8 @@ mod tests {
                 })
                 .map(|(_, _, v)| v)
                 .sum();
-            let fig = if scope == "ALL" { &s.stages[0].all } else { &s.stages[1].scenarios["chat"] };
-            assert_eq!(total, fig.requests as f64);
+            let st = &s.stages[stage.parse::<usize>().unwrap() - 1];
+            assert_eq!(total, st.scenarios[scope].requests as f64);
         }
         let find = |name: &str, stage: &str, scope: &str| {
             samples
@@ -478,8 +475,9 @@ mod tests {
         let (_, l, _) = find("llmload_requests_total", "2", "chat");
         assert_eq!(label(&l, "load"), Some("@2000:1m0s"));
         assert_eq!(label(&l, "protocol"), Some("openai-chat"));
+        // A scenario the profile named ALL is a scenario like the others (no protocol known here).
         let (_, l, _) = find("llmload_requests_total", "1", "ALL");
-        assert_eq!(label(&l, "protocol"), Some("mixed"));
+        assert_eq!(label(&l, "protocol"), Some(""));
         assert!(text.contains("llmload_run_thresholds_pass 0\n"));
         assert!(text.contains(
             r#"llmload_threshold_pass{stage="2",load="@2000:1m0s",scenario="ALL",threshold="p95_ms"} 0"#
@@ -492,10 +490,8 @@ mod tests {
         let s = summary();
         let samples = parse(&render(&s));
         let mut checked = 0;
-        let all = "ALL".to_string();
         for (stage_i, st) in s.stages.iter().enumerate() {
-            let scopes = st.scenarios.iter().filter(|(n, _)| *n != "ALL").chain([(&all, &st.all)]);
-            for (scope, fig) in scopes {
+            for (scope, fig) in &st.scenarios {
                 for metric in Metric::ALL {
                     let family = format!("llmload_{}_seconds", metric.name());
                     let stage = (stage_i + 1).to_string();
@@ -540,6 +536,51 @@ mod tests {
             }
         }
         assert_eq!(checked, 2 * 3 * Metric::ALL.len());
+    }
+
+    /// No series counts twice: summed over scenarios, every counter and every histogram
+    /// series equals the stage's `all` figure (the bucket counts exactly, since the stage's
+    /// histogram is the sum of the scenarios').
+    #[test]
+    fn sums_over_scenarios_are_the_stage_totals() {
+        let s = summary();
+        let samples = parse(&render(&s));
+        let stage_sum = |name: &str, stage: usize, extra: &[(&str, &str)]| -> f64 {
+            samples
+                .iter()
+                .filter(|(n, l, _)| {
+                    n == name
+                        && label(l, "stage") == Some(&(stage + 1).to_string())
+                        && extra.iter().all(|(k, v)| label(l, k) == Some(v))
+                })
+                .map(|(_, _, v)| v)
+                .sum()
+        };
+        for (i, st) in s.stages.iter().enumerate() {
+            let all = &st.all;
+            assert_eq!(stage_sum("llmload_requests_total", i, &[]), all.requests as f64);
+            assert_eq!(stage_sum("llmload_requests_total", i, &[("outcome", "ok")]), all.ok as f64);
+            assert_eq!(
+                stage_sum("llmload_responses_total", i, &[("status", "500")]),
+                all.status["500"] as f64
+            );
+            assert_eq!(stage_sum("llmload_good_requests_total", i, &[]), all.good as f64);
+            assert!((stage_sum("llmload_requests_per_second", i, &[]) - all.rps).abs() < 1e-9);
+            for metric in Metric::ALL {
+                let family = format!("llmload_{}_seconds", metric.name());
+                let h = all
+                    .histograms
+                    .get(metric.name())
+                    .map_or_else(new_histogram, |t| encode::decode(t).unwrap());
+                for (le, us) in BUCKETS_US.iter().map(|us| (le_label(*us), *us)) {
+                    let summed = stage_sum(&format!("{family}_bucket"), i, &[("le", &le)]);
+                    assert_eq!(summed, count_at_most(&h, us) as f64, "{family} le={le}");
+                }
+                assert_eq!(stage_sum(&format!("{family}_count"), i, &[]), h.len() as f64);
+            }
+        }
+        // The total really is spread over several scenarios.
+        assert!(s.stages[0].scenarios.values().filter(|f| f.requests > 0).count() >= 3);
     }
 
     #[test]

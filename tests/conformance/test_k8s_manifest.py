@@ -8,12 +8,17 @@ makes a distributed run correct (not just valid YAML):
   profile there passes `llmload validate`;
 - --out lies on the results volume, a PVC declared here;
 - restartPolicy Never and a backoffLimit (a retried shard would send its load late);
-- the key only through a secretKeyRef: no literal secrets anywhere.
+- the key only through a secretKeyRef: no literal secrets anywhere;
+- deploy/Dockerfile builds the image the Job names (see the note above those tests for what
+  they do and do not prove).
 """
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
+import shlex
 import subprocess
 from pathlib import Path, PurePosixPath
 
@@ -181,3 +186,157 @@ def test_the_key_only_through_a_secret_key_ref():
     text = "\n".join(f.read_text() for f in DEPLOY.glob("*.yaml"))
     assert not re.search(r"(?i)bearer\s+[A-Za-z0-9._~+/-]{8,}", text), "a bearer token in the manifests"
     assert not re.search(r"sk-[A-Za-z0-9]{16,}", text), "an API key in the manifests"
+
+
+# deploy/Dockerfile: the image the Job names. These tests read the Dockerfile, they do not
+# build or run the image (the suite needs no Docker): they prove the
+# wiring between the Dockerfile, the Job, Cargo.toml and the docs — the tag, the binary's
+# path, the user, the toolchain version, the build command, the files the build reads — not
+# that the base images exist or that the build succeeds.
+
+ROOT = DEPLOY.parents[1]
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+BUILD_CMD = re.compile(r"docker build -t (\S+) -f deploy/Dockerfile \.")
+# Debian's default PATH (the runtime stage sets no other).
+DEBIAN_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    """The Dockerfile's stages, each a list of (INSTRUCTION, arguments): continuation lines
+    joined, comments (and the syntax directive) dropped."""
+    lines, cur = [], ""
+    for raw in DOCKERFILE.read_text().splitlines():
+        s = raw.strip()
+        if s.startswith("#") or (not s and not cur):
+            continue
+        if s.endswith("\\"):
+            cur += s[:-1] + " "
+            continue
+        lines.append(cur + s)
+        cur = ""
+    assert not cur, "a continuation at the end of the Dockerfile"
+    out: list[list[tuple[str, str]]] = []
+    for line in lines:
+        instr, _, args = line.partition(" ")
+        if instr.upper() == "FROM":
+            out.append([])
+        assert out, f"{line!r} before the first FROM"
+        out[-1].append((instr.upper(), args.strip()))
+    return out
+
+
+def instr(stage: list[tuple[str, str]], name: str) -> list[str]:
+    return [a for i, a in stage if i == name]
+
+
+def cargo_toml() -> dict:
+    import tomllib
+
+    return tomllib.loads((ROOT / "Cargo.toml").read_text())
+
+
+def builder() -> tuple[str, list[tuple[str, str]]]:
+    """(stage name, instructions) of the build stage: the first, `FROM rust:… AS name`."""
+    st = stages()
+    assert len(st) == 2, "two stages: build, run"
+    m = re.fullmatch(r"rust:\S+\s+AS\s+(\S+)", instr(st[0], "FROM")[0], re.I)
+    assert m, f"the build stage is FROM rust:… AS name: {instr(st[0], 'FROM')}"
+    return m.group(1), st[0]
+
+
+def built_binary() -> str:
+    """The path the build stage's `cargo build --release` writes the binary to."""
+    _, st = builder()
+    workdir = instr(st, "WORKDIR")
+    assert len(workdir) == 1 and workdir[0].startswith("/")
+    bins = [b["name"] for b in cargo_toml().get("bin", [])]
+    assert bins == ["llmload"], bins
+    return f"{workdir[0].rstrip('/')}/target/release/{bins[0]}"
+
+
+def test_the_dockerfile_builds_the_image_the_job_names_as_documented():
+    _, _, c = job_container()
+    image = c["image"]
+    for doc in [ROOT / "docs" / "distributed.md", DEPLOY / "README.md", DOCKERFILE]:
+        tags = BUILD_CMD.findall(doc.read_text())
+        assert tags, f"{doc.relative_to(ROOT)}: no `docker build -t … -f deploy/Dockerfile .`"
+        assert set(tags) == {image}, f"{doc.relative_to(ROOT)} builds {tags}, the Job runs {image}"
+
+
+def test_the_build_stage_is_a_locked_release_build_on_a_new_enough_rust():
+    _, st = builder()
+    version = re.match(r"rust:(\d+)\.(\d+)(?:\.(\d+))?-", instr(st, "FROM")[0])
+    assert version, f"pin the toolchain: {instr(st, 'FROM')}"
+    have = tuple(int(v or 0) for v in version.groups())
+    want = tuple(int(v) for v in (cargo_toml()["package"]["rust-version"].split(".") + ["0"])[:3])
+    assert have >= want, f"rust {have} in the build stage < Cargo.toml's rust-version {want}"
+    builds = []
+    for run in instr(st, "RUN"):
+        words = [w for w in shlex.split(run) if not w.startswith("--mount=")]
+        if words[:2] == ["cargo", "build"]:
+            builds.append(words)
+    assert len(builds) == 1, f"one cargo build: {instr(st, 'RUN')}"
+    assert {"--release", "--locked"} <= set(builds[0]), builds[0]
+    assert not any("target-cpu" in w for w in builds[0] + instr(st, "ENV")), "a portable binary"
+
+
+def test_the_run_stage_holds_the_binary_where_the_job_runs_it():
+    name, _ = builder()
+    run = stages()[1]
+    assert re.fullmatch(r"debian:\S+-slim", instr(run, "FROM")[0]), instr(run, "FROM")
+    copies = [shlex.split(a) for a in instr(run, "COPY")]
+    assert len(copies) == 1, f"only the binary is copied in: {copies}"
+    flags = [w for w in copies[0] if w.startswith("--")]
+    paths = [w for w in copies[0] if not w.startswith("--")]
+    assert flags == [f"--from={name}"] and len(paths) == 2, copies[0]
+    src, dest = paths
+    assert src == built_binary(), f"COPY {src}: the build writes {built_binary()}"
+    # What the Job's `command` resolves to is the copied file.
+    _, pod, c = job_container()
+    cmd = command(c)[0]
+    if cmd.startswith("/"):
+        assert cmd == dest
+    else:
+        on_path = str(PurePosixPath(dest).parent) in DEBIAN_PATH
+        assert PurePosixPath(dest).name == cmd and on_path, f"the Job runs {cmd}, the image has {dest}"
+    assert not instr(run, "ENV"), "no ENV: PATH stays Debian's"
+    assert instr(run, "ENTRYPOINT") == [json.dumps([dest])], "docker run IMAGE run … works too"
+    installs = [shlex.split(r) for r in instr(run, "RUN") if "apt-get install" in r]
+    assert any("ca-certificates" in w for w in installs), "CA roots for https targets"
+    # A numeric non-root user (runAsNonRoot can only verify a numeric one), the Job's uid.
+    user = instr(run, "USER")
+    assert len(user) == 1 and re.fullmatch(r"\d+(:\d+)?", user[0]), user
+    uid = int(user[0].split(":")[0])
+    assert uid != 0 and uid == pod["securityContext"]["runAsUser"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_build_context_holds_every_file_the_build_reads():
+    _, st = builder()
+    copied = []
+    for args in instr(st, "COPY"):
+        words = shlex.split(args)
+        assert not any(w.startswith("--from") for w in words)
+        copied += [w for w in words[:-1] if not w.startswith("--")]
+    for src in copied:
+        assert (ROOT / src).exists(), f"COPY {src}: not in the repository"
+    assert {"Cargo.toml", "Cargo.lock"} <= set(copied), "--locked needs Cargo.lock"
+    lines = (ROOT / "deploy" / "Dockerfile.dockerignore").read_text().splitlines()
+    ignored = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    for src in copied:
+        assert not any(fnmatch.fnmatch(src, pat) for pat in ignored), f"{src} is in the .dockerignore"
+
+    def inside(path: Path) -> bool:
+        rel = path.resolve().relative_to(ROOT)
+        return any(rel == Path(s) or Path(s) in rel.parents for s in copied)
+
+    pkg = cargo_toml()
+    for target in [pkg["lib"]] + pkg["bin"]:
+        assert inside(ROOT / target["path"]), f"{target['path']} is not copied in"
+    # Files compiled in (include_str!/include_bytes!) must be in the context too.
+    included = 0
+    for rs in (ROOT / "src").rglob("*.rs"):
+        for rel in re.findall(r'include_(?:str|bytes)!\("([^"]+)"\)', rs.read_text()):
+            assert inside(rs.parent / rel), f"{rs.relative_to(ROOT)}: {rel} is not copied in"
+            included += 1
+    assert included >= 2, "the quickstart profile and the report's CSS are compiled in"
