@@ -23,14 +23,15 @@ pub fn render(s: &LiveSnapshot) -> String {
     p.family(
         "llmload_live_requests_total",
         Kind::Counter,
-        "Requests finished since the run started (warmup included), by outcome; failed includes cancelled.",
+        "Requests finished since the run started (warmup included), by outcome.",
     );
     p.sample("llmload_live_requests_total", &[("outcome", "ok")], t.ok as f64);
     p.sample("llmload_live_requests_total", &[("outcome", "failed")], t.failed as f64);
+    p.sample("llmload_live_requests_total", &[("outcome", "cancelled")], t.cancelled as f64);
     p.family(
         "llmload_live_dropped_total",
         Kind::Counter,
-        "Open-loop arrivals dropped because max_inflight requests were in flight.",
+        "Open-loop arrivals never sent (the in-flight limit, or llmload behind its schedule).",
     );
     p.sample("llmload_live_dropped_total", &[], t.dropped as f64);
     p.family("llmload_live_in_flight", Kind::Gauge, "Requests in flight.");
