@@ -62,7 +62,7 @@ fn export_ids_formats_and_a_bad_line_on_the_binary() {
 
     std::fs::write(dir.join("results.jsonl"), format!("{good}{{\"stage\": 1, \"conv_uuid\n")).unwrap();
     let o = export(&[dir.to_str().unwrap(), "--format", "csv"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a bad input line is bad input");
     let err = text(&o.stderr);
     let want = format!("{}:4: ", dir.join("results.jsonl").display());
     assert!(err.contains(&want), "{err:?} should name {want:?}");

@@ -231,7 +231,7 @@ fn progress_lines_are_plain_when_stderr_is_not_a_terminal() {
     let lines: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with('[') && l.contains("p99")).collect();
     assert!(lines.len() >= 2, "progress lines:\n{}", run.stderr);
     for l in &lines {
-        assert!(l.contains("stage 1/1 4 users") && l.contains("ttft p50") && l.contains("errors"), "{l}");
+        assert!(l.contains("] 1/1 4 users rps ") && l.contains(" err 0 ") && l.contains(" ttft "), "{l}");
     }
     assert!(
         !run.stderr.contains('\r') && !run.stderr.contains('\x1b'),

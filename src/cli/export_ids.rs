@@ -78,7 +78,7 @@ pub fn run(args: ExportIdsArgs) -> Result<i32, Failure> {
         // `llmload export-ids … | head`: the reader left; not an error.
         Err(ExportError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
         Err(ExportError::Write(e)) => Err(Failure::runtime(format!("writing the export: {e}"))),
-        Err(ExportError::Input(msg)) => Err(Failure::runtime(msg)),
+        Err(ExportError::Input(msg)) => Err(Failure::usage(msg)),
     }
 }
 
