@@ -170,13 +170,129 @@ fn merge_refuses_runs_that_are_not_the_same_test() {
     let (code, err) = merge(&a.dir, &c.dir);
     assert_eq!(code, Some(2));
     assert!(err.contains("different profile"), "{err}");
-    let (code, _) = merge(&a.dir, &a.dir);
-    assert_eq!(code, Some(0), "a run merges with itself");
-    let doubled = summary(&work.join("m"));
-    assert_eq!(
-        stage_all(&doubled, 0)["requests"].as_u64().unwrap(),
-        2 * stage_all(&a.summary, 0)["requests"].as_u64().unwrap()
-    );
+    // One run twice would double every count: refused, by path and by run id.
+    let id = a.summary["meta"]["run_id"].as_str().expect("run id recorded").to_string();
+    assert_eq!(id.len(), 32, "{id}");
+    assert_ne!(b.summary["meta"]["run_id"], a.summary["meta"]["run_id"]);
+    let (code, err) = merge(&a.dir, &a.dir);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("the same run") && err.matches(&*a.dir.to_string_lossy()).count() >= 2, "{err}");
+    let copy = work.join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(a.dir.join("summary.json"), copy.join("summary.json")).unwrap();
+    let (code, err) = merge(&a.dir.join("summary.json"), &copy);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("hold the same run (run id {id})")), "{err}");
+    assert!(err.contains(&*copy.to_string_lossy()) && err.contains(&*a.dir.to_string_lossy()), "{err}");
+    assert!(!work.join("m").exists(), "a refused merge writes nothing");
+    // A merge of two runs records both; merging it with one of them again is refused too.
+    let d = run_llmload(&[prof, "--cores", "1", "--stages", "2:1s"], Duration::from_secs(30));
+    assert_eq!(d.code, 0, "{}", d.stderr);
+    let (code, err) = merge(&a.dir, &d.dir);
+    assert_eq!(code, Some(0), "{err}");
+    let merged = summary(&work.join("m"));
+    let ids: Vec<&str> = merged["meta"]["merged_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id.as_str(), d.summary["meta"]["run_id"].as_str().unwrap()]);
+    let o =
+        bin().arg("merge").arg(work.join("m")).arg(&copy).arg("--out").arg(work.join("m2")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("the same run"), "{err}");
+}
+
+/// A profile at @40/s for 3 s with `min_rps` (absolute) and `error_rate` (a share).
+fn rps_profile(dir: &Path, target: &str, min_rps: f64) -> PathBuf {
+    let path = dir.join(format!("profile-{min_rps}.json"));
+    let p = serde_json::json!({
+        "defaults": {"target": target, "model": "mock-gpt", "protocol": "openai-chat", "max_tokens": 4},
+        "stages": "@40:3s",
+        "warmup": "0s",
+        "thresholds": {"min_rps": min_rps, "error_rate": 0.5},
+        "scenarios": [{"name": "a", "content": {"mode": "pool", "prompts": ["hi"]}}]
+    });
+    std::fs::write(&path, p.to_string()).unwrap();
+    path
+}
+
+/// Runs shards 0/2 and 1/2 of `profile` at once; their run directories, exit codes, stderr.
+fn two_shards(profile: &Path, out: &Path) -> Vec<(PathBuf, Option<i32>, String)> {
+    let children: Vec<_> = (0..2)
+        .map(|k| {
+            let dir = out.join(format!("shard{k}"));
+            let child = bin()
+                .arg("run")
+                .arg(profile)
+                .args(["--cores", "1", "--connections", "8", "--shard", &format!("{k}/2"), "--out"])
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (dir, child)
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|(dir, child)| {
+            let o = child.wait_with_output().unwrap();
+            (run_dir(&dir), o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn shards_defer_absolute_thresholds_to_merge() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "2ms", "--itl", "1ms", "--output-tokens", "2"]);
+    let work = tempdir("shard-thresholds");
+    let target = format!("http://{}/v1/chat/completions", mock.addr);
+    // The whole run serves about 40/s: 30 holds, 60 does not. Each shard serves about 20/s.
+    for (min_rps, want) in [(30.0, 0), (60.0, 1)] {
+        let prof = rps_profile(&work, &target, min_rps);
+        let shards = two_shards(&prof, &work.join(format!("run-{min_rps}")));
+        for (k, (dir, code, stderr)) in shards.iter().enumerate() {
+            let s = summary(dir);
+            assert_eq!(*code, Some(0), "shard {k} of a min_rps {min_rps} run: {stderr}");
+            assert_eq!(s["pass"], true);
+            let check = |name: &str| {
+                s["thresholds"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone()
+            };
+            let rps = check("min_rps");
+            assert_eq!(rps["deferred"], true, "{rps}");
+            assert!(rps["actual"].as_f64().unwrap() < 30.0, "a shard serves its half: {rps}");
+            assert_eq!(check("error_rate")["deferred"], false, "shares are judged on a shard");
+            let text = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+            assert!(text.contains("min_rps") && text.contains("DEFERRED to merge"), "{text}");
+            assert!(text.contains("1 deferred to merge"), "{text}");
+            // The start line and the progress line show the shard's share.
+            assert!(
+                stderr.contains(&format!("shard {k}/2 runs its share of the load: stage 1 20/s of 40/s")),
+                "{stderr}"
+            );
+            assert!(stderr.contains(&format!("stage 1/1 shard {k}/2: 20/s of 40/s  rps")), "{stderr}");
+        }
+        let out = work.join(format!("merged-{min_rps}"));
+        let o =
+            bin().arg("merge").arg(&shards[0].0).arg(&shards[1].0).arg("--out").arg(&out).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(want),
+            "merge at min_rps {min_rps}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let merged = summary(&out);
+        let rps =
+            merged["thresholds"].as_array().unwrap().iter().find(|c| c["name"] == "min_rps").unwrap().clone();
+        assert_eq!(rps["deferred"], false, "{rps}");
+        assert_eq!(rps["pass"], want == 0, "{rps}");
+        assert!(rps["actual"].as_f64().unwrap() > 30.0, "the merged run serves the whole rate: {rps}");
+        let text = std::fs::read_to_string(out.join("report.txt")).unwrap();
+        assert!(!text.contains("DEFERRED"), "{text}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{assert_accounted, run_llmload, stage_all};
+use common::{assert_accounted, run_llmload, stage_all, tempdir};
 
 #[test]
 fn connections_come_from_every_source_address() {
@@ -46,4 +46,25 @@ fn connections_come_from_every_source_address() {
     let peers = peers.lock().unwrap();
     let want: HashSet<IpAddr> = ["127.0.0.2", "127.0.0.3"].iter().map(|s| s.parse().unwrap()).collect();
     assert_eq!(*peers, want);
+}
+
+#[test]
+fn a_source_address_not_on_this_host_is_refused_before_any_load() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!("http://{}/v1", listener.local_addr().unwrap());
+    let out = tempdir("source-ip");
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a local address.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .args(["run", "--target", &target, "--stages", "1:1s", "--cores", "1"])
+        .args(["--source-ip", "127.0.0.2,192.0.2.1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("--source-ip 192.0.2.1: not an address of this host"), "{err}");
+    assert!(!err.contains("127.0.0.2"), "the local address is fine: {err}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0, "no run started");
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "no connection was made");
 }

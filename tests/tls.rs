@@ -9,13 +9,42 @@ use common::{assert_accounted, run_llmload, stage_all, tempdir, Mock};
 
 /// Writes a self-signed certificate for localhost / 127.0.0.1; returns (cert, key) paths.
 fn self_signed() -> (std::path::PathBuf, std::path::PathBuf) {
+    certificate(&["localhost", "127.0.0.1"], false)
+}
+
+/// Writes a self-signed certificate for `names`, long expired if `expired`.
+fn certificate(names: &[&str], expired: bool) -> (std::path::PathBuf, std::path::PathBuf) {
     let dir = tempdir("tls");
-    let ck =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    if expired {
+        params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+    }
+    let signing_key = rcgen::KeyPair::generate().unwrap();
+    let cert_pem = params.self_signed(&signing_key).unwrap().pem();
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, ck.cert.pem()).unwrap();
-    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, signing_key.serialize_pem()).unwrap();
     (cert, key)
+}
+
+/// A mock serving TLS with this certificate and key.
+fn tls_mock(cert: &std::path::Path, key: &std::path::Path) -> Mock {
+    Mock::start(&[
+        "--cores",
+        "1",
+        "--ttft",
+        "0",
+        "--itl",
+        "0",
+        "--output-tokens",
+        "4",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ])
 }
 
 #[test]
@@ -57,31 +86,26 @@ fn https_with_verification_stream_and_not() {
     }
 }
 
+/// The report's errors line, and the hint for `class`, of a run that failed with it.
+fn assert_failed_with(run: &common::RunOutput, class: &str, hint: &str) {
+    let all = stage_all(&run.summary, 0);
+    assert_accounted(all);
+    assert_eq!(all["ok"], 0, "{all}");
+    assert!(all["failed"].as_u64().unwrap() > 0, "{all}");
+    assert_eq!(all["errors"][class], all["failed"], "every failure is {class}: {all}");
+    let text = std::fs::read_to_string(run.dir.join("report.txt")).unwrap();
+    assert!(text.contains(&format!("    hint       {class}: ")) && text.contains(hint), "{text}");
+}
+
 #[test]
 fn an_untrusted_certificate_is_a_tls_error_unless_insecure() {
     let (cert, key) = self_signed();
-    let mock = Mock::start(&[
-        "--cores",
-        "1",
-        "--ttft",
-        "0",
-        "--itl",
-        "0",
-        "--output-tokens",
-        "4",
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ]);
+    let mock = tls_mock(&cert, &key);
     let port = mock.addr.rsplit(':').next().unwrap();
     let target = format!("https://localhost:{port}/v1");
     let run =
         run_llmload(&["--target", &target, "--stages", "1:500ms", "--cores", "1"], Duration::from_secs(20));
-    let all = stage_all(&run.summary, 0);
-    assert_accounted(all);
-    assert_eq!(all["ok"], 0, "{all}");
-    assert!(all["errors"]["tls"].as_u64().unwrap() > 0, "{all}");
+    assert_failed_with(&run, "tls_unknown_issuer", "pass --cacert FILE with the issuing CA");
     let run = run_llmload(
         &["--target", &target, "--stages", "1:500ms", "--cores", "1", "--insecure"],
         Duration::from_secs(20),
@@ -89,4 +113,23 @@ fn an_untrusted_certificate_is_a_tls_error_unless_insecure() {
     assert!(run.stderr.contains("NOT verified"), "{}", run.stderr);
     let all = stage_all(&run.summary, 0);
     assert!(all["ok"].as_u64().unwrap() > 0, "{all}");
+}
+
+#[test]
+fn a_certificate_for_another_name_or_out_of_date_says_so() {
+    for (names, expired, class, hint) in [
+        (&["wrong.example"][..], false, "tls_name_mismatch", "not valid for the target's host name"),
+        (&["localhost"][..], true, "tls_cert_expired", "expired or not yet valid"),
+    ] {
+        let (cert, key) = certificate(names, expired);
+        let mock = tls_mock(&cert, &key);
+        let port = mock.addr.rsplit(':').next().unwrap();
+        let target = format!("https://localhost:{port}/v1");
+        // Trusted (the certificate is its own CA), so only the name or the dates are wrong.
+        let run = run_llmload(
+            &["--target", &target, "--stages", "1:500ms", "--cores", "1", "--cacert", cert.to_str().unwrap()],
+            Duration::from_secs(20),
+        );
+        assert_failed_with(&run, class, hint);
+    }
 }

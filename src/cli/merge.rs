@@ -28,7 +28,28 @@ pub fn summary_path(p: &std::path::Path) -> PathBuf {
     }
 }
 
+/// Refuses one file given twice (however it is spelt: a directory, its summary.json, a link).
+fn check_distinct_paths(inputs: &[PathBuf]) -> Result<(), Failure> {
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for p in inputs {
+        let path = summary_path(p);
+        let real = std::fs::canonicalize(&path).unwrap_or(path);
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            return Err(Failure::usage(format!(
+                "cannot merge: {} and {} are the same run ({}): merging it twice would count every \
+                 request twice",
+                first.display(),
+                p.display(),
+                real.display()
+            )));
+        }
+        seen.push((real, p));
+    }
+    Ok(())
+}
+
 pub fn run(args: MergeArgs) -> Result<i32, Failure> {
+    check_distinct_paths(&args.inputs)?;
     let inputs = args
         .inputs
         .iter()

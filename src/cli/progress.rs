@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::shard::Shard;
 use crate::engine::{Observer, StageResult, TurnRecord};
 use crate::metrics::live::{Live, LiveSnapshot};
 use crate::profile::stages::{Load, Stage};
@@ -37,6 +38,8 @@ pub struct Progress {
     line_open: bool,
     /// When the last stage ended (the next one starts right after); None in the first.
     last_stage_end: Option<std::time::Instant>,
+    /// The part of the load this process runs (shows its share of each stage's load).
+    shard: Shard,
 }
 
 impl Progress {
@@ -52,7 +55,14 @@ impl Progress {
             tty: std::io::stderr().is_terminal(),
             line_open: false,
             last_stage_end: None,
+            shard: Shard::default(),
         }
+    }
+
+    /// A progress line for one shard of a distributed run: stages show its share.
+    pub fn for_shard(mut self, shard: Shard) -> Progress {
+        self.shard = shard;
+        self
     }
 
     /// Prints a whole line to stderr (ending the live line first).
@@ -78,7 +88,7 @@ impl Progress {
     fn line(&self, stage: usize, elapsed: Duration, now: &LiveSnapshot, second: &Second) -> String {
         let total: Duration = self.stages.iter().map(|s| s.duration).sum();
         let planned = self.stages.get(stage).map_or(Duration::ZERO, |s| s.duration);
-        let load = self.stages.get(stage).map(|s| load_text(&s.load)).unwrap_or_default();
+        let load = self.stages.get(stage).map(|s| load_text(&s.load, self.shard)).unwrap_or_default();
         // Past the stage's planned end, in-flight requests finish (the grace period).
         let before: Duration = self.stages.iter().take(stage).map(|s| s.duration).sum();
         let in_stage = self.last_stage_end.map_or(elapsed.saturating_sub(before), |t| t.elapsed());
@@ -116,14 +126,56 @@ impl Drop for Progress {
     }
 }
 
-/// A stage's load: `8 users`, `8..16 users`, `@50/s`, `@50..100/s`.
-fn load_text(load: &Load) -> String {
+/// A stage's load: `8 users`, `8..16 users`, `@50/s`, `@50..100/s`; on a shard its share,
+/// `shard 0/2: 25/s of 50/s` (see [`share_text`]).
+fn load_text(load: &Load, shard: Shard) -> String {
+    if shard.count > 1 {
+        return format!("shard {shard}: {}", share_text(load, shard));
+    }
     match *load {
         Load::Closed { from, to } if from == to => format!("{from} users"),
         Load::Closed { from, to } => format!("{from}..{to} users"),
         Load::Open { from, to } if from == to => format!("@{from}/s"),
         Load::Open { from, to } => format!("@{from}..{to}/s"),
     }
+}
+
+/// A shard's share of a stage's load next to the whole: `25/s of 50/s`, `3 of 5 users`,
+/// `0..5 of 2..10 users` (exactly the split the engine runs, [`Shard::part`]).
+pub fn share_text(load: &Load, shard: Shard) -> String {
+    let range = |a: String, b: String| if a == b { a } else { format!("{a}..{b}") };
+    match (shard.part(*load), *load) {
+        (Load::Open { from: a, to: b }, Load::Open { from, to }) => {
+            format!("{}/s of {}/s", range(rate(a), rate(b)), range(rate(from), rate(to)))
+        }
+        (Load::Closed { from: a, to: b }, Load::Closed { from, to }) => {
+            format!(
+                "{} of {} users",
+                range(a.to_string(), b.to_string()),
+                range(from.to_string(), to.to_string())
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The start line of a shard: its share of every stage (None for an unsharded run).
+pub fn shard_line(stages: &[Stage], shard: Shard) -> Option<String> {
+    if shard.count <= 1 {
+        return None;
+    }
+    let shares: Vec<String> = stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!("stage {} {}", i + 1, share_text(&s.load, shard)))
+        .collect();
+    Some(format!("llmload: shard {shard} runs its share of the load: {}", shares.join(", ")))
+}
+
+/// A rate with at most 3 decimals, no trailing zeros (`13.333`, `20`, `0.5`).
+fn rate(r: f64) -> String {
+    let s = format!("{r:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// A duration in µs with about 3 significant digits (the live buckets are within 3 %).
@@ -270,6 +322,30 @@ mod tests {
         assert_eq!(short_us(153_400), "153ms");
         assert_eq!(short_us(2_346_000), "2.35s");
         assert_eq!(short_us(62_000_000), "62.0s");
-        assert_eq!(load_text(&Load::Closed { from: 2, to: 8 }), "2..8 users");
+        assert_eq!(load_text(&Load::Closed { from: 2, to: 8 }, Shard::default()), "2..8 users");
+    }
+
+    #[test]
+    fn a_shard_shows_its_share() {
+        let shard = Shard { index: 0, count: 2 };
+        let open = Load::Open { from: 40.0, to: 40.0 };
+        assert_eq!(load_text(&open, shard), "shard 0/2: 20/s of 40/s");
+        assert_eq!(load_text(&Load::Closed { from: 5, to: 5 }, shard), "shard 0/2: 3 of 5 users");
+        let third = Shard { index: 2, count: 3 };
+        assert_eq!(share_text(&Load::Open { from: 10.0, to: 40.0 }, third), "3.333..13.333/s of 10..40/s");
+        assert_eq!(
+            share_text(&Load::Closed { from: 2, to: 10 }, Shard { index: 1, count: 2 }),
+            "0..5 of 2..10 users"
+        );
+        let stages = vec![Stage::parse("@40:2s").unwrap(), Stage::parse("5:1s").unwrap()];
+        assert_eq!(
+            shard_line(&stages, shard).unwrap(),
+            "llmload: shard 0/2 runs its share of the load: stage 1 20/s of 40/s, stage 2 3 of 5 users"
+        );
+        assert_eq!(shard_line(&stages, Shard::default()), None);
+        let mut p = Progress::new(stages, None, Arc::default()).for_shard(shard);
+        p.tty = false;
+        let line = p.line(0, Duration::from_secs(1), &LiveSnapshot::default(), &Second::default());
+        assert!(line.contains("] 1/2 shard 0/2: 20/s of 40/s rps"), "{line}");
     }
 }

@@ -292,6 +292,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
                 .map_err(|_| Failure::usage(format!("--source-ip: {s:?} is not an IP address")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for ip in &source_ips {
+        crate::http::conn::check_source(*ip).map_err(Failure::usage)?;
+    }
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
     let metrics_listener = match &args.metrics_addr {
         Some(addr) => {
@@ -480,6 +483,10 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         p.config.cores.len(),
         p.dir.display()
     );
+    let shard = p.config.shard;
+    if let Some(line) = super::progress::shard_line(&p.profile.stages, shard) {
+        eprintln!("{line}");
+    }
     let stop = p.config.stop.clone();
     let dir = p.dir.clone();
     // 4. The run.
@@ -498,7 +505,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
                 .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?,
         )
     };
-    let mut progress = Progress::new(profile.stages.clone(), jsonl, stop.clone());
+    let mut progress = Progress::new(profile.stages.clone(), jsonl, stop.clone()).for_shard(shard);
     let live = Arc::new(Live::new(p.config.cores.len()));
     let metrics = match p.metrics_listener.take() {
         Some(listener) => {
@@ -547,12 +554,14 @@ pub fn finish(
 ) -> Result<(Vec<u8>, Vec<thresholds::Check>), Failure> {
     let profile = &p.profile;
     let shard = p.config.shard;
-    let checks = thresholds::evaluate(&profile.thresholds, result);
+    let coverage = if shard.count > 1 { thresholds::Coverage::Shard } else { thresholds::Coverage::Whole };
+    let checks = thresholds::evaluate(&profile.thresholds, result, coverage);
     let info = text::RunInfo { target: p.target_desc.join(", "), fd_limit: p.fd_limit, dns: p.dns.clone() };
     let mut summary = summary::build(result, &info, &checks);
     let argv: Vec<String> = std::env::args().collect();
     let redacted = crate::report::redact::profile(p.profile_json.clone(), &p.redact_header);
     summary.meta = summary::Meta {
+        run_id: summary::new_run_id(),
         command: crate::report::redact::command(&argv, &p.redact_header),
         profile_origin: p.origin.clone(),
         profile_sha256: crate::report::redact::profile_hash(&redacted),
@@ -569,6 +578,7 @@ pub fn finish(
             .start_at_us
             .map(|at| crate::report::model::unix_us(result.started) as i64 + 50_000 - at as i64),
         merged_from: Vec::new(),
+        merged_runs: Vec::new(),
         notes,
         protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
         seed: Some(p.seed.0),

@@ -86,7 +86,7 @@ impl Schedule {
             }
             Arrival::Poisson => {
                 let mean = self.area(t) - self.area(self.t);
-                if t <= self.t || !(mean > 0.0) {
+                if t <= self.t || mean.is_nan() || mean <= 0.0 {
                     return 0;
                 }
                 self.t = t;

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use crate::profile::stages::Load;
+
 /// Part `index` of `count` (0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shard {
@@ -68,6 +70,23 @@ impl Shard {
     pub fn users(&self, total: u32) -> (u32, u32) {
         (share(total, self.count, self.index), first(total, self.count, self.index))
     }
+
+    /// This shard's part of a stage's load, as the workers run it: rates divided by N; of a
+    /// closed loop's globally numbered users, those of this shard active at the start and
+    /// at the end of the stage (a ramp starts a shard's users in global order).
+    pub fn part(&self, load: Load) -> Load {
+        match load {
+            Load::Open { from, to } => {
+                let n = self.count as f64;
+                Load::Open { from: from / n, to: to / n }
+            }
+            Load::Closed { from, to } => {
+                let (mine, first) = self.users(from.max(to));
+                let active = |level: u32| level.saturating_sub(first).min(mine);
+                Load::Closed { from: active(from), to: active(to) }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,6 +116,19 @@ mod tests {
                 assert_eq!(next, total);
             }
         }
+    }
+
+    #[test]
+    fn parts_of_a_load() {
+        let (a, b) = (Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 });
+        assert_eq!(a.part(Load::Open { from: 40.0, to: 40.0 }), Load::Open { from: 20.0, to: 20.0 });
+        assert_eq!(b.part(Load::Closed { from: 5, to: 5 }), Load::Closed { from: 2, to: 2 });
+        assert_eq!(a.part(Load::Closed { from: 5, to: 5 }), Load::Closed { from: 3, to: 3 });
+        // A ramp 2..10: users 0-4 are shard 0's, 5-9 shard 1's.
+        assert_eq!(a.part(Load::Closed { from: 2, to: 10 }), Load::Closed { from: 2, to: 5 });
+        assert_eq!(b.part(Load::Closed { from: 2, to: 10 }), Load::Closed { from: 0, to: 5 });
+        assert_eq!(b.part(Load::Closed { from: 10, to: 6 }), Load::Closed { from: 5, to: 1 });
+        assert_eq!(Shard::default().part(Load::Closed { from: 3, to: 7 }), Load::Closed { from: 3, to: 7 });
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, AsyncWriteRent};
 use monoio::net::TcpStream;
-use monoio_rustls::{ClientTlsStream, TlsConnector};
+use monoio_rustls::{ClientTlsStream, TlsConnector, TlsError};
 use rustls::pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -46,7 +46,8 @@ impl Transport for ClientTlsStream<TcpStream> {
         let connector = TlsConnector::from(tls.config.clone());
         match connector.connect(tls.server_name.clone(), tcp).await {
             Ok(stream) => Ok((stream, Some(started.elapsed().as_micros() as u64))),
-            Err(_) => Err(ErrorKind::Tls),
+            Err(TlsError::Rustls(e)) => Err(ErrorKind::from_tls(&e)),
+            Err(TlsError::Io(e)) => Err(ErrorKind::from_tls_io(&e)),
         }
     }
 }
@@ -81,13 +82,13 @@ pub async fn connect<S: Transport>(
     let started = Instant::now();
     let attempt = async {
         match source {
-            None => TcpStream::connect_addr(addr).await,
+            None => TcpStream::connect_addr(addr).await.map_err(|e| ErrorKind::from_io(&e)),
             Some(ip) => connect_from(addr, ip).await,
         }
     };
     let stream = match monoio::time::timeout(timeout, attempt).await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ErrorKind::from_io(&e)),
+        Ok(Err(e)) => return Err(e),
         Err(_) => return Err(ErrorKind::TimeoutConnect),
     };
     let _ = stream.set_nodelay(true);
@@ -100,17 +101,39 @@ pub async fn connect<S: Transport>(
     Ok(Connected { conn: Conn { stream, buf: Vec::with_capacity(READ_BUF), served: 0 }, connect_us, tls_us })
 }
 
+/// Checks, before any load, that `source` can be bound (a probe socket on port 0): an
+/// address that is not on this host is refused at start rather than failing every connect.
+pub fn check_source(source: IpAddr) -> Result<(), String> {
+    let socket =
+        Socket::new(Domain::for_address(SocketAddr::new(source, 0)), Type::STREAM, Some(Protocol::TCP))
+            .map_err(|e| format!("--source-ip {source}: {e}"))?;
+    match socket.bind(&SocketAddr::new(source, 0).into()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => {
+            Err(format!("--source-ip {source}: not an address of this host ({e})"))
+        }
+        Err(e) => Err(format!("--source-ip {source}: cannot bind to it ({e})")),
+    }
+}
+
 /// Bind-before-connect: monoio has no hook for it, so the socket is made with socket2
 /// (IP_BIND_ADDRESS_NO_PORT defers the port choice to connect, so each source address gets
-/// its own full port range), connected non-blocking, then handed to monoio.
-async fn connect_from(addr: SocketAddr, source: IpAddr) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
+/// its own full port range), connected non-blocking, then handed to monoio. A bind error is
+/// classified apart from a connect error: the same errno means another cause.
+async fn connect_from(addr: SocketAddr, source: IpAddr) -> Result<TcpStream, ErrorKind> {
+    let io = |e: io::Error| ErrorKind::from_io(&e);
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).map_err(io)?;
+    socket.set_nonblocking(true).map_err(io)?;
     if addr.is_ipv4() {
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::IpBindAddressNoPort, &true)
-            .map_err(io::Error::from)?;
+            .map_err(|e| io(e.into()))?;
     }
-    socket.bind(&SocketAddr::new(source, 0).into())?;
+    socket.bind(&SocketAddr::new(source, 0).into()).map_err(|e| ErrorKind::from_bind(&e))?;
+    connect_bound(socket, addr).await.map_err(io)
+}
+
+/// Connects a bound non-blocking socket and hands it to monoio.
+async fn connect_bound(socket: Socket, addr: SocketAddr) -> io::Result<TcpStream> {
     match socket.connect(&addr.into()) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -125,5 +148,29 @@ async fn connect_from(addr: SocketAddr, source: IpAddr) -> io::Result<TcpStream>
     match probe.take_error()? {
         Some(e) => Err(e),
         None => Ok(stream),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_address_not_on_this_host_is_told_apart_from_port_exhaustion() {
+        // 192.0.2.1 is TEST-NET-1 (RFC 5737): never a local address.
+        let foreign: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(check_source("127.0.0.1".parse().unwrap()).is_ok());
+        let err = check_source(foreign).unwrap_err();
+        assert!(err.contains("192.0.2.1: not an address of this host"), "{err}");
+        // What a connection from it meets at runtime (the address went away): the bind fails
+        // with EADDRNOTAVAIL, which on connect would mean the ports ran out.
+        let target: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        let got = rt.block_on(connect::<TcpStream>(target, Some(foreign), Duration::from_secs(5), None));
+        assert_eq!(got.err(), Some(ErrorKind::GenSourceAddr));
+        assert_eq!(
+            ErrorKind::from_io(&io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
+            ErrorKind::GenPortExhaustion
+        );
     }
 }

@@ -138,9 +138,11 @@ mod tests {
             }
             assert!(started.elapsed() < Duration::from_secs(5));
             // Every slot was given back; a fired latch refuses at once.
-            let slots = latch.slots.borrow();
-            assert_eq!((slots.wakers.iter().flatten().count(), slots.free.len()), (0, 3));
-            drop(slots);
+            let given_back = {
+                let slots = latch.slots.borrow();
+                (slots.wakers.iter().flatten().count(), slots.free.len())
+            };
+            assert_eq!(given_back, (0, 3));
             assert_eq!(latch.guard(async { 1 }).await, Err(Fired));
         })
         .unwrap();

@@ -93,7 +93,9 @@ pub fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<Str
     let all = &stage.all;
     let gen_errors = all.generator_errors();
     if gen_errors > 0 {
-        out.push(format!("{gen_errors} generator-side errors (port or fd exhaustion)"));
+        out.push(format!(
+            "{gen_errors} generator-side errors (port or fd exhaustion, unusable source address)"
+        ));
     }
     if all.dropped_behind > 0 {
         out.push(format!(

@@ -5,8 +5,79 @@
 use std::collections::BTreeMap;
 
 use super::model::run_from_summary;
-use super::summary::{self, Second, Summary};
+use super::summary::{self, MergedRun, Second, Summary};
+use super::thresholds::Coverage;
+use crate::engine::shard::Shard;
 use crate::engine::RunResult;
+
+/// A summary's run id. One written before run ids existed is identified by its host, shard
+/// and start and end times instead (a copy has the same ones; two runs do not).
+fn identity(s: &Summary) -> String {
+    if s.meta.run_id.is_empty() {
+        let m = &s.meta;
+        format!("legacy:{}:{}:{}:{}", m.host, m.shard, m.start_unix_us, m.end_unix_us)
+    } else {
+        s.meta.run_id.clone()
+    }
+}
+
+/// The single runs a summary stands for: itself, or the runs it was merged from.
+fn leaves(s: &Summary) -> Vec<MergedRun> {
+    if s.meta.merged_runs.is_empty() {
+        vec![MergedRun { run_id: identity(s), shard: s.meta.shard.clone() }]
+    } else {
+        s.meta.merged_runs.clone()
+    }
+}
+
+/// Refuses a run given twice (by run id, also inside an earlier merge), one shard given by
+/// two runs, and shards of different splits; returns every single run, each once, and what
+/// they cover together (a part while some shard of the split is missing).
+fn distinct_runs(inputs: &[(String, Summary)]) -> Result<(Vec<MergedRun>, Coverage), String> {
+    let mut seen: Vec<(&str, MergedRun)> = Vec::new();
+    for (name, s) in inputs {
+        for run in leaves(s) {
+            if let Some((other, _)) = seen.iter().find(|(_, r)| r.run_id == run.run_id) {
+                return Err(format!(
+                    "{other} and {name} hold the same run (run id {}): merging it twice would count \
+                     every request twice",
+                    run.run_id
+                ));
+            }
+            let shard = |r: &MergedRun| Shard::parse(&r.shard).ok();
+            for (other, r) in &seen {
+                match (shard(r), shard(&run)) {
+                    (Some(a), Some(b)) if a == b => {
+                        return Err(format!(
+                            "{other} and {name} are both shard {a} (different runs): that shard's load \
+                             would be counted twice; merge one run per shard"
+                        ))
+                    }
+                    (Some(a), Some(b)) if a.count != b.count => {
+                        return Err(format!(
+                            "{other} is shard {a} but {name} is shard {b}: shards of different splits"
+                        ))
+                    }
+                    (Some(_), None) | (None, Some(_)) => {
+                        let (sharded, whole): (&str, &str) =
+                            if run.shard.is_empty() { (other, name) } else { (name, other) };
+                        return Err(format!(
+                            "{sharded} is a shard but {whole} is not: merge the shards of one split"
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+            seen.push((name, run));
+        }
+    }
+    let shards: Vec<Shard> = seen.iter().filter_map(|(_, r)| Shard::parse(&r.shard).ok()).collect();
+    let coverage = match shards.first() {
+        Some(s) if shards.len() < s.count => Coverage::Shard,
+        _ => Coverage::Whole,
+    };
+    Ok((seen.into_iter().map(|(_, r)| r).collect(), coverage))
+}
 
 /// Why two summaries cannot be merged.
 fn check_compatible(first: &Summary, other: &Summary, name: &str) -> Result<(), String> {
@@ -103,6 +174,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
     for (name, s) in &inputs[1..] {
         check_compatible(first, s, name)?;
     }
+    let (runs, coverage) = distinct_runs(inputs)?;
     let mut run = run_from_summary(first).map_err(|e| format!("{}: {e}", inputs[0].0))?;
     for (name, s) in &inputs[1..] {
         add_run(&mut run, run_from_summary(s).map_err(|e| format!("{name}: {e}"))?);
@@ -120,7 +192,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
     };
     let checks = match crate::profile::from_json(&first.meta.profile.to_string()) {
         Ok(profile) if !first.meta.profile.is_null() => {
-            super::thresholds::evaluate(&profile.thresholds, &run)
+            super::thresholds::evaluate(&profile.thresholds, &run, coverage)
         }
         _ => Vec::new(),
     };
@@ -129,6 +201,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
     drivers.dedup();
     out.driver = drivers.join(" + ");
     out.meta = first.meta.clone();
+    out.meta.run_id = summary::new_run_id();
     out.meta.shard = String::new();
     out.meta.cores = Vec::new();
     out.meta.host = "merged".into();
@@ -146,7 +219,82 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
             }
         })
         .collect();
+    for (name, s) in inputs {
+        if s.meta.run_id.is_empty() {
+            out.meta.notes.push(format!(
+                "{name} has no run id (written by an older llmload): told apart from the others by \
+                 its host, shard and start and end times{}",
+                if s.meta.merged_from.is_empty() {
+                    ""
+                } else {
+                    "; the runs merged into it could not be checked"
+                }
+            ));
+        }
+    }
+    if coverage == Coverage::Shard {
+        let count = Shard::parse(&runs[0].shard).map_or(0, |s| s.count);
+        out.meta.notes.push(format!(
+            "{} of {count} shards merged: absolute thresholds (min_rps) stay deferred until every shard is",
+            runs.len()
+        ));
+    }
+    out.meta.merged_runs = runs;
     let timelines: Vec<&[Second]> = inputs.iter().map(|(_, s)| s.timeline.as_slice()).collect();
     out.timeline = merge_timelines(&timelines);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::summary::Meta;
+
+    fn summary(meta: Meta) -> Summary {
+        let value = serde_json::json!({
+            "schema_version": summary::SCHEMA_VERSION, "llmload_version": "0", "meta": meta,
+            "target": "t", "dns_us": {}, "driver": "epoll", "workers": 1, "fd_limit": 1,
+            "generator_bound": false, "interrupted": false, "stages": [], "thresholds": [], "pass": true
+        });
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn run(id: &str, shard: &str) -> Summary {
+        summary(Meta { run_id: id.into(), shard: shard.into(), host: "h".into(), ..Meta::default() })
+    }
+
+    fn check(parts: &[(&str, Summary)]) -> Result<(Vec<MergedRun>, Coverage), String> {
+        let named: Vec<(String, Summary)> = parts.iter().map(|(n, s)| (n.to_string(), s.clone())).collect();
+        distinct_runs(&named)
+    }
+
+    #[test]
+    fn a_run_given_twice_is_refused_also_inside_a_merge() {
+        let err = check(&[("a", run("1", "")), ("b", run("1", ""))]).unwrap_err();
+        assert!(err.contains("a and b hold the same run (run id 1)"), "{err}");
+        let (runs, coverage) = check(&[("a", run("1", "0/2")), ("b", run("2", "1/2"))]).unwrap();
+        assert_eq!(coverage, Coverage::Whole);
+        let merged = summary(Meta { run_id: "m".into(), merged_runs: runs, ..Meta::default() });
+        let err = check(&[("m", merged.clone()), ("b", run("2", "1/2"))]).unwrap_err();
+        assert!(err.contains("m and b hold the same run (run id 2)"), "{err}");
+        // Old summaries (no run id): a copy has the same host, shard and times.
+        let old = |start| summary(Meta { host: "h".into(), start_unix_us: start, ..Meta::default() });
+        assert!(check(&[("x", old(5)), ("y", old(5))]).unwrap_err().contains("the same run"));
+        assert!(check(&[("x", old(5)), ("y", old(6))]).is_ok());
+    }
+
+    #[test]
+    fn shards_must_be_distinct_parts_of_one_split() {
+        let err = check(&[("a", run("1", "0/2")), ("b", run("2", "0/2"))]).unwrap_err();
+        assert!(err.contains("both shard 0/2"), "{err}");
+        let err = check(&[("a", run("1", "0/2")), ("b", run("2", "1/3"))]).unwrap_err();
+        assert!(err.contains("different splits"), "{err}");
+        let err = check(&[("a", run("1", "")), ("b", run("2", "1/2"))]).unwrap_err();
+        assert!(err.contains("b is a shard but a is not"), "{err}");
+        // Two of three shards are still a part of the run.
+        let (_, coverage) = check(&[("a", run("1", "0/3")), ("b", run("2", "2/3"))]).unwrap();
+        assert_eq!(coverage, Coverage::Shard);
+        let (_, coverage) = check(&[("a", run("1", "")), ("b", run("2", ""))]).unwrap();
+        assert_eq!(coverage, Coverage::Whole);
+    }
 }

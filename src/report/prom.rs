@@ -293,7 +293,8 @@ pub fn render(summary: &Summary) -> String {
     }
 
     p.family("llmload_threshold_pass", Kind::Gauge, "1 when the threshold held, 0 when it was missed.");
-    for c in &summary.thresholds {
+    // A check deferred to merge (a shard's absolute limit) held or failed nowhere yet.
+    for c in summary.thresholds.iter().filter(|c| !c.deferred) {
         let stage = (c.stage + 1).to_string();
         let load = summary.stages.get(c.stage).map_or("", |s| s.stage.as_str());
         let labels =

@@ -69,6 +69,7 @@ fn summary() -> Summary {
             limit: 1.0,
             actual: 2.0,
             pass: false,
+            deferred: false,
         }],
         pass: false,
         timeline: vec![],

@@ -91,8 +91,13 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
     let mut lines = std::io::BufReader::new(file).lines().enumerate().peekable();
     let mut gaps = Vec::new();
     let mut measured = 0u64;
+    // The run id of a rebuilt run comes from the lines, so rebuilding the same file twice
+    // gives the same id (and `merge` refuses the two).
+    let mut hash = <sha2::Sha256 as sha2::Digest>::new();
     while let Some((i, line)) = lines.next() {
         let text = line.map_err(|e| format!("{}: line {}: {e}", path.display(), i + 1))?;
+        sha2::Digest::update(&mut hash, text.as_bytes());
+        sha2::Digest::update(&mut hash, b"\n");
         if text.trim().is_empty() {
             continue;
         }
@@ -193,6 +198,9 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
     out.meta.start_unix_us = started;
     out.meta.end_unix_us = ended;
     out.meta.host = "unknown".into();
+    let digest = sha2::Digest::finalize(hash);
+    out.meta.run_id =
+        format!("jsonl-{}", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
     out.meta.notes.push(
         "rebuilt from results.jsonl: stage lengths are the spans of their turns, ITL comes from per-turn \
          means, goodput is counted as ok, connect/TLS times are absent"

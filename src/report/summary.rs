@@ -204,9 +204,27 @@ pub struct Second {
     pub ttft_p50_us: Option<u64>,
 }
 
+/// One run a merged summary was made from.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+pub struct MergedRun {
+    pub run_id: String,
+    /// Its `shard` (`K/N`), empty when it was not a shard.
+    pub shard: String,
+}
+
+/// A fresh run id: 128 random bits in hex (from the OS-seeded thread RNG), unique across
+/// hosts and repeated runs.
+pub fn new_run_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Facts about how the run was made (not measurements).
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct Meta {
+    /// Unique per run (and per merge): `merge` refuses a run given twice by it. Empty in
+    /// summaries written before run ids existed.
+    #[serde(default)]
+    pub run_id: String,
     /// The command line, with secrets replaced by `<redacted>`.
     pub command: Vec<String>,
     /// Where the profile came from (a path, `flags` or `built-in quickstart`).
@@ -232,6 +250,9 @@ pub struct Meta {
     pub start_skew_us: Option<i64>,
     /// Runs merged into this one (their hosts), empty for a single run.
     pub merged_from: Vec<String>,
+    /// The single runs merged into this one (through nested merges too), each once.
+    #[serde(default)]
+    pub merged_runs: Vec<MergedRun>,
     /// Caveats about how the figures were obtained (e.g. rebuilt from results.jsonl).
     #[serde(default)]
     pub notes: Vec<String>,

@@ -145,6 +145,14 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
     if !errors.is_empty() {
         writeln!(w, "    errors     {}", errors.join(" "))?;
     }
+    // What to do about them: once per stage, under the ALL line.
+    if name == "ALL" {
+        for k in ErrorKind::ALL.iter().filter(|k| s.errors[k.index()] > 0) {
+            if let Some(hint) = k.hint() {
+                writeln!(w, "    hint       {}: {hint}", k.name())?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -268,14 +276,22 @@ pub fn render(
                 c.name,
                 c.limit,
                 c.actual,
-                if c.pass { "PASS" } else { "FAIL" }
+                if c.deferred {
+                    "DEFERRED to merge (an absolute limit; actual is this shard's)"
+                } else if c.pass {
+                    "PASS"
+                } else {
+                    "FAIL"
+                }
             )?;
         }
-        let failed = checks.iter().filter(|c| !c.pass).count();
+        let failed = checks.iter().filter(|c| c.failed()).count();
+        let deferred = checks.iter().filter(|c| c.deferred).count();
         writeln!(
             w,
-            "  overall: {}",
-            if failed == 0 { "PASS".to_string() } else { format!("FAIL ({failed} failed)") }
+            "  overall: {}{}",
+            if failed == 0 { "PASS".to_string() } else { format!("FAIL ({failed} failed)") },
+            if deferred == 0 { String::new() } else { format!(", {deferred} deferred to merge") }
         )?;
     }
     Ok(())

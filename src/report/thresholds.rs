@@ -1,5 +1,9 @@
 //! Thresholds: pass/fail limits checked per stage on all scenarios together and on each
 //! scenario (nexus-loadtest's `ttft_p95_ms`, `p95_ms`, `error_rate`, and ours).
+//!
+//! A shard of a distributed run holds part of the load, so only thresholds on shares and
+//! percentiles mean the same on it as on the whole; absolute ones (`min_rps`) are recorded
+//! as deferred there and judged by `llmload merge` on the merged figures.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +21,35 @@ pub struct Check {
     pub name: String,
     pub limit: f64,
     pub actual: f64,
+    /// True unless the limit was missed (a deferred check does not fail).
     pub pass: bool,
+    /// Not judged here: an absolute limit on a shard, left to `llmload merge` (`actual` is
+    /// this shard's own figure, for information).
+    #[serde(default)]
+    pub deferred: bool,
+}
+
+impl Check {
+    /// Judged and missed.
+    pub fn failed(&self) -> bool {
+        !self.pass && !self.deferred
+    }
+}
+
+/// What the evaluated figures cover: the whole run, or one shard's part of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    Whole,
+    Shard,
+}
+
+/// True for thresholds that mean the same on a part of the run as on the whole (shares and
+/// percentiles). Anything not listed (absolute rates) is deferred on a shard.
+pub fn holds_per_shard(name: &str) -> bool {
+    matches!(
+        name,
+        "ttft_p95_ms" | "ttft_p99_ms" | "p95_ms" | "p99_ms" | "itl_p95_ms" | "error_rate" | "min_goodput"
+    )
 }
 
 fn ms(s: &Stats, m: Metric, q: f64) -> f64 {
@@ -45,8 +77,9 @@ fn measure(name: &str, s: &Stats, steady_s: f64) -> (f64, bool) {
     }
 }
 
-/// Checks every threshold on every stage (ALL, then each scenario that saw requests).
-pub fn evaluate(thresholds: &Thresholds, run: &RunResult) -> Vec<Check> {
+/// Checks every threshold on every stage (ALL, then each scenario that saw requests); on a
+/// shard, the ones that do not [hold per shard](holds_per_shard) are recorded as deferred.
+pub fn evaluate(thresholds: &Thresholds, run: &RunResult, coverage: Coverage) -> Vec<Check> {
     let limits = thresholds.list();
     let mut checks = Vec::new();
     for (i, stage) in run.stages.iter().enumerate() {
@@ -63,7 +96,8 @@ pub fn evaluate(thresholds: &Thresholds, run: &RunResult) -> Vec<Check> {
                     continue;
                 }
                 let (actual, larger_is_worse) = measure(name, stats, steady);
-                let pass = if larger_is_worse { actual <= limit } else { actual >= limit };
+                let deferred = coverage == Coverage::Shard && !holds_per_shard(name);
+                let pass = deferred || if larger_is_worse { actual <= limit } else { actual >= limit };
                 checks.push(Check {
                     stage: i,
                     scope: scope.clone(),
@@ -71,9 +105,67 @@ pub fn evaluate(thresholds: &Thresholds, run: &RunResult) -> Vec<Check> {
                     limit,
                     actual,
                     pass,
+                    deferred,
                 });
             }
         }
     }
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::engine::StageResult;
+    use crate::profile::stages::Stage;
+
+    /// One 5 s stage of 100 requests, 10 of them failed: 20 req/s, error rate 0.1.
+    fn run() -> RunResult {
+        let all = Stats { requests: 100, ok: 90, failed: 10, served: 100, ..Stats::default() };
+        RunResult {
+            stages: vec![StageResult {
+                stage: Stage::parse("@20:5s").unwrap(),
+                scenarios: vec![all.clone()],
+                all,
+                wall: Duration::from_secs(5),
+                steady: Duration::from_secs(5),
+                interrupted: false,
+                worker_cpu: Vec::new(),
+                sink_dropped: 0,
+            }],
+            interrupted: false,
+            fixed_connections: false,
+            scenarios: vec!["default".into()],
+            driver: crate::net::cores::Driver::Epoll,
+            workers: 1,
+            started: std::time::UNIX_EPOCH,
+            elapsed: Duration::from_secs(5),
+        }
+    }
+
+    #[test]
+    fn a_shard_defers_absolute_limits_and_judges_shares() {
+        let t = Thresholds { min_rps: Some(30.0), error_rate: Some(0.05), ..Thresholds::default() };
+        let whole = evaluate(&t, &run(), Coverage::Whole);
+        let shard = evaluate(&t, &run(), Coverage::Shard);
+        let find = |checks: &[Check], name: &str| checks.iter().find(|c| c.name == name).unwrap().clone();
+        // The whole run: 20/s misses 30/s, 10 % errors miss 5 %.
+        assert!(find(&whole, "min_rps").failed());
+        assert!(find(&whole, "error_rate").failed());
+        assert!(whole.iter().all(|c| !c.deferred));
+        // A shard: its 20/s is a part, not judged (and not failed); its error share is.
+        let rps = find(&shard, "min_rps");
+        assert!(rps.deferred && rps.pass && !rps.failed(), "{rps:?}");
+        assert_eq!(rps.actual, 20.0);
+        let errors = find(&shard, "error_rate");
+        assert!(!errors.deferred && errors.failed(), "{errors:?}");
+        for name in
+            ["ttft_p95_ms", "ttft_p99_ms", "p95_ms", "p99_ms", "itl_p95_ms", "error_rate", "min_goodput"]
+        {
+            assert!(holds_per_shard(name), "{name}");
+        }
+        assert!(!holds_per_shard("min_rps"));
+    }
 }

@@ -143,7 +143,13 @@ pub(super) fn thresholds(o: &mut String, s: &Summary) {
                 .find(|c| c.stage == i && c.scope == scope && c.name == name && c.limit == limit);
             match check {
                 Some(c) => {
-                    let (class, text) = if c.pass { ("good", "PASS") } else { ("bad", "FAIL") };
+                    let (class, text) = if c.deferred {
+                        ("none", "DEFERRED")
+                    } else if c.pass {
+                        ("good", "PASS")
+                    } else {
+                        ("bad", "FAIL")
+                    };
                     let _ = write!(
                         o,
                         "<td>{} <span class=\"badge small {class}\">{text}</span></td>",

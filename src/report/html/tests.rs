@@ -102,6 +102,7 @@ fn user_input_is_escaped() {
         limit: 1.0,
         actual: 2.0,
         pass: false,
+        deferred: false,
     });
     let html = render(&s).unwrap();
     assert!(!html.contains("<script"), "a script element got through");
