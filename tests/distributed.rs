@@ -297,7 +297,8 @@ fn shards_defer_absolute_thresholds_to_merge() {
 
 #[test]
 fn reports_render_again_identically_from_summary_json() {
-    let run = run_llmload(&["--stages", "3:2s", "--cores", "1"], Duration::from_secs(60));
+    // 4 users: one for each of the quickstart's 4 scenarios (fewer leave one without a user).
+    let run = run_llmload(&["--stages", "4:2s", "--cores", "1"], Duration::from_secs(60));
     assert_eq!(run.code, 0, "{}", run.stderr);
     let out = tempdir("rerender");
     let o = bin().arg("report").arg(&run.dir).arg("--out").arg(&out).output().unwrap();

@@ -330,7 +330,8 @@ fn col(rows: &[Vec<String>], row: &[String], name: &str) -> String {
 #[test]
 fn join_sh_matches_a_planted_gateway_log_in_postgresql() {
     let bin = pg_bin(); // fails first, and clearly, without PostgreSQL
-    let run = run_llmload(&["--stages", "2:2s", "--cores", "1"], Duration::from_secs(120));
+                        // 4 users: one for each of the quickstart's 4 scenarios (fewer leave some without a user).
+    let run = run_llmload(&["--stages", "4:2s", "--cores", "1"], Duration::from_secs(120));
     assert_eq!(run.code, 0, "llmload run failed:\n{}\n{}", run.stdout, run.stderr);
     let turns = read_results(&run.dir);
     let measured: Vec<&Turn> = turns.iter().filter(|t| !t.warmup).collect();

@@ -212,7 +212,9 @@ fn every_shipped_profile_runs_against_the_built_in_mock() {
     assert!(profiles.len() >= 10);
     for p in profiles {
         let run = run_llmload(
-            &[p.to_str().unwrap(), "--mock", "--stages", "3:1s", "--warmup", "0", "--grace", "3s"],
+            // 10 users reach every scenario of every profile (3 would leave ai-gateway's
+            // 10 % long-ctx without a user, which is refused).
+            &[p.to_str().unwrap(), "--mock", "--stages", "10:1s", "--warmup", "0", "--grace", "3s"],
             Duration::from_secs(30),
         );
         let all = stage_all(&run.summary, 0);

@@ -20,7 +20,7 @@ use crate::metrics::live::Live;
 use crate::mock::config::MockConfig;
 use crate::net::cores::select_cores;
 use crate::profile::stages::{Load, Stage};
-use crate::profile::{Overrides, Profile};
+use crate::profile::{limits, Overrides, Profile};
 use crate::report::{health, summary, text, thresholds};
 use crate::units::{parse_duration, parse_wall_time_us};
 use crate::workload::profile::{targets, ProfileWorkload};
@@ -158,6 +158,9 @@ fn parse_header(h: &str) -> Result<(String, String), Failure> {
 fn implicit_profile(args: &RunArgs, target: &str) -> Result<String, Failure> {
     let protocol = crate::protocol::ProtocolKind::parse(&args.protocol)
         .map_err(|e| Failure::usage(format!("--protocol: {e}")))?;
+    // Checked here: in the profile a max_tokens of 0 would mean "the default" (nexus's rule).
+    limits::within(args.max_tokens.into(), 1, limits::MAX_OUTPUT_TOKENS.into())
+        .map_err(|e| Failure::usage(format!("--max-tokens: {e}")))?;
     // A base URL (`http://h/v1`) gets the protocol's path; a full endpoint URL is kept.
     let known = ["/chat/completions", "/messages", "/responses", "/completions"];
     let trimmed = target.trim_end_matches('/');
@@ -171,7 +174,8 @@ fn implicit_profile(args: &RunArgs, target: &str) -> Result<String, Failure> {
     let profile = serde_json::json!({
         "defaults": {"protocol": protocol.name(), "target": url, "model": args.model.clone().unwrap_or_else(|| "mock-gpt".into()),
                      "max_tokens": args.max_tokens, "stream": args.stream},
-        "stages": args.stages.clone().unwrap_or_else(|| "8:10s".into()),
+        // `--stages` replaces this as an override, so its errors name the flag.
+        "stages": "8:10s",
         "scenarios": [{"name": "default", "content": {"mode": "pool", "prompts": [args.prompt]}}],
     });
     Ok(profile.to_string())
@@ -280,8 +284,10 @@ pub struct Prepared {
 /// Steps 1–3 of a run: validate everything, start the built-in mock if wanted, resolve
 /// targets, build the workload and create the run directory.
 pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
-    // 1. Everything is validated before any connection is made.
-    let dur = |flag: &str, v: &str| parse_duration(v).map_err(|e| Failure::usage(format!("--{flag}: {e}")));
+    // 1. Everything is validated before any connection is made, against `profile::limits`.
+    let dur = |flag: &str, v: &str, span: limits::Span| {
+        parse_duration(v).and_then(|d| span.check(d)).map_err(|e| Failure::usage(format!("--{flag}: {e}")))
+    };
     let mut headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
     let source_ips = args
         .source_ip
@@ -302,11 +308,11 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         }
         None => None,
     };
-    if args.connections == Some(0) {
-        return Err(Failure::usage("--connections: must be at least 1"));
-    }
-    if args.max_inflight == Some(0) {
-        return Err(Failure::usage("--max-inflight: must be at least 1"));
+    for (flag, n) in [("connections", args.connections), ("max-inflight", args.max_inflight)] {
+        if let Some(n) = n {
+            limits::within(n as u64, 1, limits::MAX_INFLIGHT)
+                .map_err(|e| Failure::usage(format!("--{flag}: {e}")))?;
+        }
     }
     let shard = match &args.shard {
         Some(s) => Shard::parse(s).map_err(|e| Failure::usage(format!("--shard {e}")))?,
@@ -342,7 +348,8 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         target: if profile_path.is_some() { args.target.clone() } else { None },
         vk: args.vk.clone(),
         model: if profile_path.is_some() { args.model.clone() } else { None },
-        stages: if profile_path.is_some() || embedded { args.stages.clone() } else { None },
+        stages: args.stages.clone(),
+        warmup: args.warmup.clone(),
         headers: std::mem::take(&mut headers),
         insecure: args.insecure,
         seed: args.seed,
@@ -354,22 +361,20 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     let profile_json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
     let mut profile = crate::profile::apply(raw, &overrides).map_err(fail)?;
     let timeouts = Timeouts {
-        connect: dur("connect-timeout", &args.connect_timeout)?,
-        first_byte: dur("first-byte-timeout", &args.first_byte_timeout)?,
-        idle: dur("idle-timeout", &args.idle_timeout)?,
+        connect: dur("connect-timeout", &args.connect_timeout, limits::TIMEOUT)?,
+        first_byte: dur("first-byte-timeout", &args.first_byte_timeout, limits::TIMEOUT)?,
+        idle: dur("idle-timeout", &args.idle_timeout, limits::TIMEOUT)?,
         total: match &args.timeout {
-            Some(t) => dur("timeout", t)?,
+            Some(t) => dur("timeout", t, limits::TIMEOUT)?,
             None => profile.timeout,
         },
     };
     let grace = match &args.grace {
-        Some(g) => dur("grace", g)?,
+        Some(g) => dur("grace", g, limits::PAUSE)?,
         None => profile.grace.unwrap_or(std::time::Duration::from_secs(5)),
     };
-    let warmup = match &args.warmup {
-        Some(w) => dur("warmup", w)?,
-        None => profile.warmup,
-    };
+    // `--warmup` went into the profile as an override, checked against its stages there.
+    let warmup = profile.warmup;
     let arrival = match args.arrival.as_deref().or(profile.arrival.as_deref()) {
         Some("poisson") => Arrival::Poisson,
         _ => Arrival::Constant,
@@ -384,6 +389,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     let seed = shard.seed(base_seed);
     let max_inflight = args.max_inflight.or(profile.max_inflight).unwrap_or(10_000);
     let insecure = args.insecure || profile.insecure_skip_verify;
+    for w in &profile.warnings {
+        eprintln!("llmload: warning: {origin}: {w}");
+    }
 
     // 2. The built-in mock, when asked for (or when there is nothing else to target).
     let mut mock = None;

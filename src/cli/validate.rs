@@ -1,5 +1,6 @@
 //! `llmload validate PROFILE`: load and validate a profile without sending any load, then
-//! print what it would run. Every error is listed, each prefixed with the file path.
+//! print what it would run. Every error is listed, each prefixed with the file path; warnings
+//! (accepted, but maybe not what was meant) go to stderr and keep the exit code 0.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -16,10 +17,14 @@ pub struct ValidateArgs {
     pub profile: PathBuf,
 }
 
-/// Validates the profile and prints a summary; exit 0, or a usage failure (exit 2).
+/// Validates the profile and prints a summary; exit 0 (also with warnings), or a usage
+/// failure (exit 2).
 pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
     let profile =
         profile::load(&args.profile).map_err(|errs| Failure::usage(errors(&args.profile, &errs)))?;
+    for w in &profile.warnings {
+        eprintln!("llmload: warning: {}: {w}", args.profile.display());
+    }
     print!("{}", summary(&args.profile, &profile));
     Ok(0)
 }

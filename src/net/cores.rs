@@ -124,6 +124,8 @@ where
 }
 
 /// The cores to run on: `n` of them (0 = all available), or an explicit list like `0,2-3`.
+/// More workers than cores, or a core this process may not run on, is an error: pinning is
+/// best effort, so either would silently run workers on shared cores.
 pub fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
     let available: Vec<usize> =
         core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default();
@@ -132,17 +134,27 @@ pub fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
     } else {
         available
     };
+    select_from(spec, &available)
+}
+
+/// `select_cores` against a given list of available cores.
+fn select_from(spec: Option<&str>, available: &[usize]) -> Result<Vec<usize>, String> {
     let Some(spec) = spec.map(str::trim) else {
-        return Ok(available);
+        return Ok(available.to_vec());
     };
+    let plural = if available.len() == 1 { "" } else { "s" };
+    let machine =
+        || format!("this machine has {} core{plural} for llmload ({})", available.len(), ranges(available));
     if let Ok(n) = spec.parse::<usize>() {
         if n == 0 {
-            return Ok(available);
+            return Ok(available.to_vec());
         }
-        // More workers than cores is allowed (they share cores round-robin).
-        return Ok((0..n).map(|i| available[i % available.len()]).collect());
+        if n > available.len() {
+            return Err(format!("--cores {spec}: {}; give at most {} (0 = all)", machine(), available.len()));
+        }
+        return Ok(available[..n].to_vec());
     }
-    let mut out = Vec::new();
+    let mut out: Vec<usize> = Vec::new();
     for part in spec.trim_start_matches('=').split(',') {
         let part = part.trim();
         let (lo, hi) = match part.split_once('-') {
@@ -155,9 +167,32 @@ pub fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
         if lo > hi {
             return Err(format!("--cores {spec:?}: range {part:?} is backwards"));
         }
+        if let Some(c) = (lo..=hi).find(|c| !available.contains(c)) {
+            return Err(format!("--cores {spec:?}: core {c} is not available; {}", machine()));
+        }
+        if let Some(twice) = (lo..=hi).find(|c| out.contains(c)) {
+            return Err(format!("--cores {spec:?}: core {twice} is listed twice"));
+        }
         out.extend(lo..=hi);
     }
     Ok(out)
+}
+
+/// `0-3,6,8-9`.
+fn ranges(cores: &[usize]) -> String {
+    let mut sorted = cores.to_vec();
+    sorted.sort_unstable();
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        parts.push(if i == j { sorted[i].to_string() } else { format!("{}-{}", sorted[i], sorted[j]) });
+        i = j + 1;
+    }
+    parts.join(",")
 }
 
 #[cfg(test)]
@@ -166,11 +201,38 @@ mod tests {
 
     #[test]
     fn core_lists_parse() {
-        assert_eq!(select_cores(Some("0,2-3")).unwrap(), vec![0, 2, 3]);
-        assert_eq!(select_cores(Some("3")).unwrap().len(), 3);
-        assert!(select_cores(Some("a")).unwrap_err().contains("\"a\""));
-        assert!(select_cores(Some("3-1")).unwrap_err().contains("backwards"));
+        let four = [0, 1, 2, 3];
+        assert_eq!(select_from(Some("0,2-3"), &four).unwrap(), vec![0, 2, 3]);
+        assert_eq!(select_from(Some("3"), &four).unwrap(), vec![0, 1, 2]);
+        assert_eq!(select_from(Some("0"), &four).unwrap(), four);
+        assert_eq!(select_from(None, &four).unwrap(), four);
+        assert!(select_from(Some("a"), &four).unwrap_err().contains("\"a\""));
+        assert!(select_from(Some("3-1"), &four).unwrap_err().contains("backwards"));
         assert!(!select_cores(None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn cores_beyond_the_machine_are_refused() {
+        let two = [0, 1];
+        assert_eq!(
+            select_from(Some("99"), &two).unwrap_err(),
+            "--cores 99: this machine has 2 cores for llmload (0-1); give at most 2 (0 = all)"
+        );
+        assert_eq!(
+            select_from(Some("5-7"), &two).unwrap_err(),
+            "--cores \"5-7\": core 5 is not available; this machine has 2 cores for llmload (0-1)"
+        );
+        assert!(select_from(Some("1,2"), &two).unwrap_err().contains("core 2 is not available"));
+        assert_eq!(
+            select_from(Some("0,0-1"), &two).unwrap_err(),
+            "--cores \"0,0-1\": core 0 is listed twice"
+        );
+        // A process limited to some cores (taskset, cpuset) may pin only to those.
+        assert_eq!(select_from(Some("2,5"), &[2, 3, 5]).unwrap(), vec![2, 5]);
+        assert!(select_from(Some("0"), &[2, 3, 5]).unwrap() == vec![2, 3, 5]);
+        assert!(select_from(Some("4"), &[2, 3, 5]).unwrap_err().contains("3 cores for llmload (2-3,5)"));
+        let n = core_affinity::get_core_ids().map_or(0, |c| c.len()).max(1) + 1;
+        assert!(select_cores(Some(&n.to_string())).is_err(), "{n} workers on {} cores", n - 1);
     }
 
     #[test]

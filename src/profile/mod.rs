@@ -7,9 +7,15 @@
 //! rates and ramps, `arrival`, `seed`, `max_inflight`, `connections`, `grace`, per-scenario
 //! `think_time` and `slo`, more thresholds). The pipeline is
 //! text → [`schema::RawProfile`] (`suggest::decode`) → [`Overrides`] (`overrides`) →
-//! [`Profile`] (`resolve`, `scenario`).
+//! [`Profile`] (`resolve`, `scenario`, then `checks` across fields). Every value is checked
+//! against [`limits`]. Where nexus-loadtest's rules coerce a value (a weight ≤ 0 counts as 1,
+//! `scenarios: []` makes one scenario from `defaults`) the profile still loads, with a
+//! warning in [`Profile::warnings`]; other rewrites are errors.
 
+pub mod apportion;
+mod checks;
 mod duration;
+pub mod limits;
 mod overrides;
 mod resolve;
 mod scenario;
@@ -19,7 +25,11 @@ mod suggest;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_nexus;
+#[cfg(test)]
+mod tests_warnings;
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +39,18 @@ pub use overrides::{apply, Overrides};
 pub use resolve::{parse_stage, parse_stages};
 pub use schema::RawProfile;
 use stages::Stage;
+
+/// What the command line adds on top of the raw profile while resolving.
+struct Ctx<'a> {
+    /// How stage errors are labelled: `stages`, or `--stages` when overridden.
+    stages_path: &'a str,
+    /// How warmup errors are labelled: `warmup`, or `--warmup` when overridden.
+    warmup_path: &'a str,
+    /// `--vk`: bearer key for every scenario (and `x-api-key` for anthropic ones).
+    vk: Option<&'a str>,
+    /// `--header`, applied to every scenario after the key.
+    headers: &'a [(String, String)],
+}
 
 /// Protocol names a scenario may use.
 pub const PROTOCOLS: [&str; 4] = ["openai-chat", "anthropic", "openai-responses", "openai-completions"];
@@ -69,6 +91,9 @@ pub struct Profile {
     pub grace: Option<Duration>,
     /// The top-level `_comment`, when it is text (an array of strings is joined by lines).
     pub comment: Option<String>,
+    /// What was accepted but may not do what the author meant (`path: what happens`), in
+    /// profile order; printed as `llmload: warning: …` before any load.
+    pub warnings: Vec<String>,
 }
 
 /// How prompts are kept from hitting a cache.

@@ -7,13 +7,14 @@
 //! - `--vk` sets `Authorization: Bearer <vk>` on every scenario (replacing any), and also
 //!   `x-api-key: <vk>` on `anthropic` scenarios.
 //! - `--header K: V` is applied to every scenario after `--vk`.
-//! - `--stages` replaces the stages (Go durations accepted).
+//! - `--stages` replaces the stages (Go durations accepted); `--warmup` replaces `warmup`, so
+//!   it is checked against the stages like the profile's own.
 //! - `--insecure` sets `insecure_skip_verify`; `--seed` sets `seed`.
 
-use super::resolve::{resolve, Ctx};
+use super::resolve::resolve;
 use super::scenario::{check_header, is_http_url};
 use super::schema::{RawDefaults, RawProfile, RawStages};
-use super::Profile;
+use super::{Ctx, Profile};
 
 /// Values from the command line that change a profile.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +24,8 @@ pub struct Overrides {
     pub model: Option<String>,
     /// Comma-separated stages, e.g. `1:10s,100:60s,@500:2m`.
     pub stages: Option<String>,
+    /// The start of each stage left out of the figures, e.g. `5s`.
+    pub warmup: Option<String>,
     /// Extra headers, in order; later ones replace earlier ones of the same name.
     pub headers: Vec<(String, String)>,
     pub insecure: bool,
@@ -78,13 +81,20 @@ pub fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<
         }
         None => "stages",
     };
+    let warmup_path = match &overrides.warmup {
+        Some(w) => {
+            raw.warmup = Some(w.clone());
+            "--warmup"
+        }
+        None => "warmup",
+    };
     if overrides.insecure {
         raw.insecure_skip_verify = Some(true);
     }
     if let Some(seed) = overrides.seed {
         raw.seed = Some(seed);
     }
-    let ctx = Ctx { stages_path, vk: overrides.vk.as_deref(), headers: &overrides.headers };
+    let ctx = Ctx { stages_path, warmup_path, vk: overrides.vk.as_deref(), headers: &overrides.headers };
     match resolve(raw, &ctx) {
         Ok(p) if errs.is_empty() => Ok(p),
         Ok(_) => Err(errs),

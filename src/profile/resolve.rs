@@ -1,26 +1,19 @@
 //! `RawProfile` → `Profile`: the top-level fields, stages and thresholds, with nexus's
-//! defaults. Every error is collected as `path: reason`; scenarios are in `scenario`.
+//! defaults and `limits`. Every error is collected as `path: reason`; scenarios are in
+//! `scenario`, checks across fields in `checks`.
 
 use std::time::Duration;
 
 use serde_json::Value;
 
+use super::checks;
 use super::duration::parse_go_duration;
+use super::limits::{self, count, duration};
 use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
 use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
-use super::{CacheMode, Correlation, Profile, Thresholds};
-
-/// What the command line adds on top of the raw profile while resolving.
-pub(super) struct Ctx<'a> {
-    /// How stage errors are labelled: `stages`, or `--stages` when overridden.
-    pub stages_path: &'a str,
-    /// `--vk`: bearer key for every scenario (and `x-api-key` for anthropic ones).
-    pub vk: Option<&'a str>,
-    /// `--header`, applied to every scenario after the key.
-    pub headers: &'a [(String, String)],
-}
+use super::{CacheMode, Correlation, Ctx, Profile, Thresholds};
 
 /// Arrival processes for open-loop stages.
 pub const ARRIVALS: [&str; 2] = ["constant", "poisson"];
@@ -31,9 +24,10 @@ const DEFAULT_CORRELATION_HEADER: &str = "x-request-id";
 
 pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>> {
     let mut errs = Vec::new();
+    let mut warns = Vec::new();
     let e = &mut errs;
     let stages = resolve_stages(raw.stages.as_ref(), ctx.stages_path, e);
-    let warmup = duration(e, "warmup", raw.warmup.as_deref(), Duration::ZERO, true);
+    let warmup = duration(e, ctx.warmup_path, raw.warmup.as_deref(), Duration::ZERO, limits::WARMUP);
     let cache_mode = match raw.cache_mode.as_deref().filter(|s| !s.is_empty()) {
         None => CacheMode::Bust,
         Some(name) => CacheMode::parse(name).unwrap_or_else(|| {
@@ -41,13 +35,14 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>
             CacheMode::Bust
         }),
     };
-    let shared_prefix_tokens = count(e, "shared_prefix_tokens", raw.shared_prefix_tokens, 1, u32::MAX as u64)
-        .map_or(DEFAULT_SHARED_PREFIX_TOKENS, |n| n as u32);
+    let shared_prefix_tokens =
+        count(e, "shared_prefix_tokens", raw.shared_prefix_tokens, 1, limits::MAX_INPUT_TOKENS.into())
+            .map_or(DEFAULT_SHARED_PREFIX_TOKENS, |n| n as u32);
     let correlation = resolve_correlation(&raw, e);
     let thresholds = resolve_thresholds(&raw, e);
-    let timeout = duration(e, "timeout", raw.timeout.as_deref(), DEFAULT_TIMEOUT, false);
-    let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, true);
-    let grace = raw.grace.as_deref().map(|g| duration(e, "grace", Some(g), Duration::ZERO, true));
+    let timeout = duration(e, "timeout", raw.timeout.as_deref(), DEFAULT_TIMEOUT, limits::TIMEOUT);
+    let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, limits::PAUSE);
+    let grace = raw.grace.as_deref().map(|g| duration(e, "grace", Some(g), Duration::ZERO, limits::PAUSE));
     let arrival = raw.arrival.as_deref().filter(|s| !s.is_empty()).and_then(|a| {
         if ARRIVALS.contains(&a) {
             Some(a.to_string())
@@ -56,13 +51,14 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>
             None
         }
     });
-    let max_inflight = count(e, "max_inflight", raw.max_inflight, 1, u32::MAX as u64).map(|n| n as usize);
-    let connections = count(e, "connections", raw.connections, 1, u32::MAX as u64).map(|n| n as usize);
-    let scenarios = resolve_scenarios(&raw, think_time, ctx, e);
+    let max_inflight =
+        count(e, "max_inflight", raw.max_inflight, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
+    let connections = count(e, "connections", raw.connections, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
+    let scenarios = resolve_scenarios(&raw, think_time, ctx, e, &mut warns);
     if !errs.is_empty() {
         return Err(errs);
     }
-    Ok(Profile {
+    let profile = Profile {
         stages,
         warmup,
         cache_mode,
@@ -81,7 +77,14 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>
         connections,
         grace,
         comment: raw.comment.as_ref().and_then(comment_text),
-    })
+        warnings: Vec::new(),
+    };
+    // Checks across fields, once every field is valid (so indexes match the file).
+    checks::across(&raw, &profile, ctx, &mut errs, &mut warns);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(Profile { warnings: warns, ..profile })
 }
 
 fn comment_text(v: &Value) -> Option<String> {
@@ -92,44 +95,6 @@ fn comment_text(v: &Value) -> Option<String> {
             (!lines.is_empty()).then(|| lines.join("\n"))
         }
         _ => None,
-    }
-}
-
-/// A duration field: absent → `default`; errors name the path.
-pub(super) fn duration(
-    errs: &mut Vec<String>,
-    path: &str,
-    text: Option<&str>,
-    default: Duration,
-    zero_ok: bool,
-) -> Duration {
-    let Some(text) = text else { return default };
-    match parse_go_duration(text) {
-        Ok(d) if d.is_zero() && !zero_ok => {
-            errs.push(format!("{path}: must be above 0"));
-            default
-        }
-        Ok(d) => d,
-        Err(e) => {
-            errs.push(format!("{path}: {e}"));
-            default
-        }
-    }
-}
-
-/// A whole-number field within `min..=max`; absent → `None`.
-pub(super) fn count(errs: &mut Vec<String>, path: &str, v: Option<i64>, min: u64, max: u64) -> Option<u64> {
-    let v = v?;
-    match u64::try_from(v) {
-        Ok(n) if (min..=max).contains(&n) => Some(n),
-        _ if v < min as i64 => {
-            errs.push(format!("{path}: {v} must be at least {min}"));
-            None
-        }
-        _ => {
-            errs.push(format!("{path}: {v} is above the limit {max}"));
-            None
-        }
     }
 }
 
@@ -231,13 +196,7 @@ pub fn parse_stage(text: &str) -> Result<Stage, String> {
     let t = text.trim();
     let Some((load, dur)) = t.rsplit_once(':') else { return Stage::parse(t) };
     let duration = parse_go_duration(dur).map_err(|e| format!("stage {t:?}: {e}"))?;
-    if duration.is_zero() {
-        return Err(format!("stage {t:?}: duration must be above 0"));
-    }
-    let probe = format!("{load}:1s");
-    let mut stage = Stage::parse(&probe).map_err(|e| e.replace(&format!("{probe:?}"), &format!("{t:?}")))?;
-    stage.duration = duration;
-    Ok(stage)
+    Stage::from_parts(t, load, duration)
 }
 
 /// `{"concurrency": N | "users": N | {from,to} | "rate": R | {from,to}, "duration": D}`.
@@ -252,34 +211,32 @@ fn stage_object(o: &RawStageObject, path: &str) -> Result<Stage, String> {
         return Err(format!("{path}: give exactly one of concurrency, users or rate (found {what})"));
     }
     let dur = o.duration.as_deref().ok_or_else(|| format!("{path}.duration: missing (e.g. \"60s\")"))?;
-    let duration = parse_go_duration(dur).map_err(|e| format!("{path}.duration: {e}"))?;
-    if duration.is_zero() {
-        return Err(format!("{path}.duration: must be above 0"));
-    }
-    let load = if let Some(n) = o.concurrency {
-        let n = u32::try_from(n)
+    let duration = parse_go_duration(dur)
+        .and_then(|d| limits::STAGE.check(d))
+        .map_err(|e| format!("{path}.duration: {e}"))?;
+    let (key, load) = if let Some(n) = o.concurrency {
+        let n = u64::try_from(n)
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| format!("{path}.concurrency: {n} must be a whole number above 0"))?;
-        Load::Closed { from: n, to: n }
+        let n = limits::within(n, 1, limits::MAX_USERS.into())
+            .map_err(|e| format!("{path}.concurrency: {e}"))? as u32;
+        ("concurrency", Load::Closed { from: n, to: n })
     } else if let Some(users) = &o.users {
         let (from, to) = span(users);
-        let whole = |v: f64| (v.fract() == 0.0 && (0.0..=u32::MAX as f64).contains(&v)).then_some(v as u32);
-        match (whole(from), whole(to)) {
-            (Some(0), Some(0)) => return Err(format!("{path}.users: must be above 0")),
-            (Some(from), Some(to)) => Load::Closed { from, to },
-            _ => return Err(format!("{path}.users: must be whole numbers ≥ 0")),
+        if ![from, to].iter().all(|v| v.fract() == 0.0 && *v >= 0.0) {
+            return Err(format!("{path}.users: must be whole numbers ≥ 0"));
         }
+        if from.max(to) > f64::from(limits::MAX_USERS) {
+            let (peak, max) = (limits::show_number(from.max(to)), limits::MAX_USERS);
+            return Err(format!("{path}.users: {peak} is above the limit {max}"));
+        }
+        ("users", Load::Closed { from: from as u32, to: to as u32 })
     } else {
         let (from, to) = span(o.rate.as_ref().expect("one of three is set"));
-        if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0) {
-            return Err(format!("{path}.rate: must be a number ≥ 0"));
-        }
-        if from == 0.0 && to == 0.0 {
-            return Err(format!("{path}.rate: must be above 0"));
-        }
-        Load::Open { from, to }
+        ("rate", Load::Open { from, to })
     };
+    load.check().map_err(|e| format!("{path}.{key}: {e}"))?;
     Ok(Stage { load, duration })
 }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::resolve::{count, duration, Ctx};
+use super::limits::{self, count, duration};
 use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
 use super::{
-    Content, ScenarioSpec, Slo, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
+    Content, Ctx, ScenarioSpec, Slo, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
 };
 
 const DEFAULT_PROTOCOL: &str = "openai-chat";
@@ -37,12 +37,20 @@ pub(super) fn resolve_scenarios(
     think_time: Duration,
     ctx: &Ctx,
     errs: &mut Vec<String>,
+    warns: &mut Vec<String>,
 ) -> Vec<ScenarioSpec> {
     let d = resolve_defaults(raw.defaults.as_ref(), errs);
     let list = raw.scenarios.as_deref().filter(|l| !l.is_empty());
     let Some(list) = list else {
+        if raw.scenarios.is_some() {
+            warns.push(
+                "scenarios: [] is treated as one scenario \"default\" made from defaults \
+                 (nexus-loadtest's rule); leave scenarios out, or list them"
+                    .into(),
+            );
+        }
         let implicit = RawScenario { name: Some("default".into()), ..RawScenario::default() };
-        return resolve_one(&implicit, None, &d, think_time, ctx, errs).into_iter().collect();
+        return resolve_one(&implicit, None, &d, think_time, ctx, errs, warns).into_iter().collect();
     };
     if list.iter().all(|s| matches!(s.weight, Some(w) if w <= 0)) {
         errs.push("scenarios: weights all zero (give at least one scenario a weight above 0)".into());
@@ -57,7 +65,7 @@ pub(super) fn resolve_scenarios(
         }
         names.push((name.clone(), i));
         let s = RawScenario { name: Some(name), ..s.clone() };
-        out.extend(resolve_one(&s, Some(&path), &d, think_time, ctx, errs));
+        out.extend(resolve_one(&s, Some(&path), &d, think_time, ctx, errs, warns));
     }
     out
 }
@@ -89,6 +97,7 @@ fn resolve_one(
     think_time: Duration,
     ctx: &Ctx,
     errs: &mut Vec<String>,
+    warns: &mut Vec<String>,
 ) -> Option<ScenarioSpec> {
     let before = errs.len();
     let at = |field: &str| path.map_or_else(|| format!("defaults.{field}"), |p| format!("{p}.{field}"));
@@ -134,16 +143,22 @@ fn resolve_one(
     }
     let max_tokens = max_tokens(errs, &at("max_tokens"), s.max_tokens).unwrap_or(d.max_tokens);
     let turns = turns(errs, &at("turns"), s.turns.as_ref());
-    let content = content(errs, &at("content"), s.content.as_ref());
-    let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, true);
+    let content = content(errs, warns, &at("content"), s.content.as_ref());
+    let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, limits::PAUSE);
     let slo = s.slo.as_ref().and_then(|slo| resolve_slo(errs, &at("slo"), slo));
     let weight = match s.weight {
-        Some(w) if w > u32::MAX as i64 => {
-            errs.push(format!("{}: {w} is above the limit {}", at("weight"), u32::MAX));
+        Some(w) if w > 0 => {
+            count(errs, &at("weight"), Some(w), 1, limits::MAX_WEIGHT).map_or(1, |w| w as u32)
+        }
+        None => 1,
+        Some(w) => {
+            // nexus-loadtest counts a weight ≤ 0 as 1; its profiles must keep running.
+            warns.push(format!(
+                "{}: {w} is treated as 1 (nexus-loadtest's rule); remove the scenario to switch it off",
+                at("weight")
+            ));
             1
         }
-        Some(w) if w > 0 => w as u32,
-        _ => 1, // nexus: a weight ≤ 0 counts as 1
     };
     if errs.len() > before {
         return None;
@@ -243,18 +258,20 @@ pub(super) fn set_header(list: &mut Vec<(String, String)>, name: &str, value: &s
 fn max_tokens(errs: &mut Vec<String>, path: &str, v: Option<i64>) -> Option<u32> {
     match v {
         None | Some(0) => None,
-        v => count(errs, path, v, 1, u32::MAX as u64).map(|n| n as u32),
+        v => count(errs, path, v, 1, limits::MAX_OUTPUT_TOKENS.into()).map(|n| n as u32),
     }
 }
 
 fn turns(errs: &mut Vec<String>, path: &str, t: Option<&RawTurns>) -> (u32, u32) {
     let at_least_one = |errs: &mut Vec<String>, p: &str, v: i64| -> u32 {
-        match u32::try_from(v) {
-            Ok(n) if n >= 1 => n,
-            _ => {
-                errs.push(format!("{p}: {v} is not allowed (a conversation has at least 1 turn)"));
-                1
-            }
+        if v < 1 {
+            errs.push(format!("{p}: {v} is not allowed (a conversation has at least 1 turn)"));
+            1
+        } else if v > i64::from(limits::MAX_TURNS) {
+            errs.push(format!("{p}: {v} is above the limit {}", limits::MAX_TURNS));
+            1
+        } else {
+            v as u32
         }
     };
     match t {
@@ -274,12 +291,35 @@ fn turns(errs: &mut Vec<String>, path: &str, t: Option<&RawTurns>) -> (u32, u32)
     }
 }
 
-fn content(errs: &mut Vec<String>, path: &str, c: Option<&RawContent>) -> Content {
+fn content(errs: &mut Vec<String>, warns: &mut Vec<String>, path: &str, c: Option<&RawContent>) -> Content {
     let Some(c) = c else { return Content::Pool(vec![DEFAULT_PROMPT.into()]) };
-    match c.mode.as_deref().filter(|m| !m.is_empty()).unwrap_or("pool") {
+    let mode = c.mode.as_deref().filter(|m| !m.is_empty()).unwrap_or("pool");
+    // A field of another mode is read by nobody: say so rather than drop it silently.
+    let fields = [
+        ("prompts", c.prompts.is_some(), "pool"),
+        ("script", c.script.is_some(), "scripted"),
+        ("approx_input_tokens", c.approx_input_tokens.is_some(), "sized"),
+    ];
+    if CONTENT_MODES.contains(&mode) {
+        for (field, given, owner) in fields {
+            if given && owner != mode {
+                warns
+                    .push(format!("{path}.{field}: ignored in mode {mode:?} (it is read in mode {owner:?})"));
+            }
+        }
+    }
+    match mode {
         "pool" => match &c.prompts {
-            Some(p) if !p.is_empty() => Content::Pool(p.clone()),
-            _ => Content::Pool(vec![DEFAULT_PROMPT.into()]),
+            // A missing list is nexus's default prompt; an empty one is a mistake.
+            None => Content::Pool(vec![DEFAULT_PROMPT.into()]),
+            Some(p) if p.is_empty() => {
+                errs.push(format!(
+                    "{path}.prompts: empty (a pool scenario needs at least one prompt; leave prompts out \
+                     for the default prompt)"
+                ));
+                Content::Pool(vec![DEFAULT_PROMPT.into()])
+            }
+            Some(p) => Content::Pool(p.clone()),
         },
         "scripted" => match &c.script {
             None => Content::Scripted(vec![DEFAULT_SCRIPT_LINE.into()]),
@@ -295,7 +335,7 @@ fn content(errs: &mut Vec<String>, path: &str, c: Option<&RawContent>) -> Conten
                 errs.push(format!("{path}.approx_input_tokens: {n} must be above 0"));
                 DEFAULT_SIZED_TOKENS
             }
-            n => count(errs, &format!("{path}.approx_input_tokens"), n, 1, u32::MAX as u64)
+            n => count(errs, &format!("{path}.approx_input_tokens"), n, 1, limits::MAX_INPUT_TOKENS.into())
                 .map_or(DEFAULT_SIZED_TOKENS, |n| n as u32),
         }),
         other => {

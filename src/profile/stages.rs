@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::limits;
 use crate::units::{format_us, parse_duration};
 
 /// The load of one stage.
@@ -30,9 +31,14 @@ impl Stage {
             .rsplit_once(':')
             .ok_or_else(|| format!("stage {t:?}: expected N:DURATION (closed) or @RATE:DURATION (open)"))?;
         let duration = parse_duration(dur).map_err(|e| format!("stage {t:?}: {e}"))?;
-        if duration.is_zero() {
-            return Err(format!("stage {t:?}: duration must be above 0"));
-        }
+        Stage::from_parts(t, load, duration)
+    }
+
+    /// The stage written `text` (quoted in errors): its load part `load` (`N`, `A..B`, `@R`,
+    /// `@A..B`) and a duration parsed by the caller, checked against the limits. Both stage
+    /// grammars (this one and the profile's Go durations) end here, so they agree.
+    pub fn from_parts(text: &str, load: &str, duration: Duration) -> Result<Stage, String> {
+        let at = |e: String| format!("stage {text:?}: {e}");
         let load = if let Some(rate) = load.strip_prefix('@') {
             let (from, to) = split_ramp(rate);
             let parse = |s: &str| {
@@ -40,25 +46,30 @@ impl Stage {
                     .parse::<f64>()
                     .ok()
                     .filter(|r| r.is_finite() && *r >= 0.0)
-                    .ok_or_else(|| format!("stage {t:?}: rate {s:?} is not a number ≥ 0"))
+                    .ok_or_else(|| at(format!("rate {s:?} is not a number ≥ 0")))
             };
-            let (from, to) = (parse(from)?, parse(to)?);
-            if from == 0.0 && to == 0.0 {
-                return Err(format!("stage {t:?}: rate must be above 0"));
-            }
-            Load::Open { from, to }
+            Load::Open { from: parse(from)?, to: parse(to)? }
         } else {
             let (from, to) = split_ramp(load);
-            let parse = |s: &str| {
-                s.trim().parse::<u32>().map_err(|_| format!("stage {t:?}: users {s:?} is not a whole number"))
+            // Read as u64 so a number past u32 gets the limit's message, not "not a number".
+            let parse = |s: &str| match s.trim().parse::<u64>() {
+                Ok(n) => limits::within(n, 0, limits::MAX_USERS.into())
+                    .map(|n| n as u32)
+                    .map_err(|e| at(format!("users {e}"))),
+                Err(_) => Err(at(format!("users {s:?} is not a whole number"))),
             };
-            let (from, to) = (parse(from)?, parse(to)?);
-            if from == 0 && to == 0 {
-                return Err(format!("stage {t:?}: users must be above 0"));
-            }
-            Load::Closed { from, to }
+            Load::Closed { from: parse(from)?, to: parse(to)? }
         };
-        Ok(Stage { load, duration })
+        let stage = Stage { load, duration };
+        stage.check().map_err(at)?;
+        Ok(stage)
+    }
+
+    /// Checks the duration, then the load, against `limits`; the reason starts with the part
+    /// (`duration …`, `users …`, `rate …`).
+    pub fn check(&self) -> Result<(), String> {
+        limits::STAGE.check(self.duration).map_err(|e| format!("duration {e}"))?;
+        self.load.check().map_err(|e| format!("{} {e}", self.load.field()))
     }
 
     /// Parses a comma-separated list.
@@ -90,6 +101,37 @@ impl Stage {
     /// True for open-loop stages.
     pub fn is_open(&self) -> bool {
         matches!(self.load, Load::Open { .. })
+    }
+}
+
+impl Load {
+    /// What the load counts, as errors name it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Load::Closed { .. } => "users",
+            Load::Open { .. } => "rate",
+        }
+    }
+
+    /// Checks the load against `limits`: above 0, at most `MAX_USERS` users or `MAX_RATE`
+    /// arrivals/s at either end of a ramp. The reason does not name the field.
+    pub fn check(&self) -> Result<(), String> {
+        match *self {
+            Load::Closed { from, to } if from == 0 && to == 0 => Err("must be above 0".into()),
+            Load::Closed { from, to } if from.max(to) > limits::MAX_USERS => {
+                Err(format!("{} is above the limit {}", from.max(to), limits::MAX_USERS))
+            }
+            Load::Open { from, to } if !(from.is_finite() && to.is_finite() && from >= 0.0 && to >= 0.0) => {
+                Err("must be a number ≥ 0".into())
+            }
+            Load::Open { from, to } if from == 0.0 && to == 0.0 => Err("must be above 0".into()),
+            Load::Open { from, to } if from.max(to) > limits::MAX_RATE => Err(format!(
+                "{}/s is above the limit {}/s",
+                limits::show_number(from.max(to)),
+                limits::show_number(limits::MAX_RATE)
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -127,7 +169,19 @@ mod tests {
 
     #[test]
     fn errors_quote_the_stage() {
-        for bad in ["100", "x:5s", "@y:5s", "10:5", "10:0s", "0:5s", "@0:5s", "@-1:5s"] {
+        for bad in [
+            "100",
+            "x:5s",
+            "@y:5s",
+            "10:5",
+            "10:0s",
+            "0:5s",
+            "@0:5s",
+            "@-1:5s",
+            "5:0.5ms",
+            "@1e9:1s",
+            "2000000:1s",
+        ] {
             let e = Stage::parse(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }

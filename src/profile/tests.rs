@@ -8,14 +8,14 @@ use serde_json::{json, Value};
 use super::stages::Load;
 use super::*;
 
-const CHAT: &str = "http://localhost:8080/v1/chat/completions";
+pub(super) const CHAT: &str = "http://localhost:8080/v1/chat/completions";
 const MESSAGES: &str = "http://localhost:8080/v1/messages";
 
 /// A small valid profile to break one field at a time.
-fn base() -> Value {
+pub(super) fn base() -> Value {
     json!({
         "defaults": {"target": CHAT, "model": "mock-gpt", "headers": {"Authorization": "Bearer k"}},
-        "stages": ["2:1s"],
+        "stages": ["4:1s"],
         "scenarios": [
             {"name": "a", "weight": 3},
             {"name": "b", "weight": 1, "protocol": "anthropic", "target": MESSAGES, "model": "mock-claude",
@@ -24,16 +24,16 @@ fn base() -> Value {
     })
 }
 
-fn ok(v: &Value) -> Profile {
+pub(super) fn ok(v: &Value) -> Profile {
     from_json(&v.to_string()).unwrap_or_else(|e| panic!("{e:#?}"))
 }
 
-fn errs(v: &Value) -> Vec<String> {
+pub(super) fn errs(v: &Value) -> Vec<String> {
     from_json(&v.to_string()).expect_err("should be rejected")
 }
 
 /// Asserts the profile is rejected with exactly this one message.
-fn only_error(v: &Value, msg: &str) {
+pub(super) fn only_error(v: &Value, msg: &str) {
     assert_eq!(errs(v), [msg]);
 }
 
@@ -115,6 +115,12 @@ fn content_errors() {
     only_error(&v, "scenarios[1].content.approx_input_tokens: 0 must be above 0");
     v["scenarios"][1]["content"] = json!({"mode": "sized", "approx_input_tokens": -5});
     only_error(&v, "scenarios[1].content.approx_input_tokens: -5 must be above 0");
+    v["scenarios"][1]["content"] = json!({"prompts": []});
+    only_error(
+        &v,
+        "scenarios[1].content.prompts: empty (a pool scenario needs at least one prompt; leave prompts \
+         out for the default prompt)",
+    );
     v["scenarios"][1]["content"] = json!({"mode": "pooll"});
     only_error(
         &v,
@@ -130,8 +136,10 @@ fn content_defaults() {
     let p = ok(&v);
     assert_eq!(p.scenarios[0].content, Content::Scripted(vec![DEFAULT_SCRIPT_LINE.into()]));
     assert_eq!(p.scenarios[1].content, Content::Sized(DEFAULT_SIZED_TOKENS));
-    v["scenarios"][0]["content"] = json!({"prompts": []});
-    assert_eq!(ok(&v).scenarios[0].content, Content::Pool(vec![DEFAULT_PROMPT.into()]));
+    v["scenarios"][0]["content"] = json!({"mode": "pool"});
+    let p = ok(&v);
+    assert_eq!(p.scenarios[0].content, Content::Pool(vec![DEFAULT_PROMPT.into()]));
+    assert_eq!(p.warnings, Vec::<String>::new(), "a missing list is the documented default");
 }
 
 #[test]
@@ -194,7 +202,7 @@ fn stage_forms_and_go_durations() {
     v["stages"] = json!(["5:1m30s", "@2000:60s", "10..50:30s", "@1..9:1h2m",
         {"concurrency": 20, "duration": "1m30s"}, {"users": {"from": 1, "to": 4}, "duration": "1s"},
         {"rate": 2.5, "duration": "250ms"}]);
-    v["warmup"] = json!("1m30s");
+    v["warmup"] = json!("0.2s");
     let p = ok(&v);
     let s = |secs: u64| Duration::from_secs(secs);
     assert_eq!(p.stages[0].duration, s(90));
@@ -205,7 +213,7 @@ fn stage_forms_and_go_durations() {
     assert_eq!(p.stages[4].load, Load::Closed { from: 20, to: 20 });
     assert_eq!(p.stages[5].load, Load::Closed { from: 1, to: 4 });
     assert_eq!(p.stages[6].duration, Duration::from_millis(250));
-    assert_eq!(p.warmup, s(90));
+    assert_eq!(p.warmup, Duration::from_millis(200));
     v["stages"] = json!("1:10s,@5:1m30s");
     assert_eq!(ok(&v).stages.len(), 2);
     assert_eq!(parse_stages(" 1:10s, @5:1m30s ,").unwrap()[1].duration, s(90));
@@ -337,7 +345,7 @@ fn all_errors_are_collected() {
     assert_eq!(errs(&v).len(), 6, "{:#?}", errs(&v));
 }
 
-fn with(raw: &Value, o: &Overrides) -> Result<Profile, Vec<String>> {
+pub(super) fn with(raw: &Value, o: &Overrides) -> Result<Profile, Vec<String>> {
     apply(parse_raw(&raw.to_string()).unwrap(), o)
 }
 
@@ -346,6 +354,7 @@ fn target_and_model_overrides_touch_only_inheriting_scenarios() {
     let mut v = base();
     v["scenarios"].as_array_mut().unwrap().push(json!({"name": "c", "target": CHAT, "model": "mock-gpt"}));
     v["scenarios"].as_array_mut().unwrap().push(json!({"name": "d", "target": "", "model": ""}));
+    v["stages"] = json!(["6:1s"]);
     let gw = "https://gw.example/v1/chat/completions";
     let o =
         Overrides { target: Some(gw.into()), model: Some("openai/gpt-4o".into()), ..Overrides::default() };

@@ -2,7 +2,6 @@
 //! session that builds request bytes turn by turn and decodes the replies. The engine knows
 //! nothing about prompts or protocols beyond this interface.
 
-pub mod apportion;
 pub mod content;
 pub mod profile;
 

@@ -11,11 +11,11 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::apportion::{by_draw, index_of, largest_remainder, split};
 use super::content::{uuid_v4, Filler, CHARS_PER_TOKEN};
 use super::{Session, Workload};
 use crate::http::target::Target;
 use crate::metrics::Outcome;
+use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec, Slo};
 use crate::protocol::{json_string, Decoder, Message, ProtocolKind, Role, TurnBody};
 

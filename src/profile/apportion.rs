@@ -1,4 +1,5 @@
-//! Splitting users and arrivals between weighted scenarios.
+//! Splitting users and arrivals between weighted scenarios. It lives beside the profile (the
+//! workload uses it) so validation can tell which scenarios a stage leaves without a user.
 
 /// Largest-remainder apportionment of `total` among `weights` (ties go to the earlier
 /// scenario): 1000 users at 70/20/10 → 700/200/100; the parts always sum to `total`.
