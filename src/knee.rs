@@ -147,13 +147,13 @@ pub enum Verdict {
 
 /// Requests per second that finished inside the probe's window (what the server did).
 pub fn served_rate(stage: &StageResult) -> f64 {
-    crate::report::summary::rate(stage.all.served, stage.steady.as_secs_f64())
+    crate::units::per_second(stage.all.served, stage.steady.as_secs_f64())
 }
 
 /// Requests per second offered in the probe's window: arrivals (sent or dropped) and the
 /// follow-up turns of multi-turn conversations.
 pub fn offered_rate(stage: &StageResult) -> f64 {
-    crate::report::summary::rate(stage.all.requests + stage.all.dropped, stage.steady.as_secs_f64())
+    crate::units::per_second(stage.all.requests + stage.all.dropped, stage.steady.as_secs_f64())
 }
 
 /// Judges one probe.

@@ -35,6 +35,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     parse_duration_us(text).map(|us| Duration::from_nanos((us * 1e3).round() as u64))
 }
 
+/// `n` per second over `secs` (0 when the window is empty: nothing was measured).
+pub fn per_second(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 {
+        n as f64 / secs
+    } else {
+        0.0
+    }
+}
+
 /// Format microseconds with the largest unit that keeps it readable (`850us`, `12.5ms`, `3.2s`).
 pub fn format_us(us: f64) -> String {
     if us < 1e3 {

@@ -21,7 +21,7 @@ use crate::mock::config::MockConfig;
 use crate::net::cores::select_cores;
 use crate::profile::stages::{Load, Stage};
 use crate::profile::{limits, Overrides, Profile};
-use crate::report::{health, summary, text, thresholds};
+use crate::report::{health, summary, thresholds};
 use crate::units::{parse_duration, parse_wall_time_us};
 use crate::workload::profile::{targets, ProfileWorkload};
 
@@ -100,7 +100,12 @@ pub struct RunArgs {
     /// Open-loop arrival process: constant or poisson.
     #[arg(long, value_parser = ["constant", "poisson"])]
     arrival: Option<String>,
-    /// Seed for every random choice.
+    /// Largest failed share of requests before the run fails (exit 1), when the profile sets
+    /// no `error_rate` threshold; 1 turns it off. A stage without one successful request
+    /// fails the run regardless.
+    #[arg(long, default_value_t = thresholds::DEFAULT_MAX_ERROR_RATE, value_name = "SHARE")]
+    max_error_rate: f64,
+    /// Seed for every random choice (default: a new one per run, recorded in summary.json).
     #[arg(long)]
     seed: Option<u64>,
     /// Source addresses to connect from, rotated per connection (e.g. 127.0.0.2,127.0.0.3).
@@ -273,6 +278,8 @@ pub struct Prepared {
     /// The run's seed before the shard's part is mixed in (what `--seed` takes), and where it
     /// came from (`--seed`, `profile` or `random`).
     pub seed: (u64, &'static str),
+    /// The limits the run is judged by (`thresholds::limits`).
+    pub limits: Vec<(String, f64)>,
     fd_limit: u64,
     dns: Vec<(String, std::time::Duration)>,
     target_desc: Vec<String>,
@@ -313,6 +320,12 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
             limits::within(n as u64, 1, limits::MAX_INFLIGHT)
                 .map_err(|e| Failure::usage(format!("--{flag}: {e}")))?;
         }
+    }
+    if !(0.0..=1.0).contains(&args.max_error_rate) {
+        return Err(Failure::usage(format!(
+            "--max-error-rate {}: a share from 0 to 1 (1 turns the limit off)",
+            args.max_error_rate
+        )));
     }
     let shard = match &args.shard {
         Some(s) => Shard::parse(s).map_err(|e| Failure::usage(format!("--shard {e}")))?,
@@ -462,6 +475,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         tls,
         shard,
     };
+    let limits = thresholds::limits(&profile.thresholds, args.max_error_rate);
     Ok(Prepared {
         profile,
         config,
@@ -471,6 +485,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         metrics_listener,
         start_at_us,
         seed: (base_seed, seed_source),
+        limits,
         fd_limit,
         dns,
         target_desc,
@@ -563,8 +578,9 @@ pub fn finish(
     let profile = &p.profile;
     let shard = p.config.shard;
     let coverage = if shard.count > 1 { thresholds::Coverage::Shard } else { thresholds::Coverage::Whole };
-    let checks = thresholds::evaluate(&profile.thresholds, result, coverage);
-    let info = text::RunInfo { target: p.target_desc.join(", "), fd_limit: p.fd_limit, dns: p.dns.clone() };
+    let checks = thresholds::evaluate(&p.limits, result, coverage);
+    let info =
+        summary::RunInfo { target: p.target_desc.join(", "), fd_limit: p.fd_limit, dns: p.dns.clone() };
     let mut summary = summary::build(result, &info, &checks);
     let argv: Vec<String> = std::env::args().collect();
     let redacted = crate::report::redact::profile(p.profile_json.clone(), &p.redact_header);
@@ -591,6 +607,8 @@ pub fn finish(
         protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
         seed: Some(p.seed.0),
         seed_source: p.seed.1.to_string(),
+        limits: p.limits.clone(),
+        warnings: profile.warnings.clone(),
     };
     summary.timeline = timeline;
     let report = crate::report::write_all(&p.dir, &summary).map_err(Failure::runtime)?;

@@ -193,15 +193,16 @@ impl ErrorKind {
     /// True for failures before the request reached the server (nothing was sent): the
     /// target refused or could not be reached, or the generator had no port or fd for it.
     pub fn is_unreached(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::ConnRefused
-                | ErrorKind::TimeoutConnect
-                | ErrorKind::Tls
-                | ErrorKind::Dns
-                | ErrorKind::GenPortExhaustion
-                | ErrorKind::GenFdExhaustion
-        )
+        self.is_tls()
+            || matches!(
+                self,
+                ErrorKind::ConnRefused
+                    | ErrorKind::TimeoutConnect
+                    | ErrorKind::Dns
+                    | ErrorKind::GenPortExhaustion
+                    | ErrorKind::GenSourceAddr
+                    | ErrorKind::GenFdExhaustion
+            )
     }
 
     /// Classifies an I/O error by errno.

@@ -185,17 +185,20 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
             dns.entry(h.clone()).or_insert(*us);
         }
     }
-    let info = super::text::RunInfo {
+    let info = super::summary::RunInfo {
         target: first.target.clone(),
         fd_limit: inputs.iter().map(|(_, s)| s.fd_limit).min().unwrap_or(0),
         dns: dns.into_iter().map(|(h, us)| (h, std::time::Duration::from_micros(us))).collect(),
     };
-    let checks = match crate::profile::from_json(&first.meta.profile.to_string()) {
+    // The limits the runs were judged by (older summaries: the profile's thresholds).
+    let limits = match crate::profile::from_json(&first.meta.profile.to_string()) {
+        _ if !first.meta.limits.is_empty() => first.meta.limits.clone(),
         Ok(profile) if !first.meta.profile.is_null() => {
-            super::thresholds::evaluate(&profile.thresholds, &run, coverage)
+            profile.thresholds.list().into_iter().map(|(n, v)| (n.to_string(), v)).collect()
         }
         _ => Vec::new(),
     };
+    let checks = super::thresholds::evaluate(&limits, &run, coverage);
     let mut out = summary::build(&run, &info, &checks);
     let mut drivers: Vec<&str> = inputs.iter().map(|(_, s)| s.driver.as_str()).collect();
     drivers.dedup();

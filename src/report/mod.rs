@@ -38,7 +38,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> 
 /// `llmload run`, `merge` and `report` all come through here.
 pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
     let run = model::run_from_summary(summary)?;
-    let info = text::RunInfo {
+    let info = summary::RunInfo {
         target: summary.target.clone(),
         fd_limit: summary.fd_limit,
         dns: summary

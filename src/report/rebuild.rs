@@ -190,8 +190,11 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
         started: std::time::UNIX_EPOCH + Duration::from_micros(started),
         elapsed: Duration::from_micros(ended.saturating_sub(started)),
     };
-    let info =
-        super::text::RunInfo { target: "(rebuilt from results.jsonl)".into(), fd_limit: 0, dns: Vec::new() };
+    let info = super::summary::RunInfo {
+        target: "(rebuilt from results.jsonl)".into(),
+        fd_limit: 0,
+        dns: Vec::new(),
+    };
     let mut out = summary::build(&run, &info, &[]);
     out.driver = "unknown (rebuilt from results.jsonl)".into();
     out.meta.profile_origin = format!("rebuilt from {}", path.display());

@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{RunResult, StageResult};
 use crate::metrics::{ErrorKind, Metric, Stats};
+use crate::units::per_second;
+
+/// Facts about the run that are not measurements.
+pub struct RunInfo {
+    pub target: String,
+    pub fd_limit: u64,
+    /// Each endpoint and how long resolving it took (once, at start).
+    pub dns: Vec<(String, std::time::Duration)>,
+}
 
 /// Bumped on any incompatible change of the layout.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -116,12 +125,12 @@ impl Figures {
             served_tokens: s.served_tokens,
             late: s.late,
             backoffs: s.backoffs,
-            rps: rate(s.served, secs),
-            ok_rps: rate(s.served_ok, secs),
-            offered_rps: rate(s.requests + s.dropped, secs),
+            rps: per_second(s.served, secs),
+            ok_rps: per_second(s.served_ok, secs),
+            offered_rps: per_second(s.requests + s.dropped, secs),
             ok_rate: if s.requests > 0 { s.ok as f64 / s.requests as f64 } else { 0.0 },
             goodput: if s.requests > 0 { s.good as f64 / s.requests as f64 } else { 0.0 },
-            output_tokens_per_s: rate(s.served_tokens, secs),
+            output_tokens_per_s: per_second(s.served_tokens, secs),
             prompt_tokens: s.prompt_tokens,
             completion_tokens: s.completion_tokens,
             token_mismatch: s.token_mismatch,
@@ -148,15 +157,6 @@ impl Figures {
                 .map(|m| (m.name().to_string(), crate::metrics::encode::encode(s.hists.get(*m))))
                 .collect(),
         }
-    }
-}
-
-/// `n` per second over `secs` (0 when the window is empty: nothing was measured).
-pub fn rate(n: u64, secs: f64) -> f64 {
-    if secs > 0.0 {
-        n as f64 / secs
-    } else {
-        0.0
     }
 }
 
@@ -265,6 +265,14 @@ pub struct Meta {
     pub seed: Option<u64>,
     #[serde(default)]
     pub seed_source: String,
+    /// Every limit the run was judged by (threshold name → limit): the profile's thresholds
+    /// and the defaults (`error_rate` when the profile sets none, `ok_requests` ≥ 1).
+    /// `merge` judges the merged figures by the same.
+    #[serde(default)]
+    pub limits: Vec<(String, f64)>,
+    /// Warnings about the profile (nexus-compatible coercions and the like).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -309,7 +317,7 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
 }
 
 /// Builds the summary of a run.
-pub fn build(run: &RunResult, info: &super::text::RunInfo, checks: &[super::thresholds::Check]) -> Summary {
+pub fn build(run: &RunResult, info: &RunInfo, checks: &[super::thresholds::Check]) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         llmload_version: env!("CARGO_PKG_VERSION").to_string(),

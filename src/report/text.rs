@@ -6,20 +6,12 @@ use std::io::{self, Write};
 use hdrhistogram::Histogram;
 
 use super::health::{stage_findings, target_findings};
-use super::summary::rate;
-use super::summary::Meta;
+use super::summary::{Meta, RunInfo};
 use super::thresholds::Check;
 use crate::engine::{RunResult, StageResult};
 use crate::metrics::{ErrorKind, Metric, Stats};
 use crate::units::format_us;
-
-/// Facts about the run that are not measurements.
-pub struct RunInfo {
-    pub target: String,
-    pub fd_limit: u64,
-    /// Each endpoint and how long resolving it took (once, at start).
-    pub dns: Vec<(String, std::time::Duration)>,
-}
+use crate::units::per_second;
 
 /// A percentile as text, or `-` when nothing was recorded.
 fn pct(h: &Histogram<u64>, q: f64) -> String {
@@ -42,7 +34,7 @@ pub fn stage_line(index: usize, r: &StageResult) -> String {
         index + 1,
         r.stage.to_string(),
         a.requests,
-        rate(a.served, secs),
+        per_second(a.served, secs),
         ok_pct,
         pct(a.hists.get(Metric::Latency), 0.5),
         pct(a.hists.get(Metric::Latency), 0.99),
@@ -55,7 +47,7 @@ pub fn stage_line(index: usize, r: &StageResult) -> String {
         }
     }
     if r.stage.is_open() {
-        line.push_str(&format!("  offered {:.1}/s", rate(a.requests + a.dropped, secs)));
+        line.push_str(&format!("  offered {:.1}/s", per_second(a.requests + a.dropped, secs)));
     }
     if r.interrupted {
         line.push_str(&format!("  INTERRUPTED after {}", format_us(r.steady.as_micros() as f64)));
@@ -69,9 +61,9 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
         w,
         "  {name}: {:.1} req/s served ({:.1} ok/s), {:.1}/s offered; {} requests, {:.2}% ok, {:.2}% goodput, \
          {} failed, {} cancelled, {} dropped, {} finished after the window",
-        rate(s.served, secs),
-        rate(s.served_ok, secs),
-        rate(s.requests + s.dropped, secs),
+        per_second(s.served, secs),
+        per_second(s.served_ok, secs),
+        per_second(s.requests + s.dropped, secs),
         s.requests,
         ok_pct,
         if s.requests > 0 { s.good as f64 * 100.0 / s.requests as f64 } else { 0.0 },
@@ -120,7 +112,7 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
         w,
         "    tokens     {} completion ({:.1} tok/s), {} prompt{}{}",
         s.completion_tokens,
-        rate(s.served_tokens, secs),
+        per_second(s.served_tokens, secs),
         s.prompt_tokens,
         if s.counted_tokens > 0 {
             format!(", {} counted without usage", s.counted_tokens)
@@ -266,23 +258,28 @@ pub fn render(
     }
     if !checks.is_empty() {
         writeln!(w)?;
-        writeln!(w, "thresholds")?;
+        writeln!(
+            w,
+            "thresholds (with the defaults: error_rate when the profile sets none, ok_requests ≥ 1)"
+        )?;
         for c in checks {
+            let verdict = if c.deferred {
+                "DEFERRED to merge (an absolute limit; actual is this shard's)"
+            } else if c.pass {
+                "PASS"
+            } else if c.name == super::thresholds::OK_REQUESTS {
+                "FAIL: no successful request in this stage"
+            } else {
+                "FAIL"
+            };
             writeln!(
                 w,
-                "  stage {} {:<16} {:<12} limit {:<10} actual {:<12.3} {}",
+                "  stage {} {:<16} {:<12} limit {:<10} actual {:<12.3} {verdict}",
                 c.stage + 1,
                 c.scope,
                 c.name,
                 c.limit,
                 c.actual,
-                if c.deferred {
-                    "DEFERRED to merge (an absolute limit; actual is this shard's)"
-                } else if c.pass {
-                    "PASS"
-                } else {
-                    "FAIL"
-                }
             )?;
         }
         let failed = checks.iter().filter(|c| c.failed()).count();

@@ -61,6 +61,25 @@ fn ms(s: &Stats, m: Metric, q: f64) -> f64 {
     }
 }
 
+/// The failed share a run may have when its profile sets no `error_rate` threshold
+/// (`--max-error-rate` changes it; 1 turns it off).
+pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.10;
+/// The check every stage gets: at least one successful request (a stage where nothing
+/// succeeded describes no server, whatever else passed).
+pub const OK_REQUESTS: &str = "ok_requests";
+
+/// The limits a run is judged by: the profile's thresholds, the default error-rate limit
+/// when the profile sets none (`max_error_rate` below 1), and `ok_requests ≥ 1`.
+pub fn limits(thresholds: &Thresholds, max_error_rate: f64) -> Vec<(String, f64)> {
+    let mut out: Vec<(String, f64)> =
+        thresholds.list().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
+    if thresholds.error_rate.is_none() && max_error_rate < 1.0 {
+        out.push(("error_rate".into(), max_error_rate));
+    }
+    out.push((OK_REQUESTS.into(), 1.0));
+    out
+}
+
 /// The value a threshold measures, and whether a larger value is worse.
 fn measure(name: &str, s: &Stats, steady_s: f64) -> (f64, bool) {
     let share = |n: u64| if s.requests > 0 { n as f64 / s.requests as f64 } else { 0.0 };
@@ -72,15 +91,15 @@ fn measure(name: &str, s: &Stats, steady_s: f64) -> (f64, bool) {
         "itl_p95_ms" => (ms(s, Metric::Itl, 0.95), true),
         "error_rate" => (if s.requests > 0 { 1.0 - share(s.ok) } else { 0.0 }, true),
         "min_goodput" => (share(s.good), false),
-        "min_rps" => (crate::report::summary::rate(s.served, steady_s), false),
+        "min_rps" => (crate::units::per_second(s.served, steady_s), false),
+        OK_REQUESTS => (s.ok as f64, false),
         _ => (0.0, true),
     }
 }
 
 /// Checks every threshold on every stage (ALL, then each scenario that saw requests); on a
 /// shard, the ones that do not [hold per shard](holds_per_shard) are recorded as deferred.
-pub fn evaluate(thresholds: &Thresholds, run: &RunResult, coverage: Coverage) -> Vec<Check> {
-    let limits = thresholds.list();
+pub fn evaluate(limits: &[(String, f64)], run: &RunResult, coverage: Coverage) -> Vec<Check> {
     let mut checks = Vec::new();
     for (i, stage) in run.stages.iter().enumerate() {
         let steady = stage.steady.as_secs_f64();
@@ -90,9 +109,10 @@ pub fn evaluate(thresholds: &Thresholds, run: &RunResult, coverage: Coverage) ->
                 .extend(run.scenarios.iter().cloned().zip(&stage.scenarios).filter(|(_, s)| s.requests > 0));
         }
         for (scope, stats) in scopes {
-            for &(name, limit) in &limits {
-                // Rates are properties of the whole stage, not of a scenario's share.
-                if name == "min_rps" && scope != "ALL" {
+            for (name, limit) in limits {
+                let (name, limit) = (name.as_str(), *limit);
+                // Rates and the success check are properties of the whole stage.
+                if (name == "min_rps" || name == OK_REQUESTS) && scope != "ALL" {
                     continue;
                 }
                 let (actual, larger_is_worse) = measure(name, stats, steady);
@@ -148,6 +168,7 @@ mod tests {
     #[test]
     fn a_shard_defers_absolute_limits_and_judges_shares() {
         let t = Thresholds { min_rps: Some(30.0), error_rate: Some(0.05), ..Thresholds::default() };
+        let t = limits(&t, DEFAULT_MAX_ERROR_RATE);
         let whole = evaluate(&t, &run(), Coverage::Whole);
         let shard = evaluate(&t, &run(), Coverage::Shard);
         let find = |checks: &[Check], name: &str| checks.iter().find(|c| c.name == name).unwrap().clone();
@@ -167,5 +188,29 @@ mod tests {
             assert!(holds_per_shard(name), "{name}");
         }
         assert!(!holds_per_shard("min_rps"));
+        // The success check is judged on the whole (a shard may have no user in a stage).
+        assert!(find(&shard, OK_REQUESTS).deferred && !find(&whole, OK_REQUESTS).deferred);
+    }
+
+    #[test]
+    fn default_limits_fail_runs_that_failed() {
+        let none = Thresholds::default();
+        // Without thresholds: error rate at most 10 % (10 % passes), and a success per stage.
+        let l = limits(&none, DEFAULT_MAX_ERROR_RATE);
+        assert_eq!(l, vec![("error_rate".to_string(), 0.10), (OK_REQUESTS.to_string(), 1.0)]);
+        assert!(evaluate(&l, &run(), Coverage::Whole).iter().all(|c| c.pass));
+        let mut bad = run();
+        bad.stages[0].all.ok = 0;
+        bad.stages[0].all.failed = 100;
+        let checks = evaluate(&l, &bad, Coverage::Whole);
+        assert!(checks.iter().all(Check::failed), "{checks:?}");
+        // --max-error-rate 1 turns the rate off, never the success check; a profile's own
+        // error_rate replaces the default.
+        let l = limits(&none, 1.0);
+        assert_eq!(l, vec![(OK_REQUESTS.to_string(), 1.0)]);
+        assert!(evaluate(&l, &bad, Coverage::Whole)[0].failed());
+        let own = Thresholds { error_rate: Some(0.5), ..Thresholds::default() };
+        assert_eq!(limits(&own, 0.01)[0], ("error_rate".to_string(), 0.5));
+        assert_eq!(limits(&own, 0.01).len(), 2);
     }
 }
