@@ -93,7 +93,8 @@ fn a_dead_target_fails_the_run_and_users_back_off() {
     assert!(attempts >= users, "each user tried: {all}");
     assert!(attempts <= 20 * users * secs, "{attempts} connects: a SYN storm, not a backoff");
     assert!(n(all, "backoffs") >= attempts - users, "every failed try but the last backs off: {all}");
-    assert_eq!(n(all, "served"), attempts, "refusals finish at once: {all}");
+    assert_eq!(n(all, "served"), 0, "a refused connect is served by nobody: {all}");
+    assert_eq!(f(all, "rps"), 0.0);
     let report = std::fs::read_to_string(run.dir.join("report.txt")).unwrap();
     assert!(report.contains("target unreachable"), "{report}");
     assert!(report.contains("FAIL"), "the default limits are in the report: {report}");

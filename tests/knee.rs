@@ -48,6 +48,28 @@ fn knee_finds_the_capacity_the_mock_is_configured_with() {
 }
 
 #[test]
+fn knee_finds_the_capacity_of_a_server_that_queues() {
+    // Four connections to a server that takes 100 ms a request: 40 requests/s, and arrivals
+    // beyond that queue (nothing is refused, every request succeeds). Only the served rate
+    // shows the limit.
+    let mock = Mock::start(&["--cores", "1", "--ttft", "100ms", "--output-tokens", "1"]);
+    let out = tempdir("knee-queue");
+    let o = Command::new(env!("CARGO_BIN_EXE_llmload"))
+        .args(["knee", "--target", &format!("http://{}/v1", mock.addr), "--slo", "error_rate=1%"])
+        .args(["--start-rate", "10", "--probe", "2s", "--probe-warmup", "1s", "--grace", "1s"])
+        .args(["--connections", "4", "--cores", "1", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    let line = stdout.lines().find(|l| l.starts_with("knee at ")).unwrap_or_else(|| panic!("{stdout}"));
+    let knee: f64 = line["knee at ".len()..].split('/').next().unwrap().parse().unwrap();
+    assert!((34.0..=46.0).contains(&knee), "knee {knee}/s for a server that serves 40/s\n{stdout}");
+    assert!(stdout.contains("served") && stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
 fn knee_refuses_bad_input_before_any_load() {
     let out = tempdir("knee-bad");
     for (args, needle) in [

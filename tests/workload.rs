@@ -334,30 +334,55 @@ fn long_run(target: &str, out: &std::path::Path) -> std::process::Child {
 }
 
 #[test]
-fn sigint_writes_every_report_marked_interrupted() {
-    let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "5ms", "--output-tokens", "20"]);
+fn a_signal_mid_stream_writes_every_report_and_accounts_every_turn() {
+    // Streams of ~2 s (100 tokens, 20 ms apart); the signal comes at 3 s, while the second
+    // round of 4 is in flight, and the 500 ms grace is too short for it: those 4 turns are
+    // cancelled, and each must still have its line in results.jsonl.
+    let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "20ms", "--output-tokens", "100"]);
     let target = format!("http://{}/v1", mock.addr);
-    let out = tempdir("sigint");
-    let mut child = long_run(&target, &out);
-    std::thread::sleep(Duration::from_millis(1500));
-    kill(child.id(), "INT");
-    let signalled = std::time::Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(signalled.elapsed() < Duration::from_secs(10), "no exit after SIGINT");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(status.code(), Some(3), "an interrupted run is not a valid run");
-    let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["interrupted"], true);
-    let all = stage_all(&summary, 0);
-    assert_accounted(all);
-    assert!(all["ok"].as_u64().unwrap() > 0);
-    assert!(std::fs::read_to_string(dir.join("report.txt")).unwrap().contains("INTERRUPTED"));
+    for signal in ["INT", "TERM"] {
+        let out = tempdir("signal");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_llmload"))
+            .args(["run", "--target", &target, "--stages", "4:60s", "--stream", "--grace", "500ms"])
+            .args(["--cores", "1", "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        kill(child.id(), signal);
+        let signalled = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(signalled.elapsed() < Duration::from_secs(10), "no exit after SIG{signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(3), "SIG{signal}: an interrupted run is not a valid run");
+        let dir = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["interrupted"], true);
+        let stage = &summary["stages"][0];
+        assert_eq!(stage["interrupted"], true, "the stage was cut short: {stage}");
+        let window = stage["steady_s"].as_f64().unwrap();
+        assert!((2.5..10.0).contains(&window), "measured until the signal, not 60 s: {window}");
+        let all = stage_all(&summary, 0);
+        assert_accounted(all);
+        let n = |k: &str| all[k].as_u64().unwrap();
+        assert!(n("ok") >= 4 && n("cancelled") >= 1, "SIG{signal}: {all}");
+        // One line per turn, the cancelled ones included.
+        let text = std::fs::read_to_string(dir.join("results.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let measured = lines.iter().filter(|l| l["warmup"] == false).count() as u64;
+        assert_eq!(measured, n("requests"), "SIG{signal}: results.jsonl lines vs summary requests");
+        let cancelled = lines.iter().filter(|l| l["error"] == "cancelled").count() as u64;
+        assert_eq!(cancelled, n("cancelled"));
+        let report = std::fs::read_to_string(dir.join("report.txt")).unwrap();
+        assert!(report.contains("INTERRUPTED"), "{report}");
+    }
 }
 
 #[test]

@@ -132,7 +132,10 @@ impl<S: Transport> Ctx<S> {
         }
         let window_end = self.window_end(stage);
         let warmup = outcome.intended < stage.warmup_until;
-        let in_window = finished && outcome.end >= stage.warmup_until && outcome.end <= window_end;
+        // Served: finished inside the window after reaching the server (a refused connect
+        // was served by nobody).
+        let reached = !outcome.error.is_some_and(ErrorKind::is_unreached);
+        let in_window = finished && reached && outcome.end >= stage.warmup_until && outcome.end <= window_end;
         {
             let mut stats = self.stats.borrow_mut();
             let s = &mut stats[session.scenario()];

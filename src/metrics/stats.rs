@@ -25,8 +25,9 @@ pub struct Stats {
     pub dropped: u64,
     /// Of `dropped`: arrivals the generator could not send before the stage ended.
     pub dropped_behind: u64,
-    /// Requests that finished (not cancelled) inside the stage's measurement window, whenever
-    /// they were sent (warmup included): what the server completed in the window.
+    /// Requests that reached the server and finished (not cancelled) inside the stage's
+    /// measurement window, whenever they were sent (warmup included): what the server
+    /// completed in the window.
     pub served: u64,
     /// Of `served`: successful ones, and their completion tokens.
     pub served_ok: u64,

@@ -67,8 +67,8 @@ pub struct Figures {
     pub dropped_behind: u64,
     /// Open loop: later turns of conversations (not schedule arrivals).
     pub followup_turns: u64,
-    /// Requests that finished inside the measurement window (sent whenever), and of them the
-    /// successful ones: what the server completed.
+    /// Requests that reached the server and finished inside the measurement window (sent
+    /// whenever), and of them the successful ones: what the server completed.
     pub served: u64,
     pub served_ok: u64,
     /// Completion tokens of the successful requests in `served`.
