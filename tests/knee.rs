@@ -16,7 +16,10 @@ fn knee_finds_the_capacity_the_mock_is_configured_with() {
     let out = tempdir("knee");
     let o = Command::new(env!("CARGO_BIN_EXE_llmload"))
         .args(["knee", "--target", &format!("http://{}/v1", mock.addr), "--slo", "error_rate=1%"])
-        .args(["--start-rate", "10", "--probe", "2s", "--probe-warmup", "1s", "--cores", "1", "--out"])
+        // Fixed connections (more than the mock admits): send lag on a busy machine is then
+        // part of the measurement, not a generator limit that would end the search early.
+        .args(["--start-rate", "10", "--probe", "2s", "--probe-warmup", "1s", "--connections", "30"])
+        .args(["--cores", "1", "--out"])
         .arg(&out)
         .output()
         .unwrap();
