@@ -175,9 +175,13 @@ impl<S: Transport> Ctx<S> {
     }
 
     /// Counts `n` open-loop arrivals of `scenario` that were never sent; `behind`: because
-    /// the generator fell behind its schedule (else: the in-flight limit).
-    pub fn dropped(&self, scenario: usize, n: u64, behind: bool) {
+    /// the generator fell behind its schedule (else: the in-flight limit). Arrivals due in
+    /// the warmup count only live, like the requests of the warmup.
+    pub fn dropped(&self, stage: &StageRun, due: Instant, scenario: usize, n: u64, behind: bool) {
         LiveShard::add(&self.live().dropped, n);
+        if due < stage.warmup_until {
+            return;
+        }
         let mut stats = self.stats.borrow_mut();
         stats[scenario].dropped += n;
         if behind {

@@ -62,7 +62,7 @@ pub(crate) async fn run<S: Transport>(
         } else if now >= stage.end {
             // So far behind that the stage is over: this arrival and the rest were never sent.
             let rest = 1 + schedule.skip_before(duration.as_secs_f64());
-            drop_arrivals(ctx, rest, true, &mut rng);
+            drop_arrivals(ctx, &stage, due, rest, true, &mut rng);
             break;
         }
         if ctx.stopped() {
@@ -71,8 +71,8 @@ pub(crate) async fn run<S: Transport>(
         if ctx.active.get() >= max_inflight {
             // At the in-flight limit: this arrival and every other one already due are dropped
             // in one step (a generator far behind must not spin through them one by one).
-            let late = schedule.skip_before(stage.start.elapsed().as_secs_f64());
-            drop_arrivals(ctx, 1 + late, false, &mut rng);
+            let also_due = schedule.skip_before(stage.start.elapsed().as_secs_f64());
+            drop_arrivals(ctx, &stage, due, 1 + also_due, false, &mut rng);
             continue;
         }
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
@@ -89,15 +89,23 @@ pub(crate) async fn run<S: Transport>(
     let _ = ctx.stopping.sleep_until(stage.end).await;
 }
 
-/// Counts `n` arrivals that were never sent, split between the scenarios.
-fn drop_arrivals<S: Transport>(ctx: &Ctx<S>, n: u64, behind: bool, rng: &mut SmallRng) {
+/// Counts `n` arrivals (the first due at `due`) that were never sent, split between the
+/// scenarios.
+fn drop_arrivals<S: Transport>(
+    ctx: &Ctx<S>,
+    stage: &StageRun,
+    due: Instant,
+    n: u64,
+    behind: bool,
+    rng: &mut SmallRng,
+) {
     if n == 1 {
-        ctx.dropped(ctx.workload.scenario_for_arrival(rng.gen()), 1, behind);
+        ctx.dropped(stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, behind);
         return;
     }
     let split = ctx.workload.split_arrivals(n, &mut || rng.gen());
     for (scenario, k) in split.into_iter().enumerate().filter(|(_, k)| *k > 0) {
-        ctx.dropped(scenario, k, behind);
+        ctx.dropped(stage, due, scenario, k, behind);
     }
 }
 
