@@ -190,3 +190,39 @@ fn runs_without_a_seed_never_repeat_and_a_seed_repeats_exactly() {
     assert_eq!(ids_a[..k], ids_c[..k], "--seed {seed} did not repeat the run");
     assert_eq!(c.summary["meta"]["seed_source"], "--seed");
 }
+
+#[test]
+fn max_inflight_counts_requests_not_conversations_thinking() {
+    // Conversations of 4 turns, 400 ms of think time between them: at 20 arrivals/s about
+    // 20 conversations are alive at once, but almost none has a request in flight (the mock
+    // answers in 1 ms). A limit of 4 requests in flight must not drop any arrival.
+    let mock = Mock::start(&["--cores", "1", "--ttft", "1ms", "--output-tokens", "1"]);
+    let dir = common::tempdir("think");
+    let profile = dir.join("think.json");
+    let p = serde_json::json!({
+        "defaults": {"target": format!("http://{}/v1/chat/completions", mock.addr), "model": "mock-gpt"},
+        "stages": "@20:2s",
+        "scenarios": [{"name": "chat", "turns": 4, "think_time": "400ms"}]
+    });
+    std::fs::write(&profile, p.to_string()).unwrap();
+    let run = run_llmload(
+        &[profile.to_str().unwrap(), "--max-inflight", "4", "--cores", "1"],
+        Duration::from_secs(30),
+    );
+    let all = stage_all(&run.summary, 0);
+    assert_offered_accounted(&run);
+    assert_eq!(n(all, "dropped"), 0, "conversations thinking were counted as in flight: {all}");
+    assert!(n(all, "followup_turns") > 20, "{all}");
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    // Fewer places than workers cannot be split: refused before any load.
+    let refused = run_llmload(
+        &[profile.to_str().unwrap(), "--connections", "1", "--cores", "0,1"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("--connections 1") && refused.stderr.contains("at least 2"),
+        "{}",
+        refused.stderr
+    );
+}

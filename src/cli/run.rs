@@ -401,6 +401,13 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     };
     let seed = shard.seed(base_seed);
     let max_inflight = args.max_inflight.or(profile.max_inflight).unwrap_or(10_000);
+    let connections = args.connections.or(profile.connections);
+    engine::check_parts(
+        shard,
+        cores.len(),
+        &[("--connections", connections), ("--max-inflight", Some(max_inflight))],
+    )
+    .map_err(Failure::usage)?;
     let insecure = args.insecure || profile.insecure_skip_verify;
     for w in &profile.warnings {
         eprintln!("llmload: warning: {origin}: {w}");
@@ -465,7 +472,7 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
         grace,
         warmup,
         max_inflight,
-        connections: args.connections.or(profile.connections),
+        connections,
         arrival,
         seed,
         source_ips,

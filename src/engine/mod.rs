@@ -62,6 +62,43 @@ pub struct EngineConfig {
     pub shard: shard::Shard,
 }
 
+impl EngineConfig {
+    /// This worker's part of a whole-run count (`--connections`, `--max-inflight`): the
+    /// shard's share, then the worker's share of that, so the parts of every shard and worker
+    /// add up to `total` exactly.
+    pub fn part(&self, total: usize, worker: usize) -> usize {
+        self.shard.worker_part(total, self.cores.len().max(1), worker)
+    }
+}
+
+/// Checks what only the engine knows how to split: every worker of every shard needs at least
+/// one connection and one request in flight (`counts`: flag name and whole-run count), or its
+/// arrivals could never be sent.
+pub fn check_parts(
+    shard: shard::Shard,
+    workers: usize,
+    counts: &[(&str, Option<usize>)],
+) -> Result<(), String> {
+    let parts = shard.count * workers.max(1);
+    for (flag, n) in counts {
+        if let Some(n) = *n {
+            if n < parts {
+                let shards = if shard.count > 1 {
+                    format!(" on each of {} shards", shard.count)
+                } else {
+                    String::new()
+                };
+                return Err(format!(
+                    "{flag} {n}: split between {} worker(s){shards} it leaves some with none; give at least \
+                     {parts}, or fewer --cores",
+                    workers.max(1)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One stage's merged result.
 pub struct StageResult {
     pub stage: Stage,
@@ -286,4 +323,29 @@ fn merge_stage(
     let interrupted = ran < stage.duration;
     let steady = ran.saturating_sub(config.warmup);
     StageResult { stage, scenarios, all, wall, steady, interrupted, worker_cpu, sink_dropped }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_run_counts_split_exactly_between_shards_and_workers() {
+        for (total, shards, workers) in [(10, 3, 2), (64, 1, 2), (7, 2, 3), (10_000, 4, 1)] {
+            let mut sum = 0;
+            for k in 0..shards {
+                let shard = shard::Shard { index: k, count: shards };
+                sum += (0..workers).map(|w| shard.worker_part(total, workers, w)).sum::<usize>();
+                assert!(check_parts(shard, workers, &[("--connections", Some(total))]).is_ok());
+            }
+            assert_eq!(sum, total, "{total} over {shards} shards × {workers} workers");
+        }
+        let e = check_parts(shard::Shard::default(), 2, &[("--connections", Some(1))]).unwrap_err();
+        assert!(e.contains("--connections 1") && e.contains("at least 2"), "{e}");
+        let two = shard::Shard { index: 0, count: 2 };
+        assert!(check_parts(two, 2, &[("--max-inflight", Some(3))])
+            .unwrap_err()
+            .contains("each of 2 shards"));
+        assert!(check_parts(two, 2, &[("--max-inflight", None)]).is_ok());
+    }
 }

@@ -66,6 +66,13 @@ impl Shard {
         }
     }
 
+    /// Worker `worker`'s part (of `workers` in this shard) of a whole-run count such as
+    /// `--connections`: the shard's share, then the worker's share of that, so the parts of
+    /// every shard and worker add up to `total` exactly.
+    pub fn worker_part(&self, total: usize, workers: usize, worker: usize) -> usize {
+        share(share(total as u32, self.count, self.index), workers, worker) as usize
+    }
+
     /// This shard's users of `total`, and the global index of its first.
     pub fn users(&self, total: u32) -> (u32, u32) {
         (share(total, self.count, self.index), first(total, self.count, self.index))

@@ -75,6 +75,11 @@ pub(crate) struct Ctx<S> {
     pub stats: RefCell<Vec<Stats>>,
     /// Tasks of the current stage still running.
     pub active: Cell<usize>,
+    /// Open loop: turns in progress (sent, or waiting for a connection; not conversations
+    /// sleeping in think time), bounded by `max_inflight` at each arrival.
+    pub busy: Cell<usize>,
+    /// This worker's part of `max_inflight`.
+    pub max_inflight: usize,
     /// Idle keep-alive connections per target (open loop) and connects in progress.
     pub pool: pool::Pool<S>,
     /// Open loop with `--connections`: the connection slots.
@@ -369,12 +374,11 @@ pub(crate) async fn run<S: Transport>(
         live,
         stats: RefCell::new(Vec::new()),
         active: Cell::new(0),
+        busy: Cell::new(0),
+        // `EngineConfig::validate` makes sure no part is 0.
+        max_inflight: config.part(config.max_inflight, index).max(1),
         pool: pool::Pool::new(config.targets.len()),
-        slots: config.connections.map(|n| {
-            let shard = config.shard;
-            let here = share(n as u32, shard.count, shard.index);
-            slots::Slots::new(share(here, workers, index).max(1) as usize)
-        }),
+        slots: config.connections.map(|n| slots::Slots::new(config.part(n, index).max(1))),
         next_source: Cell::new(index),
         tx,
         sink_dropped: Cell::new(0),
@@ -388,6 +392,7 @@ pub(crate) async fn run<S: Transport>(
     monoio::spawn(watch_stop(ctx.clone()));
     for (k, stage) in config.stages.iter().enumerate() {
         *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
+        ctx.busy.set(0);
         let Some(start) = sync.wait_start(k, &config.stop).await else { break };
         ctx.live.set_stage(k);
         let cpu0 = thread_cpu();

@@ -44,7 +44,6 @@ pub(crate) async fn run<S: Transport>(
         Schedule::new(from / parts, to / parts, duration.as_secs_f64(), ctx.config.arrival, seed)
             .phase(phase);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
-    let max_inflight = (ctx.config.max_inflight / ctx.workers).max(1);
     let mut arrivals = 0u64;
     let mut last_wake = stage.start;
     let mut burst = 0;
@@ -68,7 +67,7 @@ pub(crate) async fn run<S: Transport>(
         if ctx.stopped() {
             return;
         }
-        if ctx.active.get() >= max_inflight {
+        if ctx.busy.get() >= ctx.max_inflight {
             // At the in-flight limit: this arrival and every other one already due are dropped
             // in one step (a generator far behind must not spin through them one by one).
             let also_due = schedule.skip_before(stage.start.elapsed().as_secs_f64());
@@ -78,6 +77,7 @@ pub(crate) async fn run<S: Transport>(
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         arrivals += 1;
         ctx.active.set(ctx.active.get() + 1);
+        ctx.busy.set(ctx.busy.get() + 1);
         monoio::spawn(conversation(ctx.clone(), stage, due, scenario, seed.wrapping_add(arrivals)));
         burst += 1;
         if burst >= SPAWN_BURST {
@@ -137,6 +137,7 @@ async fn conversation<S: Transport>(
     state.reply = session.keeps_reply().then(String::new);
     let mut request = Vec::with_capacity(1024);
     let mut intended = intended;
+    // The first turn was counted busy by the dispatcher; each later one counts itself.
     loop {
         // With fixed connections, wait for one; the wait counts in the latency.
         let slot = match &ctx.slots {
@@ -157,6 +158,7 @@ async fn conversation<S: Transport>(
                     ctx.pool.put(target, c);
                 }
                 ctx.record_unsent(&stage, &*session, intended);
+                ctx.busy.set(ctx.busy.get() - 1);
                 break;
             }
         };
@@ -165,7 +167,10 @@ async fn conversation<S: Transport>(
         let mut out = Outcome::new(intended);
         request =
             ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
+        // The turn is over: its connection slot and its place among the requests in flight
+        // are free during the think time.
         drop(slot);
+        ctx.busy.set(ctx.busy.get() - 1);
         if let Some(c) = conn {
             ctx.pool.put(target, c);
         }
@@ -183,6 +188,7 @@ async fn conversation<S: Transport>(
                 if ctx.stopping.sleep_until(intended).await.is_err() {
                     break;
                 }
+                ctx.busy.set(ctx.busy.get() + 1);
             }
             _ => break,
         }
