@@ -32,13 +32,17 @@ pub fn target_findings(stage: &StageResult) -> Vec<String> {
     let mut out = Vec::new();
     let all = &stage.all;
     let window = stage.steady.as_secs_f64();
-    let offered = all.requests + all.dropped;
+    let unreached: u64 =
+        ErrorKind::ALL.iter().filter(|k| k.is_unreached()).map(|k| all.errors[k.index()]).sum();
+    // What never reached the target is reported below, not as a target that fell behind.
+    let offered = (all.requests + all.dropped).saturating_sub(unreached);
     if stage.stage.is_open() && offered > 0 && window > 0.0 {
         let (served, offered_rps) = (all.served as f64 / window, offered as f64 / window);
         if served < SERVED_SHARE_MIN * offered_rps {
             let mut f = format!(
-                "served {served:.1}/s of the {offered_rps:.1}/s offered ({:.0}%): the target did not keep up; \
-                 {} requests finished after the window",
+                "served {served:.1}/s of the {offered_rps:.1}/s offered{} ({:.0}%): the target did not keep \
+                 up; {} requests finished after the window",
+                if unreached > 0 { " that reached it" } else { "" },
                 served * 100.0 / offered_rps,
                 all.late
             );
@@ -63,8 +67,6 @@ pub fn target_findings(stage: &StageResult) -> Vec<String> {
             out.push(f);
         }
     }
-    let unreached: u64 =
-        ErrorKind::ALL.iter().filter(|k| k.is_unreached()).map(|k| all.errors[k.index()]).sum();
     if unreached > 0 {
         let classes: Vec<String> = ErrorKind::ALL
             .iter()
