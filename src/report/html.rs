@@ -130,7 +130,12 @@ fn header(o: &mut String, s: &Summary) {
         esc(&s.target)
     );
     if s.interrupted {
-        badge(o, "bad", "INTERRUPTED", "stopped by a signal: only the completed stages are reported");
+        badge(
+            o,
+            "bad",
+            "INTERRUPTED",
+            "stopped by a signal: a stage it cut short is measured up to the signal",
+        );
     }
     if s.generator_bound {
         badge(o, "warn", "GENERATOR-BOUND", "some figures describe llmload, not the server (see health)");

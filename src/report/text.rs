@@ -50,7 +50,7 @@ pub fn stage_line(index: usize, r: &StageResult) -> String {
         line.push_str(&format!("  offered {:.1}/s", per_second(a.requests + a.dropped, secs)));
     }
     if r.interrupted {
-        line.push_str(&format!("  INTERRUPTED after {}", format_us(r.steady.as_micros() as f64)));
+        line.push_str(&format!("  INTERRUPTED (measured {})", format_us(r.steady.as_micros() as f64)));
     }
     line
 }
@@ -180,13 +180,21 @@ pub fn render(
         )?;
     }
     if run.interrupted {
-        writeln!(w, "INTERRUPTED: stopped by a signal; {} stage(s) completed", run.stages.len())?;
+        let cut = run.stages.iter().filter(|s| s.interrupted).count();
+        writeln!(
+            w,
+            "INTERRUPTED: stopped by a signal; {} stage(s) ran to their end{}",
+            run.stages.len() - cut,
+            if cut > 0 { format!(", {cut} cut short") } else { String::new() }
+        )?;
     }
     for (i, r) in run.stages.iter().enumerate() {
         let secs = r.steady.as_secs_f64();
         writeln!(w)?;
         let window = format_us(r.steady.as_micros() as f64);
-        if r.interrupted {
+        if r.interrupted && r.steady.is_zero() {
+            writeln!(w, "stage {} ({}) — INTERRUPTED during its warmup: nothing measured", i + 1, r.stage)?;
+        } else if r.interrupted {
             writeln!(w, "stage {} ({}) — INTERRUPTED: measured for {window}", i + 1, r.stage)?;
         } else {
             writeln!(w, "stage {} ({}) — window {window}", i + 1, r.stage)?;
