@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::live::Live;
 use crate::report::live_metrics;
+use crate::wire::head::{HeadError, EMPTY_HEADER};
+use crate::wire::request::{parse_request, MAX_REQUEST_HEADERS};
 
 /// How often the accept loop looks for connections and for the stop flag.
 const POLL: Duration = Duration::from_millis(20);
@@ -121,12 +123,18 @@ fn serve(mut stream: TcpStream, live: &Live) {
     }
     let mut head = Vec::with_capacity(512);
     let mut buf = [0u8; 1024];
-    let complete = loop {
-        if head.windows(4).any(|w| w == b"\r\n\r\n") || head.windows(2).any(|w| w == b"\n\n") {
-            break true;
-        }
-        if head.len() > HEAD_LIMIT {
-            break false;
+    let mut head_only = false;
+    let (status, body) = loop {
+        let mut headers = [EMPTY_HEADER; MAX_REQUEST_HEADERS];
+        match parse_request(&head, &mut headers) {
+            Ok(Some(req)) => {
+                head_only = req.method == "HEAD";
+                break answer(req.method, req.path, live);
+            }
+            Ok(None) if head.len() > HEAD_LIMIT => break (431, String::new()),
+            Ok(None) => {}
+            Err(HeadError::TooLarge { .. } | HeadError::TooManyHeaders { .. }) => break (431, String::new()),
+            Err(_) => break (400, "bad request\n".into()),
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
@@ -137,7 +145,6 @@ fn serve(mut stream: TcpStream, live: &Live) {
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     };
-    let (status, body) = if complete { answer(&head, live) } else { (431, String::new()) };
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -145,7 +152,6 @@ fn serve(mut stream: TcpStream, live: &Live) {
         405 => "Method Not Allowed",
         _ => "Request Header Fields Too Large",
     };
-    let head_only = head.starts_with(b"HEAD ");
     let content_type = if status == 200 { "text/plain; version=0.0.4" } else { "text/plain; charset=utf-8" };
     let mut response = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
@@ -176,17 +182,9 @@ fn serve(mut stream: TcpStream, live: &Live) {
     }
 }
 
-/// The status and body for a request head.
-fn answer(head: &[u8], live: &Live) -> (u16, String) {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let Ok(line) = std::str::from_utf8(line) else { return (400, "bad request\n".into()) };
-    let mut parts = line.trim_end_matches('\r').split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return (400, "bad request\n".into());
-    };
-    if !version.starts_with("HTTP/1.") || !target.starts_with('/') {
+/// The status and body for a request.
+fn answer(method: &str, target: &str, live: &Live) -> (u16, String) {
+    if !target.starts_with('/') {
         return (400, "bad request\n".into());
     }
     let path = target.split('?').next().unwrap_or_default();
@@ -226,6 +224,8 @@ mod tests {
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.contains("Content-Type: text/plain; version=0.0.4\r\n"));
         assert!(ok.contains("llmload_live_requests_total{outcome=\"ok\"} 1\n"));
+        let bare_lf = exchange(addr, b"GET /metrics HTTP/1.1\nHost: x\n\n");
+        assert!(bare_lf.starts_with("HTTP/1.1 200 OK\r\n"), "{bare_lf}");
         let q = exchange(addr, b"GET /metrics?x=1 HTTP/1.0\r\n\r\n");
         assert!(q.starts_with("HTTP/1.1 200 OK\r\n"), "{q}");
         let head = exchange(addr, b"HEAD /metrics HTTP/1.1\r\n\r\n");

@@ -1,11 +1,11 @@
-//! One timed request/response on a keep-alive connection.
+//! One timed request/response on a keep-alive connection: only I/O, deadlines and timestamps.
 //!
-//! The request goes out in one write. The response head is parsed with httparse; the body is
-//! de-chunked by `wire::chunked` and, for event streams, scanned by `wire::sse`; every event
-//! is stamped with the instant its bytes were read, so TTFT and inter-token gaps are the
-//! arrival times the client saw. Any server behaviour ends in an outcome with an error class:
-//! nothing here panics, leaks the connection (a failed connection is dropped) or waits
-//! without a deadline.
+//! The request goes out in one write. The bytes read are handed to the wire codec
+//! (`wire::response` for the head, `wire::body` for the body) and the payload to `settle`
+//! (SSE events, tokens); every event is stamped with the instant its bytes were read, so TTFT
+//! and inter-token gaps are the arrival times the client saw. Any server behaviour ends in an
+//! outcome with an error class: nothing here panics, leaks the connection (a failed
+//! connection is dropped) or waits without a deadline.
 
 use std::time::{Duration, Instant};
 
@@ -13,21 +13,16 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::conn::{Conn, READ_BUF};
-use crate::metrics::outcome::{us_between, Outcome, TokenSource};
+use super::settle::{finish, scan_events};
+pub use super::settle::{ResponseState, ERR_BODY_BYTES};
+use crate::metrics::outcome::Outcome;
 use crate::metrics::ErrorKind;
-use crate::protocol::{Decoder, Seen};
-use crate::wire::chunked::{ChunkedDecoder, Step};
-use crate::wire::head::{connection_has, response_framing, ResponseFraming};
-use crate::wire::sse::SseScanner;
+use crate::protocol::Decoder;
+use crate::wire::body::BodyDecoder;
+use crate::wire::response::{parse_response, Parsed, ResponseHead};
 
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 << 10;
 /// Largest non-streaming body kept for decoding.
 const MAX_BODY: usize = 64 << 20;
-/// Headers per response.
-const MAX_HEADERS: usize = 64;
-/// Bytes of an error body kept when capture is on.
-pub const ERR_BODY_BYTES: usize = 512;
 
 /// Time limits of one request.
 #[derive(Clone, Copy, Debug)]
@@ -46,30 +41,6 @@ impl Default for Timeouts {
             idle: Duration::from_secs(60),
             total: Duration::from_secs(600),
         }
-    }
-}
-
-/// Reusable per-user state for reading responses (no allocation per request once warm).
-#[derive(Default)]
-pub struct ResponseState {
-    chunked: ChunkedDecoder,
-    sse: SseScanner,
-    /// De-chunked body bytes not yet consumed.
-    payload: Vec<u8>,
-    /// Inter-token gaps of the current response, µs.
-    pub gaps: Vec<u64>,
-    /// Content text of the current response, when the workload keeps replies.
-    pub reply: Option<String>,
-    /// The first bytes of a failed response's body, when capture is on.
-    pub err_body: Option<Vec<u8>>,
-    /// Keep the first bytes of failed responses.
-    pub capture_errors: bool,
-}
-
-impl ResponseState {
-    /// A new state; `capture_errors` keeps the first bytes of failed responses.
-    pub fn new(capture_errors: bool) -> ResponseState {
-        ResponseState { capture_errors, ..ResponseState::default() }
     }
 }
 
@@ -151,12 +122,7 @@ pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     cancel_at: Instant,
 ) -> Exchanged {
     decoder.reset();
-    state.gaps.clear();
-    state.payload.clear();
-    state.err_body = None;
-    if let Some(r) = state.reply.as_mut() {
-        r.clear();
-    }
+    state.clear();
     out.sent = Instant::now();
     let reused = conn.served > 0;
     let (res, request) = conn.stream.write_all(request).await;
@@ -192,99 +158,18 @@ async fn read_response<S: AsyncReadRent>(
     out: &mut Outcome,
     deadlines: &Deadlines,
 ) -> Result<bool, ErrorKind> {
-    // Head (skipping interim 1xx responses).
-    let (head_len, framing, is_sse, mut keep_alive) = loop {
-        if !conn.buf.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&conn.buf) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let status = resp.code.unwrap_or(0);
-                    if (100..200).contains(&status) && status != 101 {
-                        conn.buf.drain(..n);
-                        continue;
-                    }
-                    out.status = status;
-                    let framing = response_framing(status, resp.headers).map_err(|_| ErrorKind::HttpParse)?;
-                    let mut is_sse = false;
-                    let mut keep_alive = resp.version == Some(1);
-                    for h in resp.headers.iter() {
-                        if h.name.eq_ignore_ascii_case("content-type") {
-                            is_sse = h.value.len() >= 17
-                                && h.value[..17].eq_ignore_ascii_case(b"text/event-stream");
-                        } else if h.name.eq_ignore_ascii_case("connection") {
-                            if connection_has(h.value, b"close") {
-                                keep_alive = false;
-                            } else if connection_has(h.value, b"keep-alive") {
-                                keep_alive = true;
-                            }
-                        }
-                    }
-                    break (n, framing, is_sse, keep_alive);
-                }
-                Ok(httparse::Status::Partial) if conn.buf.len() > MAX_HEAD => {
-                    return Err(ErrorKind::HttpParse)
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(_) => return Err(ErrorKind::HttpParse),
-            }
-        }
-        let phase = if out.first_byte.is_none() { Phase::FirstByte } else { Phase::Idle };
-        let (n, at) = deadlines.read(conn, phase).await?;
-        out.bytes_in += n as u64;
-        out.first_byte.get_or_insert(at);
-    };
-    let ok_status = out.status == 200;
-    let stream_events = is_sse && ok_status;
+    let head = read_head(conn, out, deadlines).await?;
+    out.status = head.status;
+    let stream = head.event_stream && head.status == 200;
+    let mut body = BodyDecoder::new(head.framing);
     let mut at = out.first_byte.unwrap_or_else(Instant::now);
-    let mut pos = head_len;
-    let mut stream_err = None;
-    let mut remaining = match framing {
-        ResponseFraming::Length(n) => n,
-        _ => u64::MAX,
-    };
-    if framing == ResponseFraming::Chunked {
-        state.chunked.reset();
-    }
-    if stream_events {
-        state.sse.reset();
-    }
+    let mut pos = head.len;
     loop {
-        // Move what has arrived into the payload.
-        let done = match framing {
-            ResponseFraming::Empty => true,
-            ResponseFraming::Length(_) => {
-                let take = (conn.buf.len() - pos).min(remaining as usize);
-                state.payload.extend_from_slice(&conn.buf[pos..pos + take]);
-                pos += take;
-                remaining -= take as u64;
-                remaining == 0
-            }
-            ResponseFraming::UntilClose => {
-                state.payload.extend_from_slice(&conn.buf[pos..]);
-                pos = conn.buf.len();
-                false
-            }
-            ResponseFraming::Chunked => loop {
-                match state.chunked.step(&conn.buf[pos..]) {
-                    Ok((used, Step::Data(d))) => {
-                        state.payload.extend_from_slice(d);
-                        pos += used;
-                    }
-                    Ok((used, Step::NeedMore)) => {
-                        pos += used;
-                        break false;
-                    }
-                    Ok((used, Step::Done)) => {
-                        pos += used;
-                        break true;
-                    }
-                    Err(_) => return Err(ErrorKind::HttpParse),
-                }
-            },
-        };
-        if stream_events {
-            scan_events(decoder, state, out, at, &mut stream_err)?;
+        let (used, done) =
+            body.decode_into(&conn.buf[pos..], &mut state.payload).map_err(|_| ErrorKind::HttpParse)?;
+        pos += used;
+        if stream {
+            scan_events(decoder, state, out, at)?;
         } else if state.payload.len() > MAX_BODY {
             return Err(ErrorKind::HttpParse);
         }
@@ -300,128 +185,39 @@ async fn read_response<S: AsyncReadRent>(
                 out.bytes_in += n as u64;
                 at = t;
             }
-            Err(ErrorKind::Eof) if framing == ResponseFraming::UntilClose => {
-                keep_alive = false;
-                at = Instant::now();
-                if stream_events {
-                    scan_events(decoder, state, out, at, &mut stream_err)?;
-                }
-                break;
-            }
+            // Every complete event was scanned above; a partial one at the close is dropped.
+            Err(ErrorKind::Eof) if body.eof() => break,
             Err(e) => return Err(e),
         }
     }
     if pos > 0 {
         conn.buf.drain(..pos);
     }
-    if !ok_status {
-        if state.capture_errors {
-            state.err_body = Some(state.payload[..state.payload.len().min(ERR_BODY_BYTES)].to_vec());
-        }
-        return Ok(keep_alive && framing != ResponseFraming::UntilClose);
-    }
-    let usage = if stream_events {
-        if let Some(kind) = stream_err {
-            if state.capture_errors {
-                state.err_body = Some(state.payload[..state.payload.len().min(ERR_BODY_BYTES)].to_vec());
-            }
-            out.error = Some(kind);
-        } else if !decoder.stream_complete() {
-            out.error = Some(ErrorKind::ProtocolError);
-        }
-        out.usage_seen.take()
-    } else {
-        match decoder.body(&state.payload, state.reply.as_mut()) {
-            Ok(seen) => {
-                if seen.error {
-                    out.error = Some(ErrorKind::StreamError);
-                }
-                // A whole body has no first token: TTFT, ITL and TPOT exist only for
-                // streams, so no aggregate mixes them with end-to-end times.
-                if seen.content_chars > 0 {
-                    out.content_events = 1;
-                    out.content_chars = seen.content_chars;
-                }
-                seen.usage
-            }
-            Err(kind) => {
-                if state.capture_errors {
-                    state.err_body = Some(state.payload[..state.payload.len().min(ERR_BODY_BYTES)].to_vec());
-                }
-                out.error = Some(kind);
-                None
-            }
-        }
-    };
-    settle_tokens(out, usage, stream_events);
-    Ok(keep_alive && framing != ResponseFraming::UntilClose)
+    finish(decoder, state, out, stream);
+    Ok(head.keep_alive)
 }
 
-/// Feeds complete SSE events from the payload to the decoder, stamping them with `at`.
-fn scan_events(
-    decoder: &mut dyn Decoder,
-    state: &mut ResponseState,
+/// Reads until the final head is complete (interim 1xx heads are dropped as they pass).
+async fn read_head<S: AsyncReadRent>(
+    conn: &mut Conn<S>,
     out: &mut Outcome,
-    at: Instant,
-    stream_err: &mut Option<ErrorKind>,
-) -> Result<(), ErrorKind> {
-    let ResponseState { sse, payload, gaps, reply, .. } = state;
-    let consumed = sse
-        .scan_all(payload, |ev| {
-            if stream_err.is_some() {
-                return;
+    deadlines: &Deadlines,
+) -> Result<ResponseHead, ErrorKind> {
+    loop {
+        if !conn.buf.is_empty() {
+            match parse_response(&conn.buf).map_err(|_| ErrorKind::HttpParse)? {
+                Parsed::Complete(head) => return Ok(head),
+                Parsed::Partial { interim: 0 } => {}
+                Parsed::Partial { interim } => drop(conn.buf.drain(..interim)),
             }
-            match decoder.event(ev.event, ev.data, reply.as_mut()) {
-                Ok(seen) => note_event(out, gaps, &seen, at, stream_err),
-                Err(kind) => *stream_err = Some(kind),
-            }
-        })
-        .map_err(|_| ErrorKind::SseParse)?;
-    payload.drain(..consumed);
-    Ok(())
-}
-
-#[inline]
-fn note_event(
-    out: &mut Outcome,
-    gaps: &mut Vec<u64>,
-    seen: &Seen,
-    at: Instant,
-    stream_err: &mut Option<ErrorKind>,
-) {
-    if seen.error {
-        *stream_err = Some(ErrorKind::StreamError);
-    }
-    if let Some(u) = seen.usage {
-        out.usage_seen = Some(u);
-    }
-    if seen.content_chars > 0 {
-        out.content_events += 1;
-        out.content_chars += seen.content_chars;
-        match out.last_token {
-            None => out.first_token = Some(at),
-            Some(last) => gaps.push(us_between(last, at)),
         }
-        out.last_token = Some(at);
+        let phase = if out.first_byte.is_none() { Phase::FirstByte } else { Phase::Idle };
+        let (n, at) = deadlines.read(conn, phase).await?;
+        out.bytes_in += n as u64;
+        out.first_byte.get_or_insert(at);
     }
 }
 
-/// Token counts from usage, else from counted events; flags empty completions.
-fn settle_tokens(out: &mut Outcome, usage: Option<crate::protocol::Usage>, stream: bool) {
-    match usage {
-        Some(u) => {
-            out.prompt_tokens = u.prompt_tokens;
-            out.completion_tokens = u.completion_tokens;
-            out.token_source = TokenSource::Usage;
-            out.token_mismatch = stream && u.completion_tokens < out.content_events;
-        }
-        None if stream && out.content_events > 0 => {
-            out.completion_tokens = out.content_events;
-            out.token_source = TokenSource::Counted;
-        }
-        None => {}
-    }
-    if out.error.is_none() && out.content_chars == 0 && out.completion_tokens == 0 {
-        out.error = Some(ErrorKind::EmptyCompletion);
-    }
-}
+#[cfg(test)]
+#[path = "exchange_tests.rs"]
+mod tests;

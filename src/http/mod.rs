@@ -1,7 +1,8 @@
 //! The HTTP/1.1 client: targets resolved once, keep-alive connections, and one timed
-//! exchange (request bytes out, status + headers, Content-Length / chunked / close-delimited
-//! body, SSE events stamped with the time their bytes arrived).
+//! exchange (request bytes out, the response read through the `wire` codec, SSE events
+//! stamped with the time their bytes arrived, tokens settled).
 
 pub mod conn;
 pub mod exchange;
+pub mod settle;
 pub mod target;

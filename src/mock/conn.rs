@@ -16,14 +16,12 @@ use super::pacing;
 use super::routes::{route, Route};
 use super::Core;
 use crate::wire::api_error::{default_message, write_error_body, Family};
-use crate::wire::chunked::ChunkedDecoder;
+use crate::wire::body::BodyDecoder;
+use crate::wire::chunked::Step;
 use crate::wire::encode;
-use crate::wire::head::{connection_has, parse_decimal, request_framing, trim, RequestFraming};
+use crate::wire::head::{parse_decimal, trim, Framing, HeadError, EMPTY_HEADER};
+use crate::wire::request::{parse_request, RequestHead, MAX_REQUEST_HEADERS};
 
-/// Largest request head; larger gets 431.
-const MAX_HEAD_BYTES: usize = 64 << 10;
-/// Most headers per request; more gets 431.
-const MAX_HEADERS: usize = 96;
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
 
@@ -228,35 +226,69 @@ async fn read_request<S: AsyncReadRent>(
     core: &Core,
 ) -> Result<Request, ReadEnd> {
     let settings = &core.settings;
+    let (head, head_len, framing) = read_head(stream, bufs, core).await?;
+    let family = head.family;
+    let max = settings.max_body_bytes;
+    let too_large = || ReadEnd::Reject(413, format!("request body exceeds {max} bytes"), family);
+    if matches!(framing, Framing::Length(len) if len > max as u64) {
+        return Err(too_large());
+    }
+    // A length-delimited body stays where it was read; a chunked one is decoded into `bufs.body`.
+    let chunked = framing == Framing::Chunked;
+    bufs.body.clear();
+    let mut body = BodyDecoder::new(framing);
+    let mut size = 0;
+    let mut pos = head_len;
+    let deadline = Instant::now() + settings.body_timeout;
+    loop {
+        let (used, step) = body
+            .step(&bufs.read[pos..])
+            .map_err(|e| ReadEnd::Reject(400, format!("chunked request body: {e}"), family))?;
+        pos += used;
+        match step {
+            Step::Data(data) => {
+                size += data.len();
+                if size > max {
+                    return Err(too_large());
+                }
+                if chunked {
+                    bufs.body.extend_from_slice(data);
+                }
+                continue;
+            }
+            Step::Done => return Ok((head, (!chunked).then_some((head_len, pos)), pos)),
+            Step::NeedMore => {}
+        }
+        if let BodyDecoder::Length(due) = body {
+            // The whole rest of the body in one allocation (it is below `max`).
+            bufs.read.reserve(due as usize);
+        }
+        match fill(stream, &mut bufs.read, deadline.saturating_duration_since(Instant::now())).await {
+            Ok(0) => return Err(ReadEnd::Closed),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                return Err(ReadEnd::Reject(408, "timed out reading the request body".into(), family))
+            }
+            Err(_) => return Err(ReadEnd::Closed),
+        }
+    }
+}
+
+/// Reads until the request head is complete; returns it, its length and the body's framing.
+async fn read_head<S: AsyncReadRent>(
+    stream: &mut S,
+    bufs: &mut Buffers,
+    core: &Core,
+) -> Result<(Head, usize, Framing), ReadEnd> {
+    let settings = &core.settings;
     let mut head_started: Option<Instant> = None;
-    let (head, head_len, framing) = loop {
+    loop {
         if !bufs.read.is_empty() {
-            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&bufs.read) {
-                Ok(httparse::Status::Complete(n)) => {
-                    let parsed =
-                        parse_head(&req, core).map_err(|(s, m)| ReadEnd::Reject(s, m, Family::OpenAi))?;
-                    break (parsed.0, n, parsed.1);
-                }
-                Ok(httparse::Status::Partial) if bufs.read.len() > MAX_HEAD_BYTES => {
-                    return Err(ReadEnd::Reject(
-                        431,
-                        "request head is larger than 65536 bytes".into(),
-                        Family::OpenAi,
-                    ));
-                }
-                Ok(httparse::Status::Partial) => {}
-                Err(httparse::Error::TooManyHeaders) => {
-                    return Err(ReadEnd::Reject(
-                        431,
-                        format!("more than {MAX_HEADERS} headers"),
-                        Family::OpenAi,
-                    ));
-                }
-                Err(e) => {
-                    return Err(ReadEnd::Reject(400, format!("malformed HTTP request: {e}"), Family::OpenAi))
-                }
+            let mut headers = [EMPTY_HEADER; MAX_REQUEST_HEADERS];
+            match parse_request(&bufs.read, &mut headers) {
+                Ok(Some(req)) => return Ok((parse_head(&req, core), req.len, req.framing)),
+                Ok(None) => {}
+                Err(e) => return Err(rejected(e)),
             }
         }
         let limit = match head_started {
@@ -274,66 +306,22 @@ async fn read_request<S: AsyncReadRent>(
                 head_started.get_or_insert_with(Instant::now);
             }
         }
-    };
-    let family = head.family;
-    let too_large =
-        || ReadEnd::Reject(413, format!("request body exceeds {} bytes", settings.max_body_bytes), family);
-    let body_deadline = Instant::now() + settings.body_timeout;
-    let body_timeout = || ReadEnd::Reject(408, "timed out reading the request body".into(), family);
-    match framing {
-        RequestFraming::Length(len) => {
-            if len > settings.max_body_bytes as u64 {
-                return Err(too_large());
-            }
-            let end = head_len + len as usize;
-            while bufs.read.len() < end {
-                bufs.read.reserve(end - bufs.read.len());
-                match fill(stream, &mut bufs.read, body_deadline.saturating_duration_since(Instant::now()))
-                    .await
-                {
-                    Ok(0) => return Err(ReadEnd::Closed),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(body_timeout()),
-                    Err(_) => return Err(ReadEnd::Closed),
-                }
-            }
-            Ok((head, Some((head_len, end)), end))
-        }
-        RequestFraming::Chunked => {
-            bufs.body.clear();
-            let mut decoder = ChunkedDecoder::new();
-            let mut pos = head_len;
-            loop {
-                let (used, done) = decoder
-                    .decode_into(&bufs.read[pos..], &mut bufs.body)
-                    .map_err(|e| ReadEnd::Reject(400, format!("chunked request body: {e}"), family))?;
-                pos += used;
-                if bufs.body.len() > settings.max_body_bytes {
-                    return Err(too_large());
-                }
-                if done {
-                    return Ok((head, None, pos));
-                }
-                match fill(stream, &mut bufs.read, body_deadline.saturating_duration_since(Instant::now()))
-                    .await
-                {
-                    Ok(0) => return Err(ReadEnd::Closed),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(body_timeout()),
-                    Err(_) => return Err(ReadEnd::Closed),
-                }
-            }
-        }
     }
 }
 
+/// The answer to a head that cannot be parsed (before its route is known, so OpenAI-shaped).
+fn rejected(e: HeadError) -> ReadEnd {
+    let (status, message) = match e {
+        HeadError::TooLarge { .. } => (431, format!("request {e}")),
+        HeadError::TooManyHeaders { .. } => (431, e.to_string()),
+        HeadError::Framing(f) => (400, format!("cannot frame the request body: {f}")),
+        _ => (400, format!("malformed HTTP request: {e}")),
+    };
+    ReadEnd::Reject(status, message, Family::OpenAi)
+}
+
 /// Extracts what the mock needs from a parsed head.
-fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, RequestFraming), (u16, String)> {
-    let method = req.method.unwrap_or("");
-    let path = req.path.unwrap_or("/");
-    let framing =
-        request_framing(req.headers).map_err(|e| (400, format!("cannot frame the request body: {e}")))?;
-    let mut keep_alive = req.version == Some(1);
+fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
     let mut anthropic_version = false;
     let mut authorized = core.settings.api_key.is_none();
     let mut head = Head {
@@ -341,7 +329,7 @@ fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, Req
         family: Family::OpenAi,
         model_id: String::new(),
         method_ok: false,
-        keep_alive: false,
+        keep_alive: req.keep_alive,
         authorized: false,
         anthropic_version: false,
         ttft_ms: None,
@@ -350,16 +338,10 @@ fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, Req
         fault: Ok(FaultPlan::default()),
         bad_header: None,
     };
-    for h in req.headers.iter() {
+    for h in req.headers {
         let name = h.name;
         let value = trim(h.value);
-        if name.eq_ignore_ascii_case("connection") {
-            if connection_has(value, b"close") {
-                keep_alive = false;
-            } else if connection_has(value, b"keep-alive") {
-                keep_alive = true;
-            }
-        } else if name.eq_ignore_ascii_case("anthropic-version") {
+        if name.eq_ignore_ascii_case("anthropic-version") {
             anthropic_version = true;
         } else if let Some(key) = core.settings.api_key.as_deref() {
             if (name.eq_ignore_ascii_case("authorization")
@@ -375,16 +357,16 @@ fn parse_head(req: &httparse::Request<'_, '_>, core: &Core) -> Result<(Head, Req
             parse_mock_header(&name[7..], value, &mut head);
         }
     }
-    let routed = route(path, anthropic_version);
+    let routed = route(req.path, anthropic_version);
     head.route = routed.route;
     head.family = routed.family;
     head.model_id = routed.model_id.to_owned();
+    let method = req.method;
     head.method_ok =
         if routed.route.is_get() { method == "GET" || method == "HEAD" } else { method == "POST" };
-    head.keep_alive = keep_alive;
     head.authorized = authorized || matches!(routed.route, Route::Health | Route::Metrics);
     head.anthropic_version = anthropic_version;
-    Ok((head, framing))
+    head
 }
 
 /// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-fault`.

@@ -3,15 +3,15 @@
 //! Purpose: decode `Transfer-Encoding: chunked` response/request bodies
 //! incrementally, straight out of whatever read buffer the caller owns. The
 //! decoder is a pure state machine over `&[u8]`: it knows nothing about
-//! sockets or runtimes and never allocates (except [`ChunkedDecoder::decode_into`],
-//! which appends into a caller-provided `Vec`).
+//! sockets or runtimes and never allocates. `wire::body::BodyDecoder` wraps it with the
+//! other framings (and `decode_into`, which appends payload to a `Vec`).
 //!
 //! Contract:
 //! * Feed bytes in order; each call reports how many bytes it consumed. Bytes
 //!   past the consumed count were not looked at and must be presented again
-//!   (followed by newer bytes) on the next call. [`ChunkedDecoder::step`] and
-//!   [`ChunkedDecoder::decode_into`] consume everything they are given unless
-//!   they hit the end of the body, so the caller only has to keep leftovers
+//!   (followed by newer bytes) on the next call. [`ChunkedDecoder::step`]
+//!   consumes everything it is given unless it hits the end of the body or
+//!   hands out payload, so the caller only has to keep leftovers
 //!   once the body is done (they belong to the next message on the
 //!   connection).
 //! * Payload is handed out zero-copy as [`Step::Data`] slices borrowing the
@@ -28,17 +28,15 @@
 //! use llmload::wire::chunked::{ChunkedDecoder, Step};
 //!
 //! let mut dec = ChunkedDecoder::new();
-//! let mut body = Vec::new();
-//! // A read that ends mid-chunk, then the rest plus the next response's bytes.
-//! assert_eq!(dec.decode_into(b"5;ext=1\r\nhel", &mut body), Ok((12, false)));
+//! // A read that ends mid-chunk: payload slices borrow the input (zero-copy).
+//! assert_eq!(dec.step(b"5;ext=1\r\nhel"), Ok((12, Step::Data(b"hel"))));
+//! assert_eq!(dec.step(b""), Ok((0, Step::NeedMore)));
+//! // The rest, plus the next response's bytes.
 //! let rest = b"lo\r\n0\r\nTrailer: x\r\n\r\nHTTP/1.1 200 OK\r\n";
-//! let (consumed, done) = dec.decode_into(rest, &mut body).unwrap();
-//! assert!(done && body == b"hello");
-//! assert_eq!(&rest[consumed..], b"HTTP/1.1 200 OK\r\n"); // not ours
-//!
-//! // Zero-copy: payload slices borrow the input.
-//! let mut dec = ChunkedDecoder::new();
-//! assert_eq!(dec.step(b"3\r\nabc\r\n0\r\n\r\n"), Ok((6, Step::Data(b"abc"))));
+//! assert_eq!(dec.step(rest), Ok((2, Step::Data(b"lo"))));
+//! let (consumed, step) = dec.step(&rest[2..]).unwrap();
+//! assert_eq!(step, Step::Done);
+//! assert_eq!(&rest[2 + consumed..], b"HTTP/1.1 200 OK\r\n"); // not ours
 //! ```
 
 use std::fmt;
@@ -180,24 +178,6 @@ impl ChunkedDecoder {
                         return Err(e);
                     }
                 }
-            }
-        }
-    }
-
-    /// Decode as much of `input` as possible, appending payload to `out`.
-    ///
-    /// Returns (bytes consumed, body done). Unless done, all of `input` is
-    /// consumed; when done, `input[consumed..]` belongs to whatever follows the
-    /// body.
-    pub fn decode_into(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, bool), ChunkedError> {
-        let mut pos = 0;
-        loop {
-            let (n, step) = self.step(&input[pos..])?;
-            pos += n;
-            match step {
-                Step::Data(d) => out.extend_from_slice(d),
-                Step::NeedMore => return Ok((pos, false)),
-                Step::Done => return Ok((pos, true)),
             }
         }
     }

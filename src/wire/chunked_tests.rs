@@ -2,6 +2,7 @@
 //! at every offset and byte-at-a-time; every error path; a no-panic fuzz loop.
 
 use super::*;
+use crate::wire::testing::Rng;
 
 /// Bytes that follow the body on a keep-alive connection; must never be consumed.
 const NEXT: &[u8] = b"HTTP/1.1 200 OK\r\n";
@@ -53,22 +54,6 @@ fn run_step(input: &[u8], cuts: &[usize]) -> Outcome {
     Outcome::Incomplete(payload)
 }
 
-/// Same as `run_step` but through `decode_into`.
-fn run_into(input: &[u8], cuts: &[usize]) -> Outcome {
-    let mut dec = ChunkedDecoder::default();
-    let mut payload = Vec::new();
-    let mut start = 0;
-    for end in cuts.iter().copied().chain(std::iter::once(input.len())) {
-        match dec.decode_into(&input[start..end], &mut payload) {
-            Err(e) => return Outcome::Err(e, payload),
-            Ok((n, true)) => return Outcome::Done(payload, start + n),
-            Ok((n, false)) => assert_eq!(n, end - start),
-        }
-        start = end;
-    }
-    Outcome::Incomplete(payload)
-}
-
 /// Every offset for normal inputs; a sample (plus the tail) for the huge
 /// limit-testing ones, which would otherwise be quadratic.
 fn split_points(len: usize) -> Vec<usize> {
@@ -82,14 +67,11 @@ fn split_points(len: usize) -> Vec<usize> {
 /// Whole, every two-piece split and byte-at-a-time must agree; returns the outcome.
 fn check_splits(input: &[u8]) -> Outcome {
     let whole = run_step(input, &[]);
-    assert_eq!(run_into(input, &[]), whole);
     for k in split_points(input.len()) {
         assert_eq!(run_step(input, &[k]), whole, "split at {k}");
-        assert_eq!(run_into(input, &[k]), whole, "split at {k} (decode_into)");
     }
     let bytes: Vec<usize> = (1..input.len()).collect();
     assert_eq!(run_step(input, &bytes), whole, "byte-at-a-time");
-    assert_eq!(run_into(input, &bytes), whole, "byte-at-a-time (decode_into)");
     whole
 }
 
@@ -373,36 +355,16 @@ fn error_is_sticky_until_reset() {
     let mut dec = ChunkedDecoder::new();
     let e = dec.step(b"q").unwrap_err();
     assert_eq!(dec.step(b"5\r\nhello").unwrap_err(), e);
-    let mut out = Vec::new();
-    assert_eq!(dec.decode_into(b"0\r\n\r\n", &mut out).unwrap_err(), e);
+    assert_eq!(dec.step(b"0\r\n\r\n").unwrap_err(), e);
     assert!(!dec.is_done());
     dec.reset();
-    assert_eq!(dec.decode_into(b"2\r\nok\r\n0\r\n\r\n", &mut out).unwrap(), (12, true));
-    assert_eq!(out, b"ok");
+    assert_eq!(dec.step(b"2\r\nok\r\n0\r\n\r\n").unwrap(), (5, Step::Data(b"ok")));
+    assert_eq!(dec.step(b"\r\n0\r\n\r\n").unwrap(), (7, Step::Done));
     let msg: Box<dyn std::error::Error> = Box::new(e);
     assert!(msg.to_string().contains("0x71"));
 }
 
 /// xorshift64: deterministic, no extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn cuts(&mut self, len: usize) -> Vec<usize> {
-        let mut c: Vec<usize> = (0..self.below(4)).map(|_| self.below(len + 1)).collect();
-        c.sort_unstable();
-        c
-    }
-}
-
 #[test]
 fn fuzz_random_bytes_no_panic_and_split_invariant() {
     const ALPHABET: &[u8] = b"0123456789abcdefABCDEFxz;= \t\r\n\r\n\r\n";
@@ -421,7 +383,6 @@ fn fuzz_random_bytes_no_panic_and_split_invariant() {
         }
         let cuts = rng.cuts(len);
         assert_eq!(run_step(&input, &cuts), whole, "{input:?} cut at {cuts:?}");
-        assert_eq!(run_into(&input, &cuts), whole, "{input:?} cut at {cuts:?}");
     }
 }
 
@@ -460,6 +421,5 @@ fn fuzz_generated_valid_bodies() {
         assert_eq!(run_step(&body, &[]), expected);
         let cuts = rng.cuts(body.len());
         assert_eq!(run_step(&body, &cuts), expected, "cuts {cuts:?}");
-        assert_eq!(run_into(&body, &cuts), expected, "cuts {cuts:?}");
     }
 }

@@ -3,6 +3,7 @@
 //! (results must be identical); limits, buffer contract, writer, fuzz.
 
 use super::*;
+use crate::wire::testing::Rng;
 
 /// OpenAI chat completions, `stream_options.include_usage = true`.
 const OPENAI: &str = concat!(
@@ -409,20 +410,6 @@ fn writer_rejects_newlines_in_debug() {
 }
 
 /// xorshift64: deterministic, no extra crates.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn fuzz_no_panic_and_split_invariant() {
     const TOKENS: &[&[u8]] = &[
