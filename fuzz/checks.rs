@@ -7,7 +7,10 @@
 // it was given.
 
 use llmload::protocol::ProtocolKind;
-use llmload::wire::chunked::ChunkedDecoder;
+use llmload::wire::body::BodyDecoder;
+use llmload::wire::head::{Framing, EMPTY_HEADER};
+use llmload::wire::request::{parse_request, MAX_REQUEST_HEADERS};
+use llmload::wire::response::{parse_response, Parsed};
 use llmload::wire::sse::SseScanner;
 
 /// Where to split `data` into reads: every byte for short inputs, else a few cuts derived
@@ -31,6 +34,16 @@ fn splits(data: &[u8]) -> Vec<Vec<usize>> {
         cuts.dedup();
     }
     out
+}
+
+/// The prefix lengths a head check tries: all of them for short inputs, else every 7th and
+/// the last few (a long input is mostly body, and the check is quadratic).
+fn prefixes(n: usize) -> Vec<usize> {
+    if n <= 512 {
+        (0..n).collect()
+    } else {
+        (0..n).step_by(7).chain(n.saturating_sub(16)..n).collect()
+    }
 }
 
 /// What an SSE scan produced: the events (type, data, id) and whether it failed.
@@ -69,12 +82,24 @@ pub fn sse(data: &[u8]) {
     }
 }
 
-/// What a chunked decode produced: the payload, the bytes consumed when it finished (None:
-/// it needs more), and the error kind if it failed.
+/// What a body decode produced: the payload, the bytes consumed when it finished (None: it
+/// needs more), and the error if it failed.
 type Decoded = (Vec<u8>, Option<usize>, Option<String>);
 
-fn dechunk(data: &[u8], cuts: &[usize]) -> Decoded {
-    let mut decoder = ChunkedDecoder::new();
+/// The framing a body input is decoded with: chosen by its first byte (the rest is the body).
+fn framing_of(data: &[u8]) -> (Framing, &[u8]) {
+    match data.split_first() {
+        None => (Framing::Chunked, data),
+        Some((&b, rest)) => match b % 3 {
+            0 => (Framing::Chunked, rest),
+            1 => (Framing::UntilClose, rest),
+            _ => (Framing::Length(u64::from(b) * 3), rest),
+        },
+    }
+}
+
+fn decode(framing: Framing, data: &[u8], cuts: &[usize], close: bool) -> Decoded {
+    let mut decoder = BodyDecoder::new(framing);
     let (mut out, mut from, mut consumed) = (Vec::new(), 0, 0);
     for &to in cuts {
         let input = &data[from..to];
@@ -91,18 +116,58 @@ fn dechunk(data: &[u8], cuts: &[usize]) -> Decoded {
             Err(e) => return (out, None, Some(format!("{:?}", e.kind()))),
         }
     }
-    (out, None, None)
+    // The peer closed after the last byte: that ends an until-close body only.
+    let done = close && decoder.eof();
+    (out, done.then_some(consumed), None)
 }
 
-/// The chunked decoder yields the same payload, ends at the same byte and fails the same
-/// way at every split.
-pub fn chunked(data: &[u8]) {
-    let whole = dechunk(data, &[data.len()]);
-    for cuts in splits(data) {
-        let got = dechunk(data, &cuts);
-        // Payload before an error may stop at a different byte, never beyond the whole's.
-        assert_eq!((&got.1, &got.2), (&whole.1, &whole.2), "split at {cuts:?}");
-        assert_eq!(got.0, whole.0, "split at {cuts:?}");
+/// The body decoder yields the same payload, ends at the same byte and fails the same way at
+/// every split, for every framing; a close ends only an until-close body.
+pub fn body(data: &[u8]) {
+    let (framing, data) = framing_of(data);
+    for close in [false, true] {
+        let whole = decode(framing, data, &[data.len()], close);
+        for cuts in splits(data) {
+            assert_eq!(decode(framing, data, &cuts, close), whole, "{framing:?}, split at {cuts:?}");
+        }
+        if let (Framing::Length(n), Some(end)) = (framing, whole.1) {
+            assert_eq!(end as u64, n, "a Length body ends after exactly its length");
+        }
+    }
+}
+
+/// A head parser's verdict on every prefix is "need more" (having dropped no more than the
+/// prefix) or already the verdict on the whole; a complete head never extends past the input.
+pub fn response(data: &[u8]) {
+    let whole = parse_response(data);
+    if let Ok(Parsed::Complete(head)) = &whole {
+        assert!(head.len <= data.len(), "head of {} bytes in {}", head.len, data.len());
+        assert!(!(head.keep_alive && head.framing == Framing::UntilClose), "until-close is never reused");
+    }
+    for k in prefixes(data.len()) {
+        match parse_response(&data[..k]) {
+            Ok(Parsed::Partial { interim }) => assert!(interim <= k),
+            prefix => assert_eq!(prefix, whole, "prefix of {k} bytes"),
+        }
+    }
+}
+
+/// The same for request heads (the mock's parser).
+pub fn request(data: &[u8]) {
+    let verdict = |input: &[u8]| {
+        let mut headers = [EMPTY_HEADER; MAX_REQUEST_HEADERS];
+        parse_request(input, &mut headers)
+            .map(|h| h.map(|h| (h.method.to_string(), h.path.to_string(), h.framing, h.keep_alive, h.len)))
+    };
+    let whole = verdict(data);
+    if let Ok(Some(head)) = &whole {
+        assert!(head.4 <= data.len());
+    }
+    for k in prefixes(data.len()) {
+        match verdict(&data[..k]) {
+            Ok(None) => {}
+            prefix => assert_eq!(prefix, whole, "prefix of {k} bytes"),
+        }
     }
 }
 

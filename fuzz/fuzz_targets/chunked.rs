@@ -1,3 +1,0 @@
-#![no_main]
-include!("../checks.rs");
-libfuzzer_sys::fuzz_target!(|data: &[u8]| chunked(data));
