@@ -354,7 +354,7 @@ mod tests {
 
     #[test]
     fn a_probe_passes_on_what_was_served_not_on_what_was_sent() {
-        use crate::metrics::Stats;
+        use crate::metrics::{Counters, Stats};
         use crate::profile::stages::Stage;
         use std::time::Duration;
         let probe = |all: Stats| StageResult {
@@ -369,13 +369,21 @@ mod tests {
         };
         // Every request sent was fine and fast, but only half finished inside the window:
         // the server queued the rest.
-        let queued = probe(Stats { requests: 100, ok: 100, served: 50, late: 50, ..Stats::default() });
+        let counts = |c: Counters| Stats::from(c);
+        let queued =
+            probe(counts(Counters { requests: 100, ok: 100, served: 50, late: 50, ..Counters::default() }));
         assert_eq!((served_rate(&queued), offered_rate(&queued)), (50.0, 100.0));
         assert!(
             matches!(judge(&queued, &[], Vec::new()), Verdict::Fail(r) if r[0].contains("served 50.0/s"))
         );
         // Follow-up turns count on both sides.
-        let kept_up = probe(Stats { requests: 160, ok: 160, served: 158, followups: 60, ..Stats::default() });
+        let kept_up = probe(counts(Counters {
+            requests: 160,
+            ok: 160,
+            served: 158,
+            followups: 60,
+            ..Counters::default()
+        }));
         assert_eq!(judge(&kept_up, &[], Vec::new()), Verdict::Pass);
         assert!(matches!(judge(&kept_up, &[], vec!["cpu".into()]), Verdict::GeneratorLimited(_)));
     }

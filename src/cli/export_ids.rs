@@ -11,16 +11,15 @@
 //! naming the file and the line number; exit 2 when the file cannot be opened, 1 for a bad
 //! line or a write error.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use serde::Deserialize;
 
 use super::Failure;
+use crate::report::jsonl::Line;
 
 #[derive(Args, Debug)]
 pub struct ExportIdsArgs {
@@ -46,25 +45,6 @@ pub enum Format {
 /// The header of `--format csv`.
 pub const CSV_HEADER: &str =
     "conv_uuid,turn,stage,scenario,intended_start_us,latency_us,ttft_us,status,error,completion_tokens";
-
-/// The fields of a results.jsonl line that are exported (others are ignored).
-#[derive(Deserialize, Debug)]
-struct Turn<'a> {
-    #[serde(borrow)]
-    conv_uuid: Cow<'a, str>,
-    turn: u32,
-    stage: u32,
-    #[serde(borrow)]
-    scenario: Cow<'a, str>,
-    intended_start: u64,
-    latency_us: u64,
-    ttft_us: Option<u64>,
-    status: u16,
-    #[serde(borrow, default)]
-    error: Option<Cow<'a, str>>,
-    completion_tokens: u64,
-    warmup: bool,
-}
 
 pub fn run(args: ExportIdsArgs) -> Result<i32, Failure> {
     let path = if args.input.is_dir() { args.input.join("results.jsonl") } else { args.input.clone() };
@@ -119,7 +99,7 @@ pub fn export<R: BufRead, W: Write>(
         }
         line_no += 1;
         let bad = |why: String| ExportError::Input(format!("{}:{line_no}: {why}", path.display()));
-        let t: Turn = serde_json::from_slice(&buf).map_err(|e| bad(e.to_string()))?;
+        let t: Line = serde_json::from_slice(&buf).map_err(|e| bad(e.to_string()))?;
         let id = parse_uuid(&t.conv_uuid)
             .ok_or_else(|| bad(format!("conv_uuid {:?} is not an RFC 4122 UUID", t.conv_uuid)))?;
         if t.warmup && !include_warmup {
@@ -161,7 +141,7 @@ pub fn export<R: BufRead, W: Write>(
 }
 
 /// One CSV row (with its line end) in the column order of [`CSV_HEADER`].
-fn csv_row(out: &mut String, t: &Turn) {
+fn csv_row(out: &mut String, t: &Line) {
     use std::fmt::Write as _;
     csv_field(out, &t.conv_uuid);
     let _ = write!(out, ",{},{},", t.turn, t.stage);

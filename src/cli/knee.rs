@@ -123,7 +123,7 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
         eprintln!("{line}");
         rows.push(line);
         search.record(rate, &verdict);
-        for mut second in std::mem::take(&mut progress.timeline) {
+        for mut second in std::mem::take(&mut result.timeline) {
             second.t += offset;
             second.stage = stages.len();
             timeline.push(second);
@@ -144,10 +144,10 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
         Some(o) => o.to_string(),
         None => "interrupted before the search ended".to_string(),
     };
-    let run = RunResult { stages, interrupted, elapsed: Duration::from_secs_f64(offset), ..base };
+    let run = RunResult { stages, interrupted, elapsed: Duration::from_secs_f64(offset), timeline, ..base };
     let mut notes = vec![format!("knee search ({}): {verdict}", args.slo)];
     notes.extend(rows.iter().cloned());
-    let (_report, _checks) = run::finish(&p, &run, timeline, notes)?;
+    let (_report, _checks) = run::finish(&p, &run, notes)?;
     let mut text = rows.join("\n");
     text.push_str(&format!("\n\n{verdict}\n"));
     std::fs::write(p.dir.join("knee.txt"), &text)

@@ -1,4 +1,5 @@
-//! The live progress line: once a second, and a summary line as each stage ends.
+//! The live progress line: once a second (showing the second the engine sampled), and a
+//! summary line as each stage ends.
 //!
 //! On a terminal the line is redrawn in place (`\r`, erase line, no line feed); every other
 //! message goes through [`Progress::message`], which erases the live line first, so nothing
@@ -11,10 +12,10 @@ use std::time::Duration;
 
 use crate::engine::shard::Shard;
 use crate::engine::{Observer, StageResult, TurnRecord};
-use crate::metrics::live::{Live, LiveSnapshot};
+use crate::metrics::live::LiveSnapshot;
+use crate::metrics::timeline::Second;
 use crate::profile::stages::{Load, Stage};
 use crate::report::jsonl::JsonlWriter;
-use crate::report::summary::Second;
 use crate::report::text;
 
 /// Erases the terminal line the cursor is on and returns to its start.
@@ -23,15 +24,11 @@ const ERASE_LINE: &str = "\r\x1b[2K";
 /// Prints progress to stderr.
 pub struct Progress {
     stages: Vec<Stage>,
-    /// The live counters at the previous tick.
-    last: LiveSnapshot,
     /// `results.jsonl`, and the first write error (reported once at the end).
     pub jsonl: Option<JsonlWriter>,
     pub jsonl_error: Option<std::io::Error>,
     stop: Arc<AtomicBool>,
     told_stop: bool,
-    /// One sample per tick, for the timelines of the reports.
-    pub timeline: Vec<Second>,
     /// stderr is a terminal: redraw the line in place.
     tty: bool,
     /// A live line is on the terminal, not yet erased.
@@ -46,12 +43,10 @@ impl Progress {
     pub fn new(stages: Vec<Stage>, jsonl: Option<JsonlWriter>, stop: Arc<AtomicBool>) -> Progress {
         Progress {
             stages,
-            last: LiveSnapshot::default(),
             jsonl,
             jsonl_error: None,
             stop,
             told_stop: false,
-            timeline: Vec::new(),
             tty: std::io::stderr().is_terminal(),
             line_open: false,
             last_stage_end: None,
@@ -85,7 +80,8 @@ impl Progress {
     /// The progress line for one tick. It counts what the stage line counts (rps: requests
     /// finished in the second; err: failed, not cancelled or dropped), and puts the figures a
     /// reader must not miss first, so a narrow terminal cuts only latencies.
-    fn line(&self, stage: usize, elapsed: Duration, now: &LiveSnapshot, second: &Second) -> String {
+    fn line(&self, now: &LiveSnapshot, second: &Second) -> String {
+        let (stage, elapsed) = (second.stage, Duration::from_secs_f64(second.t));
         let total: Duration = self.stages.iter().map(|s| s.duration).sum();
         let planned = self.stages.get(stage).map_or(Duration::ZERO, |s| s.duration);
         let load = self.stages.get(stage).map(|s| load_text(&s.load, self.shard)).unwrap_or_default();
@@ -208,34 +204,14 @@ fn fit(line: String) -> String {
 }
 
 impl Observer for Progress {
-    fn tick(&mut self, stage: usize, elapsed: Duration, live: &Live) {
+    fn tick(&mut self, second: &Second, live: &LiveSnapshot) {
         if self.stop.load(Relaxed) && !self.told_stop {
             self.told_stop = true;
             self.message(
                 "llmload: interrupted — finishing in-flight requests and writing reports (again to quit at once)",
             );
         }
-        let now = live.snapshot();
-        let (t, last) = (now.totals, self.last.totals);
-        let latency = now.latency.since(&self.last.latency);
-        let ttft = now.ttft.since(&self.last.ttft);
-        let second = Second {
-            t: elapsed.as_secs_f64(),
-            stage,
-            sent: t.sent - last.sent,
-            ok: t.ok - last.ok,
-            failed: t.failed - last.failed,
-            cancelled: t.cancelled - last.cancelled,
-            dropped: t.dropped - last.dropped,
-            tokens: t.tokens - last.tokens,
-            in_flight: t.in_flight,
-            latency_p50_us: latency.quantile(0.5),
-            latency_p99_us: latency.quantile(0.99),
-            ttft_p50_us: ttft.quantile(0.5),
-        };
-        let line = self.line(stage, elapsed, &now, &second);
-        self.timeline.push(second);
-        self.last = now;
+        let line = self.line(live, second);
         if self.tty {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "{ERASE_LINE}{}", fit(line));
@@ -273,46 +249,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ticks_sample_the_last_second() {
-        let live = Live::new(2);
-        let stop = Arc::new(AtomicBool::new(false));
+    fn the_line_shows_the_sampled_second_and_the_totals() {
         let stages = vec![Stage::parse("8:4s").unwrap(), Stage::parse("@50:2s").unwrap()];
-        let mut p = Progress::new(stages, None, stop);
+        let mut p = Progress::new(stages, None, Arc::new(AtomicBool::new(false)));
         p.tty = false;
-        live.shard(0).latency.record(100_000);
-        live.shard(1).latency.record(200_000);
-        live.shard(1).ttft.record(40_000);
-        p.tick(0, Duration::from_secs(1), &live);
-        // The next second: one slow request only.
-        live.shard(0).latency.record(900_000);
-        p.tick(0, Duration::from_secs(2), &live);
-        // A second without successful requests.
-        crate::metrics::live::LiveShard::add(&live.shard(1).failed, 1);
-        p.tick(1, Duration::from_secs(3), &live);
-        let [a, b, c] = &p.timeline[..] else { panic!("{:?}", p.timeline) };
-        assert_eq!((a.ok, a.sent), (2, 2));
-        let p50 = a.latency_p50_us.unwrap();
-        assert!(p50.abs_diff(100_000) <= 100_000 / 32, "{p50}");
-        assert!(a.latency_p99_us.unwrap().abs_diff(200_000) <= 200_000 / 32);
-        assert!(a.ttft_p50_us.unwrap().abs_diff(40_000) <= 40_000 / 32);
-        assert_eq!(b.ok, 1);
-        assert!(b.latency_p50_us.unwrap().abs_diff(900_000) <= 900_000 / 32);
-        assert_eq!(b.ttft_p50_us, None);
-        assert_eq!((c.ok, c.failed, c.stage), (0, 1, 1));
-        assert_eq!(c.latency_p50_us, None);
-        let line = p.line(1, Duration::from_secs(3), &p.last, c);
-        assert_eq!(line, "[  3.0s/6s] 2/2 @50/s rps 1 err 1 inflight 0 p50 - p99 - ttft -");
+        let mut now = LiveSnapshot::default();
+        now.totals.failed = 1;
+        let quiet = Second { t: 3.0, stage: 1, sent: 1, failed: 1, ..Second::default() };
+        assert_eq!(p.line(&now, &quiet), "[  3.0s/6s] 2/2 @50/s rps 1 err 1 inflight 0 p50 - p99 - ttft -");
+        let busy = Second {
+            t: 2.0,
+            sent: 31,
+            ok: 31,
+            latency_p50_us: Some(270_000),
+            latency_p99_us: Some(336_000),
+            ttft_p50_us: Some(1_234),
+            ..Second::default()
+        };
+        now.totals.in_flight = 8;
+        assert_eq!(
+            p.line(&now, &busy),
+            "[  2.0s/6s] 1/2 8 users rps 31 err 1 inflight 8 p50 270ms p99 336ms ttft 1.23ms"
+        );
         // Drops and cancellations are shown apart from errors, and come before the latencies.
-        crate::metrics::live::LiveShard::add(&live.shard(0).dropped, 4);
-        p.tick(1, Duration::from_secs(4), &live);
-        let line = p.line(1, Duration::from_secs(4), &p.last, p.timeline.last().unwrap());
-        assert!(line.starts_with("[  4.0s/6s] 2/2 @50/s rps 0 err 1 drop 4 inflight 0"), "{line}");
+        now.totals.dropped = 4;
+        let line = p.line(&now, &Second { t: 4.0, stage: 1, ..Second::default() });
+        assert!(line.starts_with("[  4.0s/6s] 2/2 @50/s rps 0 err 1 drop 4 inflight 8"), "{line}");
         // Past the stage's planned end the line says the stage is draining.
-        let line = p.line(1, Duration::from_secs(7), &p.last, p.timeline.last().unwrap());
-        assert!(line.contains("@50/s draining rps"), "{line}");
+        let late = Second { t: 7.0, stage: 1, ..Second::default() };
+        assert!(p.line(&now, &late).contains("@50/s draining rps"));
         p.last_stage_end = Some(std::time::Instant::now());
-        let line = p.line(1, Duration::from_secs(7), &p.last, p.timeline.last().unwrap());
-        assert!(!line.contains("draining"), "{line}");
+        assert!(!p.line(&now, &late).contains("draining"));
     }
 
     #[test]
@@ -345,7 +312,7 @@ mod tests {
         assert_eq!(shard_line(&stages, Shard::default()), None);
         let mut p = Progress::new(stages, None, Arc::default()).for_shard(shard);
         p.tty = false;
-        let line = p.line(0, Duration::from_secs(1), &LiveSnapshot::default(), &Second::default());
+        let line = p.line(&LiveSnapshot::default(), &Second { t: 1.0, ..Second::default() });
         assert!(line.contains("] 1/2 shard 0/2: 20/s of 40/s rps"), "{line}");
     }
 }

@@ -560,7 +560,7 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
         eprintln!("llmload: results.jsonl: {e}");
     }
     // 5. Reports and the verdict: everything is rendered from the summary.
-    let (report, checks) = finish(&p, &result, std::mem::take(&mut progress.timeline), Vec::new())?;
+    let (report, checks) = finish(&p, &result, Vec::new())?;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nreports: {}", dir.display());
@@ -579,7 +579,6 @@ pub fn run(args: RunArgs) -> Result<i32, Failure> {
 pub fn finish(
     p: &Prepared,
     result: &engine::RunResult,
-    timeline: Vec<summary::Second>,
     notes: Vec<String>,
 ) -> Result<(Vec<u8>, Vec<thresholds::Check>), Failure> {
     let profile = &p.profile;
@@ -617,7 +616,6 @@ pub fn finish(
         limits: p.limits.clone(),
         warnings: profile.warnings.clone(),
     };
-    summary.timeline = timeline;
     let report = crate::report::write_all(&p.dir, &summary).map_err(Failure::runtime)?;
     Ok((report, checks))
 }

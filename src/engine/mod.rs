@@ -20,7 +20,8 @@ use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
 use crate::http::target::Scheme;
 use crate::http::target::Target;
-use crate::metrics::live::Live;
+use crate::metrics::live::{Live, LiveSnapshot};
+use crate::metrics::timeline::{Sampler, Second};
 use crate::metrics::Stats;
 use crate::net::cores::{spawn_pinned, Driver};
 use crate::profile::stages::Stage;
@@ -133,6 +134,8 @@ pub struct RunResult {
     pub workers: usize,
     pub started: std::time::SystemTime,
     pub elapsed: Duration,
+    /// One sample of the live counters per second of the run (for the reports' timelines).
+    pub timeline: Vec<Second>,
 }
 
 /// What workers send the coordinator.
@@ -155,8 +158,9 @@ pub enum Report {
 
 /// Progress callbacks from the coordinator thread.
 pub trait Observer {
-    /// Called about once a second while the run goes.
-    fn tick(&mut self, _stage: usize, _elapsed: Duration, _live: &Live) {}
+    /// Called about once a second while the run goes, with the second just sampled (also
+    /// kept in `RunResult::timeline`) and the live counters it was read from (cumulative).
+    fn tick(&mut self, _second: &Second, _live: &LiveSnapshot) {}
     /// Called when a stage's results are merged.
     fn stage_done(&mut self, _index: usize, _result: &StageResult) {}
     /// Called for each completed turn (with `record_turns`).
@@ -223,6 +227,9 @@ pub fn run(
     let mut results: Vec<Option<StageResult>> = config.stages.iter().map(|_| None).collect();
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     let mut next_flush = Instant::now() + FLUSH_EVERY;
+    // The per-second timeline, sampled here so every caller (run, knee) gets the same one.
+    let mut sampler = Sampler::default();
+    let mut timeline = Vec::new();
     let mut finished = 0;
     while finished < config.stages.len() {
         let now = Instant::now();
@@ -249,8 +256,10 @@ pub fn run(
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < next_tick => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let stage = sync.current_stage();
-                observer.tick(stage, Instant::now().saturating_duration_since(epoch), &live);
+                let elapsed = Instant::now().saturating_duration_since(epoch);
+                let second = sampler.sample(sync.current_stage(), elapsed, live.snapshot());
+                observer.tick(&second, sampler.last());
+                timeline.push(second);
                 next_tick += Duration::from_secs(1);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -283,6 +292,7 @@ pub fn run(
         workers,
         started,
         elapsed: epoch.elapsed(),
+        timeline,
     })
 }
 

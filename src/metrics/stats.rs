@@ -1,59 +1,38 @@
 //! Per (stage, scenario) statistics: histograms plus counters. Each worker owns its own and
 //! the coordinator adds them up at stage boundaries; nothing here is shared or locked.
 
-use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 
+use super::counters::Counters;
 use super::hist::{HistSet, Metric};
 use super::outcome::{us_between, Outcome, TokenSource};
 use super::ErrorKind;
 
-/// Counters and histograms of one stage × scenario on one worker (or merged).
+/// Counters and histograms of one stage × scenario on one worker (or merged). The counters
+/// are read through `Deref` (`stats.requests`), as if they were fields of `Stats`.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    pub counters: Counters,
     pub hists: HistSet,
-    /// Requests sent (or attempted): `ok + failed + cancelled`.
-    pub requests: u64,
-    pub ok: u64,
-    /// Successful requests within their scenario's SLOs (goodput).
-    pub good: u64,
-    /// Errors and non-200 statuses (excluding cancellations).
-    pub failed: u64,
-    pub cancelled: u64,
-    /// Open-loop arrivals never sent: the in-flight limit was reached, or (`dropped_behind`)
-    /// llmload fell so far behind its schedule that the stage ended first. Offered load is
-    /// `requests + dropped`.
-    pub dropped: u64,
-    /// Of `dropped`: arrivals the generator could not send before the stage ended.
-    pub dropped_behind: u64,
-    /// Requests that reached the server and finished (not cancelled) inside the stage's
-    /// measurement window, whenever they were sent (warmup included): what the server
-    /// completed in the window.
-    pub served: u64,
-    /// Of `served`: successful ones, and their completion tokens.
-    pub served_ok: u64,
-    pub served_tokens: u64,
-    /// Of `requests`: finished after the window ended (during the grace period).
-    pub late: u64,
-    /// Closed-loop waits after a request failed before reaching the server (connect refused,
-    /// TLS, local ports or fds).
-    pub backoffs: u64,
-    /// Open loop: later turns of conversations (scheduled after the previous turn, not
-    /// arrivals of the schedule); included in `requests`.
-    pub followups: u64,
-    /// Requests by error class.
-    pub errors: [u64; ErrorKind::COUNT],
-    /// Responses by HTTP status.
-    pub status: BTreeMap<u16, u64>,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Completion tokens of successful requests (for output tokens/s).
-    pub ok_completion_tokens: u64,
-    pub content_events: u64,
-    pub token_mismatch: u64,
-    pub counted_tokens: u64,
-    pub connects: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
+}
+
+impl Deref for Stats {
+    type Target = Counters;
+    fn deref(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+impl DerefMut for Stats {
+    fn deref_mut(&mut self) -> &mut Counters {
+        &mut self.counters
+    }
+}
+
+impl From<Counters> for Stats {
+    fn from(counters: Counters) -> Stats {
+        Stats { counters, hists: HistSet::default() }
+    }
 }
 
 impl Stats {
@@ -123,35 +102,8 @@ impl Stats {
 
     /// Adds `other` into this (exact: counters summed, histograms added).
     pub fn add(&mut self, other: &Stats) {
+        self.counters.add(&other.counters);
         self.hists.add(&other.hists);
-        self.requests += other.requests;
-        self.ok += other.ok;
-        self.good += other.good;
-        self.failed += other.failed;
-        self.cancelled += other.cancelled;
-        self.dropped += other.dropped;
-        self.dropped_behind += other.dropped_behind;
-        self.served += other.served;
-        self.served_ok += other.served_ok;
-        self.served_tokens += other.served_tokens;
-        self.late += other.late;
-        self.backoffs += other.backoffs;
-        self.followups += other.followups;
-        for (a, b) in self.errors.iter_mut().zip(other.errors) {
-            *a += b;
-        }
-        for (code, n) in &other.status {
-            *self.status.entry(*code).or_insert(0) += n;
-        }
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
-        self.ok_completion_tokens += other.ok_completion_tokens;
-        self.content_events += other.content_events;
-        self.token_mismatch += other.token_mismatch;
-        self.counted_tokens += other.counted_tokens;
-        self.connects += other.connects;
-        self.bytes_in += other.bytes_in;
-        self.bytes_out += other.bytes_out;
     }
 
     /// Requests that failed for reasons on the generator's side.

@@ -46,11 +46,11 @@ fn value(fig: &Value, name: &str, path: &[&str]) -> Option<f64> {
 /// Compares `old` and `new`; `pct` is the allowed relative change.
 pub fn compare(old: &Value, new: &Value, pct: f64) -> Result<Vec<Row>, Incomparable> {
     for (name, s) in [("old", old), ("new", new)] {
-        if s.get("schema_version").and_then(Value::as_u64) != Some(u64::from(super::summary::SCHEMA_VERSION))
-        {
+        let version = s.get("schema_version").and_then(Value::as_u64);
+        if !super::summary::READS.iter().any(|r| version == Some(u64::from(*r))) {
             return Err(Incomparable(format!(
                 "{name}: not a summary.json of schema version {}",
-                super::summary::SCHEMA_VERSION
+                super::summary::READS.map(|r| r.to_string()).join(" or ")
             )));
         }
     }

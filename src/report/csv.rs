@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use super::summary::{Figures, Summary};
+use super::summary::Figures;
+use super::view::RunView;
 
 /// The columns, in order. Times are milliseconds.
 pub const COLUMNS: &[&str] = &[
@@ -67,7 +68,7 @@ fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures
         };
         format!("{:.3}", us as f64 / 1e3)
     };
-    let errors: Vec<String> = f.errors.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let errors: Vec<String> = f.error_counts().iter().map(|(k, v)| format!("{k}={v}")).collect();
     let cells = [
         stage.to_string(),
         field(load),
@@ -110,10 +111,10 @@ fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures
     writeln!(w, "{}", cells.join(","))
 }
 
-/// Writes the CSV for a summary.
-pub fn render(w: &mut impl Write, summary: &Summary) -> io::Result<()> {
+/// Writes the CSV of a run (its figures as the summary has them).
+pub fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
     writeln!(w, "{}", COLUMNS.join(","))?;
-    for (i, stage) in summary.stages.iter().enumerate() {
+    for (i, stage) in view.summary.stages.iter().enumerate() {
         for (name, f) in &stage.scenarios {
             row(w, i + 1, &stage.stage, name, f)?;
         }

@@ -13,7 +13,8 @@
 
 use std::fmt::Write;
 
-use super::summary::{Figures, Summary};
+use super::summary::Figures;
+use super::view::RunView;
 use crate::metrics::Metric;
 
 /// The legend line of the Java format.
@@ -58,9 +59,10 @@ fn lines(out: &mut String, stage: usize, scope: &str, start: f64, length: f64, f
     }
 }
 
-/// Renders `histograms.hlog` for a summary. A scenario named `ALL` is left out (its tag
-/// would be the aggregate's).
-pub fn render(summary: &Summary) -> String {
+/// Renders `histograms.hlog` of a run: the histograms as the summary encodes them. A
+/// scenario named `ALL` is left out (its tag would be the aggregate's).
+pub fn render(view: &RunView) -> String {
+    let summary = view.summary;
     let start = summary.meta.start_unix_us as f64 / 1e6;
     let mut out = String::new();
     let _ = writeln!(
@@ -92,11 +94,11 @@ mod tests {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
     use super::*;
-    use crate::metrics::{encode, Stats};
-    use crate::report::summary::{Meta, StageSummary, SCHEMA_VERSION};
+    use crate::metrics::{encode, Counters, Stats};
+    use crate::report::summary::{Meta, StageSummary, Summary, SCHEMA_VERSION};
 
     fn figures(n: u64) -> Figures {
-        let mut s = Stats { requests: n, ok: n, ..Stats::default() };
+        let mut s = Stats::from(Counters { requests: n, ok: n, ..Counters::default() });
         for i in 0..n {
             s.hists.record(Metric::Latency, 1 + i * i % 2_000_003);
             s.hists.record(Metric::Itl, 1 + i % 977);
@@ -147,7 +149,7 @@ mod tests {
     #[test]
     fn hdrhistogram_reads_it_back_exactly() {
         let s = summary();
-        let text = render(&s);
+        let text = render(&RunView::decode(&s).unwrap());
         assert!(text.starts_with("#[llmload 9.9.9 "), "{text}");
         assert!(text.contains("#[Histogram log format version 1.3]\n"));
         assert!(text.contains(&format!("\n{LEGEND}\n")));

@@ -1,13 +1,14 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no script, no network) with
 //! the run's header and verdicts, per-second timelines, per-stage percentile spectra, TTFT
 //! and ITL distributions, the stage table, thresholds and generator health. Rendered from a
-//! [`Summary`] like every other report; histograms are decoded through `report::model`.
+//! [`RunView`] like every other report (histograms decoded once, by the view).
 
 use std::fmt::Write;
 
 use super::run_dir::rfc3339;
 use super::summary::{Second, Summary};
 use super::svg::{self, esc, short_us, Band, Bar, Chart, Mark, Series};
+use super::view::RunView;
 use crate::metrics::{Metric, Stats};
 
 const PALETTE: [&str; 8] =
@@ -51,18 +52,11 @@ fn percent(share: f64) -> String {
     format!("{:.2}%", share * 100.0)
 }
 
-/// Renders the page. Fails only when a histogram in the summary cannot be decoded.
-pub fn render(summary: &Summary) -> Result<String, String> {
-    let stats = summary
-        .stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| s.all.to_stats().map_err(|e| format!("stages[{i}]: ALL: {e}")))
-        .collect::<Result<Vec<Stats>, String>>()?;
-    let mut total = Stats::default();
-    for s in &stats {
-        total.add(s);
-    }
+/// Renders the page.
+pub fn render(view: &RunView) -> String {
+    let summary = view.summary;
+    let stats: Vec<&Stats> = view.run.stages.iter().map(|st| &st.all).collect();
+    let total = &view.total;
     let mut o = String::with_capacity(256 * 1024);
     let _ = write!(
         o,
@@ -72,7 +66,7 @@ pub fn render(summary: &Summary) -> Result<String, String> {
         esc(&summary.target)
     );
     header(&mut o, summary);
-    kpis(&mut o, summary, &total);
+    kpis(&mut o, summary, total);
 
     section(&mut o, "timelines", "Timeline", "per second; shaded spans and dashed lines are stages");
     o.push_str("<div class=\"grid\">");
@@ -89,13 +83,13 @@ pub fn render(summary: &Summary) -> Result<String, String> {
 
     section(&mut o, "distributions", "Distributions", "all stages; log-spaced bins");
     o.push_str("<div class=\"grid\">");
-    o.push_str(&distribution(&total, Metric::Ttft, "Time to first token", TEAL));
-    o.push_str(&distribution(&total, Metric::Itl, "Inter-token latency", BLUE));
+    o.push_str(&distribution(total, Metric::Ttft, "Time to first token", TEAL));
+    o.push_str(&distribution(total, Metric::Itl, "Inter-token latency", BLUE));
     o.push_str("</div></section>");
 
     tables::stage_table(&mut o, summary);
     tables::thresholds(&mut o, summary);
-    tables::health(&mut o, summary, &total);
+    tables::health(&mut o, summary, total);
     let _ = writeln!(
         o,
         "<footer>llmload {} · summary.json schema {} · this page is self-contained (no scripts, \
@@ -103,7 +97,7 @@ pub fn render(summary: &Summary) -> Result<String, String> {
         esc(&summary.llmload_version),
         summary.schema_version
     );
-    Ok(o)
+    o
 }
 
 fn section(o: &mut String, id: &str, title: &str, note: &str) {
@@ -384,7 +378,7 @@ fn quantile_label(q: f64) -> String {
 }
 
 /// HdrHistogram-style percentile spectrum of `metric`, one line per stage.
-fn spectrum(s: &Summary, stats: &[Stats], metric: Metric, title: &str) -> String {
+fn spectrum(s: &Summary, stats: &[&Stats], metric: Metric, title: &str) -> String {
     const STEPS: usize = 200;
     let xs: Vec<f64> =
         (0..=STEPS).map(|i| (1.0 - 10f64.powf(-4.0 * i as f64 / STEPS as f64)).min(0.9999)).collect();

@@ -2,58 +2,85 @@
 //! arrive from the workers, buffered and flushed on whole lines every 250 ms, so a killed run
 //! leaves a file whose every line parses.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::TurnRecord;
 use crate::metrics::outcome::us_between;
 use crate::profile::stages::{Load, Stage};
 
-/// One line of `results.jsonl`.
-#[derive(Serialize)]
-struct Line<'a> {
-    stage: usize,
+/// One line of `results.jsonl`: written by [`JsonlWriter`], read back by `report::rebuild`
+/// and `llmload export-ids`. Its strings borrow from the turn when written and from the line
+/// when read (owned only where the line escapes them).
+///
+/// llmload writes every field. A reader takes lines that hold only the fields export-ids
+/// exports (a line from another tool, or made by hand): the others read as their default
+/// (`#[serde(default)]`), or as None where rebuilding a run needs them (`Option` without a
+/// JSON null: `rebuild` refuses a line without them, naming the field).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Line<'a> {
+    /// 1-based.
+    pub stage: usize,
+    /// The stage's users (closed loop) or rate (open loop), at its end.
     #[serde(skip_serializing_if = "Option::is_none")]
-    concurrency: Option<u32>,
+    pub concurrency: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rate: Option<f64>,
-    scenario: &'a str,
-    protocol: &'a str,
-    conv_uuid: &'a str,
-    turn: u32,
-    turns_total: u32,
-    stream: bool,
+    pub rate: Option<f64>,
+    #[serde(borrow)]
+    pub scenario: Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub protocol: Cow<'a, str>,
+    #[serde(borrow)]
+    pub conv_uuid: Cow<'a, str>,
+    pub turn: u32,
+    #[serde(default)]
+    pub turns_total: u32,
+    #[serde(default)]
+    pub stream: bool,
     /// Unix µs.
-    intended_start: u64,
+    pub intended_start: u64,
     /// Unix µs of the actual send.
-    start: u64,
-    send_lag_us: u64,
+    #[serde(default)]
+    pub start: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub send_lag_us: Option<u64>,
     /// From the intended start (coordinated-omission corrected).
-    latency_us: u64,
+    pub latency_us: u64,
     /// From the actual send.
-    service_us: u64,
-    ttfb_us: Option<u64>,
-    ttft_us: Option<u64>,
-    itl_mean_us: Option<u64>,
-    itl_max_us: Option<u64>,
-    tpot_us: Option<u64>,
-    status: u16,
+    #[serde(default)]
+    pub service_us: u64,
+    pub ttfb_us: Option<u64>,
+    pub ttft_us: Option<u64>,
+    pub itl_mean_us: Option<u64>,
+    pub itl_max_us: Option<u64>,
+    pub tpot_us: Option<u64>,
+    pub status: u16,
+    /// The error class (`ErrorKind::name`).
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'static str>,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    token_source: &'static str,
-    content_len: u64,
-    warmup: bool,
-    /// Finished inside the stage's measurement window (counted in the served rate).
-    in_window: bool,
-    worker: usize,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: u64,
+    /// `usage`, `counted` or `none` (`TokenSource::name`).
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub token_source: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub content_len: u64,
+    pub warmup: bool,
+    /// Finished inside the stage's measurement window (counted in the served rate). None
+    /// also in lines of an llmload from before served requests were counted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    err_body: Option<String>,
+    pub in_window: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<usize>,
+    /// The start of a failed response's body (`--capture-error-body`).
+    #[serde(borrow, skip_serializing_if = "Option::is_none")]
+    pub err_body: Option<Cow<'a, str>>,
 }
 
 /// Writes turn records as JSON lines.
@@ -98,15 +125,15 @@ impl JsonlWriter {
             stage: t.stage + 1,
             concurrency,
             rate,
-            scenario: self.scenarios.get(t.scenario).map_or("", String::as_str),
-            protocol: t.protocol,
-            conv_uuid: &t.conv_uuid,
+            scenario: Cow::Borrowed(self.scenarios.get(t.scenario).map_or("", String::as_str)),
+            protocol: Cow::Borrowed(t.protocol),
+            conv_uuid: Cow::Borrowed(&t.conv_uuid),
             turn: t.turn,
             turns_total: t.turns_total,
             stream: t.stream,
             intended_start: self.unix_us(o.intended),
             start: self.unix_us(o.sent),
-            send_lag_us: us_between(o.intended, o.sent),
+            send_lag_us: Some(us_between(o.intended, o.sent)),
             latency_us: us_between(o.intended, o.end),
             service_us: us_between(o.sent, o.end),
             ttfb_us: o.first_byte.map(|t| us_between(o.intended, t)),
@@ -120,15 +147,15 @@ impl JsonlWriter {
                 _ => None,
             },
             status: o.status,
-            error: o.error.map(|e| e.name()),
-            prompt_tokens: o.prompt_tokens,
+            error: o.error.map(|e| Cow::Borrowed(e.name())),
+            prompt_tokens: Some(o.prompt_tokens),
             completion_tokens: o.completion_tokens,
-            token_source: o.token_source.name(),
+            token_source: Some(Cow::Borrowed(o.token_source.name())),
             content_len: o.content_chars,
             warmup: t.warmup,
-            in_window: t.in_window,
-            worker: t.worker,
-            err_body: t.err_body.as_ref().map(|b| String::from_utf8_lossy(b).into_owned()),
+            in_window: Some(t.in_window),
+            worker: Some(t.worker),
+            err_body: t.err_body.as_ref().map(|b| String::from_utf8_lossy(b)),
         };
         serde_json::to_writer(&mut self.out, &line)?;
         self.out.write_all(b"\n")?;
@@ -139,5 +166,78 @@ impl JsonlWriter {
     /// Flushes whole lines to the file.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line() -> Line<'static> {
+        Line {
+            stage: 2,
+            concurrency: None,
+            rate: Some(12.5),
+            scenario: "chat".into(),
+            protocol: "openai-chat".into(),
+            conv_uuid: "0b5e3c1a-9f1d-4c2b-8a7e-2d4f6a8b0c1e".into(),
+            turn: 1,
+            turns_total: 3,
+            stream: true,
+            intended_start: 1_700_000_000_000_000,
+            start: 1_700_000_000_000_100,
+            send_lag_us: Some(100),
+            latency_us: 250_000,
+            service_us: 249_900,
+            ttfb_us: Some(1_000),
+            ttft_us: None,
+            itl_mean_us: None,
+            itl_max_us: None,
+            tpot_us: None,
+            status: 429,
+            error: None,
+            prompt_tokens: Some(5),
+            completion_tokens: 0,
+            token_source: Some("none".into()),
+            content_len: 0,
+            warmup: false,
+            in_window: Some(true),
+            worker: Some(1),
+            err_body: Some("slow \"down\"".into()),
+        }
+    }
+
+    #[test]
+    fn a_line_reads_back_as_written_borrowing_its_strings() {
+        let l = line();
+        let text = serde_json::to_string(&l).unwrap();
+        // Absent optional fields are left out; the others keep their place.
+        assert!(
+            text.starts_with(r#"{"stage":2,"rate":12.5,"scenario":"chat","protocol":"openai-chat","#),
+            "{text}"
+        );
+        assert!(!text.contains("concurrency") && !text.contains("\"error\""), "{text}");
+        assert!(text.contains(r#""ttft_us":null"#), "{text}");
+        assert!(
+            text.ends_with(r#""warmup":false,"in_window":true,"worker":1,"err_body":"slow \"down\""}"#),
+            "{text}"
+        );
+        let back: Line = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, l);
+        assert!(matches!(back.scenario, Cow::Borrowed(_)), "read without copying");
+        // A line of an older llmload: no in_window; a line with only what export-ids reads.
+        let old = text.replace(r#""in_window":true,"#, "");
+        assert_eq!(serde_json::from_str::<Line>(&old).unwrap().in_window, None);
+        let few = r#"{"stage":1,"scenario":"s","conv_uuid":"u","turn":2,"intended_start":7,"latency_us":9,
+            "status":200,"completion_tokens":3,"warmup":false}"#;
+        let l: Line = serde_json::from_str(few).unwrap();
+        assert_eq!(
+            (l.turn, l.turns_total, l.send_lag_us, l.worker, l.protocol.as_ref()),
+            (2, 0, None, None, "")
+        );
+        // A line missing an exported figure is refused.
+        let bad = text.replace(r#""latency_us":250000,"#, "");
+        let err = serde_json::from_str::<Line>(&bad).unwrap_err().to_string();
+        assert!(err.contains("missing field `latency_us`"), "{err}");
     }
 }

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::model::run_from_summary;
 use super::summary::{self, MergedRun, Second, Summary};
 use super::thresholds::Coverage;
+use super::view::RunView;
 use crate::engine::shard::Shard;
 use crate::engine::RunResult;
 
@@ -175,10 +175,14 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
         check_compatible(first, s, name)?;
     }
     let (runs, coverage) = distinct_runs(inputs)?;
-    let mut run = run_from_summary(first).map_err(|e| format!("{}: {e}", inputs[0].0))?;
+    let decode =
+        |name: &str, s| RunView::decode(s).map(RunView::into_run).map_err(|e| format!("{name}: {e}"));
+    let mut run = decode(&inputs[0].0, first)?;
     for (name, s) in &inputs[1..] {
-        add_run(&mut run, run_from_summary(s).map_err(|e| format!("{name}: {e}"))?);
+        add_run(&mut run, decode(name, s)?);
     }
+    let timelines: Vec<&[Second]> = inputs.iter().map(|(_, s)| s.timeline.as_slice()).collect();
+    run.timeline = merge_timelines(&timelines);
     let mut dns = BTreeMap::new();
     for (_, s) in inputs {
         for (h, us) in &s.dns_us {
@@ -243,8 +247,6 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
         ));
     }
     out.meta.merged_runs = runs;
-    let timelines: Vec<&[Second]> = inputs.iter().map(|(_, s)| s.timeline.as_slice()).collect();
-    out.timeline = merge_timelines(&timelines);
     Ok(out)
 }
 

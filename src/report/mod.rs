@@ -19,6 +19,7 @@ pub mod summary;
 pub mod svg;
 pub mod text;
 pub mod thresholds;
+pub mod view;
 
 use std::path::Path;
 
@@ -35,28 +36,20 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), String> 
 }
 
 /// Renders every report of a run from its summary into `dir` and returns the text report.
-/// `llmload run`, `merge` and `report` all come through here.
+/// `llmload run`, `merge` and `report` all come through here; the summary is decoded once
+/// into a [`view::RunView`] that every renderer takes.
 pub fn write_all(dir: &Path, summary: &Summary) -> Result<Vec<u8>, String> {
-    let run = model::run_from_summary(summary)?;
-    let info = summary::RunInfo {
-        target: summary.target.clone(),
-        fd_limit: summary.fd_limit,
-        dns: summary
-            .dns_us
-            .iter()
-            .map(|(h, us)| (h.clone(), std::time::Duration::from_micros(*us)))
-            .collect(),
-    };
+    let view = view::RunView::decode(summary)?;
     let io = |e: std::io::Error| e.to_string();
     let mut report = Vec::new();
-    text::render(&mut report, &run, &info, &summary.meta, &summary.thresholds).map_err(io)?;
+    text::render(&mut report, &view).map_err(io)?;
     write_atomic(dir, "report.txt", &report)?;
     write_atomic(dir, "summary.json", &serde_json::to_vec_pretty(summary).expect("summary serializes"))?;
     let mut csv = Vec::new();
-    csv::render(&mut csv, summary).map_err(io)?;
+    csv::render(&mut csv, &view).map_err(io)?;
     write_atomic(dir, "report.csv", &csv)?;
-    write_atomic(dir, "metrics.prom", prom::render(summary).as_bytes())?;
-    write_atomic(dir, "histograms.hlog", hlog::render(summary).as_bytes())?;
-    write_atomic(dir, "report.html", html::render(summary)?.as_bytes())?;
+    write_atomic(dir, "metrics.prom", prom::render(&view).as_bytes())?;
+    write_atomic(dir, "histograms.hlog", hlog::render(&view).as_bytes())?;
+    write_atomic(dir, "report.html", html::render(&view).as_bytes())?;
     Ok(report)
 }

@@ -1,7 +1,7 @@
 //! `metrics.prom`: a run's figures in the Prometheus text format, for node_exporter's textfile
 //! collector (or any scraper that reads a file). Names carry the `llmload_` prefix and base
 //! units (`_seconds`, `_bytes`, `_total`); every series of a stage × scenario is labelled
-//! `stage` (1-based), `load` (the stage as written, e.g. `@2000:1m0s`), `scenario` and
+//! `stage` (1-based), `load` (the stage as written, e.g. `@2000:60s`), `scenario` and
 //! `protocol`.
 //!
 //! There are no series for the stage as a whole (summary.json's `all`): they would sit beside
@@ -20,8 +20,9 @@
 use hdrhistogram::Histogram;
 
 use super::promtext::{Kind, PromText};
-use super::summary::{Figures, Summary};
-use crate::metrics::{encode, hist::new_histogram, Metric};
+use super::summary::Figures;
+use super::view::RunView;
+use crate::metrics::{Metric, Stats};
 
 /// The histogram bucket bounds in µs: 1, 2.5 and 5 per decade from 100 µs to 500 s.
 pub const BUCKETS_US: [u64; 21] = [
@@ -71,12 +72,11 @@ fn le_label(us: u64) -> String {
     super::promtext::format_value(us as f64 / 1e6)
 }
 
-/// One stage × scenario: its labels, figures and decoded histograms.
+/// One stage × scenario: its labels, figures and decoded statistics.
 struct Scope<'a> {
     labels: Vec<(&'static str, String)>,
     fig: &'a Figures,
-    /// Per metric of `Metric::ALL`; None when the text does not decode.
-    hists: Vec<Option<Histogram<u64>>>,
+    stats: &'a Stats,
 }
 
 impl Scope<'_> {
@@ -86,35 +86,22 @@ impl Scope<'_> {
     }
 }
 
-fn scope<'a>(stage: usize, load: &str, scenario: &str, protocol: &str, fig: &'a Figures) -> Scope<'a> {
-    let hists = Metric::ALL
-        .iter()
-        .map(|m| match fig.histograms.get(m.name()) {
-            Some(text) => encode::decode(text).ok(),
-            None => Some(new_histogram()),
-        })
-        .collect();
-    Scope {
-        labels: vec![
-            ("stage", stage.to_string()),
-            ("load", load.to_string()),
-            ("scenario", scenario.to_string()),
-            ("protocol", protocol.to_string()),
-        ],
-        fig,
-        hists,
-    }
-}
-
-/// Every stage × scenario of the summary (a scenario named `ALL` too: it is one of the
+/// Every stage × scenario of the run (a scenario named `ALL` too: it is one of the
 /// scenarios here, and leaving it out would make `sum()` short).
-fn scopes(summary: &Summary) -> Vec<Scope<'_>> {
-    let protocols = &summary.meta.protocols;
+fn scopes<'a>(view: &'a RunView) -> Vec<Scope<'a>> {
+    let protocols = &view.summary.meta.protocols;
     let mut out = Vec::new();
-    for (i, st) in summary.stages.iter().enumerate() {
+    for (i, st) in view.summary.stages.iter().enumerate() {
         for (name, fig) in &st.scenarios {
+            let Some(stats) = view.stats(i, name) else { continue };
             let protocol = protocols.get(name).map_or("", String::as_str);
-            out.push(scope(i + 1, &st.stage, name, protocol, fig));
+            let labels = vec![
+                ("stage", (i + 1).to_string()),
+                ("load", st.stage.clone()),
+                ("scenario", name.clone()),
+                ("protocol", protocol.to_string()),
+            ];
+            out.push(Scope { labels, fig, stats });
         }
     }
     out
@@ -218,9 +205,10 @@ fn flag(b: bool) -> f64 {
     }
 }
 
-/// Renders `metrics.prom` for a summary.
-pub fn render(summary: &Summary) -> String {
-    let scopes = scopes(summary);
+/// Renders `metrics.prom` of a run.
+pub fn render(view: &RunView) -> String {
+    let summary = view.summary;
+    let scopes = scopes(view);
     let mut p = PromText::new();
 
     p.family("llmload_requests_total", Kind::Counter, "Requests by outcome (ok, failed or cancelled).");
@@ -231,13 +219,13 @@ pub fn render(summary: &Summary) -> String {
     }
     p.family("llmload_responses_total", Kind::Counter, "Responses by HTTP status.");
     for s in &scopes {
-        for (status, n) in &s.fig.status {
+        for (status, n) in &s.fig.status_counts() {
             p.sample("llmload_responses_total", &s.with(&[("status", status)]), *n as f64);
         }
     }
     p.family("llmload_errors_total", Kind::Counter, "Failed requests by error class.");
     for s in &scopes {
-        for (class, n) in &s.fig.errors {
+        for (class, n) in &s.fig.error_counts() {
             p.sample("llmload_errors_total", &s.with(&[("class", class)]), *n as f64);
         }
     }
@@ -255,13 +243,13 @@ pub fn render(summary: &Summary) -> String {
     }
 
     let les: Vec<String> = BUCKETS_US.iter().map(|us| le_label(*us)).collect();
-    for (mi, metric) in Metric::ALL.iter().enumerate() {
+    for metric in Metric::ALL.iter() {
         let family = format!("llmload_{}_seconds", metric.name());
         let (bucket, sum, count) =
             (format!("{family}_bucket"), format!("{family}_sum"), format!("{family}_count"));
         p.family(&family, Kind::Histogram, metric_help(*metric));
         for s in &scopes {
-            let Some(h) = &s.hists[mi] else { continue };
+            let h = s.stats.hists.get(*metric);
             for (le, us) in les.iter().zip(BUCKETS_US) {
                 p.sample(&bucket, &s.with(&[("le", le)]), count_at_most(h, us) as f64);
             }

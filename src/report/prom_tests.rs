@@ -2,12 +2,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::*;
-use crate::metrics::Stats;
-use crate::report::summary::{Meta, StageSummary, SCHEMA_VERSION};
+use crate::metrics::{encode, hist::new_histogram, Counters, Stats};
+use crate::report::summary::{Meta, StageSummary, Summary, SCHEMA_VERSION};
 use crate::report::thresholds::Check;
 
 fn stats(values_us: &[u64], ok: u64) -> Stats {
-    let mut s = Stats { requests: ok + 2, ok, failed: 1, cancelled: 1, ..Stats::default() };
+    let mut s =
+        Stats::from(Counters { requests: ok + 2, ok, failed: 1, cancelled: 1, ..Counters::default() });
     s.status.insert(200, ok);
     s.status.insert(500, 1);
     s.errors[crate::metrics::ErrorKind::ALL[0].index()] = 1;
@@ -61,7 +62,7 @@ fn summary() -> Summary {
         fd_limit: 1024,
         generator_bound: false,
         interrupted: false,
-        stages: vec![stage("4:2s"), stage("@2000:1m0s")],
+        stages: vec![stage("4:2s"), stage("@2000:60s")],
         thresholds: vec![Check {
             stage: 1,
             scope: "ALL".into(),
@@ -153,7 +154,7 @@ fn label<'a>(labels: &'a [(String, String)], k: &str) -> Option<&'a str> {
 #[test]
 fn families_series_and_escaping() {
     let s = summary();
-    let text = render(&s);
+    let text = render(&RunView::decode(&s).unwrap());
     let samples = parse(&text);
     assert!(text.contains(r#"scenario="we\"ird\\name\nx""#), "{text}");
     assert!(text.contains(r#"host="h\"1""#));
@@ -184,14 +185,14 @@ fn families_series_and_escaping() {
             .clone()
     };
     let (_, l, _) = find("llmload_requests_total", "2", "chat");
-    assert_eq!(label(&l, "load"), Some("@2000:1m0s"));
+    assert_eq!(label(&l, "load"), Some("@2000:60s"));
     assert_eq!(label(&l, "protocol"), Some("openai-chat"));
     // A scenario the profile named ALL is a scenario like the others (no protocol known here).
     let (_, l, _) = find("llmload_requests_total", "1", "ALL");
     assert_eq!(label(&l, "protocol"), Some(""));
     assert!(text.contains("llmload_run_thresholds_pass 0\n"));
     assert!(text.contains(
-        r#"llmload_threshold_pass{stage="2",load="@2000:1m0s",scenario="ALL",threshold="p95_ms"} 0"#
+        r#"llmload_threshold_pass{stage="2",load="@2000:60s",scenario="ALL",threshold="p95_ms"} 0"#
     ));
     assert!(text.contains("llmload_run_start_timestamp_seconds 1700000000\n"));
 }
@@ -199,7 +200,7 @@ fn families_series_and_escaping() {
 #[test]
 fn histograms_are_cumulative_and_exact() {
     let s = summary();
-    let samples = parse(&render(&s));
+    let samples = parse(&render(&RunView::decode(&s).unwrap()));
     let mut checked = 0;
     for (stage_i, st) in s.stages.iter().enumerate() {
         for (scope, fig) in &st.scenarios {
@@ -255,7 +256,7 @@ fn histograms_are_cumulative_and_exact() {
 #[test]
 fn sums_over_scenarios_are_the_stage_totals() {
     let s = summary();
-    let samples = parse(&render(&s));
+    let samples = parse(&render(&RunView::decode(&s).unwrap()));
     let stage_sum = |name: &str, stage: usize, extra: &[(&str, &str)]| -> f64 {
         samples
             .iter()
@@ -271,7 +272,7 @@ fn sums_over_scenarios_are_the_stage_totals() {
         let all = &st.all;
         assert_eq!(stage_sum("llmload_requests_total", i, &[]), all.requests as f64);
         assert_eq!(stage_sum("llmload_requests_total", i, &[("outcome", "ok")]), all.ok as f64);
-        assert_eq!(stage_sum("llmload_responses_total", i, &[("status", "500")]), all.status["500"] as f64);
+        assert_eq!(stage_sum("llmload_responses_total", i, &[("status", "500")]), all.status[&500] as f64);
         assert_eq!(stage_sum("llmload_good_requests_total", i, &[]), all.good as f64);
         assert!((stage_sum("llmload_requests_per_second", i, &[]) - all.rps).abs() < 1e-9);
         for metric in Metric::ALL {

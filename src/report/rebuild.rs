@@ -9,38 +9,13 @@ use std::io::BufRead;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
-
+use super::jsonl::Line;
 use super::summary::{self, Summary};
 use crate::engine::{RunResult, StageResult};
 use crate::metrics::outcome::{Outcome, TokenSource};
 use crate::metrics::{ErrorKind, Stats};
 use crate::net::cores::Driver;
 use crate::profile::stages::{Load, Stage};
-
-/// The fields of a `results.jsonl` line this needs.
-#[derive(Deserialize)]
-struct Line {
-    stage: usize,
-    concurrency: Option<u32>,
-    rate: Option<f64>,
-    scenario: String,
-    intended_start: u64,
-    send_lag_us: u64,
-    latency_us: u64,
-    ttfb_us: Option<u64>,
-    ttft_us: Option<u64>,
-    itl_mean_us: Option<u64>,
-    tpot_us: Option<u64>,
-    status: u16,
-    error: Option<String>,
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    token_source: String,
-    warmup: bool,
-    in_window: bool,
-    worker: usize,
-}
 
 /// One stage as the lines describe it.
 #[derive(Default)]
@@ -52,11 +27,16 @@ struct StageAcc {
     workers: usize,
 }
 
+/// A field llmload always writes that a line lacks (see `jsonl::Line`).
+fn need<T>(v: Option<T>, field: &str) -> Result<T, String> {
+    v.ok_or_else(|| format!("missing field `{field}`"))
+}
+
 fn outcome(l: &Line) -> Result<Outcome, String> {
     let t0 = Instant::now();
     let at = |us: u64| t0 + Duration::from_micros(us);
     let mut o = Outcome::new(t0);
-    o.sent = at(l.send_lag_us);
+    o.sent = at(need(l.send_lag_us, "send_lag_us")?);
     o.end = at(l.latency_us);
     o.first_byte = l.ttfb_us.map(at);
     o.first_token = l.ttft_us.map(at);
@@ -72,9 +52,9 @@ fn outcome(l: &Line) -> Result<Outcome, String> {
         }
         None => None,
     };
-    o.prompt_tokens = l.prompt_tokens;
+    o.prompt_tokens = need(l.prompt_tokens, "prompt_tokens")?;
     o.completion_tokens = l.completion_tokens;
-    o.token_source = match l.token_source.as_str() {
+    o.token_source = match need(l.token_source.as_deref(), "token_source")? {
         "usage" => TokenSource::Usage,
         "counted" => TokenSource::Counted,
         _ => TokenSource::None,
@@ -110,10 +90,14 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
         if l.stage == 0 || l.stage > 10_000 {
             return Err(at(&format!("stage {} out of range", l.stage)));
         }
+        let in_window = l
+            .in_window
+            .ok_or_else(|| at("no in_window (written by an llmload that did not count served requests)"))?;
+        let worker = need(l.worker, "worker").map_err(|e| at(&e))?;
         let scenario = match scenarios.iter().position(|s| *s == l.scenario) {
             Some(j) => j,
             None => {
-                scenarios.push(l.scenario.clone());
+                scenarios.push(l.scenario.to_string());
                 scenarios.len() - 1
             }
         };
@@ -130,7 +114,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
             st.scenarios.resize_with(scenario + 1, Stats::default);
         }
         let o = outcome(&l).map_err(|e| at(&e))?;
-        if l.in_window {
+        if in_window {
             st.scenarios[scenario].record_served(&o);
         }
         if l.warmup {
@@ -138,7 +122,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
         }
         measured += 1;
         let finished = o.error != Some(ErrorKind::Cancelled);
-        st.scenarios[scenario].late += u64::from(finished && !l.in_window);
+        st.scenarios[scenario].late += u64::from(finished && !in_window);
         gaps.clear();
         if let Some(mean) = l.itl_mean_us {
             gaps.resize(l.completion_tokens.saturating_sub(1).max(1) as usize, mean);
@@ -148,7 +132,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
         let end = l.intended_start + l.latency_us;
         st.first_us = if st.first_us == 0 { l.intended_start } else { st.first_us.min(l.intended_start) };
         st.last_us = st.last_us.max(end);
-        st.workers = st.workers.max(l.worker + 1);
+        st.workers = st.workers.max(worker + 1);
     }
     if measured == 0 {
         return Err(format!("{}: no measured turns (empty, or warmup only)", path.display()));
@@ -189,6 +173,7 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
         workers,
         started: std::time::UNIX_EPOCH + Duration::from_micros(started),
         elapsed: Duration::from_micros(ended.saturating_sub(started)),
+        timeline: Vec::new(),
     };
     let info = super::summary::RunInfo {
         target: "(rebuilt from results.jsonl)".into(),
@@ -210,4 +195,36 @@ pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
             .into(),
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"stage":1,"concurrency":2,"scenario":"chat","protocol":"openai-chat","conv_uuid":"0b5e3c1a-9f1d-4c2b-8a7e-2d4f6a8b0c1e","turn":1,"turns_total":1,"stream":true,"intended_start":1700000000000000,"start":1700000000000100,"send_lag_us":100,"latency_us":250000,"service_us":249900,"ttfb_us":1000,"ttft_us":2000,"itl_mean_us":500,"itl_max_us":900,"tpot_us":600,"status":200,"prompt_tokens":5,"completion_tokens":7,"token_source":"usage","content_len":30,"warmup":false,"in_window":true,"worker":1}"#;
+
+    fn rebuild(name: &str, text: &str) -> Result<Summary, String> {
+        let path = std::env::temp_dir().join(format!("llmload-rebuild-{}-{name}.jsonl", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let out = from_jsonl(&path);
+        let _ = std::fs::remove_file(&path);
+        out
+    }
+
+    #[test]
+    fn lines_become_the_run_and_a_missing_field_is_named() {
+        // Two whole lines and a torn last one (the writer was killed mid-line).
+        let s = rebuild("ok", &format!("{LINE}\n{LINE}\n{}", &LINE[..40])).unwrap();
+        let all = &s.stages[0].all;
+        assert_eq!((all.requests, all.ok, all.served, all.prompt_tokens), (2, 2, 2, 10));
+        assert_eq!((s.workers, s.stages[0].stage.as_str()), (2, "2:1s"));
+        assert_eq!(all.us["send_lag"].max, 100);
+        for field in ["send_lag_us", "prompt_tokens", "token_source", "worker"] {
+            let line = LINE.replacen(&format!("\"{field}\":"), "\"gone\":", 1);
+            let err = rebuild(field, &format!("{LINE}\n{line}\n")).unwrap_err();
+            assert!(err.ends_with(&format!("line 2: missing field `{field}`")), "{err}");
+        }
+        let err = rebuild("window", &LINE.replace(r#""in_window":true,"#, "")).unwrap_err();
+        assert!(err.contains("line 1: no in_window"), "{err}");
+    }
 }

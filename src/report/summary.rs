@@ -6,7 +6,8 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{RunResult, StageResult};
-use crate::metrics::{ErrorKind, Metric, Stats};
+pub use crate::metrics::timeline::Second;
+use crate::metrics::{Counters, Metric, Stats};
 use crate::units::per_second;
 
 /// Facts about the run that are not measurements.
@@ -17,8 +18,13 @@ pub struct RunInfo {
     pub dns: Vec<(String, std::time::Duration)>,
 }
 
-/// Bumped on any incompatible change of the layout.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Bumped on any change of the layout (docs/metrics.md lists them; docs/summary.schema.json
+/// describes the current one).
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The versions this llmload reads. Version 2 has the same fields as 3 (only the order of a
+/// figures object differs: the counters all come before the rates now).
+pub const READS: [u32; 2] = [2, 3];
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -51,32 +57,13 @@ impl Percentiles {
     }
 }
 
-/// The figures of one stage × scenario. Every counter of [`Stats`] is kept, so the figures
-/// can be turned back into `Stats` exactly (see `report::model`).
+/// The figures of one stage × scenario: its counters as they are (every one of [`Counters`],
+/// so the figures turn back into `Stats` exactly, see `report::view`), the rates and shares
+/// derived from them, percentiles and histograms.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Figures {
-    /// Requests sent (or attempted) whose intended start fell in the measurement window:
-    /// `ok + failed + cancelled`.
-    pub requests: u64,
-    pub ok: u64,
-    pub failed: u64,
-    pub cancelled: u64,
-    /// Open-loop arrivals never sent (`dropped_behind` of them because llmload fell behind
-    /// its schedule, the rest at the in-flight limit). Offered = requests + dropped.
-    pub dropped: u64,
-    pub dropped_behind: u64,
-    /// Open loop: later turns of conversations (not schedule arrivals).
-    pub followup_turns: u64,
-    /// Requests that reached the server and finished inside the measurement window (sent
-    /// whenever), and of them the successful ones: what the server completed.
-    pub served: u64,
-    pub served_ok: u64,
-    /// Completion tokens of the successful requests in `served`.
-    pub served_tokens: u64,
-    /// Of `requests`: finished after the window (in the grace period).
-    pub late: u64,
-    /// Closed-loop waits after a request failed before reaching the server.
-    pub backoffs: u64,
+    #[serde(flatten)]
+    pub counters: Counters,
     /// Throughput: `served` ÷ the window (what the server completed per second).
     pub rps: f64,
     /// `served_ok` ÷ the window.
@@ -88,20 +75,6 @@ pub struct Figures {
     pub goodput: f64,
     /// `served_tokens` ÷ the window.
     pub output_tokens_per_s: f64,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub token_mismatch: u64,
-    /// Successful requests within their scenario's SLOs.
-    pub good: u64,
-    pub ok_completion_tokens: u64,
-    pub content_events: u64,
-    /// Requests whose completion tokens were counted from events (no usage reported).
-    pub counted_tokens: u64,
-    pub connects: u64,
-    pub bytes_in: u64,
-    pub bytes_out: u64,
-    pub status: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
     /// Percentiles per metric (µs).
     pub us: BTreeMap<String, Percentiles>,
     /// Every non-empty histogram (µs), HdrHistogram V2 DEFLATE base64, for exact
@@ -109,44 +82,27 @@ pub struct Figures {
     pub histograms: BTreeMap<String, String>,
 }
 
+impl std::ops::Deref for Figures {
+    type Target = Counters;
+    fn deref(&self) -> &Counters {
+        &self.counters
+    }
+}
+
 impl Figures {
+    /// The figures of `s` over a measurement window of `steady_secs`: every derived figure
+    /// is computed here, and only here.
     pub fn of(s: &Stats, steady_secs: f64) -> Figures {
         let secs = steady_secs;
+        let share = |n: u64| if s.requests > 0 { n as f64 / s.requests as f64 } else { 0.0 };
         Figures {
-            requests: s.requests,
-            ok: s.ok,
-            failed: s.failed,
-            cancelled: s.cancelled,
-            dropped: s.dropped,
-            dropped_behind: s.dropped_behind,
-            followup_turns: s.followups,
-            served: s.served,
-            served_ok: s.served_ok,
-            served_tokens: s.served_tokens,
-            late: s.late,
-            backoffs: s.backoffs,
+            counters: s.counters.clone(),
             rps: per_second(s.served, secs),
             ok_rps: per_second(s.served_ok, secs),
             offered_rps: per_second(s.requests + s.dropped, secs),
-            ok_rate: if s.requests > 0 { s.ok as f64 / s.requests as f64 } else { 0.0 },
-            goodput: if s.requests > 0 { s.good as f64 / s.requests as f64 } else { 0.0 },
+            ok_rate: share(s.ok),
+            goodput: share(s.good),
             output_tokens_per_s: per_second(s.served_tokens, secs),
-            prompt_tokens: s.prompt_tokens,
-            completion_tokens: s.completion_tokens,
-            token_mismatch: s.token_mismatch,
-            good: s.good,
-            ok_completion_tokens: s.ok_completion_tokens,
-            content_events: s.content_events,
-            counted_tokens: s.counted_tokens,
-            connects: s.connects,
-            bytes_in: s.bytes_in,
-            bytes_out: s.bytes_out,
-            status: s.status.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
-            errors: ErrorKind::ALL
-                .iter()
-                .filter(|k| s.errors[k.index()] > 0)
-                .map(|k| (k.name().to_string(), s.errors[k.index()]))
-                .collect(),
             us: Metric::ALL
                 .iter()
                 .map(|m| (m.name().to_string(), Percentiles::of(s.hists.get(*m))))
@@ -178,30 +134,6 @@ pub struct StageSummary {
     pub target_findings: Vec<String>,
     pub scenarios: BTreeMap<String, Figures>,
     pub all: Figures,
-}
-
-/// One second of the run, sampled from the workers' live counters (for timelines). Counts
-/// are for that second; `in_flight` is the level at its end.
-#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
-pub struct Second {
-    /// Seconds since the run started (end of the sampled second).
-    pub t: f64,
-    /// 0-based stage index.
-    pub stage: usize,
-    /// Requests that finished (ok or failed) in that second.
-    pub sent: u64,
-    pub ok: u64,
-    pub failed: u64,
-    #[serde(default)]
-    pub cancelled: u64,
-    pub dropped: u64,
-    pub tokens: u64,
-    pub in_flight: i64,
-    /// Latency (from the intended start) of the requests that finished in that second, µs;
-    /// None when none did. Coarse (live buckets), for timelines only.
-    pub latency_p50_us: Option<u64>,
-    pub latency_p99_us: Option<u64>,
-    pub ttft_p50_us: Option<u64>,
 }
 
 /// One run a merged summary was made from.
@@ -332,6 +264,10 @@ pub fn build(run: &RunResult, info: &RunInfo, checks: &[super::thresholds::Check
         stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios, run.fixed_connections)).collect(),
         thresholds: checks.to_vec(),
         pass: checks.iter().all(|c| c.pass),
-        timeline: Vec::new(),
+        timeline: run.timeline.clone(),
     }
 }
+
+#[cfg(test)]
+#[path = "summary_schema_tests.rs"]
+mod schema_tests;

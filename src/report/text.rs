@@ -6,9 +6,8 @@ use std::io::{self, Write};
 use hdrhistogram::Histogram;
 
 use super::health::{stage_findings, target_findings};
-use super::summary::{Meta, RunInfo};
-use super::thresholds::Check;
-use crate::engine::{RunResult, StageResult};
+use super::view::RunView;
+use crate::engine::StageResult;
 use crate::metrics::{ErrorKind, Metric, Stats};
 use crate::units::format_us;
 use crate::units::per_second;
@@ -149,14 +148,10 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
 }
 
 /// Writes the full report.
-pub fn render(
-    w: &mut impl Write,
-    run: &RunResult,
-    info: &RunInfo,
-    meta: &Meta,
-    checks: &[Check],
-) -> io::Result<()> {
-    writeln!(w, "llmload report — target {}", info.target)?;
+pub fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
+    let (run, summary) = (&view.run, view.summary);
+    let (meta, checks) = (&summary.meta, &summary.thresholds);
+    writeln!(w, "llmload report — target {}", summary.target)?;
     if !meta.shard.is_empty() {
         writeln!(w, "shard {} of a distributed run (merge the shards for the whole)", meta.shard)?;
     }
@@ -211,14 +206,11 @@ pub fn render(
     }
     writeln!(w)?;
     writeln!(w, "generator health")?;
-    writeln!(w, "  workers {} on driver {}, fd limit {}", run.workers, run.driver, info.fd_limit)?;
-    for (host, took) in &info.dns {
-        writeln!(w, "  dns {host} resolved once in {}", format_us(took.as_micros() as f64))?;
+    writeln!(w, "  workers {} on driver {}, fd limit {}", run.workers, run.driver, summary.fd_limit)?;
+    for (host, us) in &summary.dns_us {
+        writeln!(w, "  dns {host} resolved once in {}", format_us(*us as f64))?;
     }
-    let mut all = Stats::default();
-    for r in &run.stages {
-        all.add(&r.all);
-    }
+    let all = &view.total;
     if all.connects > 0 {
         writeln!(
             w,

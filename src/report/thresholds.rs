@@ -143,7 +143,13 @@ mod tests {
 
     /// One 5 s stage of 100 requests, 10 of them failed: 20 req/s, error rate 0.1.
     fn run() -> RunResult {
-        let all = Stats { requests: 100, ok: 90, failed: 10, served: 100, ..Stats::default() };
+        let all = Stats::from(crate::metrics::Counters {
+            requests: 100,
+            ok: 90,
+            failed: 10,
+            served: 100,
+            ..Default::default()
+        });
         RunResult {
             stages: vec![StageResult {
                 stage: Stage::parse("@20:5s").unwrap(),
@@ -162,6 +168,7 @@ mod tests {
             workers: 1,
             started: std::time::UNIX_EPOCH,
             elapsed: Duration::from_secs(5),
+            timeline: Vec::new(),
         }
     }
 

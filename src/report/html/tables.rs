@@ -25,9 +25,10 @@ fn figure_row(o: &mut String, id: &str, class: &str, stage: &str, load: &str, sc
         Some(x) => duration(x.count, pick(&x)),
         None => "-".into(),
     };
-    let mut errors: Vec<String> = f.errors.iter().map(|(k, n)| format!("{k}={n}")).collect();
-    errors
-        .extend(f.status.iter().filter(|(c, _)| c.as_str() != "200").map(|(c, n)| format!("status {c}={n}")));
+    let mut errors: Vec<String> = f.error_counts().iter().map(|(k, n)| format!("{k}={n}")).collect();
+    errors.extend(
+        f.status_counts().iter().filter(|(c, _)| c.as_str() != "200").map(|(c, n)| format!("status {c}={n}")),
+    );
     for (name, n) in
         [("dropped", f.dropped), ("cancelled", f.cancelled), ("token_mismatch", f.token_mismatch)]
     {

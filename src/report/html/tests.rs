@@ -3,13 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use super::render;
-use crate::metrics::{Metric, Stats};
+use crate::metrics::{Counters, Metric, Stats};
 use crate::report::summary::{Figures, Meta, Second, StageSummary, Summary};
 use crate::report::thresholds::Check;
+use crate::report::view::RunView;
+
+/// The page of a summary (decoded as `write_all` decodes it).
+fn render(s: &Summary) -> Result<String, String> {
+    Ok(super::render(&RunView::decode(s)?))
+}
 
 fn stats(requests: u64, base_us: u64) -> Stats {
-    let mut s = Stats { requests, ok: requests, good: requests, connects: 2, ..Stats::default() };
+    let mut s =
+        Stats::from(Counters { requests, ok: requests, good: requests, connects: 2, ..Counters::default() });
     for i in 0..requests {
         s.hists.record(Metric::Latency, base_us + i * 1_000);
         s.hists.record(Metric::Ttft, base_us / 4 + i * 300);
