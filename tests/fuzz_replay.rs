@@ -9,8 +9,11 @@ mod checks;
 
 use std::path::Path;
 
+/// One target's invariant check.
+type Check = fn(&[u8]);
+
 /// Runs `check` over every file of the target's corpus and regressions; returns how many.
-fn replay(target: &str, check: fn(&[u8])) -> usize {
+fn replay(target: &str, check: Check) -> usize {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut n = 0;
     for dir in [root.join("corpus").join(target), root.join("regressions").join(target)] {
@@ -29,7 +32,7 @@ fn replay(target: &str, check: fn(&[u8])) -> usize {
 
 #[test]
 fn every_committed_fuzz_input_passes_its_check() {
-    let targets: [(&str, fn(&[u8])); 5] = [
+    let targets: [(&str, Check); 5] = [
         ("sse", checks::sse),
         ("body", checks::body),
         ("response", checks::response),
