@@ -5,8 +5,8 @@
 use serde::Serialize;
 use serde_json::json;
 
-use super::handlers::{emit, Ctx, Generation, Limits, Renderer, Reply};
-use super::request::{last_user_text, parse, MessagesRequest};
+use super::kit::{emit, Call, Generation, Limits, Render, Reply};
+use super::request::{last_user_text, MessagesRequest};
 use crate::wire::api_error::{write_stream_error, Family};
 
 fn stop_reason(gen: &Generation) -> &'static str {
@@ -23,29 +23,22 @@ fn usage(gen: &Generation, output_tokens: u64) -> serde_json::Value {
 }
 
 /// `POST /messages`.
-pub fn messages(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
-    let req: MessagesRequest = match parse(body) {
-        Ok(r) => r,
-        Err(e) => return ctx.error(400, &e, None),
+pub fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+    let check = |r: &MessagesRequest| match r.max_tokens {
+        Some(0) => Err("max_tokens: must be greater than or equal to 1".to_string()),
+        Some(_) => Ok(()),
+        None => Err("max_tokens: Field required".to_string()),
     };
-    let cap = match req.max_tokens {
-        Some(0) => return ctx.error(400, "max_tokens: must be greater than or equal to 1", None),
-        Some(cap) => cap,
-        None => return ctx.error(400, "max_tokens: Field required", None),
+    let (req, model) = match ctx.admit(body, check) {
+        Ok(admitted) => admitted,
+        Err(reply) => return reply,
     };
-    let model = match ctx.model(&req.model) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = ctx.apply_faults(model) {
-        return r;
-    }
-    let limits = Limits { cap, min_tokens: None, ignore_eos: false };
+    let limits = Limits { cap: req.max_tokens.unwrap_or(1), min_tokens: None, ignore_eos: false };
     let gen = ctx.plan(model, limits, req.input_tokens(), &last_user_text(&req.messages));
     let id = format!("msg_{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let stream = MessagesStream { id, model: req.model.into_owned(), scratch: Vec::with_capacity(512) };
-        return ctx.stream(Renderer::Anthropic(stream), gen);
+        return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
     ctx.core.shard().tokens(gen.tokens);
@@ -59,18 +52,11 @@ pub fn messages(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
 }
 
 /// `POST /messages/count_tokens`: the same input count `/messages` reports.
-pub fn count_tokens(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
-    let req: MessagesRequest = match parse(body) {
-        Ok(r) => r,
-        Err(e) => return ctx.error(400, &e, None),
+pub fn count_tokens(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+    let req = match ctx.admit(body, |_: &MessagesRequest| Ok(())) {
+        Ok((req, _)) => req,
+        Err(reply) => return reply,
     };
-    let model = match ctx.model(&req.model) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = ctx.apply_faults(model) {
-        return r;
-    }
     ctx.json(&json!({"input_tokens": req.input_tokens()}), std::time::Duration::ZERO)
 }
 
@@ -96,8 +82,12 @@ pub struct MessagesStream {
     scratch: Vec<u8>,
 }
 
-impl MessagesStream {
-    pub fn prelude(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+impl Render for MessagesStream {
+    fn family(&self) -> Family {
+        Family::Anthropic
+    }
+
+    fn prelude(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         let start = json!({"type": "message_start", "message": {
             "id": self.id, "type": "message", "role": "assistant", "content": [], "model": self.model,
             "stop_reason": null, "stop_sequence": null, "usage": usage(gen, 1)}});
@@ -108,7 +98,7 @@ impl MessagesStream {
         emit(out, &mut self.scratch, Some("ping"), &json!({"type": "ping"}));
     }
 
-    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn content(&mut self, text: &str, out: &mut Vec<u8>) {
         let delta = TextDelta {
             kind: "content_block_delta",
             index: 0,
@@ -117,7 +107,7 @@ impl MessagesStream {
         emit(out, &mut self.scratch, Some("content_block_delta"), &delta);
     }
 
-    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+    fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         emit(
             out,
             &mut self.scratch,
@@ -131,7 +121,7 @@ impl MessagesStream {
         emit(out, &mut self.scratch, Some("message_stop"), &json!({"type": "message_stop"}));
     }
 
-    pub fn error(&mut self, out: &mut Vec<u8>) {
+    fn error(&mut self, out: &mut Vec<u8>) {
         let mut payload = Vec::with_capacity(128);
         write_stream_error(&mut payload, Family::Anthropic, 529, "Overloaded");
         let value: serde_json::Value = serde_json::from_slice(&payload).expect("own JSON parses");

@@ -8,40 +8,23 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use monoio::buf::IoBufMut;
-use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
-use super::faults::FaultPlan;
-use super::handlers::{self, Reply};
+use super::dispatch;
+use super::head::{parse_head, Head};
+use super::kit::{write_all, Reply};
 use super::pacing;
-use super::routes::{route, Route};
+use super::routes::Route;
 use super::Core;
-use crate::wire::api_error::{default_message, write_error_body, Family};
+use crate::wire::api_error::{write_error_body, Family};
 use crate::wire::body::BodyDecoder;
 use crate::wire::chunked::Step;
 use crate::wire::encode;
-use crate::wire::head::{parse_decimal, trim, Framing, HeadError, EMPTY_HEADER};
-use crate::wire::request::{parse_request, RequestHead, MAX_REQUEST_HEADERS};
+use crate::wire::head::{Framing, HeadError, EMPTY_HEADER};
+use crate::wire::request::{parse_request, MAX_REQUEST_HEADERS};
 
 /// Read buffer growth step.
 const READ_CHUNK: usize = 16 << 10;
-
-/// A parsed request head: only what the mock acts on, copied out of the read buffer.
-#[derive(Debug)]
-pub struct Head {
-    pub route: Route,
-    pub family: Family,
-    pub model_id: String,
-    pub method_ok: bool,
-    pub keep_alive: bool,
-    pub authorized: bool,
-    pub anthropic_version: bool,
-    pub ttft_ms: Option<f64>,
-    pub itl_ms: Option<f64>,
-    pub output_tokens: Option<u64>,
-    pub fault: Result<FaultPlan, String>,
-    /// A header the mock could not accept (bad x-mock-* value), answered with 400.
-    pub bad_header: Option<String>,
-}
 
 /// Buffers owned by one connection and reused for every request on it.
 pub struct Buffers {
@@ -96,9 +79,9 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
         let limited = core.settings.max_concurrency.filter(|_| !head.route.is_get());
         let admitted = limited.is_some_and(|max| core.metrics.try_admit(max));
         let reply = if limited.is_some() && !admitted {
-            handlers::over_capacity(&core, &head, request_id.as_str(), &mut bufs.out)
+            dispatch::over_capacity(&core, &head, request_id.as_str(), &mut bufs.out)
         } else {
-            handlers::handle(&core, &head, body, request_id.as_str(), &mut bufs.out)
+            dispatch::handle(&core, &head, body, request_id.as_str(), &mut bufs.out)
         };
         bufs.read.drain(..consumed);
         let keep_alive = head.keep_alive;
@@ -188,15 +171,6 @@ fn write_full(
     }
     w.extend_from_slice(b"\r\n");
     w.extend_from_slice(&bufs.out);
-}
-
-/// Writes the whole of `buf` and gives it back cleared.
-pub async fn write_all<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) -> io::Result<()> {
-    let owned = std::mem::take(buf);
-    let (res, mut owned) = stream.write_all(owned).await;
-    owned.clear();
-    *buf = owned;
-    res.map(|_| ())
 }
 
 /// Reads more bytes into `buf`, growing it when full. Ok(0) means EOF.
@@ -318,85 +292,4 @@ fn rejected(e: HeadError) -> ReadEnd {
         _ => (400, format!("malformed HTTP request: {e}")),
     };
     ReadEnd::Reject(status, message, Family::OpenAi)
-}
-
-/// Extracts what the mock needs from a parsed head.
-fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
-    let mut anthropic_version = false;
-    let mut authorized = core.settings.api_key.is_none();
-    let mut head = Head {
-        route: Route::NotFound,
-        family: Family::OpenAi,
-        model_id: String::new(),
-        method_ok: false,
-        keep_alive: req.keep_alive,
-        authorized: false,
-        anthropic_version: false,
-        ttft_ms: None,
-        itl_ms: None,
-        output_tokens: None,
-        fault: Ok(FaultPlan::default()),
-        bad_header: None,
-    };
-    for h in req.headers {
-        let name = h.name;
-        let value = trim(h.value);
-        if name.eq_ignore_ascii_case("anthropic-version") {
-            anthropic_version = true;
-        } else if let Some(key) = core.settings.api_key.as_deref() {
-            if (name.eq_ignore_ascii_case("authorization")
-                && value.len() > 7
-                && value[..7].eq_ignore_ascii_case(b"bearer ")
-                && trim(&value[7..]) == key.as_bytes())
-                || (name.eq_ignore_ascii_case("x-api-key") && value == key.as_bytes())
-            {
-                authorized = true;
-            }
-        }
-        if name.len() > 7 && name[..7].eq_ignore_ascii_case("x-mock-") {
-            parse_mock_header(&name[7..], value, &mut head);
-        }
-    }
-    let routed = route(req.path, anthropic_version);
-    head.route = routed.route;
-    head.family = routed.family;
-    head.model_id = routed.model_id.to_owned();
-    let method = req.method;
-    head.method_ok =
-        if routed.route.is_get() { method == "GET" || method == "HEAD" } else { method == "POST" };
-    head.authorized = authorized || matches!(routed.route, Route::Health | Route::Metrics);
-    head.anthropic_version = anthropic_version;
-    head
-}
-
-/// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-fault`.
-fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
-    let text = std::str::from_utf8(value).unwrap_or("\u{fffd}");
-    let ms = || text.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && *v <= 3.6e6);
-    let bad = |head: &mut Head, what: &str| {
-        head.bad_header = Some(format!("x-mock-{name}: {text:?} is not {what}"))
-    };
-    if name.eq_ignore_ascii_case("ttft-ms") {
-        match ms() {
-            Some(v) => head.ttft_ms = Some(v),
-            None => bad(head, "a number of milliseconds"),
-        }
-    } else if name.eq_ignore_ascii_case("itl-ms") {
-        match ms() {
-            Some(v) => head.itl_ms = Some(v),
-            None => bad(head, "a number of milliseconds"),
-        }
-    } else if name.eq_ignore_ascii_case("output-tokens") {
-        match parse_decimal(value).filter(|&n| n <= 1_000_000) {
-            Some(n) => head.output_tokens = Some(n),
-            None => bad(head, "a whole number up to 1000000"),
-        }
-    } else if name.eq_ignore_ascii_case("fault") {
-        head.fault = FaultPlan::parse(text);
-    }
-}
-
-/// The message for an error status when nothing more specific is known.
-pub fn status_message(status: u16) -> &'static str {
-    default_message(status)
 }

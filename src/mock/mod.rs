@@ -9,9 +9,11 @@
 pub mod anthropic;
 pub mod config;
 pub mod conn;
+pub mod dispatch;
 pub mod dist;
 pub mod faults;
-pub mod handlers;
+pub mod head;
+pub mod kit;
 pub mod metrics;
 pub mod openai;
 pub mod pacing;

@@ -8,8 +8,8 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
 
-use super::handlers::{emit, emit_raw, unix_now, Ctx, Generation, Limits, Renderer, Reply};
-use super::request::{last_user_text, parse, ChatRequest, CompletionRequest, EmbeddingRequest};
+use super::kit::{emit, emit_raw, unix_now, Call, Generation, Limits, Render, Reply};
+use super::request::{last_user_text, ChatRequest, CompletionRequest, EmbeddingRequest};
 use crate::wire::api_error::{write_stream_error, Family};
 
 /// Default cap for chat when the request gives none.
@@ -20,7 +20,7 @@ const COMPLETIONS_DEFAULT_CAP: u64 = 16;
 const MODEL_CREATED: u64 = 1_700_000_000;
 
 /// `GET /models` and `GET /models/{id}`, in the OpenAI or Anthropic shape.
-pub fn models(ctx: &mut Ctx<'_>) -> Reply {
+pub fn models(ctx: &mut Call<'_>) -> Reply {
     let settings = &ctx.core.settings;
     let anthropic = ctx.head.family == Family::Anthropic;
     let entry = |id: &str| {
@@ -95,38 +95,23 @@ fn finish_reason(gen: &Generation) -> &'static str {
     }
 }
 
-/// `n` other than 1 is refused: the mock generates one choice.
-fn check_n(ctx: &mut Ctx<'_>, n: Option<u64>) -> Result<(), Reply> {
-    match n {
-        None | Some(1) => Ok(()),
-        Some(n) => Err(ctx.error(400, &format!("n: only n=1 is supported by the mock, got {n}"), None)),
-    }
-}
-
-fn check_cap(ctx: &mut Ctx<'_>, field: &str, cap: Option<u64>) -> Result<(), Reply> {
-    match cap {
-        Some(0) => Err(ctx.error(400, &format!("{field}: must be at least 1"), None)),
-        _ => Ok(()),
+/// `n` other than 1 is refused (the mock generates one choice), and so is a cap of 0.
+fn check_n_and_cap(n: Option<u64>, cap: Option<u64>) -> Result<(), String> {
+    match (n, cap) {
+        (None | Some(1), Some(0)) => Err("max_tokens: must be at least 1".into()),
+        (None | Some(1), _) => Ok(()),
+        (Some(n), _) => Err(format!("n: only n=1 is supported by the mock, got {n}")),
     }
 }
 
 /// `POST /chat/completions`.
-pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
-    let req: ChatRequest = match parse(body) {
-        Ok(r) => r,
-        Err(e) => return ctx.error(400, &e, None),
+pub fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+    let check = |r: &ChatRequest| check_n_and_cap(r.n, r.max_completion_tokens.or(r.max_tokens));
+    let (req, model) = match ctx.admit(body, check) {
+        Ok(admitted) => admitted,
+        Err(reply) => return reply,
     };
     let cap = req.max_completion_tokens.or(req.max_tokens);
-    if let Err(r) = check_n(ctx, req.n).and_then(|_| check_cap(ctx, "max_tokens", cap)) {
-        return r;
-    }
-    let model = match ctx.model(&req.model) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = ctx.apply_faults(model) {
-        return r;
-    }
     let limits = Limits {
         cap: cap.unwrap_or(CHAT_DEFAULT_CAP),
         min_tokens: req.min_tokens,
@@ -143,7 +128,7 @@ pub fn chat(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
             include_usage,
             scratch: Vec::with_capacity(512),
         };
-        return ctx.stream(Renderer::Chat(stream), gen);
+        return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
     let text = gen.text();
@@ -246,16 +231,22 @@ impl ChatStream {
         };
         emit(out, &mut self.scratch, None, &chunk);
     }
+}
 
-    pub fn prelude(&mut self, out: &mut Vec<u8>) {
+impl Render for ChatStream {
+    fn content_type(&self) -> &'static str {
+        "text/event-stream; charset=utf-8"
+    }
+
+    fn prelude(&mut self, _gen: &Generation, out: &mut Vec<u8>) {
         self.chunk(out, Delta { role: Some("assistant"), content: Some("") }, None);
     }
 
-    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn content(&mut self, text: &str, out: &mut Vec<u8>) {
         self.chunk(out, Delta { role: None, content: Some(text) }, None);
     }
 
-    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+    fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         self.chunk(out, Delta { role: None, content: None }, Some(finish_reason(gen)));
         if self.include_usage {
             let chunk = ChatChunk {
@@ -272,7 +263,7 @@ impl ChatStream {
         emit_raw(out, &mut self.scratch, b"[DONE]");
     }
 
-    pub fn error(&mut self, out: &mut Vec<u8>) {
+    fn error(&mut self, out: &mut Vec<u8>) {
         stream_error(out, &mut self.scratch);
     }
 }
@@ -290,21 +281,11 @@ fn stream_error(out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
 }
 
 /// `POST /completions`.
-pub fn completions(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
-    let req: CompletionRequest = match parse(body) {
-        Ok(r) => r,
-        Err(e) => return ctx.error(400, &e, None),
+pub fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+    let (req, model) = match ctx.admit(body, |r: &CompletionRequest| check_n_and_cap(r.n, r.max_tokens)) {
+        Ok(admitted) => admitted,
+        Err(reply) => return reply,
     };
-    if let Err(r) = check_n(ctx, req.n).and_then(|_| check_cap(ctx, "max_tokens", req.max_tokens)) {
-        return r;
-    }
-    let model = match ctx.model(&req.model) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = ctx.apply_faults(model) {
-        return r;
-    }
     let limits = Limits {
         cap: req.max_tokens.unwrap_or(COMPLETIONS_DEFAULT_CAP),
         min_tokens: req.min_tokens,
@@ -321,7 +302,7 @@ pub fn completions(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
             include_usage,
             scratch: Vec::with_capacity(512),
         };
-        return ctx.stream(Renderer::Completion(stream), gen);
+        return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
     ctx.core.shard().tokens(gen.tokens);
@@ -382,13 +363,19 @@ impl CompletionStream {
         };
         emit(out, &mut self.scratch, None, &chunk);
     }
+}
 
-    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+impl Render for CompletionStream {
+    fn content_type(&self) -> &'static str {
+        "text/event-stream; charset=utf-8"
+    }
+
+    fn content(&mut self, text: &str, out: &mut Vec<u8>) {
         let usage = self.include_usage.then_some(None);
         self.chunk(out, &[TextChoice { index: 0, text, logprobs: None, finish_reason: None }], usage);
     }
 
-    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+    fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         let usage = self.include_usage.then_some(None);
         let finish = Some(finish_reason(gen));
         self.chunk(out, &[TextChoice { index: 0, text: "", logprobs: None, finish_reason: finish }], usage);
@@ -400,24 +387,17 @@ impl CompletionStream {
         emit_raw(out, &mut self.scratch, b"[DONE]");
     }
 
-    pub fn error(&mut self, out: &mut Vec<u8>) {
+    fn error(&mut self, out: &mut Vec<u8>) {
         stream_error(out, &mut self.scratch);
     }
 }
 
 /// `POST /embeddings`: a deterministic unit vector per input, as floats or base64 f32 LE.
-pub fn embeddings(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
-    let req: EmbeddingRequest = match parse(body) {
-        Ok(r) => r,
-        Err(e) => return ctx.error(400, &e, None),
+pub fn embeddings(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+    let (req, model) = match ctx.admit(body, |_: &EmbeddingRequest| Ok(())) {
+        Ok(admitted) => admitted,
+        Err(reply) => return reply,
     };
-    let model = match ctx.model(&req.model) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    if let Err(r) = ctx.apply_faults(model) {
-        return r;
-    }
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
         Some("base64") => true,

@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use monoio::io::AsyncWriteRent;
 
-use super::conn::write_all;
-use super::handlers::StreamJob;
+use super::kit::{write_all, StreamJob};
 use super::Core;
 use crate::wire::encode;
 

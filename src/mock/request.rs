@@ -33,6 +33,22 @@ pub fn parse_owned<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     parse::<T>(body)
 }
 
+/// A request body that names a model (what `kit::Call::admit` looks up).
+pub trait Requested<'b>: Deserialize<'b> {
+    fn model(&self) -> &str;
+}
+
+macro_rules! requested {
+    ($($t:ident),*) => {$(
+        impl<'a> Requested<'a> for $t<'a> {
+            fn model(&self) -> &str {
+                &self.model
+            }
+        }
+    )*};
+}
+requested!(ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, MessagesRequest);
+
 /// Message content: a string, or a list of typed parts / blocks.
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]

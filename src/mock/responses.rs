@@ -4,8 +4,8 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::handlers::{emit, unix_now, Ctx, Generation, Limits, Renderer, Reply};
-use super::request::{parse, ResponsesRequest};
+use super::kit::{emit, unix_now, Call, Generation, Limits, Render, Reply};
+use super::request::ResponsesRequest;
 
 const DEFAULT_CAP: u64 = 4096;
 
@@ -53,21 +53,15 @@ fn final_status(gen: &Generation) -> &'static str {
 }
 
 /// `POST /responses`.
-pub fn create(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
-    let req: ResponsesRequest = match parse(body) {
-        Ok(r) => r,
-        Err(e) => return ctx.error(400, &e, None),
+pub fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+    let check = |r: &ResponsesRequest| match r.max_output_tokens {
+        Some(0) => Err("max_output_tokens: must be at least 1".to_string()),
+        _ => Ok(()),
     };
-    if req.max_output_tokens == Some(0) {
-        return ctx.error(400, "max_output_tokens: must be at least 1", None);
-    }
-    let model = match ctx.model(&req.model) {
-        Ok(m) => m,
-        Err(r) => return r,
+    let (req, model) = match ctx.admit(body, check) {
+        Ok(admitted) => admitted,
+        Err(reply) => return reply,
     };
-    if let Err(r) = ctx.apply_faults(model) {
-        return r;
-    }
     let limits =
         Limits { cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP), min_tokens: None, ignore_eos: false };
     let gen = ctx.plan(model, limits, req.prompt_tokens(), &req.last_user_text());
@@ -84,7 +78,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &[u8]) -> Reply {
             sequence: 0,
             scratch: Vec::with_capacity(512),
         };
-        return ctx.stream(Renderer::Responses(Box::new(stream)), gen);
+        return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
     ctx.core.shard().tokens(gen.tokens);
@@ -124,8 +118,10 @@ impl ResponsesStream {
         self.sequence += 1;
         emit(out, &mut self.scratch, Some(kind), &body);
     }
+}
 
-    pub fn prelude(&mut self, out: &mut Vec<u8>) {
+impl Render for ResponsesStream {
+    fn prelude(&mut self, _gen: &Generation, out: &mut Vec<u8>) {
         let resp = response_object(&self.id, &self.model, self.created, "in_progress", json!([]), None);
         self.event(out, "response.created", json!({"response": resp.clone()}));
         self.event(out, "response.in_progress", json!({"response": resp}));
@@ -136,7 +132,7 @@ impl ResponsesStream {
         self.event(out, "response.content_part.added", added);
     }
 
-    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
+    fn content(&mut self, text: &str, out: &mut Vec<u8>) {
         let delta = TextDelta {
             kind: "response.output_text.delta",
             item_id: &self.item_id,
@@ -150,7 +146,7 @@ impl ResponsesStream {
         emit(out, &mut self.scratch, Some("response.output_text.delta"), &delta);
     }
 
-    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
+    fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         let text = gen.text();
         let ids = json!({"item_id": self.item_id, "output_index": 0, "content_index": 0});
         let mut done = ids.clone();
@@ -168,7 +164,7 @@ impl ResponsesStream {
         self.event(out, kind, json!({"response": resp}));
     }
 
-    pub fn error(&mut self, out: &mut Vec<u8>) {
+    fn error(&mut self, out: &mut Vec<u8>) {
         let body = json!({"code": "server_error", "message": "The server had an error while processing your request.", "param": null});
         self.event(out, "error", body);
     }

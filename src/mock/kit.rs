@@ -1,18 +1,24 @@
-//! Request → reply. Checks shared by every route (method, auth, mock headers, model, faults)
-//! happen here once; each API module renders its own bodies and stream events.
+//! The kit every API module builds its reply with: the reply and stream types, the `Render`
+//! trait each API's stream implements, a request's planned generation, the per-request
+//! context (errors in the provider's shape, model lookup, faults) and `admit`, the preamble
+//! every generating route shares. Below the API modules; `dispatch` (above them) routes to
+//! them.
 
+use std::io;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
 use serde::Serialize;
 
+use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
+
 use super::config::{ContentMode, Model, NonstreamDelay};
-use super::conn::{status_message, Head};
 use super::dist::Dist;
 use super::faults::FaultPlan;
-use super::routes::Route;
+use super::head::{status_message, Head};
+use super::request::{parse, Requested};
 use super::text::Words;
-use super::{anthropic, openai, responses, Core};
+use super::Core;
 use crate::wire::api_error::{write_error_body, Family};
 use crate::wire::encode;
 
@@ -35,70 +41,29 @@ pub enum Reply {
 
 /// Everything the pacer needs to send one stream.
 pub struct StreamJob {
-    pub render: Renderer,
+    pub render: Box<dyn Render>,
     pub gen: Generation,
     pub faults: FaultPlan,
 }
 
-/// The per-API event renderer of a stream.
-pub enum Renderer {
-    Chat(openai::ChatStream),
-    Completion(openai::CompletionStream),
-    Responses(Box<responses::ResponsesStream>),
-    Anthropic(anthropic::MessagesStream),
-}
-
-impl Renderer {
+/// The per-API event renderer of a stream, implemented by each API's stream type.
+pub trait Render {
     /// The content type of the stream.
-    pub fn content_type(&self) -> &'static str {
-        match self {
-            Renderer::Chat(_) | Renderer::Completion(_) => "text/event-stream; charset=utf-8",
-            _ => "text/event-stream",
-        }
+    fn content_type(&self) -> &'static str {
+        "text/event-stream"
     }
-    /// The request-id header name.
-    pub fn family(&self) -> Family {
-        match self {
-            Renderer::Anthropic(_) => Family::Anthropic,
-            _ => Family::OpenAi,
-        }
+    /// Whose request-id header the stream carries.
+    fn family(&self) -> Family {
+        Family::OpenAi
     }
     /// Events sent with the head, before the first token.
-    pub fn prelude(&mut self, gen: &Generation, out: &mut Vec<u8>) {
-        match self {
-            Renderer::Chat(s) => s.prelude(out),
-            Renderer::Completion(_) => {}
-            Renderer::Responses(s) => s.prelude(out),
-            Renderer::Anthropic(s) => s.prelude(gen, out),
-        }
-    }
+    fn prelude(&mut self, _gen: &Generation, _out: &mut Vec<u8>) {}
     /// One content event carrying `text`.
-    pub fn content(&mut self, text: &str, out: &mut Vec<u8>) {
-        match self {
-            Renderer::Chat(s) => s.content(text, out),
-            Renderer::Completion(s) => s.content(text, out),
-            Renderer::Responses(s) => s.content(text, out),
-            Renderer::Anthropic(s) => s.content(text, out),
-        }
-    }
+    fn content(&mut self, text: &str, out: &mut Vec<u8>);
     /// The closing events after the last token.
-    pub fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
-        match self {
-            Renderer::Chat(s) => s.finish(gen, out),
-            Renderer::Completion(s) => s.finish(gen, out),
-            Renderer::Responses(s) => s.finish(gen, out),
-            Renderer::Anthropic(s) => s.finish(gen, out),
-        }
-    }
+    fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>);
     /// An in-stream error event.
-    pub fn error(&mut self, out: &mut Vec<u8>) {
-        match self {
-            Renderer::Chat(s) => s.error(out),
-            Renderer::Completion(s) => s.error(out),
-            Renderer::Responses(s) => s.error(out),
-            Renderer::Anthropic(s) => s.error(out),
-        }
-    }
+    fn error(&mut self, out: &mut Vec<u8>);
 }
 
 /// The planned output of one request.
@@ -138,7 +103,7 @@ impl Generation {
 }
 
 /// One request's context while its reply is built.
-pub struct Ctx<'a> {
+pub struct Call<'a> {
     pub core: &'a Core,
     pub head: &'a Head,
     pub request_id: &'a str,
@@ -151,7 +116,7 @@ pub fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> Call<'a> {
     /// An error reply in the route's provider shape.
     pub fn error(&mut self, status: u16, message: &str, code: Option<&str>) -> Reply {
         self.out.clear();
@@ -281,8 +246,23 @@ impl<'a> Ctx<'a> {
     }
 
     /// Wraps a renderer into a stream reply.
-    pub fn stream(&mut self, render: Renderer, gen: Generation) -> Reply {
+    pub fn stream(&mut self, render: Box<dyn Render>, gen: Generation) -> Reply {
         Reply::Stream(Box::new(StreamJob { render, gen, faults: std::mem::take(&mut self.faults) }))
+    }
+
+    /// The preamble of every generating route: the body parsed as `T` (else 400 with the
+    /// parser's message), `check` on it (else 400 with its message), the model looked up
+    /// (else the provider's 404) and the faults drawn (a status fault is the reply).
+    pub fn admit<'b, T: Requested<'b>>(
+        &mut self,
+        body: &'b [u8],
+        check: impl FnOnce(&T) -> Result<(), String>,
+    ) -> Result<(T, &'a Model), Reply> {
+        let req: T = parse(body).map_err(|e| self.error(400, &e, None))?;
+        check(&req).map_err(|e| self.error(400, &e, None))?;
+        let model = self.model(req.model())?;
+        self.apply_faults(model)?;
+        Ok((req, model))
     }
 }
 
@@ -292,62 +272,6 @@ pub struct Limits {
     pub cap: u64,
     pub min_tokens: Option<u64>,
     pub ignore_eos: bool,
-}
-
-/// The answer when `max_concurrency` requests are already being served: 429 in the
-/// provider's shape, with `retry-after`.
-pub fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mut Vec<u8>) -> Reply {
-    let mut ctx = Ctx { core, head, request_id, out, faults: FaultPlan::default() };
-    let mut reply =
-        ctx.error(429, "The server is at its concurrency limit; retry later.", Some("rate_limit_exceeded"));
-    if let Reply::Full { retry_after, .. } = &mut reply {
-        *retry_after = true;
-    }
-    reply
-}
-
-/// Answers one request.
-pub fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, out: &mut Vec<u8>) -> Reply {
-    let mut ctx = Ctx { core, head, request_id, out, faults: FaultPlan::default() };
-    if head.route == Route::NotFound {
-        return ctx.error(404, "Unknown request URL. Please check the URL and method.", Some("unknown_url"));
-    }
-    if !head.method_ok {
-        let allowed = if head.route.is_get() { "GET, HEAD" } else { "POST" };
-        let message = format!("Method not allowed; this route takes {allowed}.");
-        let mut reply = ctx.error(405, &message, None);
-        if let Reply::Full { allow, .. } = &mut reply {
-            *allow = Some(allowed);
-        }
-        return reply;
-    }
-    if !head.authorized {
-        return ctx.error(401, status_message(401), None);
-    }
-    if let Some(bad) = &head.bad_header {
-        return ctx.error(400, bad, None);
-    }
-    if let Err(e) = &head.fault {
-        return ctx.error(400, &format!("x-mock-fault: {e}"), None);
-    }
-    match head.route {
-        Route::Health => {
-            ctx.out.extend_from_slice(b"{\"status\":\"ok\"}");
-            ctx.full(200, "application/json", Duration::ZERO)
-        }
-        Route::Metrics => {
-            ctx.out.extend_from_slice(core.metrics.render().as_bytes());
-            ctx.full(200, "text/plain; version=0.0.4; charset=utf-8", Duration::ZERO)
-        }
-        Route::Models | Route::Model => openai::models(&mut ctx),
-        Route::ChatCompletions => openai::chat(&mut ctx, body),
-        Route::Completions => openai::completions(&mut ctx, body),
-        Route::Embeddings => openai::embeddings(&mut ctx, body),
-        Route::Responses => responses::create(&mut ctx, body),
-        Route::Messages => anthropic::messages(&mut ctx, body),
-        Route::CountTokens => anthropic::count_tokens(&mut ctx, body),
-        Route::NotFound => unreachable!("answered above"),
-    }
 }
 
 /// Writes one SSE event (`event:` line when named, one `data:` line) as one HTTP chunk.
@@ -371,4 +295,13 @@ pub fn emit_raw(out: &mut Vec<u8>, scratch: &mut Vec<u8>, data: &[u8]) {
     scratch.extend_from_slice(data);
     scratch.extend_from_slice(b"\n\n");
     encode::chunk(out, scratch);
+}
+
+/// Writes the whole of `buf` and gives it back cleared.
+pub async fn write_all<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) -> io::Result<()> {
+    let owned = std::mem::take(buf);
+    let (res, mut owned) = stream.write_all(owned).await;
+    owned.clear();
+    *buf = owned;
+    res.map(|_| ())
 }

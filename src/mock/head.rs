@@ -1,0 +1,108 @@
+//! The request as the mock acts on it: route and provider family, auth, and the `x-mock-*`
+//! controls, read once from the parsed head and copied out of the read buffer.
+
+use super::faults::FaultPlan;
+use super::routes::{route, Route};
+use super::Core;
+use crate::wire::api_error::{default_message, Family};
+use crate::wire::head::{parse_decimal, trim};
+use crate::wire::request::RequestHead;
+
+/// A parsed request head: only what the mock acts on, copied out of the read buffer.
+#[derive(Debug)]
+pub struct Head {
+    pub route: Route,
+    pub family: Family,
+    pub model_id: String,
+    pub method_ok: bool,
+    pub keep_alive: bool,
+    pub authorized: bool,
+    pub anthropic_version: bool,
+    pub ttft_ms: Option<f64>,
+    pub itl_ms: Option<f64>,
+    pub output_tokens: Option<u64>,
+    pub fault: Result<FaultPlan, String>,
+    /// A header the mock could not accept (bad x-mock-* value), answered with 400.
+    pub bad_header: Option<String>,
+}
+
+/// Extracts what the mock needs from a parsed head.
+pub fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
+    let mut anthropic_version = false;
+    let mut authorized = core.settings.api_key.is_none();
+    let mut head = Head {
+        route: Route::NotFound,
+        family: Family::OpenAi,
+        model_id: String::new(),
+        method_ok: false,
+        keep_alive: req.keep_alive,
+        authorized: false,
+        anthropic_version: false,
+        ttft_ms: None,
+        itl_ms: None,
+        output_tokens: None,
+        fault: Ok(FaultPlan::default()),
+        bad_header: None,
+    };
+    for h in req.headers {
+        let name = h.name;
+        let value = trim(h.value);
+        if name.eq_ignore_ascii_case("anthropic-version") {
+            anthropic_version = true;
+        } else if let Some(key) = core.settings.api_key.as_deref() {
+            if (name.eq_ignore_ascii_case("authorization")
+                && value.len() > 7
+                && value[..7].eq_ignore_ascii_case(b"bearer ")
+                && trim(&value[7..]) == key.as_bytes())
+                || (name.eq_ignore_ascii_case("x-api-key") && value == key.as_bytes())
+            {
+                authorized = true;
+            }
+        }
+        if name.len() > 7 && name[..7].eq_ignore_ascii_case("x-mock-") {
+            parse_mock_header(&name[7..], value, &mut head);
+        }
+    }
+    let routed = route(req.path, anthropic_version);
+    head.route = routed.route;
+    head.family = routed.family;
+    head.model_id = routed.model_id.to_owned();
+    let method = req.method;
+    head.method_ok =
+        if routed.route.is_get() { method == "GET" || method == "HEAD" } else { method == "POST" };
+    head.authorized = authorized || matches!(routed.route, Route::Health | Route::Metrics);
+    head.anthropic_version = anthropic_version;
+    head
+}
+
+/// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-fault`.
+fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
+    let text = std::str::from_utf8(value).unwrap_or("\u{fffd}");
+    let ms = || text.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && *v <= 3.6e6);
+    let bad = |head: &mut Head, what: &str| {
+        head.bad_header = Some(format!("x-mock-{name}: {text:?} is not {what}"))
+    };
+    if name.eq_ignore_ascii_case("ttft-ms") {
+        match ms() {
+            Some(v) => head.ttft_ms = Some(v),
+            None => bad(head, "a number of milliseconds"),
+        }
+    } else if name.eq_ignore_ascii_case("itl-ms") {
+        match ms() {
+            Some(v) => head.itl_ms = Some(v),
+            None => bad(head, "a number of milliseconds"),
+        }
+    } else if name.eq_ignore_ascii_case("output-tokens") {
+        match parse_decimal(value).filter(|&n| n <= 1_000_000) {
+            Some(n) => head.output_tokens = Some(n),
+            None => bad(head, "a whole number up to 1000000"),
+        }
+    } else if name.eq_ignore_ascii_case("fault") {
+        head.fault = FaultPlan::parse(text);
+    }
+}
+
+/// The message for an error status when nothing more specific is known.
+pub fn status_message(status: u16) -> &'static str {
+    default_message(status)
+}
