@@ -97,6 +97,10 @@ fn a_dead_target_fails_the_run_and_users_back_off() {
     assert_eq!(f(all, "rps"), 0.0);
     let report = std::fs::read_to_string(run.dir.join("report.txt")).unwrap();
     assert!(report.contains("target unreachable"), "{report}");
+    assert!(report.contains("verdict: NO REQUEST REACHED THE SERVER"), "{report}");
+    assert!(!report.contains("figures describe the server"), "{report}");
+    let html = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
+    assert!(html.contains("NO REQUEST REACHED THE SERVER"), "the HTML verdict too");
     assert!(report.contains("FAIL"), "the default limits are in the report: {report}");
 }
 

@@ -3,7 +3,7 @@
 //! the offered load, it could not be reached).
 
 use crate::engine::{RunResult, StageResult};
-use crate::metrics::{ErrorKind, Metric};
+use crate::metrics::{ErrorKind, Metric, Stats};
 use crate::units::format_us;
 
 /// An open-loop stage whose served rate is below this share of the offered rate is flagged:
@@ -122,6 +122,20 @@ pub fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<Str
         }
     }
     out
+}
+
+/// The generator-health verdict shared by every report: whether the figures describe the
+/// server, llmload itself, or nothing at all (no request reached the server). `true` = good.
+pub fn verdict(total: &Stats, bound: bool) -> (bool, &'static str) {
+    let unreached: u64 =
+        ErrorKind::ALL.iter().filter(|k| k.is_unreached()).map(|k| total.errors[k.index()]).sum();
+    if total.requests > 0 && total.ok == 0 && unreached == total.requests {
+        (false, "NO REQUEST REACHED THE SERVER — the figures describe neither the server nor llmload (see the target findings)")
+    } else if bound {
+        (false, "GENERATOR-BOUND — some figures describe llmload, not the server (see the findings)")
+    } else {
+        (true, "the figures describe the server (no drops, no port/fd exhaustion, schedule kept)")
+    }
 }
 
 /// True when any stage was generator-bound.

@@ -245,17 +245,7 @@ pub fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
             if findings.is_empty() { String::new() } else { format!("; {}", findings.join("; ")) }
         )?;
     }
-    if bound {
-        writeln!(
-            w,
-            "  verdict: GENERATOR-BOUND — some figures describe llmload, not the server (see above)"
-        )?;
-    } else {
-        writeln!(
-            w,
-            "  verdict: the figures describe the server (no drops, no port/fd exhaustion, schedule kept)"
-        )?;
-    }
+    writeln!(w, "  verdict: {}", super::health::verdict(&view.total, bound).1)?;
     if !checks.is_empty() {
         writeln!(w)?;
         writeln!(

@@ -195,16 +195,8 @@ pub(super) fn health(o: &mut String, s: &Summary, total: &Stats) {
         item("connections", text);
     }
     o.push_str("</dl>");
-    let _ = write!(
-        o,
-        "<p class=\"verdict {}\">{}</p>",
-        if s.generator_bound { "warn" } else { "good" },
-        if s.generator_bound {
-            "GENERATOR-BOUND — some figures describe llmload, not the server (findings below)"
-        } else {
-            "The figures describe the server: no drops, no port/fd exhaustion, schedule kept."
-        }
-    );
+    let (good, verdict) = crate::report::health::verdict(total, s.generator_bound);
+    let _ = write!(o, "<p class=\"verdict {}\">{}</p>", if good { "good" } else { "warn" }, esc(verdict));
     o.push_str(
         "<div class=\"scroll\"><table class=\"figures narrow\"><thead><tr><th class=\"l\">stage</th>\
          <th class=\"l\">worker cpu (share of a core)</th><th class=\"l\">findings</th>\
