@@ -12,6 +12,7 @@ pub mod http;
 pub mod knee;
 pub mod metrics;
 pub mod mock;
+pub mod names;
 pub mod net;
 pub mod profile;
 pub mod protocol;
