@@ -43,7 +43,7 @@ use stages::Stage;
 use crate::metrics::Limit;
 
 /// What the command line adds on top of the raw profile while resolving.
-struct Ctx<'a> {
+struct Resolving<'a> {
     /// How stage errors are labelled: `stages`, or `--stages` when overridden.
     stages_path: &'a str,
     /// How warmup errors are labelled: `warmup`, or `--warmup` when overridden.

@@ -13,7 +13,7 @@ use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
 use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
-use super::{CacheMode, Correlation, Ctx, Profile};
+use super::{CacheMode, Correlation, Profile, Resolving};
 use crate::metrics::Limit;
 
 /// Arrival processes for open-loop stages.
@@ -23,7 +23,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_SHARED_PREFIX_TOKENS: u32 = 1024;
 const DEFAULT_CORRELATION_HEADER: &str = "x-request-id";
 
-pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>> {
+pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<String>> {
     let mut errs = Vec::new();
     let mut warns = Vec::new();
     let e = &mut errs;

@@ -11,7 +11,7 @@ use super::limits::{self, count, duration, limit};
 use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
 use super::{
-    Content, Ctx, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
+    Content, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
 };
 use crate::metrics::Limit;
 
@@ -36,7 +36,7 @@ struct Defaults {
 pub(super) fn resolve_scenarios(
     raw: &RawProfile,
     think_time: Duration,
-    ctx: &Ctx,
+    ctx: &Resolving,
     errs: &mut Vec<String>,
     warns: &mut Vec<String>,
 ) -> Vec<ScenarioSpec> {
@@ -96,7 +96,7 @@ fn resolve_one(
     path: Option<&str>,
     d: &Defaults,
     think_time: Duration,
-    ctx: &Ctx,
+    ctx: &Resolving,
     errs: &mut Vec<String>,
     warns: &mut Vec<String>,
 ) -> Option<ScenarioSpec> {
