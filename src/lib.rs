@@ -6,6 +6,8 @@
 //! SSE, provider error shapes) and `net` (pinned runtimes, sockets, limits) are shared by
 //! both halves. Only `cli` touches arguments, stdout and exit codes.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod engine;
 pub mod http;

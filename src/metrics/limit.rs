@@ -243,7 +243,6 @@ impl Limit {
             Metric::Ttft => o.first_token.map(|f| t(o.intended, f)),
             Metric::Ttfb => o.first_byte.map(|f| t(o.intended, f)),
             Metric::Latency => Some(t(o.intended, o.end)),
-            Metric::Service => Some(t(o.sent, o.end)),
             Metric::Tpot => match (o.first_token, o.last_token) {
                 (Some(f), Some(l)) if o.completion_tokens > 1 => {
                     Some(t(f, l) / (o.completion_tokens - 1) as f64)

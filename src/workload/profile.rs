@@ -153,11 +153,6 @@ impl ProfileWorkload {
         let weights = profile.scenarios.iter().map(|s| s.weight).collect();
         Ok(ProfileWorkload { scenarios, weights })
     }
-
-    /// The protocol of each scenario.
-    pub fn protocols(&self) -> Vec<ProtocolKind> {
-        self.scenarios.iter().map(|s| s.protocol).collect()
-    }
 }
 
 impl Workload for ProfileWorkload {
