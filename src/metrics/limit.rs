@@ -138,11 +138,11 @@ fn parse_name(name: &str) -> Result<(Measure, Unit), String> {
     let Some(&(_, m)) = METRICS.iter().find(|(n, _)| *n == metric) else {
         return Err(match pct {
             Some(_) => format!(
-                "unknown metric {metric:?} in {name:?} (ttft, e2e, itl, tpot, ttfb){}",
+                "{name:?}: unknown metric {metric:?} (ttft, e2e, itl, tpot, ttfb){}",
                 suggestion(name)
             ),
             None => format!(
-                "unknown measure {name:?} (error_rate, min_goodput, min_rps, ok_requests, or a \
+                "{name:?}: unknown measure (error_rate, min_goodput, min_rps, ok_requests, or a \
                  latency: METRIC_pNN, e.g. ttft_p99){}",
                 suggestion(name)
             ),
@@ -317,12 +317,12 @@ mod tests {
         let e = |name: &str| parse_name(name).unwrap_err();
         assert_eq!(e("ttft_p59_ms"), r#""ttft_p59_ms": unknown percentile p59 (p50, p90, p95, p99, p999)"#);
         assert!(
-            e("tfft_p95_ms").contains(r#"unknown metric "tfft" in "tfft_p95_ms""#),
+            e("tfft_p95_ms").starts_with(r#""tfft_p95_ms": unknown metric "tfft""#),
             "{}",
             e("tfft_p95_ms")
         );
         assert!(e("tfft_p95_ms").ends_with(r#"did you mean "ttft_p95_ms"?"#), "{}", e("tfft_p95_ms"));
-        assert!(e("eror_rate").starts_with(r#"unknown measure "eror_rate""#));
+        assert!(e("eror_rate").starts_with(r#""eror_rate": unknown measure"#));
         assert!(e("eror_rate").ends_with(r#"did you mean "error_rate"?"#));
         assert!(!e("banana").contains("did you mean"));
         assert!(e("itl_ms").contains("percentile"));
