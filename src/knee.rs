@@ -10,124 +10,29 @@
 use std::fmt;
 
 use crate::engine::StageResult;
-use crate::metrics::Metric;
-use crate::units::{format_us, parse_duration_us};
+use crate::metrics::{Limit, Measure};
 
 /// The served rate (requests finished inside the window, per second) must reach this share
 /// of the offered rate for a probe to pass: a server that queues what it cannot serve
 /// falls short here even when every request it finishes is fast and successful.
 pub const SERVED_SHARE: f64 = 0.95;
 
-/// What an SLO limits.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum SloKind {
-    /// A percentile (quantile `q`) of a latency metric, limit in µs.
-    Percentile(Metric, f64),
-    /// Share of failed requests, limit as a fraction.
-    ErrorRate,
-}
-
-/// One service-level objective: `name=limit`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Slo {
-    pub name: String,
-    pub kind: SloKind,
-    pub limit: f64,
-}
-
-impl Slo {
-    /// The measured value on a probe (µs or a fraction), None when nothing was measured.
-    pub fn measure(&self, stage: &StageResult) -> Option<f64> {
-        let all = &stage.all;
-        match self.kind {
-            SloKind::ErrorRate => {
-                (all.requests > 0).then(|| (all.failed + all.cancelled) as f64 / all.requests as f64)
-            }
-            SloKind::Percentile(m, q) => {
-                let h = all.hists.get(m);
-                (!h.is_empty()).then(|| h.value_at_quantile(q) as f64)
-            }
-        }
-    }
-
-    /// A value of this SLO as text.
-    pub fn show(&self, v: f64) -> String {
-        match self.kind {
-            SloKind::ErrorRate => format!("{:.2}%", v * 100.0),
-            SloKind::Percentile(..) => format_us(v),
-        }
-    }
-}
-
-/// Parses `ttft_p99=800ms,e2e_p99=5s,error_rate=1%`. Percentile names: `ttft`, `e2e` (or
-/// `latency`), `itl`, `tpot`, `ttfb` with `_p50`, `_p90`, `_p95`, `_p99` or `_p999`.
-pub fn parse_slos(text: &str) -> Result<Vec<Slo>, String> {
-    let mut out = Vec::new();
+/// Parses `ttft_p99=800ms,e2e_p99=5s,error_rate=1%`: [`Limit`]s on a stage (see
+/// `metrics::limit` for the names).
+pub fn parse_slos(text: &str) -> Result<Vec<Limit>, String> {
+    let mut out: Vec<Limit> = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, value) = part
-            .split_once('=')
-            .ok_or_else(|| format!("--slo {part:?}: expected NAME=LIMIT, e.g. ttft_p99=800ms"))?;
-        let (name, value) = (name.trim(), value.trim());
-        let kind = if name == "error_rate" {
-            SloKind::ErrorRate
-        } else {
-            let (metric, pct) = name.rsplit_once("_p").ok_or_else(|| {
-                format!("--slo {name:?}: expected error_rate or METRIC_pNN (e.g. ttft_p99)")
-            })?;
-            let metric = match metric {
-                "ttft" => Metric::Ttft,
-                "e2e" | "latency" => Metric::Latency,
-                "itl" => Metric::Itl,
-                "tpot" => Metric::Tpot,
-                "ttfb" => Metric::Ttfb,
-                other => {
-                    return Err(format!(
-                        "--slo {name:?}: unknown metric {other:?} (ttft, e2e, itl, tpot, ttfb)"
-                    ))
-                }
-            };
-            let q = match pct {
-                "50" => 0.5,
-                "90" => 0.9,
-                "95" => 0.95,
-                "99" => 0.99,
-                "999" => 0.999,
-                other => {
-                    return Err(format!(
-                        "--slo {name:?}: unknown percentile p{other} (p50, p90, p95, p99, p999)"
-                    ))
-                }
-            };
-            SloKind::Percentile(metric, q)
-        };
-        let limit = match kind {
-            SloKind::ErrorRate => {
-                let (num, scale) = match value.strip_suffix('%') {
-                    Some(n) => (n, 0.01),
-                    None => (value, 1.0),
-                };
-                let v: f64 = num
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("--slo {name}: {value:?} is not a rate (1% or 0.01)"))?;
-                let v = v * scale;
-                if !(0.0..=1.0).contains(&v) {
-                    return Err(format!("--slo {name}: {value:?} is not between 0% and 100%"));
-                }
-                v
-            }
-            SloKind::Percentile(..) => {
-                let us = parse_duration_us(value).map_err(|e| format!("--slo {name}: {e}"))?;
-                if us <= 0.0 {
-                    return Err(format!("--slo {name}: the limit must be above 0"));
-                }
-                us
-            }
-        };
-        if out.iter().any(|s: &Slo| s.name == name) {
-            return Err(format!("--slo {name}: given twice"));
+        let slo = Limit::parse(part).map_err(|e| format!("--slo {e}"))?;
+        if let Measure::Request(_) = slo.measure {
+            return Err(format!(
+                "--slo {}: a probe is judged on a percentile, e.g. {}_p99",
+                slo.name, slo.name
+            ));
         }
-        out.push(Slo { name: name.to_string(), kind, limit });
+        if out.iter().any(|s| s.name == slo.name) {
+            return Err(format!("--slo {}: given twice", slo.name));
+        }
+        out.push(slo);
     }
     if out.is_empty() {
         return Err("--slo: no objective given".into());
@@ -157,7 +62,7 @@ pub fn offered_rate(stage: &StageResult) -> f64 {
 }
 
 /// Judges one probe.
-pub fn judge(stage: &StageResult, slos: &[Slo], generator_limits: Vec<String>) -> Verdict {
+pub fn judge(stage: &StageResult, slos: &[Limit], generator_limits: Vec<String>) -> Verdict {
     if !generator_limits.is_empty() {
         return Verdict::GeneratorLimited(generator_limits);
     }
@@ -171,12 +76,13 @@ pub fn judge(stage: &StageResult, slos: &[Slo], generator_limits: Vec<String>) -
         reasons.push(format!("{} arrivals dropped at the in-flight limit", all.dropped));
     }
     for slo in slos {
-        match slo.measure(stage) {
-            Some(v) if v > slo.limit => {
-                reasons.push(format!("{} {} > {}", slo.name, slo.show(v), slo.show(slo.limit)))
+        match slo.value(all, stage.steady.as_secs_f64()) {
+            Some(v) if !slo.holds(v) => {
+                let cmp = if slo.measure.larger_is_worse() { ">" } else { "<" };
+                reasons.push(format!("{} {} {cmp} {}", slo.name, slo.show(v), slo.show(slo.bound)))
             }
             Some(_) => {}
-            None if matches!(slo.kind, SloKind::Percentile(..)) && all.ok == 0 => {
+            None if matches!(slo.measure, Measure::Percentile(..)) && all.ok == 0 => {
                 reasons.push(format!("{}: no successful request", slo.name))
             }
             None => {}
@@ -390,19 +296,23 @@ mod tests {
 
     #[test]
     fn slos_parse_and_reject() {
+        use crate::metrics::Metric;
         let s = parse_slos("ttft_p99=800ms, e2e_p95=5s,error_rate=1%,itl_p50=20ms").unwrap();
-        assert_eq!(s[0].kind, SloKind::Percentile(Metric::Ttft, 0.99));
-        assert_eq!(s[0].limit, 800_000.0);
-        assert_eq!(s[1].kind, SloKind::Percentile(Metric::Latency, 0.95));
-        assert!((s[2].limit - 0.01).abs() < 1e-12);
-        assert_eq!(parse_slos("error_rate=0.02").unwrap()[0].limit, 0.02);
+        assert_eq!(s[0].measure, Measure::Percentile(Metric::Ttft, 0.99));
+        assert_eq!(s[0].bound, 800_000.0);
+        assert_eq!(s[1].measure, Measure::Percentile(Metric::Latency, 0.95));
+        assert!((s[2].bound - 0.01).abs() < 1e-12);
+        assert_eq!(parse_slos("error_rate=0.02").unwrap()[0].bound, 0.02);
         for (bad, needle) in [
             ("ttft_p99", "NAME=LIMIT"),
             ("ttft_p98=1s", "p98"),
             ("foo_p99=1s", "unknown metric"),
             ("ttft_p99=800", "no unit"),
-            ("error_rate=150%", "between"),
-            ("error_rate=x", "not a rate"),
+            ("error_rate=150%", "not a share from 0 to 1"),
+            ("error_rate=x", "not a share"),
+            ("ttft_p99=0s", "must be above 0"),
+            ("ttft=1s", "judged on a percentile, e.g. ttft_p99"),
+            ("eror_rate=1%", "did you mean \"error_rate\""),
             ("ttft_p99=1s,ttft_p99=2s", "twice"),
             ("", "no objective"),
         ] {

@@ -6,12 +6,15 @@
 //! SSE, provider error shapes) and `net` (pinned runtimes, sockets, limits) are shared by
 //! both halves. Only `cli` touches arguments, stdout and exit codes.
 
+#![forbid(unsafe_code)]
+
 pub mod cli;
 pub mod engine;
 pub mod http;
 pub mod knee;
 pub mod metrics;
 pub mod mock;
+pub mod names;
 pub mod net;
 pub mod profile;
 pub mod protocol;

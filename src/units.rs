@@ -44,7 +44,9 @@ pub fn per_second(n: u64, secs: f64) -> f64 {
     }
 }
 
-/// Format microseconds with the largest unit that keeps it readable (`850us`, `12.5ms`, `3.2s`).
+/// The one duration formatter: microseconds in the largest unit that keeps it readable, to
+/// at most 3 decimals (`850us`, `12.5ms`, `3.2s`). A measured figure goes through [`sig3`]
+/// first.
 pub fn format_us(us: f64) -> String {
     if us < 1e3 {
         format!("{us:.0}us")
@@ -52,6 +54,22 @@ pub fn format_us(us: f64) -> String {
         trim_float(us / 1e3, "ms")
     } else {
         trim_float(us / 1e6, "s")
+    }
+}
+
+/// `v` rounded to 3 significant digits (`153_599` → `154_000`): what an HDR histogram with 3
+/// significant figures can vouch for, so a measured latency is shown no finer than measured.
+pub fn sig3(v: f64) -> f64 {
+    if !v.is_finite() || v == 0.0 {
+        return v;
+    }
+    let k = v.abs().log10().floor() as i32 - 2;
+    if k >= 0 {
+        let scale = 10f64.powi(k);
+        (v / scale).round() * scale
+    } else {
+        let scale = 10f64.powi(-k);
+        (v * scale).round() / scale
     }
 }
 
@@ -165,5 +183,18 @@ mod tests {
         assert_eq!(format_us(850.0), "850us");
         assert_eq!(format_us(12_500.0), "12.5ms");
         assert_eq!(format_us(3_200_000.0), "3.2s");
+        // Measured figures: three significant digits.
+        let short = |us: f64| format_us(sig3(us));
+        assert_eq!(short(850.0), "850us");
+        assert_eq!(short(1_234.0), "1.23ms");
+        assert_eq!(short(9_647.0), "9.65ms");
+        assert_eq!(short(153_400.0), "153ms");
+        assert_eq!(short(261_759.0), "262ms");
+        assert_eq!(short(999_700.0), "1s");
+        assert_eq!(short(2_346_000.0), "2.35s");
+        assert_eq!(short(12_340_000.0), "12.3s");
+        assert_eq!(short(62_000_000.0), "62s");
+        assert_eq!(sig3(0.0), 0.0);
+        assert_eq!(sig3(0.12345), 0.123);
     }
 }

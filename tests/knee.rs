@@ -77,7 +77,7 @@ fn knee_refuses_bad_input_before_any_load() {
     let out = tempdir("knee-bad");
     for (args, needle) in [
         (vec!["--slo", "ttft_p98=1s"], "p98"),
-        (vec!["--slo", "error_rate=2"], "between"),
+        (vec!["--slo", "error_rate=2"], "not a share from 0 to 1"),
         (vec!["--start-rate", "0"], "--start-rate"),
         (vec!["--max-rate", "5"], "--max-rate"),
         (vec!["--stages", "@5:1s"], "--stages"),

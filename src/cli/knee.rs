@@ -14,6 +14,7 @@ use super::Failure;
 use crate::engine::{self, RunResult};
 use crate::knee::{self, Outcome, Search, Verdict};
 use crate::metrics::live::Live;
+use crate::metrics::Limit;
 use crate::profile::stages::{Load, Stage};
 use crate::report::health;
 use crate::units::{format_us, parse_duration};
@@ -45,11 +46,12 @@ pub struct KneeArgs {
     run: RunArgs,
 }
 
-fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[knee::Slo], verdict: &Verdict) -> String {
+fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[Limit], verdict: &Verdict) -> String {
     let all = &stage.all;
+    let steady = stage.steady.as_secs_f64();
     let figures: Vec<String> = slos
         .iter()
-        .map(|s| format!("{} {}", s.name, s.measure(stage).map_or("-".into(), |v| s.show(v))))
+        .map(|s| format!("{} {}", s.name, s.value(all, steady).map_or("-".into(), |v| s.show(v))))
         .collect();
     let lag = all.hists.get(crate::metrics::Metric::SendLag);
     let verdict = match verdict {

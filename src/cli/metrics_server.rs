@@ -213,7 +213,7 @@ mod tests {
     #[test]
     fn serves_metrics_and_survives_garbage_and_slow_clients() {
         let live = Arc::new(Live::new(1));
-        live.shard(0).latency.record(1500);
+        live.of_worker(0).latency.record(1500);
         let server = MetricsServer::start(bind("127.0.0.1:0").unwrap(), live).unwrap();
         let addr = server.addr();
         // Slow clients: connected, silent. They must not hold up other scrapes.

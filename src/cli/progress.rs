@@ -17,6 +17,7 @@ use crate::metrics::timeline::Second;
 use crate::profile::stages::{Load, Stage};
 use crate::report::jsonl::JsonlWriter;
 use crate::report::text;
+use crate::units::{format_us, sig3};
 
 /// Erases the terminal line the cursor is on and returns to its start.
 const ERASE_LINE: &str = "\r\x1b[2K";
@@ -89,7 +90,7 @@ impl Progress {
         let before: Duration = self.stages.iter().take(stage).map(|s| s.duration).sum();
         let in_stage = self.last_stage_end.map_or(elapsed.saturating_sub(before), |t| t.elapsed());
         let draining = in_stage > planned + Duration::from_millis(50);
-        let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), short_us);
+        let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |us| format_us(sig3(us as f64)));
         let mut line = format!(
             "[{:>5.1}s/{:.0}s] {}/{} {load}{} rps {} err {}",
             elapsed.as_secs_f64(),
@@ -172,22 +173,6 @@ pub fn shard_line(stages: &[Stage], shard: Shard) -> Option<String> {
 fn rate(r: f64) -> String {
     let s = format!("{r:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
-}
-
-/// A duration in µs with about 3 significant digits (the live buckets are within 3 %).
-fn short_us(us: u64) -> String {
-    let v = us as f64;
-    if us < 1_000 {
-        format!("{us}us")
-    } else if us < 10_000 {
-        format!("{:.2}ms", v / 1e3)
-    } else if us < 1_000_000 {
-        format!("{:.0}ms", v / 1e3)
-    } else if us < 10_000_000 {
-        format!("{:.2}s", v / 1e6)
-    } else {
-        format!("{:.1}s", v / 1e6)
-    }
 }
 
 /// Truncates `line` to the terminal's width (asked of stderr; `COLUMNS` when that is set),
@@ -283,12 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_are_short() {
-        assert_eq!(short_us(850), "850us");
-        assert_eq!(short_us(1_234), "1.23ms");
-        assert_eq!(short_us(153_400), "153ms");
-        assert_eq!(short_us(2_346_000), "2.35s");
-        assert_eq!(short_us(62_000_000), "62.0s");
+    fn loads_read_shortly() {
         assert_eq!(load_text(&Load::Closed { from: 2, to: 8 }, Shard::default()), "2..8 users");
     }
 

@@ -279,7 +279,7 @@ pub struct Prepared {
     /// came from (`--seed`, `profile` or `random`).
     pub seed: (u64, &'static str),
     /// The limits the run is judged by (`thresholds::limits`).
-    pub limits: Vec<(String, f64)>,
+    pub limits: Vec<crate::metrics::Limit>,
     fd_limit: u64,
     dns: Vec<(String, std::time::Duration)>,
     target_desc: Vec<String>,

@@ -92,7 +92,7 @@ fn summary(path: &Path, p: &Profile) -> String {
         let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:w$}")).collect();
         let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
     }
-    let limits: Vec<String> = p.thresholds.list().iter().map(|(n, v)| format!("{n} {v}")).collect();
+    let limits: Vec<String> = p.thresholds.iter().map(|l| format!("{} {}", l.name, l.bound)).collect();
     let limits = if limits.is_empty() { "none".to_string() } else { limits.join(", ") };
     let _ = writeln!(out, "thresholds: {limits}");
     let header = p.correlation.header.as_deref().unwrap_or("none");

@@ -139,7 +139,7 @@ pub struct RunResult {
 }
 
 /// What workers send the coordinator.
-pub enum Report {
+pub enum WorkerMsg {
     /// A worker finished a stage.
     StageDone {
         worker: usize,
@@ -203,7 +203,7 @@ pub fn run(
     let sync = Arc::new(StageSync::new(epoch, config.stages.len(), workers));
     let config = Arc::new(config);
     // Bounded: workers never wait on it for turns (a full queue drops and counts).
-    let (tx, rx) = mpsc::sync_channel::<Report>(1 << 16);
+    let (tx, rx) = mpsc::sync_channel::<WorkerMsg>(1 << 16);
     let handles = {
         let (config, workload, live, sync) = (config.clone(), workload.clone(), live.clone(), sync.clone());
         let https = config.targets.first().is_some_and(|t| t.scheme == Scheme::Https);
@@ -239,8 +239,8 @@ pub fn run(
         }
         let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
-            Ok(Report::Turns(batch)) => batch.iter().for_each(|t| observer.turn(t)),
-            Ok(Report::StageDone { worker, stage, stats, cpu, ended, stopped_at, sink_dropped }) => {
+            Ok(WorkerMsg::Turns(batch)) => batch.iter().for_each(|t| observer.turn(t)),
+            Ok(WorkerMsg::StageDone { worker, stage, stats, cpu, ended, stopped_at, sink_dropped }) => {
                 pending[stage][worker] = Some(WorkerStage { stats, cpu, ended, stopped_at, sink_dropped });
                 if pending[stage].iter().all(Option::is_some) {
                     let parts: Vec<_> =
@@ -275,7 +275,7 @@ pub fn run(
     }
     // Turns sent after the last stage report.
     while let Ok(report) = rx.try_recv() {
-        if let Report::Turns(batch) = report {
+        if let WorkerMsg::Turns(batch) = report {
             batch.iter().for_each(|t| observer.turn(t));
         }
     }

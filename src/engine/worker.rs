@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::stage_sync::StageSync;
-use super::{EngineConfig, Report};
+use super::{EngineConfig, WorkerMsg};
 use crate::http::conn::{connect, Conn, Transport};
 use crate::http::exchange::{exchange, ResponseState};
-use crate::metrics::live::{Live, LiveShard};
+use crate::metrics::live::{Live, WorkerCounters};
 use crate::metrics::outcome::us_between;
 use crate::metrics::{ErrorKind, Outcome, Stats};
 use crate::net::latch::Latch;
@@ -66,7 +66,7 @@ pub(crate) struct StageRun {
 }
 
 /// Per-worker state shared by its tasks (never across threads).
-pub(crate) struct Ctx<S> {
+pub(crate) struct Worker<S> {
     pub index: usize,
     pub workers: usize,
     pub config: Arc<EngineConfig>,
@@ -85,7 +85,7 @@ pub(crate) struct Ctx<S> {
     /// Open loop with `--connections`: the connection slots.
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
-    pub tx: SyncSender<Report>,
+    pub tx: SyncSender<WorkerMsg>,
     /// Turn records not yet handed to the coordinator, and when the last batch went.
     pub turns: RefCell<Vec<TurnRecord>>,
     pub turns_sent: Cell<Instant>,
@@ -101,9 +101,9 @@ pub(crate) struct Ctx<S> {
     cancelling: Latch,
 }
 
-impl<S: Transport> Ctx<S> {
-    pub fn live(&self) -> &LiveShard {
-        self.live.shard(self.index)
+impl<S: Transport> Worker<S> {
+    pub fn live(&self) -> &WorkerCounters {
+        self.live.of_worker(self.index)
     }
 
     /// The end of the stage's measurement window: its planned end, or the stop if earlier.
@@ -129,11 +129,11 @@ impl<S: Transport> Ctx<S> {
             if let Some(t) = outcome.first_token {
                 live.ttft.record(us_between(outcome.intended, t));
             }
-            LiveShard::add(&live.tokens, outcome.completion_tokens);
+            WorkerCounters::add(&live.tokens, outcome.completion_tokens);
         } else if finished {
-            LiveShard::add(&live.failed, 1);
+            WorkerCounters::add(&live.failed, 1);
         } else {
-            LiveShard::add(&live.cancelled, 1);
+            WorkerCounters::add(&live.cancelled, 1);
         }
         let window_end = self.window_end(stage);
         let warmup = outcome.intended < stage.warmup_until;
@@ -183,7 +183,7 @@ impl<S: Transport> Ctx<S> {
     /// the generator fell behind its schedule (else: the in-flight limit). Arrivals due in
     /// the warmup count only live, like the requests of the warmup.
     pub fn dropped(&self, stage: &StageRun, due: Instant, scenario: usize, n: u64, behind: bool) {
-        LiveShard::add(&self.live().dropped, n);
+        WorkerCounters::add(&self.live().dropped, n);
         if due < stage.warmup_until {
             return;
         }
@@ -314,7 +314,7 @@ impl<S: Transport> Ctx<S> {
             return;
         }
         let n = batch.len() as u64;
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Report::Turns(batch)) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(WorkerMsg::Turns(batch)) {
             self.sink_dropped.set(self.sink_dropped.get() + n);
         }
     }
@@ -339,7 +339,7 @@ impl<S: Transport> Ctx<S> {
 /// Watches the stop flag: on a stop, `stopping` fires at once and `cancelling` a grace later
 /// (the stage's grace, at most `INTERRUPT_GRACE`), so reports follow the signal quickly and
 /// every request still in flight is recorded as cancelled.
-async fn watch_stop<S: Transport>(ctx: Rc<Ctx<S>>) {
+async fn watch_stop<S: Transport>(ctx: Rc<Worker<S>>) {
     while !ctx.stopped() {
         monoio::time::sleep(STOP_POLL).await;
     }
@@ -362,11 +362,11 @@ pub(crate) async fn run<S: Transport>(
     workload: Arc<dyn Workload>,
     live: Arc<Live>,
     sync: Arc<StageSync>,
-    tx: SyncSender<Report>,
+    tx: SyncSender<WorkerMsg>,
 ) {
     let n_scen = workload.scenarios().len();
     let workers = config.cores.len().max(1);
-    let ctx = Rc::new(Ctx::<S> {
+    let ctx = Rc::new(Worker::<S> {
         index,
         workers,
         config: config.clone(),
@@ -433,7 +433,7 @@ pub(crate) async fn run<S: Transport>(
         ctx.pool.forget_waiters();
         ctx.send_turns();
         let stats = std::mem::take(&mut *ctx.stats.borrow_mut());
-        let report = Report::StageDone {
+        let report = WorkerMsg::StageDone {
             worker: index,
             stage: k,
             stats,

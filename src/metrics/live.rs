@@ -1,5 +1,5 @@
 //! Live counters for the once-a-second progress line and the `/metrics` endpoint: each
-//! worker bumps its own cache-line-aligned shard with relaxed atomics; readers (the
+//! worker bumps its own cache-line-aligned counters with relaxed atomics; readers (the
 //! coordinator, the metrics server) sum them. Workers never read them, so the hot path pays
 //! one uncontended add per event.
 //!
@@ -154,10 +154,10 @@ impl Buckets {
 }
 
 /// One worker's live counters. Aligned (and sized) to whole 128-byte blocks so no two
-/// workers' shards share a cache line (or an adjacent-line prefetch pair).
+/// workers' counters share a cache line (or an adjacent-line prefetch pair).
 #[repr(align(128))]
 #[derive(Default, Debug)]
-pub struct LiveShard {
+pub struct WorkerCounters {
     /// Failed requests (not cancelled). Successful ones are counted by `latency`.
     pub failed: AtomicU64,
     /// Requests cancelled by the generator (in flight at a stage's end or an interrupt).
@@ -196,28 +196,29 @@ pub struct LiveSnapshot {
     pub stage: usize,
 }
 
-/// Every worker's shard.
+/// Every worker's counters.
 #[derive(Debug)]
 pub struct Live {
-    shards: Box<[LiveShard]>,
+    workers: Box<[WorkerCounters]>,
     stage: AtomicUsize,
 }
 
 impl Live {
     pub fn new(workers: usize) -> Live {
         Live {
-            shards: (0..workers.max(1)).map(|_| LiveShard::default()).collect(),
+            workers: (0..workers.max(1)).map(|_| WorkerCounters::default()).collect(),
             stage: AtomicUsize::new(0),
         }
     }
 
-    /// Shards (at least the number of workers a run may use).
+    /// Workers counted (at least the number a run may use).
     pub fn workers(&self) -> usize {
-        self.shards.len()
+        self.workers.len()
     }
 
-    pub fn shard(&self, worker: usize) -> &LiveShard {
-        &self.shards[worker]
+    /// Worker `worker`'s counters.
+    pub fn of_worker(&self, worker: usize) -> &WorkerCounters {
+        &self.workers[worker]
     }
 
     /// Marks stage `index` as running (workers call it as they start a stage).
@@ -225,18 +226,18 @@ impl Live {
         self.stage.store(index, Relaxed);
     }
 
-    /// Sums every shard. `ok` is the latency histogram's count, so the counts and the
+    /// Sums every worker. `ok` is the latency histogram's count, so the counts and the
     /// latency buckets of one snapshot always agree.
     pub fn snapshot(&self) -> LiveSnapshot {
         let mut s = LiveSnapshot { stage: self.stage.load(Relaxed), ..LiveSnapshot::default() };
-        for shard in self.shards.iter() {
-            s.totals.failed += shard.failed.load(Relaxed);
-            s.totals.cancelled += shard.cancelled.load(Relaxed);
-            s.totals.dropped += shard.dropped.load(Relaxed);
-            s.totals.tokens += shard.tokens.load(Relaxed);
-            s.totals.in_flight += shard.in_flight.load(Relaxed);
-            shard.latency.add_into(&mut s.latency);
-            shard.ttft.add_into(&mut s.ttft);
+        for w in self.workers.iter() {
+            s.totals.failed += w.failed.load(Relaxed);
+            s.totals.cancelled += w.cancelled.load(Relaxed);
+            s.totals.dropped += w.dropped.load(Relaxed);
+            s.totals.tokens += w.tokens.load(Relaxed);
+            s.totals.in_flight += w.in_flight.load(Relaxed);
+            w.latency.add_into(&mut s.latency);
+            w.ttft.add_into(&mut s.ttft);
         }
         s.totals.ok = s.latency.count();
         s.totals.sent = s.totals.ok + s.totals.failed;
@@ -244,7 +245,7 @@ impl Live {
     }
 }
 
-impl LiveShard {
+impl WorkerCounters {
     #[inline]
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
@@ -328,17 +329,17 @@ mod tests {
     }
 
     #[test]
-    fn snapshots_sum_shards_and_subtract() {
+    fn snapshots_sum_workers_and_subtract() {
         let live = Live::new(3);
-        live.shard(0).latency.record(1000);
-        live.shard(2).latency.record(3000);
-        LiveShard::add(&live.shard(1).failed, 2);
-        live.shard(1).ttft.record(500);
+        live.of_worker(0).latency.record(1000);
+        live.of_worker(2).latency.record(3000);
+        WorkerCounters::add(&live.of_worker(1).failed, 2);
+        live.of_worker(1).ttft.record(500);
         let a = live.snapshot();
         assert_eq!(a.totals.ok, 2);
         assert_eq!(a.totals.sent, 4);
         assert_eq!(a.ttft.count(), 1);
-        live.shard(1).latency.record(100_000);
+        live.of_worker(1).latency.record(100_000);
         live.set_stage(2);
         let b = live.snapshot();
         let d = b.latency.since(&a.latency);
@@ -351,10 +352,10 @@ mod tests {
     }
 
     #[test]
-    fn shards_do_not_share_cache_lines() {
-        assert_eq!(std::mem::align_of::<LiveShard>(), 128);
-        assert_eq!(std::mem::size_of::<LiveShard>() % 128, 0);
+    fn workers_do_not_share_cache_lines() {
+        assert_eq!(std::mem::align_of::<WorkerCounters>(), 128);
+        assert_eq!(std::mem::size_of::<WorkerCounters>() % 128, 0);
         // Two histograms of BUCKETS counters, plus one block of counters.
-        assert!(std::mem::size_of::<LiveShard>() <= 2 * BUCKETS * 8 + 128);
+        assert!(std::mem::size_of::<WorkerCounters>() <= 2 * BUCKETS * 8 + 128);
     }
 }

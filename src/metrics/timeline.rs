@@ -72,22 +72,22 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::live::{Live, LiveShard};
+    use crate::metrics::live::{Live, WorkerCounters};
 
     #[test]
     fn each_sample_counts_the_last_second() {
         let live = Live::new(2);
         let mut sampler = Sampler::default();
-        live.shard(0).latency.record(100_000);
-        live.shard(1).latency.record(200_000);
-        live.shard(1).ttft.record(40_000);
+        live.of_worker(0).latency.record(100_000);
+        live.of_worker(1).latency.record(200_000);
+        live.of_worker(1).ttft.record(40_000);
         let a = sampler.sample(0, Duration::from_secs(1), live.snapshot());
         // The next second: one slow request only.
-        live.shard(0).latency.record(900_000);
+        live.of_worker(0).latency.record(900_000);
         let b = sampler.sample(0, Duration::from_secs(2), live.snapshot());
         // A second without successful requests.
-        LiveShard::add(&live.shard(1).failed, 1);
-        LiveShard::add(&live.shard(0).dropped, 4);
+        WorkerCounters::add(&live.of_worker(1).failed, 1);
+        WorkerCounters::add(&live.of_worker(0).dropped, 4);
         let c = sampler.sample(1, Duration::from_secs(3), live.snapshot());
         assert_eq!((a.t, a.stage, a.ok, a.sent), (1.0, 0, 2, 2));
         let p50 = a.latency_p50_us.unwrap();

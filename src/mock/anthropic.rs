@@ -41,7 +41,7 @@ pub fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
-    ctx.core.shard().tokens(gen.tokens);
+    ctx.core.counters().tokens(gen.tokens);
     let body = json!({
         "id": id, "type": "message", "role": "assistant", "model": req.model,
         "content": [{"type": "text", "text": gen.text()}],

@@ -61,14 +61,14 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
                 bufs.out.clear();
                 write_error_body(&mut bufs.out, family, status, &message, None, request_id.as_str());
                 write_full(&mut bufs, status, "application/json", family, request_id.as_str(), false, &[]);
-                core.shard().request_done(Route::NotFound, status);
+                core.counters().request_done(Route::NotFound, status);
                 let _ = write_all(&mut stream, &mut bufs.write).await;
                 return;
             }
         };
         let start = Instant::now();
-        let shard = core.shard();
-        shard.in_flight(1);
+        let counters = core.counters();
+        counters.in_flight(1);
         let request_id = core.request_id();
         let body: &[u8] = match body_range {
             Some((a, b)) => &bufs.read[a..b],
@@ -87,12 +87,12 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
         let keep_alive = head.keep_alive;
         let result = match reply {
             Reply::Full { status, content_type, delay, retry_after, drop, allow } => {
-                shard.request_done(head.route, status);
+                counters.request_done(head.route, status);
                 if !delay.is_zero() {
                     crate::net::timer::sleep_until(start + delay).await;
                 }
                 if drop {
-                    shard.in_flight(-1);
+                    counters.in_flight(-1);
                     if admitted {
                         core.metrics.release();
                     }
@@ -120,8 +120,8 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
                 write_all(&mut stream, &mut bufs.write).await.map(|_| keep_alive)
             }
             Reply::Stream(job) => {
-                shard.request_done(head.route, 200);
-                shard.streams(1);
+                counters.request_done(head.route, 200);
+                counters.streams(1);
                 let r = pacing::send_stream(
                     &mut stream,
                     &mut bufs.write,
@@ -132,11 +132,11 @@ pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, 
                     keep_alive,
                 )
                 .await;
-                shard.streams(-1);
+                counters.streams(-1);
                 r
             }
         };
-        shard.in_flight(-1);
+        counters.in_flight(-1);
         if admitted {
             core.metrics.release();
         }

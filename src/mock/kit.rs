@@ -186,7 +186,7 @@ impl<'a> Call<'a> {
             plan.merge(header);
         }
         if !plan.is_empty() {
-            self.core.shard().fault();
+            self.core.counters().fault();
         }
         self.faults = plan;
         match self.faults.status {

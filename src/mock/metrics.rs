@@ -1,7 +1,7 @@
 //! The mock's own counters, for `GET /metrics` (Prometheus text 0.0.4).
 //!
-//! Each core writes only its own cache-line-aligned shard with relaxed atomics, so the hot
-//! path never contends; a scrape sums the shards.
+//! Each core writes only its own cache-line-aligned counters with relaxed atomics, so the
+//! hot path never contends; a scrape sums every core's.
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -21,7 +21,7 @@ pub const LAG_BOUNDS: [f64; 12] =
 /// One core's counters.
 #[repr(align(128))]
 #[derive(Default)]
-pub struct Shard {
+pub struct CoreCounters {
     requests: [[AtomicU64; N_STATUS]; N_ROUTE],
     in_flight: AtomicI64,
     streams: AtomicI64,
@@ -35,7 +35,7 @@ fn status_index(status: u16) -> usize {
     STATUSES.iter().position(|&s| s == status).unwrap_or(STATUSES.len())
 }
 
-impl Shard {
+impl CoreCounters {
     pub fn request_done(&self, route: Route, status: u16) {
         self.requests[route.index()][status_index(status)].fetch_add(1, Relaxed);
     }
@@ -60,9 +60,9 @@ impl Shard {
     }
 }
 
-/// All cores' shards.
+/// All cores' counters.
 pub struct Metrics {
-    shards: Box<[Shard]>,
+    cores: Box<[CoreCounters]>,
     /// Requests admitted under `max_concurrency` (shared by every core: the one contended
     /// counter, used only when a limit is set).
     admitted: AtomicUsize,
@@ -71,7 +71,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(cores: usize) -> Metrics {
         Metrics {
-            shards: (0..cores.max(1)).map(|_| Shard::default()).collect(),
+            cores: (0..cores.max(1)).map(|_| CoreCounters::default()).collect(),
             admitted: AtomicUsize::new(0),
         }
     }
@@ -86,12 +86,13 @@ impl Metrics {
         self.admitted.fetch_sub(1, Relaxed);
     }
 
-    pub fn shard(&self, core: usize) -> &Shard {
-        &self.shards[core]
+    /// Core `core`'s counters.
+    pub fn of_core(&self, core: usize) -> &CoreCounters {
+        &self.cores[core]
     }
 
-    fn sum<F: Fn(&Shard) -> u64>(&self, f: F) -> u64 {
-        self.shards.iter().map(f).sum()
+    fn sum<F: Fn(&CoreCounters) -> u64>(&self, f: F) -> u64 {
+        self.cores.iter().map(f).sum()
     }
 
     /// Cumulative pacing-lag bucket counts (for tests and benchmarks).
@@ -133,13 +134,13 @@ impl Metrics {
             &mut out,
             "llmload_mock_in_flight",
             "Requests being served.",
-            self.shards.iter().map(|s| s.in_flight.load(Relaxed)).sum(),
+            self.cores.iter().map(|s| s.in_flight.load(Relaxed)).sum(),
         );
         gauge(
             &mut out,
             "llmload_mock_streams_in_flight",
             "SSE streams being sent.",
-            self.shards.iter().map(|s| s.streams.load(Relaxed)).sum(),
+            self.cores.iter().map(|s| s.streams.load(Relaxed)).sum(),
         );
         counter(
             &mut out,
@@ -175,14 +176,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn render_sums_shards_and_is_well_formed() {
+    fn render_sums_cores_and_is_well_formed() {
         let m = Metrics::new(2);
-        m.shard(0).request_done(Route::ChatCompletions, 200);
-        m.shard(1).request_done(Route::ChatCompletions, 200);
-        m.shard(1).request_done(Route::Messages, 777);
-        m.shard(0).lag(Duration::from_micros(30));
-        m.shard(1).lag(Duration::from_millis(3));
-        m.shard(1).tokens(5);
+        m.of_core(0).request_done(Route::ChatCompletions, 200);
+        m.of_core(1).request_done(Route::ChatCompletions, 200);
+        m.of_core(1).request_done(Route::Messages, 777);
+        m.of_core(0).lag(Duration::from_micros(30));
+        m.of_core(1).lag(Duration::from_millis(3));
+        m.of_core(1).tokens(5);
         let text = m.render();
         assert!(text.contains("llmload_mock_requests_total{route=\"chat_completions\",status=\"200\"} 2"));
         assert!(text.contains("llmload_mock_requests_total{route=\"messages\",status=\"other\"} 1"));

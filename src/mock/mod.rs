@@ -34,7 +34,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use self::config::Settings;
-use self::metrics::{Metrics, Shard};
+use self::metrics::{CoreCounters, Metrics};
 use crate::net::cores::{spawn_pinned, Driver, Worker};
 use crate::net::socket::reuseport_listeners;
 
@@ -73,9 +73,9 @@ impl Core {
         Core { settings, metrics, index, rng: RefCell::new(rng), next_id: Cell::new(0), id_salt }
     }
 
-    /// This core's metrics shard.
-    pub fn shard(&self) -> &Shard {
-        self.metrics.shard(self.index)
+    /// This core's counters.
+    pub fn counters(&self) -> &CoreCounters {
+        self.metrics.of_core(self.index)
     }
 
     /// A fresh request id, unique across cores and runs of the process.

@@ -132,7 +132,7 @@ pub fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     }
     let delay = ctx.nonstream_delay(&gen);
     let text = gen.text();
-    ctx.core.shard().tokens(gen.tokens);
+    ctx.core.counters().tokens(gen.tokens);
     let body = ChatCompletion {
         id: &id,
         object: "chat.completion",
@@ -305,7 +305,7 @@ pub fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
-    ctx.core.shard().tokens(gen.tokens);
+    ctx.core.counters().tokens(gen.tokens);
     let body = json!({
         "id": id, "object": "text_completion", "created": unix_now(), "model": req.model,
         "choices": [{"index": 0, "text": gen.text(), "logprobs": null, "finish_reason": finish_reason(&gen)}],

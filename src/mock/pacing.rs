@@ -24,7 +24,7 @@ pub async fn send_stream<S: AsyncWriteRent>(
     keep_alive: bool,
 ) -> io::Result<bool> {
     let StreamJob { mut render, gen, faults } = job;
-    let shard = core.shard();
+    let counters = core.counters();
     let start = arrived + Duration::from_millis(faults.first_byte_ms.unwrap_or(0));
     if faults.first_byte_ms.is_some() {
         crate::net::timer::sleep_until(start).await;
@@ -51,13 +51,13 @@ pub async fn send_stream<S: AsyncWriteRent>(
         if faults.drop_after_events == Some(e as u32) {
             // An abrupt close before the chunked terminator, as a crashed upstream looks.
             write_all(stream, out).await?;
-            shard.tokens(sent_tokens);
+            counters.tokens(sent_tokens);
             return Ok(false);
         }
         if faults.sse_error_after == Some(e as u32) {
             render.error(out);
             out.extend_from_slice(encode::LAST_CHUNK);
-            shard.tokens(sent_tokens);
+            counters.tokens(sent_tokens);
             write_all(stream, out).await?;
             return Ok(keep_alive);
         }
@@ -76,7 +76,7 @@ pub async fn send_stream<S: AsyncWriteRent>(
             crate::net::timer::sleep_until(due).await;
             now = Instant::now();
         }
-        shard.lag(now.saturating_duration_since(due));
+        counters.lag(now.saturating_duration_since(due));
         text.clear();
         for k in from..to {
             gen.words.push_token(k, &mut text);
@@ -86,7 +86,7 @@ pub async fn send_stream<S: AsyncWriteRent>(
     }
     if faults.drop_after_events == Some(events as u32) {
         write_all(stream, out).await?;
-        shard.tokens(sent_tokens);
+        counters.tokens(sent_tokens);
         return Ok(false);
     }
     if faults.sse_error_after.is_some_and(|n| u64::from(n) == events) {
@@ -95,7 +95,7 @@ pub async fn send_stream<S: AsyncWriteRent>(
         render.finish(&gen, out);
     }
     out.extend_from_slice(encode::LAST_CHUNK);
-    shard.tokens(sent_tokens);
+    counters.tokens(sent_tokens);
     write_all(stream, out).await?;
     Ok(keep_alive)
 }

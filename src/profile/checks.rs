@@ -6,13 +6,13 @@ use super::apportion::largest_remainder;
 use super::limits::show;
 use super::schema::RawProfile;
 use super::stages::Stage;
-use super::{CacheMode, Ctx, Profile};
+use super::{CacheMode, Profile, Resolving};
 
 /// Every check; errors and warnings are `path: reason`.
 pub(super) fn across(
     raw: &RawProfile,
     p: &Profile,
-    ctx: &Ctx,
+    ctx: &Resolving,
     errs: &mut Vec<String>,
     warns: &mut Vec<String>,
 ) {
@@ -23,7 +23,7 @@ pub(super) fn across(
 }
 
 /// A stage no longer than the warmup would measure nothing.
-fn warmup(p: &Profile, ctx: &Ctx, errs: &mut Vec<String>) {
+fn warmup(p: &Profile, ctx: &Resolving, errs: &mut Vec<String>) {
     if p.warmup.is_zero() {
         return;
     }

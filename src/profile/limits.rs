@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::duration::parse_go_duration;
+use crate::metrics::Limit;
 use crate::units::format_us;
 
 const HOUR: u64 = 3600;
@@ -107,6 +108,15 @@ pub(super) fn duration(
             default
         }
     }
+}
+
+/// A profile limit: 0 sets none (nexus's rule), anything else is a [`Limit`] or an error
+/// naming the path.
+pub(super) fn limit(errs: &mut Vec<String>, path: &str, name: &str, v: f64, zero: &str) -> Option<Limit> {
+    if v == 0.0 {
+        return None;
+    }
+    Limit::from_number(name, v).map_err(|e| errs.push(format!("{path}: {e} ({zero})"))).ok()
 }
 
 /// A duration as messages show it: `1ns`, `250us`, `1.5s`, whole hours as `720h`.

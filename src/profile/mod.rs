@@ -40,8 +40,10 @@ pub use resolve::{parse_stage, parse_stages};
 pub use schema::RawProfile;
 use stages::Stage;
 
+use crate::metrics::Limit;
+
 /// What the command line adds on top of the raw profile while resolving.
-struct Ctx<'a> {
+struct Resolving<'a> {
     /// How stage errors are labelled: `stages`, or `--stages` when overridden.
     stages_path: &'a str,
     /// How warmup errors are labelled: `warmup`, or `--warmup` when overridden.
@@ -72,7 +74,8 @@ pub struct Profile {
     /// Length of the common prefix with `CacheMode::SharedPrefix`.
     pub shared_prefix_tokens: u32,
     pub correlation: Correlation,
-    pub thresholds: Thresholds,
+    /// Pass/fail limits checked per stage (a 0 in the profile sets none), in a fixed order.
+    pub thresholds: Vec<Limit>,
     pub scenarios: Vec<ScenarioSpec>,
     pub disable_keepalive: bool,
     pub insecure_skip_verify: bool,
@@ -140,40 +143,6 @@ pub struct Correlation {
     pub header: Option<String>,
 }
 
-/// Pass/fail limits, checked per stage; `None` = not checked (a 0 in the profile).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Thresholds {
-    pub ttft_p95_ms: Option<f64>,
-    pub p95_ms: Option<f64>,
-    /// Largest failed share, 0–1.
-    pub error_rate: Option<f64>,
-    pub p99_ms: Option<f64>,
-    pub ttft_p99_ms: Option<f64>,
-    pub itl_p95_ms: Option<f64>,
-    /// Smallest share of requests within their scenario's SLO, 0–1.
-    pub min_goodput: Option<f64>,
-    pub min_rps: Option<f64>,
-}
-
-impl Thresholds {
-    /// `(name, limit)` for each threshold that is set, in a fixed order.
-    pub fn list(&self) -> Vec<(&'static str, f64)> {
-        [
-            ("ttft_p95_ms", self.ttft_p95_ms),
-            ("p95_ms", self.p95_ms),
-            ("error_rate", self.error_rate),
-            ("p99_ms", self.p99_ms),
-            ("ttft_p99_ms", self.ttft_p99_ms),
-            ("itl_p95_ms", self.itl_p95_ms),
-            ("min_goodput", self.min_goodput),
-            ("min_rps", self.min_rps),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| v.map(|v| (n, v)))
-        .collect()
-    }
-}
-
 /// One weighted scenario, with the defaults merged in.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScenarioSpec {
@@ -195,7 +164,8 @@ pub struct ScenarioSpec {
     pub turns: (u32, u32),
     pub content: Content,
     pub think_time: Duration,
-    pub slo: Option<Slo>,
+    /// Per-request goodput limits (`ttft_ms`, `tpot_ms`, `e2e_ms`); empty = none.
+    pub slo: Vec<Limit>,
 }
 
 impl ScenarioSpec {
@@ -225,14 +195,6 @@ impl Content {
             Content::Sized(_) => "sized",
         }
     }
-}
-
-/// Per-request goodput limits (ours); `None` = no limit on that measure.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Slo {
-    pub ttft_ms: Option<f64>,
-    pub tpot_ms: Option<f64>,
-    pub e2e_ms: Option<f64>,
 }
 
 /// Reads, parses and validates a profile file.

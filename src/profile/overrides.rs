@@ -14,7 +14,7 @@
 use super::resolve::resolve;
 use super::scenario::{check_header, is_http_url};
 use super::schema::{RawDefaults, RawProfile, RawStages};
-use super::{Ctx, Profile};
+use super::{Profile, Resolving};
 
 /// Values from the command line that change a profile.
 #[derive(Clone, Debug, Default)]
@@ -94,7 +94,8 @@ pub fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<
     if let Some(seed) = overrides.seed {
         raw.seed = Some(seed);
     }
-    let ctx = Ctx { stages_path, warmup_path, vk: overrides.vk.as_deref(), headers: &overrides.headers };
+    let ctx =
+        Resolving { stages_path, warmup_path, vk: overrides.vk.as_deref(), headers: &overrides.headers };
     match resolve(raw, &ctx) {
         Ok(p) if errs.is_empty() => Ok(p),
         Ok(_) => Err(errs),

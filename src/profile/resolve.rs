@@ -8,12 +8,13 @@ use serde_json::Value;
 
 use super::checks;
 use super::duration::parse_go_duration;
-use super::limits::{self, count, duration};
+use super::limits::{self, count, duration, limit};
 use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
 use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
-use super::{CacheMode, Correlation, Ctx, Profile, Thresholds};
+use super::{CacheMode, Correlation, Profile, Resolving};
+use crate::metrics::Limit;
 
 /// Arrival processes for open-loop stages.
 pub const ARRIVALS: [&str; 2] = ["constant", "poisson"];
@@ -22,7 +23,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_SHARED_PREFIX_TOKENS: u32 = 1024;
 const DEFAULT_CORRELATION_HEADER: &str = "x-request-id";
 
-pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>> {
+pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<String>> {
     let mut errs = Vec::new();
     let mut warns = Vec::new();
     let e = &mut errs;
@@ -113,31 +114,21 @@ fn resolve_correlation(raw: &RawProfile, errs: &mut Vec<String>) -> Correlation 
     Correlation { uuid_in_prompt: c.uuid_in_prompt.unwrap_or(true), header }
 }
 
-fn resolve_thresholds(raw: &RawProfile, errs: &mut Vec<String>) -> Thresholds {
-    let Some(t) = raw.thresholds.clone() else { return Thresholds::default() };
-    let mut check = |name: &str, v: Option<f64>, share: bool| -> Option<f64> {
-        let v = v?;
-        let path = format!("thresholds.{name}");
-        if share && !(0.0..=1.0).contains(&v) {
-            errs.push(format!("{path}: {v} is out of range (a share from 0 to 1; 0 disables it)"));
-            None
-        } else if !v.is_finite() || v < 0.0 {
-            errs.push(format!("{path}: {v} must be 0 (disabled) or above"));
-            None
-        } else {
-            (v > 0.0).then_some(v)
-        }
-    };
-    Thresholds {
-        ttft_p95_ms: check("ttft_p95_ms", t.ttft_p95_ms, false),
-        p95_ms: check("p95_ms", t.p95_ms, false),
-        error_rate: check("error_rate", t.error_rate, true),
-        p99_ms: check("p99_ms", t.p99_ms, false),
-        ttft_p99_ms: check("ttft_p99_ms", t.ttft_p99_ms, false),
-        itl_p95_ms: check("itl_p95_ms", t.itl_p95_ms, false),
-        min_goodput: check("min_goodput", t.min_goodput, true),
-        min_rps: check("min_rps", t.min_rps, false),
-    }
+fn resolve_thresholds(raw: &RawProfile, errs: &mut Vec<String>) -> Vec<Limit> {
+    let Some(t) = raw.thresholds.clone() else { return Vec::new() };
+    [
+        ("ttft_p95_ms", t.ttft_p95_ms),
+        ("p95_ms", t.p95_ms),
+        ("error_rate", t.error_rate),
+        ("p99_ms", t.p99_ms),
+        ("ttft_p99_ms", t.ttft_p99_ms),
+        ("itl_p95_ms", t.itl_p95_ms),
+        ("min_goodput", t.min_goodput),
+        ("min_rps", t.min_rps),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| limit(errs, &format!("thresholds.{name}"), name, v?, "0 disables it"))
+    .collect()
 }
 
 fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -> Vec<Stage> {

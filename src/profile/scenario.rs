@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::limits::{self, count, duration};
+use super::limits::{self, count, duration, limit};
 use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
 use super::{
-    Content, Ctx, ScenarioSpec, Slo, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
+    Content, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
 };
+use crate::metrics::Limit;
 
 const DEFAULT_PROTOCOL: &str = "openai-chat";
 const DEFAULT_MAX_TOKENS: u32 = 64;
@@ -35,7 +36,7 @@ struct Defaults {
 pub(super) fn resolve_scenarios(
     raw: &RawProfile,
     think_time: Duration,
-    ctx: &Ctx,
+    ctx: &Resolving,
     errs: &mut Vec<String>,
     warns: &mut Vec<String>,
 ) -> Vec<ScenarioSpec> {
@@ -95,7 +96,7 @@ fn resolve_one(
     path: Option<&str>,
     d: &Defaults,
     think_time: Duration,
-    ctx: &Ctx,
+    ctx: &Resolving,
     errs: &mut Vec<String>,
     warns: &mut Vec<String>,
 ) -> Option<ScenarioSpec> {
@@ -145,7 +146,7 @@ fn resolve_one(
     let turns = turns(errs, &at("turns"), s.turns.as_ref());
     let content = content(errs, warns, &at("content"), s.content.as_ref());
     let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, limits::PAUSE);
-    let slo = s.slo.as_ref().and_then(|slo| resolve_slo(errs, &at("slo"), slo));
+    let slo = s.slo.as_ref().map(|slo| resolve_slo(errs, &at("slo"), slo)).unwrap_or_default();
     let weight = match s.weight {
         Some(w) if w > 0 => {
             count(errs, &at("weight"), Some(w), 1, limits::MAX_WEIGHT).map_or(1, |w| w as u32)
@@ -345,19 +346,9 @@ fn content(errs: &mut Vec<String>, warns: &mut Vec<String>, path: &str, c: Optio
     }
 }
 
-fn resolve_slo(errs: &mut Vec<String>, path: &str, s: &RawSlo) -> Option<Slo> {
-    let mut limit = |name: &str, v: Option<f64>| -> Option<f64> {
-        let v = v?;
-        if !v.is_finite() || v < 0.0 {
-            errs.push(format!("{path}.{name}: {v} must be 0 (no limit) or above"));
-            return None;
-        }
-        (v > 0.0).then_some(v)
-    };
-    let slo = Slo {
-        ttft_ms: limit("ttft_ms", s.ttft_ms),
-        tpot_ms: limit("tpot_ms", s.tpot_ms),
-        e2e_ms: limit("e2e_ms", s.e2e_ms),
-    };
-    (slo != Slo::default()).then_some(slo)
+fn resolve_slo(errs: &mut Vec<String>, path: &str, s: &RawSlo) -> Vec<Limit> {
+    [("ttft_ms", s.ttft_ms), ("tpot_ms", s.tpot_ms), ("e2e_ms", s.e2e_ms)]
+        .into_iter()
+        .filter_map(|(name, v)| limit(errs, &format!("{path}.{name}"), name, v?, "0 = no limit"))
+        .collect()
 }

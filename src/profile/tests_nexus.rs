@@ -100,7 +100,7 @@ fn nexus_realistic_loads_unchanged() {
     assert_eq!(users[3], Load::Closed { from: 100, to: 100 });
     assert_eq!(p.stages[0].duration, Duration::from_secs(15));
     assert_eq!((p.warmup, p.think_time), (Duration::from_secs(8), Duration::from_millis(250)));
-    assert_eq!(p.thresholds, Thresholds { error_rate: Some(0.02), ..Thresholds::default() });
+    assert_eq!(p.thresholds, [Limit::from_number("error_rate", 0.02).unwrap()]);
     assert!(p.capture_error_body);
     let names: Vec<(&str, u32)> = p.scenarios.iter().map(|s| (s.name.as_str(), s.weight)).collect();
     assert_eq!(names, [("simple", 55), ("medium", 30), ("complex", 15)]);
@@ -166,7 +166,7 @@ fn nexus_defaults_apply_to_a_bare_profile() {
     );
     assert_eq!((p.cache_mode, p.shared_prefix_tokens), (CacheMode::Bust, 1024));
     assert_eq!(p.correlation, Correlation { uuid_in_prompt: true, header: Some("x-request-id".into()) });
-    assert_eq!(p.thresholds, Thresholds::default());
+    assert!(p.thresholds.is_empty());
     assert!(!p.disable_keepalive && !p.insecure_skip_verify && !p.capture_error_body);
     assert_eq!(
         (p.arrival.clone(), p.seed, p.max_inflight, p.connections, p.grace),
@@ -281,7 +281,7 @@ fn realistic_has_nexus_tiers() {
     // About 1.5k tokens at ~4 characters per token.
     assert!((5_500..8_000).contains(&system.len()), "{}", system.len());
     assert_eq!(p.think_time, Duration::from_millis(250));
-    assert_eq!(p.thresholds.error_rate, Some(0.02));
+    assert_eq!(p.thresholds, [Limit::from_number("error_rate", 0.02).unwrap()]);
 }
 
 #[test]

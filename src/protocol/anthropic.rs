@@ -1,4 +1,5 @@
-//! Anthropic Messages (`/v1/messages`), streaming and not.
+//! Anthropic Messages (`/v1/messages`), streaming and not: the request body and the response
+//! decoder.
 //!
 //! A stream is `message_start` → (`content_block_start` → `content_block_delta`* →
 //! `content_block_stop`)+ → `message_delta` → `message_stop`, with `ping` anywhere before the
@@ -14,7 +15,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{take_text, Decoder, Seen, Usage};
+use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
 use crate::metrics::ErrorKind;
 
 #[derive(Deserialize)]
@@ -122,6 +123,20 @@ struct MessageBody<'a> {
     content: Vec<BodyBlock<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
+}
+
+/// Appends the JSON request body of `turn`: `max_tokens` first (required), the system
+/// prompt as its own field.
+pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+    body::open(turn, out);
+    body::number(b"max_tokens", turn.max_tokens, out);
+    if let Some(system) = turn.system_json {
+        body::literal(b"system", system, out);
+    }
+    out.extend_from_slice(b",\"messages\":[");
+    body::messages(turn.messages, false, out);
+    out.push(b']');
+    body::close(turn, false, out);
 }
 
 /// Decoder for Anthropic Messages.
@@ -241,6 +256,25 @@ impl Decoder for Anthropic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::body::testing::{body, conversations, expected, pairs};
+    use crate::protocol::body::unquote;
+    use serde_json::Value;
+
+    #[test]
+    fn request_bodies() {
+        for (system, messages) in conversations() {
+            for stream in [false, true] {
+                let json = body(write_body, system.as_deref(), &messages, stream, true);
+                assert_eq!(pairs(&json["messages"]), expected(&messages));
+                assert_eq!(json["max_tokens"], 77);
+                assert_eq!(
+                    json.get("system").and_then(Value::as_str),
+                    system.as_deref().map(unquote).as_deref()
+                );
+                assert!(json.get("stream_options").is_none());
+            }
+        }
+    }
 
     /// The docs' text-only stream (§3.9), spaces after the colons and all.
     const DOCS_STREAM: &[(&str, &str)] = &[

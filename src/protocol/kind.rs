@@ -1,18 +1,14 @@
 //! The protocols `llmload` speaks, as one value: name, default path, request body, decoder
-//! and the headers each needs.
-//!
-//! Request bodies are written by concatenation. Message contents and the system prompt arrive
-//! already encoded as JSON string literals and are copied verbatim; only the model name is
-//! escaped here.
+//! and the headers each needs. Each protocol's body writer and decoder live in its own module.
 
 use std::fmt;
 use std::str::FromStr;
 
-use super::anthropic::Anthropic;
-use super::openai_chat::OpenAiChat;
-use super::openai_completions::OpenAiCompletions;
-use super::openai_responses::OpenAiResponses;
-use super::{write_json_string, Decoder, Message, Role, TurnBody};
+use super::anthropic::{self, Anthropic};
+use super::openai_chat::{self, OpenAiChat};
+use super::openai_completions::{self, OpenAiCompletions};
+use super::openai_responses::{self, OpenAiResponses};
+use super::{Decoder, TurnBody};
 
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,60 +84,14 @@ impl ProtocolKind {
         self == ProtocolKind::Anthropic
     }
 
-    /// Appends the JSON request body of `turn` to `out`.
-    ///
-    /// Completions has no messages: the conversation is flattened into one prompt,
-    /// `System\n\nUser: …\nAssistant: …\nUser: …\nAssistant:`, except that a lone user message
-    /// without a system prompt is sent as it is.
+    /// Appends the JSON request body of `turn` to `out` (each protocol's `write_body`).
     pub fn write_body(self, turn: &TurnBody<'_>, out: &mut Vec<u8>) {
-        let mut num = itoa::Buffer::new();
-        out.extend_from_slice(b"{\"model\":");
-        write_json_string(turn.model, out);
         match self {
-            ProtocolKind::OpenAiChat => {
-                out.extend_from_slice(b",\"messages\":[");
-                if let Some(system) = turn.system_json {
-                    out.extend_from_slice(b"{\"role\":\"system\",\"content\":");
-                    out.extend_from_slice(system.as_bytes());
-                    out.push(b'}');
-                }
-                write_messages(turn.messages, turn.system_json.is_some(), out);
-                out.extend_from_slice(b"],\"max_tokens\":");
-                out.extend_from_slice(num.format(turn.max_tokens).as_bytes());
-            }
-            ProtocolKind::Anthropic => {
-                out.extend_from_slice(b",\"max_tokens\":");
-                out.extend_from_slice(num.format(turn.max_tokens).as_bytes());
-                if let Some(system) = turn.system_json {
-                    out.extend_from_slice(b",\"system\":");
-                    out.extend_from_slice(system.as_bytes());
-                }
-                out.extend_from_slice(b",\"messages\":[");
-                write_messages(turn.messages, false, out);
-                out.push(b']');
-            }
-            ProtocolKind::OpenAiResponses => {
-                if let Some(system) = turn.system_json {
-                    out.extend_from_slice(b",\"instructions\":");
-                    out.extend_from_slice(system.as_bytes());
-                }
-                out.extend_from_slice(b",\"input\":[");
-                write_messages(turn.messages, false, out);
-                out.extend_from_slice(b"],\"max_output_tokens\":");
-                out.extend_from_slice(num.format(turn.max_tokens).as_bytes());
-            }
-            ProtocolKind::OpenAiCompletions => {
-                out.extend_from_slice(b",\"prompt\":");
-                write_prompt(turn, out);
-                out.extend_from_slice(b",\"max_tokens\":");
-                out.extend_from_slice(num.format(turn.max_tokens).as_bytes());
-            }
+            ProtocolKind::OpenAiChat => openai_chat::write_body(turn, out),
+            ProtocolKind::Anthropic => anthropic::write_body(turn, out),
+            ProtocolKind::OpenAiResponses => openai_responses::write_body(turn, out),
+            ProtocolKind::OpenAiCompletions => openai_completions::write_body(turn, out),
         }
-        out.extend_from_slice(if turn.stream { b",\"stream\":true" } else { b",\"stream\":false" });
-        if turn.stream && matches!(self, ProtocolKind::OpenAiChat | ProtocolKind::OpenAiCompletions) {
-            out.extend_from_slice(b",\"stream_options\":{\"include_usage\":true}");
-        }
-        out.push(b'}');
     }
 }
 
@@ -157,57 +107,6 @@ impl FromStr for ProtocolKind {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ProtocolKind::parse(s)
     }
-}
-
-fn role_name(role: Role) -> &'static [u8] {
-    match role {
-        Role::User => b"user",
-        Role::Assistant => b"assistant",
-    }
-}
-
-/// `{"role":…,"content":…}` per message, comma-separated (and after a comma when `comma`).
-fn write_messages(messages: &[Message], mut comma: bool, out: &mut Vec<u8>) {
-    for m in messages {
-        if comma {
-            out.push(b',');
-        }
-        comma = true;
-        out.extend_from_slice(b"{\"role\":\"");
-        out.extend_from_slice(role_name(m.role));
-        out.extend_from_slice(b"\",\"content\":");
-        out.extend_from_slice(m.content_json.as_bytes());
-        out.push(b'}');
-    }
-}
-
-/// The text of a JSON string literal (the literal itself if it does not decode).
-fn unquote(literal: &str) -> String {
-    serde_json::from_str(literal).unwrap_or_else(|_| literal.to_owned())
-}
-
-/// The completions prompt for `turn` (see `write_body`).
-fn write_prompt(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
-    if let (None, [only]) = (turn.system_json, turn.messages) {
-        out.extend_from_slice(only.content_json.as_bytes());
-        return;
-    }
-    let mut prompt = String::new();
-    if let Some(system) = turn.system_json {
-        prompt.push_str(&unquote(system));
-        prompt.push_str("\n\n");
-    }
-    for (i, m) in turn.messages.iter().enumerate() {
-        if i > 0 {
-            prompt.push('\n');
-        }
-        prompt.push_str(if m.role == Role::User { "User: " } else { "Assistant: " });
-        prompt.push_str(&unquote(&m.content_json));
-    }
-    if turn.messages.last().is_some_and(|m| m.role == Role::User) {
-        prompt.push_str("\nAssistant:");
-    }
-    write_json_string(&prompt, out);
 }
 
 /// A deterministic fuzz harness for decoders: random bytes, mutated recorded events and
@@ -366,129 +265,7 @@ pub(crate) mod fuzz {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Value;
-
     use super::*;
-
-    fn message(role: Role, text: &str) -> Message {
-        let mut content_json = String::new();
-        super::super::json_string(text, &mut content_json);
-        Message { role, content_json }
-    }
-
-    /// One turn, three turns (with a reply in between), each with and without a system prompt.
-    fn conversations() -> Vec<(Option<String>, Vec<Message>)> {
-        let single = vec![message(Role::User, "Say \"hi\"\n\u{e9}")];
-        let multi = vec![
-            message(Role::User, "first"),
-            message(Role::Assistant, "reply \\ one"),
-            message(Role::User, "second \u{1F980}"),
-        ];
-        let mut system = String::new();
-        super::super::json_string("Be \"brief\".", &mut system);
-        vec![
-            (None, single.clone()),
-            (Some(system.clone()), single),
-            (None, multi.clone()),
-            (Some(system), multi),
-        ]
-    }
-
-    fn body(kind: ProtocolKind, system: Option<&str>, messages: &[Message], stream: bool) -> Value {
-        let turn = TurnBody { model: "m\"odel\\x", system_json: system, messages, max_tokens: 77, stream };
-        let mut out = b"prefix".to_vec();
-        kind.write_body(&turn, &mut out);
-        assert_eq!(&out[..6], b"prefix", "appends");
-        let json: Value = serde_json::from_slice(&out[6..]).expect("the body is JSON");
-        assert_eq!(json["model"], "m\"odel\\x");
-        assert_eq!(json["stream"], stream);
-        for m in messages {
-            let raw = std::str::from_utf8(&out).unwrap();
-            if kind != ProtocolKind::OpenAiCompletions {
-                assert!(raw.contains(&m.content_json), "content copied verbatim");
-            }
-        }
-        json
-    }
-
-    /// The role/content pairs of a messages array.
-    fn pairs(list: &Value) -> Vec<(String, String)> {
-        let list = list.as_array().expect("an array");
-        list.iter()
-            .map(|m| (m["role"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()))
-            .collect()
-    }
-
-    fn expected(messages: &[Message]) -> Vec<(String, String)> {
-        let role = |r| if r == Role::User { "user" } else { "assistant" };
-        messages.iter().map(|m| (role(m.role).into(), unquote(&m.content_json))).collect()
-    }
-
-    #[test]
-    fn kind_chat_bodies() {
-        for (system, messages) in conversations() {
-            for stream in [false, true] {
-                let json = body(ProtocolKind::OpenAiChat, system.as_deref(), &messages, stream);
-                let mut want = expected(&messages);
-                if let Some(s) = &system {
-                    want.insert(0, ("system".into(), unquote(s)));
-                }
-                assert_eq!(pairs(&json["messages"]), want);
-                assert_eq!(json["max_tokens"], 77);
-                assert_eq!(json["stream_options"]["include_usage"] == true, stream);
-                assert_eq!(json.as_object().unwrap().len(), if stream { 5 } else { 4 });
-            }
-        }
-    }
-
-    #[test]
-    fn kind_anthropic_bodies() {
-        for (system, messages) in conversations() {
-            for stream in [false, true] {
-                let json = body(ProtocolKind::Anthropic, system.as_deref(), &messages, stream);
-                assert_eq!(pairs(&json["messages"]), expected(&messages));
-                assert_eq!(json["max_tokens"], 77);
-                assert_eq!(
-                    json.get("system").and_then(Value::as_str),
-                    system.as_deref().map(unquote).as_deref()
-                );
-                assert!(json.get("stream_options").is_none());
-            }
-        }
-    }
-
-    #[test]
-    fn kind_responses_bodies() {
-        for (system, messages) in conversations() {
-            for stream in [false, true] {
-                let json = body(ProtocolKind::OpenAiResponses, system.as_deref(), &messages, stream);
-                assert_eq!(pairs(&json["input"]), expected(&messages));
-                assert_eq!(json["max_output_tokens"], 77);
-                let instructions = json.get("instructions").and_then(Value::as_str);
-                assert_eq!(instructions, system.as_deref().map(unquote).as_deref());
-                assert!(json.get("max_tokens").is_none() && json.get("stream_options").is_none());
-            }
-        }
-    }
-
-    #[test]
-    fn kind_completions_bodies() {
-        let prompts = [
-            "Say \"hi\"\n\u{e9}",
-            "Be \"brief\".\n\nUser: Say \"hi\"\n\u{e9}\nAssistant:",
-            "User: first\nAssistant: reply \\ one\nUser: second \u{1F980}\nAssistant:",
-            "Be \"brief\".\n\nUser: first\nAssistant: reply \\ one\nUser: second \u{1F980}\nAssistant:",
-        ];
-        for ((system, messages), prompt) in conversations().into_iter().zip(prompts) {
-            for stream in [false, true] {
-                let json = body(ProtocolKind::OpenAiCompletions, system.as_deref(), &messages, stream);
-                assert_eq!(json["prompt"], prompt);
-                assert_eq!(json["max_tokens"], 77);
-                assert_eq!(json["stream_options"]["include_usage"] == true, stream);
-                assert!(json.get("messages").is_none());
-            }
-        }
-    }
 
     #[test]
     fn kind_names_paths_and_headers() {

@@ -3,11 +3,13 @@
 //! finish, in-stream errors — behind one small trait.
 
 pub mod anthropic;
+pub(crate) mod body;
 pub mod kind;
 pub mod openai_chat;
 pub mod openai_completions;
 pub mod openai_responses;
 
+pub use body::{json_string, write_json_string};
 pub use kind::ProtocolKind;
 
 use crate::metrics::ErrorKind;
@@ -36,18 +38,6 @@ pub struct TurnBody<'a> {
     pub messages: &'a [Message],
     pub max_tokens: u32,
     pub stream: bool,
-}
-
-/// Encodes `text` as a JSON string literal (with quotes) appended to `out`.
-pub fn json_string(text: &str, out: &mut String) {
-    let mut buf = Vec::with_capacity(text.len() + 2);
-    serde_json::to_writer(&mut buf, text).expect("a str always serializes");
-    out.push_str(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"));
-}
-
-/// Encodes `text` as a JSON string literal (with quotes) appended to a byte buffer.
-pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
-    serde_json::to_writer(out, text).expect("a str always serializes");
 }
 
 /// Counts `text` as content of `seen` and appends it to `reply`, when one is kept.

@@ -1,4 +1,5 @@
-//! OpenAI chat completions (`/chat/completions`), streaming and not.
+//! OpenAI chat completions (`/chat/completions`), streaming and not: the request body and the
+//! response decoder.
 //!
 //! TTFT is the first chunk whose `delta` carries content (text, reasoning or tool-call
 //! arguments), not the role-only chunk a server sends first. Usage is read from whichever
@@ -9,7 +10,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::{take_text, Decoder, Seen, Usage};
+use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
 use crate::metrics::ErrorKind;
 
 #[derive(Deserialize)]
@@ -77,6 +78,21 @@ struct Completion<'a> {
     usage: Option<WireUsage>,
 }
 
+/// Appends the JSON request body of `turn`: the system prompt as the first message.
+pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+    body::open(turn, out);
+    out.extend_from_slice(b",\"messages\":[");
+    if let Some(system) = turn.system_json {
+        out.extend_from_slice(b"{\"role\":\"system\",\"content\":");
+        out.extend_from_slice(system.as_bytes());
+        out.push(b'}');
+    }
+    body::messages(turn.messages, turn.system_json.is_some(), out);
+    out.push(b']');
+    body::number(b"max_tokens", turn.max_tokens, out);
+    body::close(turn, true, out);
+}
+
 /// Decoder for OpenAI chat completions.
 #[derive(Default)]
 pub struct OpenAiChat {
@@ -136,6 +152,25 @@ impl Decoder for OpenAiChat {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::body::testing::{body, conversations, expected, pairs};
+    use crate::protocol::body::unquote;
+
+    #[test]
+    fn request_bodies() {
+        for (system, messages) in conversations() {
+            for stream in [false, true] {
+                let json = body(write_body, system.as_deref(), &messages, stream, true);
+                let mut want = expected(&messages);
+                if let Some(s) = &system {
+                    want.insert(0, ("system".into(), unquote(s)));
+                }
+                assert_eq!(pairs(&json["messages"]), want);
+                assert_eq!(json["max_tokens"], 77);
+                assert_eq!(json["stream_options"]["include_usage"] == true, stream);
+                assert_eq!(json.as_object().unwrap().len(), if stream { 5 } else { 4 });
+            }
+        }
+    }
 
     #[test]
     fn role_chunk_is_not_content_and_usage_is_read_anywhere() {

@@ -1,4 +1,5 @@
-//! OpenAI legacy completions (`/v1/completions`), streaming and not.
+//! OpenAI legacy completions (`/v1/completions`), streaming and not: the request body and the
+//! response decoder.
 //!
 //! The chat API's framing with `choices[].text` in place of a delta: data-only chunks, usage
 //! on whichever chunk carries it (the `include_usage` chunk, or LiteLLM's repeat on a chunk
@@ -9,7 +10,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
-use super::{take_text, Decoder, Seen, Usage};
+use super::{body, take_text, write_json_string, Decoder, Role, Seen, TurnBody, Usage};
 use crate::metrics::ErrorKind;
 
 #[derive(Deserialize)]
@@ -51,6 +52,41 @@ struct Completion<'a> {
     choices: Vec<Choice<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
+}
+
+/// Appends the JSON request body of `turn`. Completions has no messages: the conversation
+/// is flattened into one prompt, `System\n\nUser: …\nAssistant: …\nUser: …\nAssistant:`,
+/// except that a lone user message without a system prompt is sent as it is.
+pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+    body::open(turn, out);
+    out.extend_from_slice(b",\"prompt\":");
+    write_prompt(turn, out);
+    body::number(b"max_tokens", turn.max_tokens, out);
+    body::close(turn, true, out);
+}
+
+/// The completions prompt for `turn` (see `write_body`).
+fn write_prompt(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+    if let (None, [only]) = (turn.system_json, turn.messages) {
+        out.extend_from_slice(only.content_json.as_bytes());
+        return;
+    }
+    let mut prompt = String::new();
+    if let Some(system) = turn.system_json {
+        prompt.push_str(&body::unquote(system));
+        prompt.push_str("\n\n");
+    }
+    for (i, m) in turn.messages.iter().enumerate() {
+        if i > 0 {
+            prompt.push('\n');
+        }
+        prompt.push_str(if m.role == Role::User { "User: " } else { "Assistant: " });
+        prompt.push_str(&body::unquote(&m.content_json));
+    }
+    if turn.messages.last().is_some_and(|m| m.role == Role::User) {
+        prompt.push_str("\nAssistant:");
+    }
+    write_json_string(&prompt, out);
 }
 
 /// Decoder for OpenAI legacy completions.
@@ -102,6 +138,26 @@ impl Decoder for OpenAiCompletions {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::body::testing::{body, conversations};
+
+    #[test]
+    fn request_bodies() {
+        let prompts = [
+            "Say \"hi\"\n\u{e9}",
+            "Be \"brief\".\n\nUser: Say \"hi\"\n\u{e9}\nAssistant:",
+            "User: first\nAssistant: reply \\ one\nUser: second \u{1F980}\nAssistant:",
+            "Be \"brief\".\n\nUser: first\nAssistant: reply \\ one\nUser: second \u{1F980}\nAssistant:",
+        ];
+        for ((system, messages), prompt) in conversations().into_iter().zip(prompts) {
+            for stream in [false, true] {
+                let json = body(write_body, system.as_deref(), &messages, stream, false);
+                assert_eq!(json["prompt"], prompt);
+                assert_eq!(json["max_tokens"], 77);
+                assert_eq!(json["stream_options"]["include_usage"] == true, stream);
+                assert!(json.get("messages").is_none());
+            }
+        }
+    }
 
     /// A streamed completion with `include_usage` (§3.4: chat framing, `text_completion` chunks).
     const STREAM: &[(&str, &str)] = &[

@@ -1,4 +1,5 @@
-//! OpenAI Responses (`/v1/responses`), streaming and not.
+//! OpenAI Responses (`/v1/responses`), streaming and not: the request body and the response
+//! decoder.
 //!
 //! A stream is named events whose JSON `type` matches the `event:` line and whose
 //! `sequence_number` strictly increases; it has no `[DONE]` and ends with `response.completed`,
@@ -12,7 +13,7 @@ use std::fmt;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::{take_text, Decoder, Seen, Usage};
+use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
 use crate::metrics::ErrorKind;
 
 /// A field that is a string on the events read here but may be another value on others
@@ -127,6 +128,20 @@ struct ResponseBody<'a> {
     error: Option<IgnoredAny>,
 }
 
+/// Appends the JSON request body of `turn`: the system prompt as `instructions`, the
+/// conversation as `input`.
+pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+    body::open(turn, out);
+    if let Some(system) = turn.system_json {
+        body::literal(b"instructions", system, out);
+    }
+    out.extend_from_slice(b",\"input\":[");
+    body::messages(turn.messages, false, out);
+    out.push(b']');
+    body::number(b"max_output_tokens", turn.max_tokens, out);
+    body::close(turn, false, out);
+}
+
 /// Decoder for the OpenAI Responses API.
 #[derive(Default)]
 pub struct OpenAiResponses {
@@ -222,6 +237,23 @@ impl Decoder for OpenAiResponses {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::body::testing::{body, conversations, expected, pairs};
+    use crate::protocol::body::unquote;
+    use serde_json::Value;
+
+    #[test]
+    fn request_bodies() {
+        for (system, messages) in conversations() {
+            for stream in [false, true] {
+                let json = body(write_body, system.as_deref(), &messages, stream, true);
+                assert_eq!(pairs(&json["input"]), expected(&messages));
+                assert_eq!(json["max_output_tokens"], 77);
+                let instructions = json.get("instructions").and_then(Value::as_str);
+                assert_eq!(instructions, system.as_deref().map(unquote).as_deref());
+                assert!(json.get("max_tokens").is_none() && json.get("stream_options").is_none());
+            }
+        }
+    }
 
     /// The text-only order of §3.6, as the llm-d sim and our mock send it.
     const STREAM: &[(&str, &str)] = &[

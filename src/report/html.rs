@@ -7,9 +7,10 @@ use std::fmt::Write;
 
 use super::run_dir::rfc3339;
 use super::summary::{Second, Summary};
-use super::svg::{self, esc, short_us, Band, Bar, Chart, Mark, Series};
+use super::svg::{self, esc, Band, Bar, Chart, Mark, Series};
 use super::view::RunView;
 use crate::metrics::{Metric, Stats};
+use crate::units::{format_us, sig3};
 
 const PALETTE: [&str; 8] =
     ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#d4a72c", "#9d755d"];
@@ -41,6 +42,11 @@ pub fn duration(samples: u64, us: u64) -> String {
     } else {
         short_us(us as f64)
     }
+}
+
+/// A measured duration as the page prints it: three significant digits.
+fn short_us(us: f64) -> String {
+    format_us(sig3(us))
 }
 
 fn num(v: f64) -> String {

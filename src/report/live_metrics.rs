@@ -90,10 +90,10 @@ mod tests {
     fn histograms_are_cumulative_and_end_with_the_count() {
         let live = Live::new(2);
         for ms in [1u64, 5, 20, 20, 150, 3000] {
-            live.shard((ms % 2) as usize).latency.record(ms * 1000);
+            live.of_worker((ms % 2) as usize).latency.record(ms * 1000);
         }
-        live.shard(0).ttft.record(40_000);
-        crate::metrics::live::LiveShard::add(&live.shard(1).failed, 3);
+        live.of_worker(0).ttft.record(40_000);
+        crate::metrics::live::WorkerCounters::add(&live.of_worker(1).failed, 3);
         live.set_stage(1); // the second stage (0-based index in the engine)
         let text = render(&live.snapshot());
         assert!(text.contains("llmload_live_requests_total{outcome=\"ok\"} 6\n"), "{text}");

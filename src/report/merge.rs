@@ -197,9 +197,7 @@ pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
     // The limits the runs were judged by (older summaries: the profile's thresholds).
     let limits = match crate::profile::from_json(&first.meta.profile.to_string()) {
         _ if !first.meta.limits.is_empty() => first.meta.limits.clone(),
-        Ok(profile) if !first.meta.profile.is_null() => {
-            profile.thresholds.list().into_iter().map(|(n, v)| (n.to_string(), v)).collect()
-        }
+        Ok(profile) if !first.meta.profile.is_null() => profile.thresholds,
         _ => Vec::new(),
     };
     let checks = super::thresholds::evaluate(&limits, &run, coverage);

@@ -201,7 +201,7 @@ pub struct Meta {
     /// and the defaults (`error_rate` when the profile sets none, `ok_requests` ≥ 1).
     /// `merge` judges the merged figures by the same.
     #[serde(default)]
-    pub limits: Vec<(String, f64)>,
+    pub limits: Vec<crate::metrics::Limit>,
     /// Warnings about the profile (nexus-compatible coercions and the like).
     #[serde(default)]
     pub warnings: Vec<String>,

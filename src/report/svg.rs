@@ -113,27 +113,6 @@ pub fn time_label(us: f64) -> String {
     }
 }
 
-/// Microseconds to three significant digits (`850us`, `9.65ms`, `262ms`, `1.23s`): what
-/// HDR histograms with 3 significant figures can vouch for.
-pub fn short_us(us: f64) -> String {
-    let (v, unit) = if us < 999.5 {
-        return format!("{us:.0}us");
-    } else if us < 999_500.0 {
-        (us / 1e3, "ms")
-    } else {
-        (us / 1e6, "s")
-    };
-    let s = if v >= 99.95 {
-        format!("{v:.0}")
-    } else if v >= 9.995 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.') } else { &s };
-    format!("{s}{unit}")
-}
-
 /// A count as a short tick label (`12`, `2.5`, `1.5k`, `3M`).
 pub fn count_label(v: f64) -> String {
     let trim = |x: f64, unit: &str| {
@@ -454,11 +433,6 @@ mod tests {
         assert_eq!(c.ticks.iter().map(|t| t.1.as_str()).collect::<Vec<_>>(), ["0", "1"]);
         let c = count_axis(12.0);
         assert!(c.ticks.iter().all(|t| t.0.fract() == 0.0), "{:?}", c.ticks);
-        assert_eq!(short_us(850.0), "850us");
-        assert_eq!(short_us(9_647.0), "9.65ms");
-        assert_eq!(short_us(261_759.0), "262ms");
-        assert_eq!(short_us(999_700.0), "1s");
-        assert_eq!(short_us(12_340_000.0), "12.3s");
         assert_eq!(tail_axis().ticks.len(), 5);
     }
 

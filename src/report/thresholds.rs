@@ -1,4 +1,4 @@
-//! Thresholds: pass/fail limits checked per stage on all scenarios together and on each
+//! Thresholds: pass/fail [`Limit`]s checked per stage on all scenarios together and on each
 //! scenario (nexus-loadtest's `ttft_p95_ms`, `p95_ms`, `error_rate`, and ours).
 //!
 //! A shard of a distributed run holds part of the load, so only thresholds on shares and
@@ -8,8 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunResult;
-use crate::metrics::{Metric, Stats};
-use crate::profile::Thresholds;
+use crate::metrics::{Limit, Measure};
 
 /// One checked limit.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -43,24 +42,6 @@ pub enum Coverage {
     Shard,
 }
 
-/// True for thresholds that mean the same on a part of the run as on the whole (shares and
-/// percentiles). Anything not listed (absolute rates) is deferred on a shard.
-pub fn holds_per_shard(name: &str) -> bool {
-    matches!(
-        name,
-        "ttft_p95_ms" | "ttft_p99_ms" | "p95_ms" | "p99_ms" | "itl_p95_ms" | "error_rate" | "min_goodput"
-    )
-}
-
-fn ms(s: &Stats, m: Metric, q: f64) -> f64 {
-    let h = s.hists.get(m);
-    if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_quantile(q) as f64 / 1e3
-    }
-}
-
 /// The failed share a run may have when its profile sets no `error_rate` threshold
 /// (`--max-error-rate` changes it; 1 turns it off).
 pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.10;
@@ -70,36 +51,22 @@ pub const OK_REQUESTS: &str = "ok_requests";
 
 /// The limits a run is judged by: the profile's thresholds, the default error-rate limit
 /// when the profile sets none (`max_error_rate` below 1), and `ok_requests ≥ 1`.
-pub fn limits(thresholds: &Thresholds, max_error_rate: f64) -> Vec<(String, f64)> {
-    let mut out: Vec<(String, f64)> =
-        thresholds.list().into_iter().map(|(n, v)| (n.to_string(), v)).collect();
-    if thresholds.error_rate.is_none() && max_error_rate < 1.0 {
-        out.push(("error_rate".into(), max_error_rate));
+pub fn limits(thresholds: &[Limit], max_error_rate: f64) -> Vec<Limit> {
+    let mut out = thresholds.to_vec();
+    let own_rate = thresholds.iter().any(|l| l.measure == Measure::ErrorRate);
+    if !own_rate && max_error_rate < 1.0 {
+        out.push(
+            Limit::from_number("error_rate", max_error_rate).expect("--max-error-rate is checked as a share"),
+        );
     }
-    out.push((OK_REQUESTS.into(), 1.0));
+    out.push(Limit::from_number(OK_REQUESTS, 1.0).expect("a known measure"));
     out
 }
 
-/// The value a threshold measures, and whether a larger value is worse.
-fn measure(name: &str, s: &Stats, steady_s: f64) -> (f64, bool) {
-    let share = |n: u64| if s.requests > 0 { n as f64 / s.requests as f64 } else { 0.0 };
-    match name {
-        "ttft_p95_ms" => (ms(s, Metric::Ttft, 0.95), true),
-        "ttft_p99_ms" => (ms(s, Metric::Ttft, 0.99), true),
-        "p95_ms" => (ms(s, Metric::Latency, 0.95), true),
-        "p99_ms" => (ms(s, Metric::Latency, 0.99), true),
-        "itl_p95_ms" => (ms(s, Metric::Itl, 0.95), true),
-        "error_rate" => (if s.requests > 0 { 1.0 - share(s.ok) } else { 0.0 }, true),
-        "min_goodput" => (share(s.good), false),
-        "min_rps" => (crate::units::per_second(s.served, steady_s), false),
-        OK_REQUESTS => (s.ok as f64, false),
-        _ => (0.0, true),
-    }
-}
-
-/// Checks every threshold on every stage (ALL, then each scenario that saw requests); on a
-/// shard, the ones that do not [hold per shard](holds_per_shard) are recorded as deferred.
-pub fn evaluate(limits: &[(String, f64)], run: &RunResult, coverage: Coverage) -> Vec<Check> {
+/// Checks every limit on every stage (ALL, then each scenario that saw requests); on a
+/// shard, the ones that do not [hold per shard](Measure::holds_per_shard) are recorded as
+/// deferred. A figure that was not measured (no request, an empty histogram) counts as 0.
+pub fn evaluate(limits: &[Limit], run: &RunResult, coverage: Coverage) -> Vec<Check> {
     let mut checks = Vec::new();
     for (i, stage) in run.stages.iter().enumerate() {
         let steady = stage.steady.as_secs_f64();
@@ -109,22 +76,20 @@ pub fn evaluate(limits: &[(String, f64)], run: &RunResult, coverage: Coverage) -
                 .extend(run.scenarios.iter().cloned().zip(&stage.scenarios).filter(|(_, s)| s.requests > 0));
         }
         for (scope, stats) in scopes {
-            for (name, limit) in limits {
-                let (name, limit) = (name.as_str(), *limit);
+            for limit in limits {
                 // Rates and the success check are properties of the whole stage.
-                if (name == "min_rps" || name == OK_REQUESTS) && scope != "ALL" {
+                if limit.measure.whole_stage_only() && scope != "ALL" {
                     continue;
                 }
-                let (actual, larger_is_worse) = measure(name, stats, steady);
-                let deferred = coverage == Coverage::Shard && !holds_per_shard(name);
-                let pass = deferred || if larger_is_worse { actual <= limit } else { actual >= limit };
+                let actual = limit.value(stats, steady).unwrap_or(0.0);
+                let deferred = coverage == Coverage::Shard && !limit.measure.holds_per_shard();
                 checks.push(Check {
                     stage: i,
                     scope: scope.clone(),
-                    name: name.to_string(),
-                    limit,
+                    name: limit.name.clone(),
+                    limit: limit.bound,
                     actual,
-                    pass,
+                    pass: deferred || limit.holds(actual),
                     deferred,
                 });
             }
@@ -139,7 +104,12 @@ mod tests {
 
     use super::*;
     use crate::engine::StageResult;
+    use crate::metrics::Stats;
     use crate::profile::stages::Stage;
+
+    fn limit(name: &str, bound: f64) -> Limit {
+        Limit::from_number(name, bound).unwrap()
+    }
 
     /// One 5 s stage of 100 requests, 10 of them failed: 20 req/s, error rate 0.1.
     fn run() -> RunResult {
@@ -174,7 +144,7 @@ mod tests {
 
     #[test]
     fn a_shard_defers_absolute_limits_and_judges_shares() {
-        let t = Thresholds { min_rps: Some(30.0), error_rate: Some(0.05), ..Thresholds::default() };
+        let t = [limit("min_rps", 30.0), limit("error_rate", 0.05)];
         let t = limits(&t, DEFAULT_MAX_ERROR_RATE);
         let whole = evaluate(&t, &run(), Coverage::Whole);
         let shard = evaluate(&t, &run(), Coverage::Shard);
@@ -192,19 +162,19 @@ mod tests {
         for name in
             ["ttft_p95_ms", "ttft_p99_ms", "p95_ms", "p99_ms", "itl_p95_ms", "error_rate", "min_goodput"]
         {
-            assert!(holds_per_shard(name), "{name}");
+            assert!(limit(name, 0.5).measure.holds_per_shard(), "{name}");
         }
-        assert!(!holds_per_shard("min_rps"));
+        assert!(!limit("min_rps", 1.0).measure.holds_per_shard());
         // The success check is judged on the whole (a shard may have no user in a stage).
         assert!(find(&shard, OK_REQUESTS).deferred && !find(&whole, OK_REQUESTS).deferred);
     }
 
     #[test]
     fn default_limits_fail_runs_that_failed() {
-        let none = Thresholds::default();
+        let none = [];
         // Without thresholds: error rate at most 10 % (10 % passes), and a success per stage.
         let l = limits(&none, DEFAULT_MAX_ERROR_RATE);
-        assert_eq!(l, vec![("error_rate".to_string(), 0.10), (OK_REQUESTS.to_string(), 1.0)]);
+        assert_eq!(l, vec![limit("error_rate", 0.10), limit(OK_REQUESTS, 1.0)]);
         assert!(evaluate(&l, &run(), Coverage::Whole).iter().all(|c| c.pass));
         let mut bad = run();
         bad.stages[0].all.ok = 0;
@@ -214,10 +184,10 @@ mod tests {
         // --max-error-rate 1 turns the rate off, never the success check; a profile's own
         // error_rate replaces the default.
         let l = limits(&none, 1.0);
-        assert_eq!(l, vec![(OK_REQUESTS.to_string(), 1.0)]);
+        assert_eq!(l, vec![limit(OK_REQUESTS, 1.0)]);
         assert!(evaluate(&l, &bad, Coverage::Whole)[0].failed());
-        let own = Thresholds { error_rate: Some(0.5), ..Thresholds::default() };
-        assert_eq!(limits(&own, 0.01)[0], ("error_rate".to_string(), 0.5));
+        let own = [limit("error_rate", 0.5)];
+        assert_eq!(limits(&own, 0.01)[0], limit("error_rate", 0.5));
         assert_eq!(limits(&own, 0.01).len(), 2);
     }
 }

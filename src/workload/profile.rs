@@ -14,9 +14,9 @@ use rand::{Rng, SeedableRng};
 use super::content::{uuid_v4, Filler, CHARS_PER_TOKEN};
 use super::{Session, Workload};
 use crate::http::target::Target;
-use crate::metrics::Outcome;
+use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
-use crate::profile::{CacheMode, Content, Profile, ScenarioSpec, Slo};
+use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
 use crate::protocol::{json_string, Decoder, Message, ProtocolKind, Role, TurnBody};
 
 /// Where a scenario's user messages come from, ready to use.
@@ -40,7 +40,7 @@ struct Scenario {
     turns: (u32, u32),
     prompts: Prompts,
     think_time: Duration,
-    slo: Option<Slo>,
+    slo: Vec<Limit>,
     /// Prefix of the first user message shared by every conversation (shared-prefix mode).
     shared_prefix: Option<Arc<str>>,
     bust: bool,
@@ -152,11 +152,6 @@ impl ProfileWorkload {
         }
         let weights = profile.scenarios.iter().map(|s| s.weight).collect();
         Ok(ProfileWorkload { scenarios, weights })
-    }
-
-    /// The protocol of each scenario.
-    pub fn protocols(&self) -> Vec<ProtocolKind> {
-        self.scenarios.iter().map(|s| s.protocol).collect()
     }
 }
 
@@ -309,19 +304,12 @@ impl Session for ProfileSession {
     }
 
     fn within_slo(&self, o: &Outcome) -> bool {
-        let Some(slo) = &self.sc.slo else { return o.is_ok() };
-        let ms =
-            |a: std::time::Instant, b: std::time::Instant| b.saturating_duration_since(a).as_secs_f64() * 1e3;
-        // TTFT exists only for streams; a non-streamed scenario's ttft_ms cannot apply.
-        let ttft_ok = slo.ttft_ms.is_none_or(|l| match o.first_token {
-            Some(t) => ms(o.intended, t) <= l,
-            None => !self.sc.stream,
-        });
-        let e2e_ok = slo.e2e_ms.is_none_or(|l| ms(o.intended, o.end) <= l);
-        let tpot_ok = slo.tpot_ms.is_none_or(|l| match (o.first_token, o.last_token) {
-            (Some(f), Some(t)) if o.completion_tokens > 1 => ms(f, t) / (o.completion_tokens - 1) as f64 <= l,
-            _ => true,
-        });
-        o.is_ok() && ttft_ok && e2e_ok && tpot_ok
+        // A request without the value cannot miss its limit, except a stream's TTFT: a
+        // stream that sent no token missed it.
+        o.is_ok()
+            && self.sc.slo.iter().all(|l| match l.request_value(o) {
+                Some(v) => l.holds(v),
+                None => !(self.sc.stream && l.measure == Measure::Request(Metric::Ttft)),
+            })
     }
 }

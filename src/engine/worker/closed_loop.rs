@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{share, Ctx, StageRun};
+use super::{share, StageRun, Worker};
 use crate::engine::shard::first as first_of;
 use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
@@ -42,7 +42,7 @@ impl Backoff {
 
 /// Starts this worker's users for the stage and returns (they run as tasks).
 pub(crate) async fn run<S: Transport>(
-    ctx: &Rc<Ctx<S>>,
+    ctx: &Rc<Worker<S>>,
     stage: StageRun,
     from: u32,
     to: u32,
@@ -77,7 +77,7 @@ pub(crate) async fn run<S: Transport>(
 }
 
 async fn user<S: Transport>(
-    ctx: Rc<Ctx<S>>,
+    ctx: Rc<Worker<S>>,
     stage: StageRun,
     (start_at, stop_at): (Instant, Instant),
     scenario: usize,

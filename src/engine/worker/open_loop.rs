@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{Ctx, StageRun};
+use super::{StageRun, Worker};
 use crate::engine::schedule::Schedule;
 use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
@@ -28,7 +28,7 @@ const SPAWN_BURST: u32 = 64;
 
 /// Runs this worker's share of the stage's arrivals until the stage ends.
 pub(crate) async fn run<S: Transport>(
-    ctx: &Rc<Ctx<S>>,
+    ctx: &Rc<Worker<S>>,
     stage: StageRun,
     from: f64,
     to: f64,
@@ -92,7 +92,7 @@ pub(crate) async fn run<S: Transport>(
 /// Counts `n` arrivals (the first due at `due`) that were never sent, split between the
 /// scenarios.
 fn drop_arrivals<S: Transport>(
-    ctx: &Ctx<S>,
+    ctx: &Worker<S>,
     stage: &StageRun,
     due: Instant,
     n: u64,
@@ -126,7 +126,7 @@ async fn yield_now() {
 /// One arrival: a new conversation whose first turn is due at `intended`; later turns follow
 /// the previous one (plus think time) and are not new arrivals.
 async fn conversation<S: Transport>(
-    ctx: Rc<Ctx<S>>,
+    ctx: Rc<Worker<S>>,
     stage: StageRun,
     intended: Instant,
     scenario: usize,
