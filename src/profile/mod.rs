@@ -14,7 +14,6 @@
 
 pub mod apportion;
 mod checks;
-mod duration;
 pub mod limits;
 mod overrides;
 mod resolve;
@@ -34,9 +33,8 @@ mod tests_warnings;
 use std::path::Path;
 use std::time::Duration;
 
-pub use duration::parse_go_duration;
 pub use overrides::{apply, Overrides};
-pub use resolve::{parse_stage, parse_stages};
+
 pub use schema::RawProfile;
 use stages::Stage;
 

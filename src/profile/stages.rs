@@ -24,21 +24,16 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Parses one stage; the error quotes the text.
+    /// Parses one stage (the one stage grammar: `--stages`, profile strings, reports reading
+    /// stages back); durations in `units::parse_duration`'s syntax (`10:1m30s`). The error
+    /// quotes the text.
     pub fn parse(text: &str) -> Result<Stage, String> {
         let t = text.trim();
         let (load, dur) = t
             .rsplit_once(':')
             .ok_or_else(|| format!("stage {t:?}: expected N:DURATION (closed) or @RATE:DURATION (open)"))?;
-        let duration = parse_duration(dur).map_err(|e| format!("stage {t:?}: {e}"))?;
-        Stage::from_parts(t, load, duration)
-    }
-
-    /// The stage written `text` (quoted in errors): its load part `load` (`N`, `A..B`, `@R`,
-    /// `@A..B`) and a duration parsed by the caller, checked against the limits. Both stage
-    /// grammars (this one and the profile's Go durations) end here, so they agree.
-    pub fn from_parts(text: &str, load: &str, duration: Duration) -> Result<Stage, String> {
-        let at = |e: String| format!("stage {text:?}: {e}");
+        let at = |e: String| format!("stage {t:?}: {e}");
+        let duration = parse_duration(dur).map_err(at)?;
         let load = if let Some(rate) = load.strip_prefix('@') {
             let (from, to) = split_ramp(rate);
             let parse = |s: &str| {

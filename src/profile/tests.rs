@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::stages::Load;
+use super::stages::{Load, Stage};
 use super::*;
 
 pub(super) const CHAT: &str = "http://localhost:8080/v1/chat/completions";
@@ -216,9 +216,9 @@ fn stage_forms_and_go_durations() {
     assert_eq!(p.warmup, Duration::from_millis(200));
     v["stages"] = json!("1:10s,@5:1m30s");
     assert_eq!(ok(&v).stages.len(), 2);
-    assert_eq!(parse_stages(" 1:10s, @5:1m30s ,").unwrap()[1].duration, s(90));
-    assert_eq!(parse_stages(" , ").unwrap_err(), "no stages given");
-    assert!(parse_stages("1:10s,7").unwrap_err().starts_with("stage \"7\": expected N:DURATION"));
+    assert_eq!(Stage::parse_list(" 1:10s, @5:1m30s ,").unwrap()[1].duration, s(90));
+    assert_eq!(Stage::parse_list(" , ").unwrap_err(), "stages: none given");
+    assert!(Stage::parse_list("1:10s,7").unwrap_err().starts_with("stage \"7\": expected N:DURATION"));
 }
 
 #[test]
