@@ -388,9 +388,9 @@ pub fn prepare(args: &RunArgs) -> Result<Prepared, Failure> {
     };
     // `--warmup` went into the profile as an override, checked against its stages there.
     let warmup = profile.warmup;
-    let arrival = match args.arrival.as_deref().or(profile.arrival.as_deref()) {
-        Some("poisson") => Arrival::Poisson,
-        _ => Arrival::Constant,
+    let arrival = match args.arrival.as_deref() {
+        Some(a) => Arrival::parse(a).unwrap_or_default(),
+        None => profile.arrival.unwrap_or_default(),
     };
     // Without a seed each run draws its own, so cache-busting prompts and conversation ids
     // never repeat across runs; the seed is recorded, and `--seed` repeats a run exactly.
@@ -610,7 +610,11 @@ pub fn finish(
         merged_from: Vec::new(),
         merged_runs: Vec::new(),
         notes,
-        protocols: profile.scenarios.iter().map(|s| (s.name.clone(), s.protocol.clone())).collect(),
+        protocols: profile
+            .scenarios
+            .iter()
+            .map(|s| (s.name.clone(), s.protocol.name().to_string()))
+            .collect(),
         seed: Some(p.seed.0),
         seed_source: p.seed.1.to_string(),
         limits: p.limits.clone(),

@@ -46,8 +46,8 @@ fn summary(path: &Path, p: &Profile) -> String {
     let list: Vec<String> = p.stages.iter().map(ToString::to_string).collect();
     let _ = writeln!(out, "stages ({}, {} total): {}", p.stages.len(), secs(total), list.join(", "));
     let mut extras = vec![format!("warmup {} per stage", secs(p.warmup))];
-    if let Some(a) = &p.arrival {
-        extras.push(format!("arrival {a}"));
+    if let Some(a) = p.arrival {
+        extras.push(format!("arrival {}", a.as_str()));
     }
     if let Some(n) = p.max_inflight {
         extras.push(format!("max_inflight {n}"));
@@ -76,7 +76,7 @@ fn summary(path: &Path, p: &Profile) -> String {
             vec![
                 s.name.clone(),
                 format!("weight {} ({share:.0}%)", s.weight),
-                s.protocol.clone(),
+                s.protocol.name().to_string(),
                 if s.stream { "stream" } else { "non-stream" }.to_string(),
                 content(&s.content),
                 format!("turns {turns}"),

@@ -12,11 +12,8 @@ use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
 use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
-use super::{CacheMode, Correlation, Ctx, Profile, Thresholds};
+use super::{Arrival, CacheMode, Correlation, Ctx, Profile, Thresholds};
 use crate::units::parse_duration;
-
-/// Arrival processes for open-loop stages.
-pub const ARRIVALS: [&str; 2] = ["constant", "poisson"];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_SHARED_PREFIX_TOKENS: u32 = 1024;
@@ -44,12 +41,11 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>
     let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, limits::PAUSE);
     let grace = raw.grace.as_deref().map(|g| duration(e, "grace", Some(g), Duration::ZERO, limits::PAUSE));
     let arrival = raw.arrival.as_deref().filter(|s| !s.is_empty()).and_then(|a| {
-        if ARRIVALS.contains(&a) {
-            Some(a.to_string())
-        } else {
-            e.push(not_one_of("arrival", a, &ARRIVALS));
-            None
+        let parsed = Arrival::parse(a);
+        if parsed.is_none() {
+            e.push(not_one_of("arrival", a, &Arrival::NAMES));
         }
+        parsed
     });
     let max_inflight =
         count(e, "max_inflight", raw.max_inflight, 1, limits::MAX_INFLIGHT).map(|n| n as usize);

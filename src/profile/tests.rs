@@ -322,7 +322,7 @@ fn our_fields_resolve() {
     v["scenarios"][0]["think_time"] = json!("2s");
     v["scenarios"][0]["slo"] = json!({"ttft_ms": 500, "tpot_ms": 0, "e2e_ms": 4000});
     let p = ok(&v);
-    assert_eq!(p.arrival.as_deref(), Some("poisson"));
+    assert_eq!(p.arrival, Some(Arrival::Poisson));
     assert_eq!((p.seed, p.max_inflight, p.connections), (Some(42), Some(5000), Some(64)));
     assert_eq!(p.grace, Some(Duration::from_secs(5)));
     assert_eq!((p.cache_mode, p.shared_prefix_tokens), (CacheMode::SharedPrefix, 2048));
