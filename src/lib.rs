@@ -13,6 +13,7 @@ pub mod knee;
 pub mod metrics;
 pub mod mock;
 pub mod net;
+pub mod plan;
 pub mod profile;
 pub mod protocol;
 pub mod report;

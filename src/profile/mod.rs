@@ -14,6 +14,7 @@
 
 pub mod apportion;
 mod checks;
+mod implicit;
 pub mod limits;
 mod overrides;
 mod resolve;
@@ -28,11 +29,14 @@ mod tests_limits;
 #[cfg(test)]
 mod tests_nexus;
 #[cfg(test)]
+mod tests_overrides;
+#[cfg(test)]
 mod tests_warnings;
 
 use std::path::Path;
 use std::time::Duration;
 
+pub use implicit::Implicit;
 pub use overrides::{apply, Overrides};
 
 pub use schema::RawProfile;
