@@ -58,7 +58,7 @@ pub struct RunArgs {
     /// Worker cores: a count (0 = all) or a list like `0,2-3`.
     #[arg(long)]
     cores: Option<String>,
-    /// Whole-request timeout (default: the profile's, else 120s).
+    /// Whole-request timeout, e.g. 90s or 1m30s (default: the profile's, else 120s).
     #[arg(long)]
     timeout: Option<String>,
     /// TCP connect (and TLS handshake) timeout.
@@ -70,20 +70,22 @@ pub struct RunArgs {
     /// Longest silence between response bytes.
     #[arg(long, default_value = "60s")]
     idle_timeout: String,
-    /// After a stage, how long in-flight requests may finish before they are cancelled.
+    /// After a stage, how long in-flight requests may finish before they are cancelled
+    /// (default: the profile's, else 5s).
     #[arg(long)]
     grace: Option<String>,
     /// Start of each stage excluded from statistics (default: the profile's).
     #[arg(long)]
     warmup: Option<String>,
-    /// Open loop: most requests in flight; arrivals beyond are dropped and counted.
+    /// Open loop: most requests in flight; arrivals beyond are dropped and counted
+    /// (default: the profile's, else 10000).
     #[arg(long)]
     max_inflight: Option<usize>,
     /// Open loop: a fixed number of connections; arrivals queue for a free one (latency
     /// still counts from the intended time). Default: a connection per request in flight.
     #[arg(long)]
     connections: Option<usize>,
-    /// Open-loop arrival process: constant or poisson.
+    /// Open-loop arrival process: constant or poisson (default: the profile's, else constant).
     #[arg(long)]
     arrival: Option<String>,
     /// Largest failed share of requests before the run fails (exit 1), when the profile sets
@@ -97,7 +99,7 @@ pub struct RunArgs {
     /// Source addresses to connect from, rotated per connection (e.g. 127.0.0.2,127.0.0.3).
     #[arg(long, value_delimiter = ',')]
     source_ip: Vec<String>,
-    /// Keep the first bytes of failed responses.
+    /// Keep the first bytes of failed responses (also the profile's `capture_error_body`).
     #[arg(long)]
     capture_error_body: bool,
     /// Extra CA certificates (PEM) to trust for https targets.
