@@ -397,6 +397,42 @@ pub fn finish(
 mod tests {
     use super::*;
 
+    fn request(target: Option<&str>, mock: bool) -> Request {
+        Request {
+            mock,
+            overrides: Overrides {
+                target: target.map(str::to_string),
+                model: Some("m-1".into()),
+                timeout: Some("1m30s".into()),
+                ..Overrides::default()
+            },
+            protocol: "anthropic".into(),
+            max_tokens: 16,
+            prompt: "hi".into(),
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn the_source_is_the_implicit_profile_with_a_target_else_the_quickstart() {
+        let (origin, raw, json, o) = source(&request(Some("http://h:1/v1"), false)).unwrap();
+        assert_eq!(origin, "flags");
+        // Target and model went into the implicit profile; the other overrides still apply.
+        assert_eq!((&o.target, &o.model, o.timeout.as_deref()), (&None, &None, Some("1m30s")));
+        assert_eq!(json["defaults"]["model"], "m-1");
+        let p = crate::profile::apply(raw, &o).unwrap();
+        assert_eq!(p.scenarios[0].target, "http://h:1/v1/messages");
+        assert_eq!(p.timeout, Duration::from_secs(90));
+        for req in [request(None, false), request(Some("http://h:1"), true)] {
+            let (origin, _, json, o) = source(&req).unwrap();
+            assert_eq!(origin, "built-in quickstart");
+            assert_eq!((o.target, o.model), (None, None));
+            assert!(json["scenarios"].is_array());
+        }
+        let bad = Request { protocol: "gpt".into(), ..request(Some("http://h:1"), false) };
+        assert!(matches!(source(&bad), Err(PlanError::Usage(m)) if m.starts_with("--protocol: \"gpt\"")));
+    }
+
     #[test]
     fn the_quickstart_profile_is_valid() {
         let p = crate::profile::from_json(QUICKSTART).unwrap();

@@ -67,16 +67,6 @@ impl Stage {
         self.load.check().map_err(|e| format!("{} {e}", self.load.field()))
     }
 
-    /// Parses a comma-separated list.
-    pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
-        let stages: Vec<Stage> =
-            text.split(',').filter(|s| !s.trim().is_empty()).map(Stage::parse).collect::<Result<_, _>>()?;
-        if stages.is_empty() {
-            return Err("stages: none given".into());
-        }
-        Ok(stages)
-    }
-
     /// Peak users (closed) or 0.
     pub fn peak_users(&self) -> u32 {
         match self.load {
@@ -158,7 +148,6 @@ mod tests {
         }
         assert_eq!(Stage::parse("@2000:60s").unwrap().load, Load::Open { from: 2000.0, to: 2000.0 });
         assert_eq!(Stage::parse("5:1s").unwrap().duration, Duration::from_secs(1));
-        assert_eq!(Stage::parse_list("1:1s, @5:2s").unwrap().len(), 2);
         assert_eq!(Stage::parse("@100..300:10s").unwrap().planned_arrivals(), 2000.0);
     }
 
@@ -180,6 +169,5 @@ mod tests {
             let e = Stage::parse(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }
-        assert!(Stage::parse_list(" , ").is_err());
     }
 }
