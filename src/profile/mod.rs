@@ -38,7 +38,6 @@ use std::time::Duration;
 
 pub use implicit::Implicit;
 pub use overrides::{apply, Overrides};
-
 pub use schema::RawProfile;
 use stages::Stage;
 

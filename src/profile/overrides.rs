@@ -23,9 +23,7 @@ use super::limits::{self, Span};
 use super::resolve::resolve;
 use super::scenario::{check_header, is_http_url};
 use super::schema::{RawDefaults, RawProfile, RawStages};
-use super::suggest::not_one_of;
-use super::{Arrival, Ctx, Profile};
-use crate::units::parse_duration;
+use super::{Ctx, Profile};
 
 /// Values from the command line that change a profile.
 #[derive(Clone, Debug, Default)]
@@ -57,7 +55,7 @@ pub struct Overrides {
 struct Replaced {
     timeout: Option<Duration>,
     grace: Option<Duration>,
-    arrival: Option<Arrival>,
+    arrival: Option<super::Arrival>,
     max_inflight: Option<usize>,
     connections: Option<usize>,
 }
@@ -67,7 +65,10 @@ impl Overrides {
     fn replaced(&self, errs: &mut Vec<String>) -> Replaced {
         let dur = |errs: &mut Vec<String>, flag: &str, v: &Option<String>, span: Span| {
             let v = v.as_deref()?;
-            parse_duration(v).and_then(|d| span.check(d)).map_err(|e| errs.push(format!("{flag}: {e}"))).ok()
+            crate::units::parse_duration(v)
+                .and_then(|d| span.check(d))
+                .map_err(|e| errs.push(format!("{flag}: {e}")))
+                .ok()
         };
         let count = |errs: &mut Vec<String>, flag: &str, n: Option<usize>| {
             let n = n?;
@@ -79,9 +80,9 @@ impl Overrides {
         let timeout = dur(errs, "--timeout", &self.timeout, limits::TIMEOUT);
         let grace = dur(errs, "--grace", &self.grace, limits::PAUSE);
         let arrival = self.arrival.as_deref().and_then(|a| {
-            let parsed = Arrival::parse(a);
+            let parsed = super::Arrival::parse(a);
             if parsed.is_none() {
-                errs.push(not_one_of("--arrival", a, &Arrival::NAMES));
+                errs.push(super::suggest::not_one_of("--arrival", a, &super::Arrival::NAMES));
             }
             parsed
         });
@@ -98,6 +99,47 @@ impl Overrides {
 /// Applies `overrides` to a raw profile, then validates and resolves it. Errors in the
 /// override values themselves are named after their flag (`--target: …`).
 pub fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<String>> {
+    let mut errs = Vec::new();
+    let replaced = overrides.replaced(&mut errs);
+    // A replaced field is not the profile's any more: neither read nor checked.
+    if overrides.timeout.is_some() {
+        raw.timeout = None;
+    }
+    if overrides.grace.is_some() {
+        raw.grace = None;
+    }
+    if overrides.arrival.is_some() {
+        raw.arrival = None;
+    }
+    if overrides.max_inflight.is_some() {
+        raw.max_inflight = None;
+    }
+    if overrides.connections.is_some() {
+        raw.connections = None;
+    }
+    if overrides.capture_error_body {
+        raw.capture_error_body = Some(true);
+    }
+    match (nexus_rules(raw, overrides), errs.is_empty()) {
+        (Ok(mut p), true) => {
+            p.timeout = replaced.timeout.unwrap_or(p.timeout);
+            p.grace = replaced.grace.or(p.grace);
+            p.arrival = replaced.arrival.or(p.arrival);
+            p.max_inflight = replaced.max_inflight.or(p.max_inflight);
+            p.connections = replaced.connections.or(p.connections);
+            Ok(p)
+        }
+        (Ok(_), false) => Err(errs),
+        (Err(more), _) => {
+            errs.extend(more);
+            Err(errs)
+        }
+    }
+}
+
+/// The overrides with nexus-loadtest's rules (target, model, key, headers, stages, warmup,
+/// insecure, seed), then validation and resolution.
+fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<String>> {
     let mut errs = Vec::new();
     if let Some(t) = &overrides.target {
         if is_http_url(t) {
@@ -157,36 +199,9 @@ pub fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<
     if let Some(seed) = overrides.seed {
         raw.seed = Some(seed);
     }
-    if overrides.capture_error_body {
-        raw.capture_error_body = Some(true);
-    }
-    let replaced = overrides.replaced(&mut errs);
-    // A replaced field is not the profile's any more: neither read nor checked.
-    if overrides.timeout.is_some() {
-        raw.timeout = None;
-    }
-    if overrides.grace.is_some() {
-        raw.grace = None;
-    }
-    if overrides.arrival.is_some() {
-        raw.arrival = None;
-    }
-    if overrides.max_inflight.is_some() {
-        raw.max_inflight = None;
-    }
-    if overrides.connections.is_some() {
-        raw.connections = None;
-    }
     let ctx = Ctx { stages_path, warmup_path, vk: overrides.vk.as_deref(), headers: &overrides.headers };
     match resolve(raw, &ctx) {
-        Ok(mut p) if errs.is_empty() => {
-            p.timeout = replaced.timeout.unwrap_or(p.timeout);
-            p.grace = replaced.grace.or(p.grace);
-            p.arrival = replaced.arrival.or(p.arrival);
-            p.max_inflight = replaced.max_inflight.or(p.max_inflight);
-            p.connections = replaced.connections.or(p.connections);
-            Ok(p)
-        }
+        Ok(p) if errs.is_empty() => Ok(p),
         Ok(_) => Err(errs),
         Err(more) => {
             errs.extend(more);

@@ -12,7 +12,7 @@ use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
 use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
-use super::{Arrival, CacheMode, Correlation, Ctx, Profile, Thresholds};
+use super::{CacheMode, Correlation, Ctx, Profile, Thresholds};
 use crate::units::parse_duration;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -41,9 +41,9 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Ctx) -> Result<Profile, Vec<String>
     let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, limits::PAUSE);
     let grace = raw.grace.as_deref().map(|g| duration(e, "grace", Some(g), Duration::ZERO, limits::PAUSE));
     let arrival = raw.arrival.as_deref().filter(|s| !s.is_empty()).and_then(|a| {
-        let parsed = Arrival::parse(a);
+        let parsed = super::Arrival::parse(a);
         if parsed.is_none() {
-            e.push(not_one_of("arrival", a, &Arrival::NAMES));
+            e.push(not_one_of("arrival", a, &super::Arrival::NAMES));
         }
         parsed
     });
