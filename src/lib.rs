@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod mock;
 pub mod names;
 pub mod net;
+pub mod plan;
 pub mod profile;
 pub mod protocol;
 pub mod report;

@@ -1,38 +1,60 @@
-//! Units shared by the CLI, profiles and reports: durations with a unit suffix
-//! (`250us`, `50ms`, `1.5s`, `2m`, `1h`) parsed to microseconds, and printed back.
+//! Units shared by the CLI, profiles and reports: durations in Go's syntax (`250ms`, `1.5s`,
+//! `1m30s`) parsed for every flag and profile field, and printed back.
 
 use std::time::Duration;
 
-/// Parse a duration with a unit suffix (`us`, `µs`, `ms`, `s`, `m`, `h`) into microseconds.
-/// A bare `0` is accepted; any other bare number is an error so `50` is never silently `50s`.
-pub fn parse_duration_us(text: &str) -> Result<f64, String> {
+const UNITS_HINT: &str = "use ns, us, ms, s, m or h, e.g. \"250ms\", \"60s\" or \"1m30s\"";
+
+/// Parses a duration in Go's `time.ParseDuration` syntax, the one grammar of every flag and
+/// profile field: a unit on every number (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), decimals and
+/// compound forms (`250ms`, `1.5s`, `1m30s`, `2h45m10.5s`), a bare `0`. A bare number is an
+/// error, so `50` is never silently `50s`; negative durations are refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    if t == "0" {
-        return Ok(0.0);
+    if t.is_empty() {
+        return Err(format!("empty duration ({UNITS_HINT})"));
     }
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration {t:?} has no unit (use us, ms, s, m or h)"))?;
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().map_err(|_| format!("duration {t:?}: {num:?} is not a number"))?;
-    let scale = match unit {
-        "us" | "µs" => 1.0,
-        "ms" => 1e3,
-        "s" => 1e6,
-        "m" => 60e6,
-        "h" => 3600e6,
-        _ => return Err(format!("duration {t:?}: unknown unit {unit:?} (use us, ms, s, m or h)")),
-    };
-    let us = value * scale;
-    if !us.is_finite() {
-        return Err(format!("duration {t:?} is out of range"));
+    if t.starts_with('-') {
+        return Err(format!("{t:?} is negative"));
     }
-    Ok(us)
+    let body = t.strip_prefix('+').unwrap_or(t);
+    if body == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut rest = body;
+    let mut total_ns = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let (num, after) = rest.split_at(num_len);
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return Err(format!("{t:?} is not a duration ({UNITS_HINT})"));
+        }
+        let unit_len = after.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale_ns = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            "" => return Err(format!("{t:?} has no unit ({UNITS_HINT})")),
+            _ => return Err(format!("{t:?}: unknown unit {unit:?} ({UNITS_HINT})")),
+        };
+        let value: f64 = num.parse().map_err(|_| format!("{t:?} is not a duration ({UNITS_HINT})"))?;
+        total_ns += value * scale_ns;
+        rest = next;
+    }
+    if !total_ns.is_finite() {
+        return Err(format!("{t:?} is out of range"));
+    }
+    // Past u64 nanoseconds (584 years) it saturates; every caller's upper bound refuses it.
+    Ok(Duration::from_nanos(total_ns.round() as u64))
 }
 
-/// Parse a duration into a `Duration`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    parse_duration_us(text).map(|us| Duration::from_nanos((us * 1e3).round() as u64))
+/// `parse_duration`, in microseconds (fractions kept).
+pub fn parse_duration_us(text: &str) -> Result<f64, String> {
+    parse_duration(text).map(|d| d.as_nanos() as f64 / 1e3)
 }
 
 /// `n` per second over `secs` (0 when the window is empty: nothing was measured).
@@ -168,14 +190,36 @@ mod tests {
         assert_eq!(parse_duration_us("1.5s").unwrap(), 1_500_000.0);
         assert_eq!(parse_duration_us("2m").unwrap(), 120e6);
         assert_eq!(parse_duration_us("0").unwrap(), 0.0);
+        assert_eq!(parse_duration_us("1500ns").unwrap(), 1.5);
         assert_eq!(parse_duration("10ms").unwrap(), Duration::from_millis(10));
     }
 
     #[test]
-    fn rejects_missing_or_unknown_units() {
-        assert!(parse_duration_us("50").unwrap_err().contains("no unit"));
-        assert!(parse_duration_us("5parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration_us("ms").unwrap_err().contains("not a number"));
+    fn go_durations_parse() {
+        let s = Duration::from_secs;
+        assert_eq!(parse_duration("60s").unwrap(), s(60));
+        assert_eq!(parse_duration("1m30s").unwrap(), s(90));
+        assert_eq!(parse_duration("1h2m").unwrap(), s(3720));
+        assert_eq!(parse_duration("2h45m10.5s").unwrap(), Duration::from_millis(9_910_500));
+        assert_eq!(parse_duration("1.5h").unwrap(), s(5400));
+        assert_eq!(parse_duration("1s500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("300ns").unwrap(), Duration::from_nanos(300));
+        assert_eq!(parse_duration("1m0.5s").unwrap(), Duration::from_millis(60_500));
+        assert_eq!(parse_duration("250µs").unwrap(), Duration::from_micros(250));
+        assert_eq!(parse_duration(" 0s ").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("+5s").unwrap(), s(5));
+    }
+
+    #[test]
+    fn bad_durations_say_why() {
+        assert!(parse_duration("10").unwrap_err().contains("no unit"), "bare number");
+        assert!(parse_duration("1m30").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5parsecs").unwrap_err().contains("unknown unit \"parsecs\""));
+        assert!(parse_duration("-5s").unwrap_err().contains("negative"));
+        assert!(parse_duration("").unwrap_err().contains("empty"));
+        assert!(parse_duration("s").unwrap_err().contains("not a duration"));
+        assert!(parse_duration("1..2s").unwrap_err().contains("not a duration"));
+        assert_eq!(parse_duration("99999999999999999999h").unwrap(), Duration::from_nanos(u64::MAX));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::report::compare;
 
 #[derive(Args, Debug)]
@@ -26,7 +26,7 @@ fn load(path: &Path) -> Result<serde_json::Value, Failure> {
     serde_json::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", file.display())))
 }
 
-pub fn run(args: CompareArgs) -> Result<i32, Failure> {
+pub fn run(args: CompareArgs) -> Result<ExitCode, Failure> {
     if args.regress_pct.is_nan() || args.regress_pct < 0.0 {
         return Err(Failure::usage("--regress-pct: must be a number ≥ 0"));
     }
@@ -35,5 +35,5 @@ pub fn run(args: CompareArgs) -> Result<i32, Failure> {
         .map_err(|e| Failure::usage(format!("cannot compare: {}", e.0)))?;
     let mut out = std::io::stdout().lock();
     compare::render(&mut out, &rows, args.regress_pct).map_err(|e| Failure::runtime(e.to_string()))?;
-    Ok(if rows.iter().any(|r| r.regressed) { 1 } else { 0 })
+    Ok(if rows.iter().any(|r| r.regressed) { ExitCode::ThresholdFailed } else { ExitCode::Pass })
 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::report::jsonl::Line;
 
 #[derive(Args, Debug)]
@@ -46,7 +46,7 @@ pub enum Format {
 pub const CSV_HEADER: &str =
     "conv_uuid,turn,stage,scenario,intended_start_us,latency_us,ttft_us,status,error,completion_tokens";
 
-pub fn run(args: ExportIdsArgs) -> Result<i32, Failure> {
+pub fn run(args: ExportIdsArgs) -> Result<ExitCode, Failure> {
     let path = if args.input.is_dir() { args.input.join("results.jsonl") } else { args.input.clone() };
     let file = File::open(&path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     let stdout = io::stdout().lock();
@@ -54,9 +54,9 @@ pub fn run(args: ExportIdsArgs) -> Result<i32, Failure> {
     match export(BufReader::with_capacity(1 << 16, file), &path, &mut out, args.format, args.include_warmup)
         .and_then(|n| out.flush().map_err(ExportError::Write).map(|()| n))
     {
-        Ok(_) => Ok(0),
+        Ok(_) => Ok(ExitCode::Pass),
         // `llmload export-ids … | head`: the reader left; not an error.
-        Err(ExportError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
+        Err(ExportError::Write(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::Pass),
         Err(ExportError::Write(e)) => Err(Failure::runtime(format!("writing the export: {e}"))),
         Err(ExportError::Input(msg)) => Err(Failure::usage(msg)),
     }

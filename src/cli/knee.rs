@@ -10,7 +10,7 @@ use clap::Args;
 
 use super::progress::Progress;
 use super::run::{self, RunArgs};
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::engine::{self, RunResult};
 use crate::knee::{self, Outcome, Search, Verdict};
 use crate::metrics::live::Live;
@@ -69,7 +69,7 @@ fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[Limit], verdict
     )
 }
 
-pub fn run(args: KneeArgs) -> Result<i32, Failure> {
+pub fn run(args: KneeArgs) -> Result<ExitCode, Failure> {
     args.run.reject_for_knee()?;
     let slos = knee::parse_slos(&args.slo).map_err(Failure::usage)?;
     let mut search =
@@ -149,7 +149,7 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
     let run = RunResult { stages, interrupted, elapsed: Duration::from_secs_f64(offset), timeline, ..base };
     let mut notes = vec![format!("knee search ({}): {verdict}", args.slo)];
     notes.extend(rows.iter().cloned());
-    let (_report, _checks) = run::finish(&p, &run, notes)?;
+    let (_report, _checks) = crate::plan::finish(&p, &run, notes).map_err(Failure::runtime)?;
     let mut text = rows.join("\n");
     text.push_str(&format!("\n\n{verdict}\n"));
     std::fs::write(p.dir.join("knee.txt"), &text)
@@ -157,8 +157,8 @@ pub fn run(args: KneeArgs) -> Result<i32, Failure> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}\nreports: {}", p.dir.display());
     Ok(match outcome {
-        Some(Outcome::Knee { .. }) | Some(Outcome::AboveMax { .. }) => 0,
-        Some(Outcome::BelowStart { .. }) => super::EXIT_THRESHOLD,
-        Some(Outcome::GeneratorLimited { .. }) | None => super::EXIT_INVALID,
+        Some(Outcome::Knee { .. }) | Some(Outcome::AboveMax { .. }) => ExitCode::Pass,
+        Some(Outcome::BelowStart { .. }) => ExitCode::ThresholdFailed,
+        Some(Outcome::GeneratorLimited { .. }) | None => ExitCode::NotValid,
     })
 }

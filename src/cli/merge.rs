@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::report::{merge, model};
 
 #[derive(Args, Debug)]
@@ -48,7 +48,7 @@ fn check_distinct_paths(inputs: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(args: MergeArgs) -> Result<i32, Failure> {
+pub fn run(args: MergeArgs) -> Result<ExitCode, Failure> {
     check_distinct_paths(&args.inputs)?;
     let inputs = args
         .inputs
@@ -65,5 +65,5 @@ pub fn run(args: MergeArgs) -> Result<i32, Failure> {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(&report);
     let _ = writeln!(out, "\nmerged {} runs into {}", inputs.len(), args.out.display());
-    Ok(if merged.pass { 0 } else { super::EXIT_THRESHOLD })
+    Ok(if merged.pass { ExitCode::Pass } else { ExitCode::ThresholdFailed })
 }

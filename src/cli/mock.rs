@@ -4,7 +4,7 @@ use std::io::Write;
 
 use clap::Args;
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::mock::config::{ContentMode, MockConfig, NonstreamDelay};
 use crate::net::cores::select_cores;
 
@@ -126,7 +126,7 @@ impl MockArgs {
 }
 
 /// Runs `llmload mock` until the process is stopped.
-pub fn run(args: MockArgs) -> Result<i32, Failure> {
+pub fn run(args: MockArgs) -> Result<ExitCode, Failure> {
     let config = args.config()?;
     let settings = config.validate().map_err(|e| {
         let origin = args.config.as_ref().map_or("mock config".to_string(), |p| p.display().to_string());
@@ -134,7 +134,7 @@ pub fn run(args: MockArgs) -> Result<i32, Failure> {
     })?;
     if args.print_config {
         println!("{}", config.to_redacted_json());
-        return Ok(0);
+        return Ok(ExitCode::Pass);
     }
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
     let server = crate::mock::start(settings, &cores)
@@ -152,5 +152,5 @@ pub fn run(args: MockArgs) -> Result<i32, Failure> {
         config.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
     );
     server.wait();
-    Ok(0)
+    Ok(ExitCode::Pass)
 }

@@ -15,28 +15,41 @@ mod validate;
 
 use clap::{Parser, Subcommand};
 
-/// Exit codes, one meaning each (README "Exit codes"):
-/// the run is valid and every threshold and default limit passed (or, for `compare`, no
-/// regression);
-pub const EXIT_OK: i32 = 0;
-/// a threshold or default limit failed (the error-rate limit, a stage with no successful
-/// request), or `compare` found a regression;
-pub const EXIT_THRESHOLD: i32 = 1;
-/// bad usage or bad input (flags, profile, config, data files; a refused merge), found
-/// before any load;
-pub const EXIT_USAGE: i32 = 2;
-/// the run is not valid: llmload itself was the limit (generator-bound) or it was
-/// interrupted, so its figures do not describe the target;
-pub const EXIT_INVALID: i32 = 3;
-/// a runtime failure: a name did not resolve, a server or file could not be opened or
-/// written.
-pub const EXIT_RUNTIME: i32 = 4;
+/// The process exit code, one meaning each (README "Exit codes", `--help`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitCode {
+    /// The run is valid and every threshold and default limit passed (`compare`: no
+    /// regression; `knee`: a knee found, or none up to `--max-rate`).
+    Pass = 0,
+    /// A threshold or default limit failed (the error-rate limit, a stage with no successful
+    /// request), `compare` found a regression, or `knee`'s first probe already failed.
+    ThresholdFailed = 1,
+    /// Bad usage or bad input (flags, profile, config, data files; a refused merge), found
+    /// before any load.
+    Usage = 2,
+    /// The run is not valid: llmload itself was the limit (generator-bound) or it was
+    /// interrupted, so its figures do not describe the target.
+    NotValid = 3,
+    /// A runtime error: the run could not start (a name did not resolve, a server could not
+    /// be opened) or its outputs could not be written.
+    Runtime = 4,
+}
+
+/// The exit codes as `--help` lists them.
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  pass: the run is valid and every threshold and default limit passed
+  1  a threshold or default limit failed (compare: a regression)
+  2  usage or profile error: bad flags, profile or files, refused before any load
+  3  the run is not valid: generator-bound or interrupted
+  4  runtime error: could not start (name, server, mock) or could not write outputs";
 
 #[derive(Parser, Debug)]
 #[command(
     name = "llmload",
     version,
-    about = "Load generator for LLM gateways, with an SDK-exact mock upstream"
+    about = "Load generator for LLM gateways, with an SDK-exact mock upstream",
+    after_help = EXIT_CODES_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -46,6 +59,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a load test (without --target: against the built-in mock).
+    #[command(after_help = EXIT_CODES_HELP)]
     Run(Box<run::RunArgs>),
     /// Serve the mock OpenAI + Anthropic upstream.
     Mock(Box<mock::MockArgs>),
@@ -54,6 +68,7 @@ enum Command {
     /// Check a profile without sending any load.
     Validate(validate::ValidateArgs),
     /// Find the highest open-loop rate the target sustains within SLOs.
+    #[command(after_help = EXIT_CODES_HELP)]
     Knee(Box<knee::KneeArgs>),
     /// Combine runs of one profile from several hosts or shards (histograms added).
     Merge(merge::MergeArgs),
@@ -70,9 +85,9 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let code = if e.use_stderr() { ExitCode::Usage } else { ExitCode::Pass };
             let _ = e.print();
-            return code;
+            return code as i32;
         }
     };
     crate::net::limits::raise_nofile();
@@ -88,10 +103,10 @@ pub fn main() -> i32 {
         Command::ExportIds(args) => export_ids::run(args),
     };
     match result {
-        Ok(code) => code,
+        Ok(code) => code as i32,
         Err(e) => {
             eprintln!("llmload: {}", e.message);
-            e.code
+            e.code as i32
         }
     }
 }
@@ -100,16 +115,25 @@ pub fn main() -> i32 {
 #[derive(Debug)]
 pub struct Failure {
     pub message: String,
-    pub code: i32,
+    pub code: ExitCode,
 }
 
 impl Failure {
     /// Bad usage, profile or config (exit 2).
     pub fn usage(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), code: EXIT_USAGE }
+        Failure { message: message.into(), code: ExitCode::Usage }
     }
     /// A runtime failure (exit 4).
     pub fn runtime(message: impl Into<String>) -> Failure {
-        Failure { message: message.into(), code: EXIT_RUNTIME }
+        Failure { message: message.into(), code: ExitCode::Runtime }
+    }
+}
+
+impl From<crate::plan::PlanError> for Failure {
+    fn from(e: crate::plan::PlanError) -> Failure {
+        match e {
+            crate::plan::PlanError::Usage(m) => Failure::usage(m),
+            crate::plan::PlanError::Runtime(m) => Failure::runtime(m),
+        }
     }
 }

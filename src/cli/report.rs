@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::report::{model, rebuild};
 
 #[derive(Args, Debug)]
@@ -22,7 +22,7 @@ pub struct ReportArgs {
     from_jsonl: bool,
 }
 
-pub fn run(args: ReportArgs) -> Result<i32, Failure> {
+pub fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
     let input = &args.input;
     let dir =
         if input.is_dir() { input.clone() } else { input.parent().map(PathBuf::from).unwrap_or_default() };
@@ -50,5 +50,5 @@ pub fn run(args: ReportArgs) -> Result<i32, Failure> {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(&report);
     let _ = writeln!(stdout, "\nreports: {}", out.display());
-    Ok(0)
+    Ok(ExitCode::Pass)
 }

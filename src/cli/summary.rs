@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::report::model;
 use crate::report::summary::{Figures, Summary};
 
@@ -134,7 +134,7 @@ fn render(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run(args: SummaryArgs) -> Result<i32, Failure> {
+pub fn run(args: SummaryArgs) -> Result<ExitCode, Failure> {
     if !args.table {
         return Err(Failure::usage("summary: say --table (the only format so far)"));
     }
@@ -157,5 +157,5 @@ pub fn run(args: SummaryArgs) -> Result<i32, Failure> {
     }
     let mut out = std::io::stdout().lock();
     render(&mut out, &rows).map_err(|e| Failure::runtime(e.to_string()))?;
-    Ok(0)
+    Ok(ExitCode::Pass)
 }

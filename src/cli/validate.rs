@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::Failure;
+use super::{ExitCode, Failure};
 use crate::profile::{self, Content, Profile};
 use crate::units::format_us;
 
@@ -19,14 +19,14 @@ pub struct ValidateArgs {
 
 /// Validates the profile and prints a summary; exit 0 (also with warnings), or a usage
 /// failure (exit 2).
-pub fn run(args: ValidateArgs) -> Result<i32, Failure> {
+pub fn run(args: ValidateArgs) -> Result<ExitCode, Failure> {
     let profile =
         profile::load(&args.profile).map_err(|errs| Failure::usage(errors(&args.profile, &errs)))?;
     for w in &profile.warnings {
         eprintln!("llmload: warning: {}: {w}", args.profile.display());
     }
     print!("{}", summary(&args.profile, &profile));
-    Ok(0)
+    Ok(ExitCode::Pass)
 }
 
 /// All errors, one per line, each prefixed with the file path.
@@ -46,8 +46,8 @@ fn summary(path: &Path, p: &Profile) -> String {
     let list: Vec<String> = p.stages.iter().map(ToString::to_string).collect();
     let _ = writeln!(out, "stages ({}, {} total): {}", p.stages.len(), secs(total), list.join(", "));
     let mut extras = vec![format!("warmup {} per stage", secs(p.warmup))];
-    if let Some(a) = &p.arrival {
-        extras.push(format!("arrival {a}"));
+    if let Some(a) = p.arrival {
+        extras.push(format!("arrival {}", a.as_str()));
     }
     if let Some(n) = p.max_inflight {
         extras.push(format!("max_inflight {n}"));
@@ -76,7 +76,7 @@ fn summary(path: &Path, p: &Profile) -> String {
             vec![
                 s.name.clone(),
                 format!("weight {} ({share:.0}%)", s.weight),
-                s.protocol.clone(),
+                s.protocol.name().to_string(),
                 if s.stream { "stream" } else { "non-stream" }.to_string(),
                 content(&s.content),
                 format!("turns {turns}"),
@@ -136,7 +136,7 @@ mod tests {
         assert!(s.contains("weight 55 (55%)"), "{s}");
         assert!(s.contains("scripted(4 lines)"), "{s}");
         assert!(s.contains("thresholds: error_rate 0.02"), "{s}");
-        assert_eq!(run(ValidateArgs { profile: path }).unwrap(), 0);
+        assert_eq!(run(ValidateArgs { profile: path }).unwrap(), super::super::ExitCode::Pass);
     }
 
     #[test]
@@ -147,7 +147,7 @@ mod tests {
         std::fs::write(&path, r#"{"stages": ["10:5"], "defaults": {"target": "ftp://x", "model": "m"}}"#)
             .unwrap();
         let f = run(ValidateArgs { profile: path.clone() }).unwrap_err();
-        assert_eq!(f.code, super::super::EXIT_USAGE);
+        assert_eq!(f.code, super::super::ExitCode::Usage);
         let lines: Vec<&str> = f.message.lines().collect();
         assert_eq!(lines.len(), 2, "{}", f.message);
         assert!(lines.iter().all(|l| l.starts_with(&format!("{}: ", path.display()))), "{}", f.message);

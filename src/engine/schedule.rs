@@ -4,13 +4,7 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// Constant spacing or Poisson arrivals.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Arrival {
-    #[default]
-    Constant,
-    Poisson,
-}
+pub use crate::profile::Arrival;
 
 /// Arrival offsets (seconds from the stage start) for a rate ramping linearly from `from`
 /// to `to` over `duration` seconds.

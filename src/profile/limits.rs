@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use super::duration::parse_go_duration;
 use crate::metrics::Limit;
 use crate::units::format_us;
+use crate::units::parse_duration;
 
 const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
@@ -101,7 +101,7 @@ pub(super) fn duration(
     span: Span,
 ) -> Duration {
     let Some(text) = text else { return default };
-    match parse_go_duration(text).and_then(|d| span.check(d)) {
+    match parse_duration(text).and_then(|d| span.check(d)) {
         Ok(d) => d,
         Err(e) => {
             errs.push(format!("{path}: {e}"));

@@ -14,7 +14,7 @@
 
 pub mod apportion;
 mod checks;
-mod duration;
+mod implicit;
 pub mod limits;
 mod overrides;
 mod resolve;
@@ -29,18 +29,20 @@ mod tests_limits;
 #[cfg(test)]
 mod tests_nexus;
 #[cfg(test)]
+mod tests_overrides;
+#[cfg(test)]
 mod tests_warnings;
 
 use std::path::Path;
 use std::time::Duration;
 
-pub use duration::parse_go_duration;
+pub use implicit::Implicit;
 pub use overrides::{apply, Overrides};
-pub use resolve::{parse_stage, parse_stages};
 pub use schema::RawProfile;
 use stages::Stage;
 
 use crate::metrics::Limit;
+use crate::protocol::ProtocolKind;
 
 /// What the command line adds on top of the raw profile while resolving.
 struct Resolving<'a> {
@@ -53,9 +55,6 @@ struct Resolving<'a> {
     /// `--header`, applied to every scenario after the key.
     headers: &'a [(String, String)],
 }
-
-/// Protocol names a scenario may use.
-pub const PROTOCOLS: [&str; 4] = ["openai-chat", "anthropic", "openai-responses", "openai-completions"];
 
 /// The pool prompt when a pool scenario lists none (nexus's default).
 pub const DEFAULT_PROMPT: &str = "In one short sentence, explain a randomly chosen idea.";
@@ -85,8 +84,8 @@ pub struct Profile {
     pub think_time: Duration,
     /// Keep the start of non-2xx bodies in per-request records.
     pub capture_error_body: bool,
-    /// `constant` or `poisson` arrivals for open-loop stages; `None` = the runner's default.
-    pub arrival: Option<String>,
+    /// How open-loop arrivals are spaced; `None` = not set (`Arrival::default()`).
+    pub arrival: Option<Arrival>,
     pub seed: Option<u64>,
     pub max_inflight: Option<usize>,
     pub connections: Option<usize>,
@@ -134,6 +133,38 @@ impl CacheMode {
     }
 }
 
+/// How open-loop arrivals are spaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Arrival {
+    /// Evenly spaced along the rate ramp (the default).
+    #[default]
+    Constant,
+    /// A Poisson process with the ramp's rate.
+    Poisson,
+}
+
+impl Arrival {
+    /// The names as written in profiles and `--arrival`.
+    pub const NAMES: [&'static str; 2] = ["constant", "poisson"];
+
+    /// Parses a profile name.
+    pub fn parse(name: &str) -> Option<Arrival> {
+        match name {
+            "constant" => Some(Arrival::Constant),
+            "poisson" => Some(Arrival::Poisson),
+            _ => None,
+        }
+    }
+
+    /// The profile name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arrival::Constant => "constant",
+            Arrival::Poisson => "poisson",
+        }
+    }
+}
+
 /// Per-conversation correlation id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Correlation {
@@ -149,8 +180,7 @@ pub struct ScenarioSpec {
     pub name: String,
     /// Share of the virtual users (closed loop) or arrivals (open loop); at least 1.
     pub weight: u32,
-    /// One of `PROTOCOLS`.
-    pub protocol: String,
+    pub protocol: ProtocolKind,
     /// Full URL including the path.
     pub target: String,
     /// Defaults, then the scenario's own, then `--vk` and `--header`; names are unique

@@ -9,8 +9,17 @@
 //! - `--header K: V` is applied to every scenario after `--vk`.
 //! - `--stages` replaces the stages (Go durations accepted); `--warmup` replaces `warmup`, so
 //!   it is checked against the stages like the profile's own.
-//! - `--insecure` sets `insecure_skip_verify`; `--seed` sets `seed`.
+//! - `--insecure` sets `insecure_skip_verify`, `--capture-error-body` sets
+//!   `capture_error_body`; `--seed` sets `seed`.
+//! - `--timeout`, `--grace`, `--arrival`, `--max-inflight` and `--connections` replace their
+//!   field: the profile's value is then neither read nor checked, and errors name the flag.
+//!
+//! So every value is the flag's when given, else the profile's, else the default (`Profile`
+//! holds the profile's defaults; `None` there means "not set", and the run's default applies).
 
+use std::time::Duration;
+
+use super::limits::{self, Span};
 use super::resolve::resolve;
 use super::scenario::{check_header, is_http_url};
 use super::schema::{RawDefaults, RawProfile, RawStages};
@@ -30,11 +39,107 @@ pub struct Overrides {
     pub headers: Vec<(String, String)>,
     pub insecure: bool,
     pub seed: Option<u64>,
+    /// Whole-request timeout, e.g. `1m30s`.
+    pub timeout: Option<String>,
+    /// How long in-flight requests may finish after a stage.
+    pub grace: Option<String>,
+    /// `constant` or `poisson`.
+    pub arrival: Option<String>,
+    pub max_inflight: Option<usize>,
+    pub connections: Option<usize>,
+    pub capture_error_body: bool,
+}
+
+/// The values of the flags that replace a field after validation, parsed and checked.
+#[derive(Default)]
+struct Replaced {
+    timeout: Option<Duration>,
+    grace: Option<Duration>,
+    arrival: Option<super::Arrival>,
+    max_inflight: Option<usize>,
+    connections: Option<usize>,
+}
+
+impl Overrides {
+    /// Parses the flags that replace a field; errors name the flag.
+    fn replaced(&self, errs: &mut Vec<String>) -> Replaced {
+        let dur = |errs: &mut Vec<String>, flag: &str, v: &Option<String>, span: Span| {
+            let v = v.as_deref()?;
+            crate::units::parse_duration(v)
+                .and_then(|d| span.check(d))
+                .map_err(|e| errs.push(format!("{flag}: {e}")))
+                .ok()
+        };
+        let count = |errs: &mut Vec<String>, flag: &str, n: Option<usize>| {
+            let n = n?;
+            limits::within(n as u64, 1, limits::MAX_INFLIGHT)
+                .map(|n| n as usize)
+                .map_err(|e| errs.push(format!("{flag}: {e}")))
+                .ok()
+        };
+        let timeout = dur(errs, "--timeout", &self.timeout, limits::TIMEOUT);
+        let grace = dur(errs, "--grace", &self.grace, limits::PAUSE);
+        let arrival = self.arrival.as_deref().and_then(|a| {
+            let parsed = super::Arrival::parse(a);
+            if parsed.is_none() {
+                errs.push(super::suggest::not_one_of("--arrival", a, &super::Arrival::NAMES));
+            }
+            parsed
+        });
+        Replaced {
+            timeout,
+            grace,
+            arrival,
+            max_inflight: count(errs, "--max-inflight", self.max_inflight),
+            connections: count(errs, "--connections", self.connections),
+        }
+    }
 }
 
 /// Applies `overrides` to a raw profile, then validates and resolves it. Errors in the
 /// override values themselves are named after their flag (`--target: …`).
 pub fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<String>> {
+    let mut errs = Vec::new();
+    let replaced = overrides.replaced(&mut errs);
+    // A replaced field is not the profile's any more: neither read nor checked.
+    if overrides.timeout.is_some() {
+        raw.timeout = None;
+    }
+    if overrides.grace.is_some() {
+        raw.grace = None;
+    }
+    if overrides.arrival.is_some() {
+        raw.arrival = None;
+    }
+    if overrides.max_inflight.is_some() {
+        raw.max_inflight = None;
+    }
+    if overrides.connections.is_some() {
+        raw.connections = None;
+    }
+    if overrides.capture_error_body {
+        raw.capture_error_body = Some(true);
+    }
+    match (nexus_rules(raw, overrides), errs.is_empty()) {
+        (Ok(mut p), true) => {
+            p.timeout = replaced.timeout.unwrap_or(p.timeout);
+            p.grace = replaced.grace.or(p.grace);
+            p.arrival = replaced.arrival.or(p.arrival);
+            p.max_inflight = replaced.max_inflight.or(p.max_inflight);
+            p.connections = replaced.connections.or(p.connections);
+            Ok(p)
+        }
+        (Ok(_), false) => Err(errs),
+        (Err(more), _) => {
+            errs.extend(more);
+            Err(errs)
+        }
+    }
+}
+
+/// The overrides with nexus-loadtest's rules (target, model, key, headers, stages, warmup,
+/// insecure, seed), then validation and resolution.
+fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<String>> {
     let mut errs = Vec::new();
     if let Some(t) = &overrides.target {
         if is_http_url(t) {

@@ -7,7 +7,6 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::checks;
-use super::duration::parse_go_duration;
 use super::limits::{self, count, duration, limit};
 use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
@@ -15,9 +14,7 @@ use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
 use super::{CacheMode, Correlation, Profile, Resolving};
 use crate::metrics::Limit;
-
-/// Arrival processes for open-loop stages.
-pub const ARRIVALS: [&str; 2] = ["constant", "poisson"];
+use crate::units::parse_duration;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_SHARED_PREFIX_TOKENS: u32 = 1024;
@@ -45,12 +42,11 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
     let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, limits::PAUSE);
     let grace = raw.grace.as_deref().map(|g| duration(e, "grace", Some(g), Duration::ZERO, limits::PAUSE));
     let arrival = raw.arrival.as_deref().filter(|s| !s.is_empty()).and_then(|a| {
-        if ARRIVALS.contains(&a) {
-            Some(a.to_string())
-        } else {
-            e.push(not_one_of("arrival", a, &ARRIVALS));
-            None
+        let parsed = super::Arrival::parse(a);
+        if parsed.is_none() {
+            e.push(not_one_of("arrival", a, &super::Arrival::NAMES));
         }
+        parsed
     });
     let max_inflight =
         count(e, "max_inflight", raw.max_inflight, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
@@ -136,7 +132,7 @@ fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -
     match raw {
         Some(RawStages::Text(text)) => {
             for item in text.split(',').filter(|s| !s.trim().is_empty()) {
-                match parse_stage(item) {
+                match Stage::parse(item) {
                     Ok(st) => out.push(st),
                     Err(e) => errs.push(format!("{path}: {e}")),
                 }
@@ -146,7 +142,7 @@ fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 let parsed = match item {
-                    RawStage::Text(t) => parse_stage(t).map_err(|e| format!("{p}: {e}")),
+                    RawStage::Text(t) => Stage::parse(t).map_err(|e| format!("{p}: {e}")),
                     RawStage::Object(o) => stage_object(o, &p),
                 };
                 match parsed {
@@ -171,25 +167,6 @@ fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -
     out
 }
 
-/// Parses a comma-separated stage list (`--stages`) with Go durations; empty items are
-/// skipped, and a list with no stage is an error.
-pub fn parse_stages(text: &str) -> Result<Vec<Stage>, String> {
-    let stages: Vec<Stage> =
-        text.split(',').filter(|s| !s.trim().is_empty()).map(parse_stage).collect::<Result<_, _>>()?;
-    if stages.is_empty() {
-        return Err("no stages given".into());
-    }
-    Ok(stages)
-}
-
-/// Parses one stage string like `Stage::parse`, but with Go durations (`"10:1m30s"`).
-pub fn parse_stage(text: &str) -> Result<Stage, String> {
-    let t = text.trim();
-    let Some((load, dur)) = t.rsplit_once(':') else { return Stage::parse(t) };
-    let duration = parse_go_duration(dur).map_err(|e| format!("stage {t:?}: {e}"))?;
-    Stage::from_parts(t, load, duration)
-}
-
 /// `{"concurrency": N | "users": N | {from,to} | "rate": R | {from,to}, "duration": D}`.
 fn stage_object(o: &RawStageObject, path: &str) -> Result<Stage, String> {
     let given: Vec<&str> =
@@ -202,7 +179,7 @@ fn stage_object(o: &RawStageObject, path: &str) -> Result<Stage, String> {
         return Err(format!("{path}: give exactly one of concurrency, users or rate (found {what})"));
     }
     let dur = o.duration.as_deref().ok_or_else(|| format!("{path}.duration: missing (e.g. \"60s\")"))?;
-    let duration = parse_go_duration(dur)
+    let duration = parse_duration(dur)
         .and_then(|d| limits::STAGE.check(d))
         .map_err(|e| format!("{path}.duration: {e}"))?;
     let (key, load) = if let Some(n) = o.concurrency {

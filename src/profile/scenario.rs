@@ -10,19 +10,18 @@ use serde_json::Value;
 use super::limits::{self, count, duration, limit};
 use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
-use super::{
-    Content, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS, PROTOCOLS,
-};
+use super::{Content, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS};
 use crate::metrics::Limit;
+use crate::protocol::ProtocolKind;
 
-const DEFAULT_PROTOCOL: &str = "openai-chat";
+const DEFAULT_PROTOCOL: ProtocolKind = ProtocolKind::OpenAiChat;
 const DEFAULT_MAX_TOKENS: u32 = 64;
 const CONTENT_MODES: [&str; 3] = ["pool", "scripted", "sized"];
 
 /// The `defaults` block, checked. A field that failed its check is `None` here and is not
 /// reported again by the scenarios inheriting it (`bad` lists those fields).
 struct Defaults {
-    protocol: Option<String>,
+    protocol: Option<ProtocolKind>,
     target: Option<String>,
     headers: Vec<(String, String)>,
     model: Option<String>,
@@ -73,12 +72,12 @@ pub(super) fn resolve_scenarios(
 
 fn resolve_defaults(raw: Option<&RawDefaults>, errs: &mut Vec<String>) -> Defaults {
     let r = raw.cloned().unwrap_or_default();
-    let protocol = nonempty(&r.protocol);
-    let bad_protocol = protocol.is_some_and(|p| !check_protocol(errs, "defaults.protocol", p));
+    let protocol = nonempty(&r.protocol).map(|p| protocol_named(errs, "defaults.protocol", p));
+    let bad_protocol = matches!(protocol, Some(None));
     let target = nonempty(&r.target);
     let bad_target = target.is_some_and(|t| !check_target(errs, "defaults.target", t));
     Defaults {
-        protocol: protocol.filter(|_| !bad_protocol).map(str::to_string),
+        protocol: protocol.flatten(),
         target: target.filter(|_| !bad_target).map(str::to_string),
         headers: headers(errs, "defaults.headers", r.headers.as_ref()),
         model: nonempty(&r.model).map(str::to_string),
@@ -103,9 +102,9 @@ fn resolve_one(
     let before = errs.len();
     let at = |field: &str| path.map_or_else(|| format!("defaults.{field}"), |p| format!("{p}.{field}"));
     let protocol = match nonempty(&s.protocol) {
-        Some(p) => check_protocol(errs, &at("protocol"), p).then(|| p.to_string()),
+        Some(p) => protocol_named(errs, &at("protocol"), p),
         None if d.bad_protocol => None,
-        None => Some(d.protocol.clone().unwrap_or_else(|| DEFAULT_PROTOCOL.to_string())),
+        None => Some(d.protocol.unwrap_or(DEFAULT_PROTOCOL)),
     };
     let target = match nonempty(&s.target) {
         Some(t) => check_target(errs, &at("target"), t).then(|| t.to_string()),
@@ -135,7 +134,7 @@ fn resolve_one(
     }
     if let Some(vk) = ctx.vk {
         set_header(&mut hdrs, "Authorization", &format!("Bearer {vk}"));
-        if protocol.as_deref() == Some("anthropic") {
+        if protocol.is_some_and(ProtocolKind::uses_x_api_key) {
             set_header(&mut hdrs, "x-api-key", vk);
         }
     }
@@ -185,12 +184,14 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
     s.as_deref().filter(|s| !s.is_empty())
 }
 
-fn check_protocol(errs: &mut Vec<String>, path: &str, name: &str) -> bool {
-    let ok = PROTOCOLS.contains(&name);
-    if !ok {
-        errs.push(not_one_of(path, name, &PROTOCOLS));
+/// The protocol called exactly `name`; an unknown name is an error naming `path`, with the
+/// closest known name suggested.
+pub(super) fn protocol_named(errs: &mut Vec<String>, path: &str, name: &str) -> Option<ProtocolKind> {
+    let found = ProtocolKind::ALL.into_iter().find(|k| k.name() == name);
+    if found.is_none() {
+        errs.push(not_one_of(path, name, &ProtocolKind::ALL.map(ProtocolKind::name)));
     }
-    ok
+    found
 }
 
 /// True for an absolute `http://` or `https://` URL with a host.

@@ -11,11 +11,11 @@ use std::fmt;
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// A whole profile file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawProfile {
     /// What the profile measures; kept as `Profile::comment` when it is text.
@@ -44,7 +44,7 @@ pub struct RawProfile {
 }
 
 /// `defaults`: inherited by every scenario.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     #[serde(rename = "_comment")]
@@ -60,7 +60,7 @@ pub struct RawDefaults {
 }
 
 /// One entry of `scenarios`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawScenario {
     #[serde(rename = "_comment")]
@@ -81,7 +81,7 @@ pub struct RawScenario {
 }
 
 /// `content`: where prompts come from.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawContent {
     #[serde(rename = "_comment")]
@@ -93,14 +93,15 @@ pub struct RawContent {
 }
 
 /// `turns`: `3` or `{"min": 3, "max": 6}`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum RawTurns {
     Fixed(i64),
     Range(RawTurnRange),
 }
 
 /// The object form of `turns`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTurnRange {
     #[serde(rename = "_comment")]
@@ -110,7 +111,7 @@ pub struct RawTurnRange {
 }
 
 /// `slo` (ours): per-request goodput limits; 0 or absent = no limit.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSlo {
     #[serde(rename = "_comment")]
@@ -121,7 +122,7 @@ pub struct RawSlo {
 }
 
 /// `correlation`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCorrelation {
     #[serde(rename = "_comment")]
@@ -131,7 +132,7 @@ pub struct RawCorrelation {
 }
 
 /// `thresholds`: nexus's three plus ours; 0 = disabled.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawThresholds {
     #[serde(rename = "_comment")]
@@ -147,14 +148,16 @@ pub struct RawThresholds {
 }
 
 /// `stages`: a list, or one comma-separated string (`"1:10s,100:60s"`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum RawStages {
     Text(String),
     List(Vec<RawStage>),
 }
 
 /// One stage: `"100:60s"` / `"@2000:60s"` / `"10..50:30s"`, or an object.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum RawStage {
     Text(String),
     Object(RawStageObject),
@@ -162,7 +165,7 @@ pub enum RawStage {
 
 /// The object form of a stage: nexus's `{"concurrency": 20, "duration": "60s"}`, or ours
 /// with `users` (closed loop) or `rate` (open loop), each a number or `{"from", "to"}`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStageObject {
     #[serde(rename = "_comment")]
@@ -174,20 +177,41 @@ pub struct RawStageObject {
 }
 
 /// A number, or a ramp `{"from": a, "to": b}`.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum RawSpan {
     One(f64),
     Ramp(RawRamp),
 }
 
 /// The object form of `RawSpan`.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRamp {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub from: f64,
     pub to: f64,
+}
+
+impl RawProfile {
+    /// The profile as JSON, unset fields left out: what a run records of a profile it built
+    /// as a value (the implicit one), readable back by `profile::from_json`.
+    pub fn to_json(&self) -> Value {
+        fn drop_nulls(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    m.retain(|_, x| !x.is_null());
+                    m.values_mut().for_each(drop_nulls);
+                }
+                Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+                _ => {}
+            }
+        }
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        drop_nulls(&mut v);
+        v
+    }
 }
 
 // The either-forms get hand-written visitors instead of `#[serde(untagged)]`, so an error

@@ -24,21 +24,16 @@ pub struct Stage {
 }
 
 impl Stage {
-    /// Parses one stage; the error quotes the text.
+    /// Parses one stage (the one stage grammar: `--stages`, profile strings, reports reading
+    /// stages back); durations in `units::parse_duration`'s syntax (`10:1m30s`). The error
+    /// quotes the text.
     pub fn parse(text: &str) -> Result<Stage, String> {
         let t = text.trim();
         let (load, dur) = t
             .rsplit_once(':')
             .ok_or_else(|| format!("stage {t:?}: expected N:DURATION (closed) or @RATE:DURATION (open)"))?;
-        let duration = parse_duration(dur).map_err(|e| format!("stage {t:?}: {e}"))?;
-        Stage::from_parts(t, load, duration)
-    }
-
-    /// The stage written `text` (quoted in errors): its load part `load` (`N`, `A..B`, `@R`,
-    /// `@A..B`) and a duration parsed by the caller, checked against the limits. Both stage
-    /// grammars (this one and the profile's Go durations) end here, so they agree.
-    pub fn from_parts(text: &str, load: &str, duration: Duration) -> Result<Stage, String> {
-        let at = |e: String| format!("stage {text:?}: {e}");
+        let at = |e: String| format!("stage {t:?}: {e}");
+        let duration = parse_duration(dur).map_err(at)?;
         let load = if let Some(rate) = load.strip_prefix('@') {
             let (from, to) = split_ramp(rate);
             let parse = |s: &str| {
@@ -70,16 +65,6 @@ impl Stage {
     pub fn check(&self) -> Result<(), String> {
         limits::STAGE.check(self.duration).map_err(|e| format!("duration {e}"))?;
         self.load.check().map_err(|e| format!("{} {e}", self.load.field()))
-    }
-
-    /// Parses a comma-separated list.
-    pub fn parse_list(text: &str) -> Result<Vec<Stage>, String> {
-        let stages: Vec<Stage> =
-            text.split(',').filter(|s| !s.trim().is_empty()).map(Stage::parse).collect::<Result<_, _>>()?;
-        if stages.is_empty() {
-            return Err("stages: none given".into());
-        }
-        Ok(stages)
     }
 
     /// Peak users (closed) or 0.
@@ -163,7 +148,6 @@ mod tests {
         }
         assert_eq!(Stage::parse("@2000:60s").unwrap().load, Load::Open { from: 2000.0, to: 2000.0 });
         assert_eq!(Stage::parse("5:1s").unwrap().duration, Duration::from_secs(1));
-        assert_eq!(Stage::parse_list("1:1s, @5:2s").unwrap().len(), 2);
         assert_eq!(Stage::parse("@100..300:10s").unwrap().planned_arrivals(), 2000.0);
     }
 
@@ -185,6 +169,5 @@ mod tests {
             let e = Stage::parse(bad).unwrap_err();
             assert!(e.contains(&format!("{bad:?}")), "{bad}: {e}");
         }
-        assert!(Stage::parse_list(" , ").is_err());
     }
 }

@@ -124,7 +124,7 @@ fn nexus_ai_gateway_loads_unchanged() {
     assert_eq!((chat.turns, chat.stream, chat.max_tokens), ((3, 6), true, 128));
     assert_eq!(p.scenarios[2].content, Content::Sized(2000));
     assert_eq!(p.scenarios[2].turns, (2, 2));
-    assert!(p.scenarios.iter().all(|s| s.protocol == "openai-chat" && s.model == "claude-haiku-4-5"));
+    assert!(p.scenarios.iter().all(|s| s.protocol.name() == "openai-chat" && s.model == "claude-haiku-4-5"));
     assert_eq!(p.cache_mode, CacheMode::Bust);
     assert_eq!(p.correlation, Correlation { uuid_in_prompt: true, header: Some("x-request-id".into()) });
 }
@@ -133,8 +133,8 @@ fn nexus_ai_gateway_loads_unchanged() {
 fn nexus_cross_ingress_loads_unchanged() {
     let p = from_json(NEXUS_CROSS_INGRESS).unwrap_or_else(|e| panic!("{e:#?}"));
     let [oai, ant] = &p.scenarios[..] else { unreachable!() };
-    assert_eq!((oai.protocol.as_str(), oai.stream), ("openai-chat", false));
-    assert_eq!((ant.protocol.as_str(), ant.stream), ("anthropic", true));
+    assert_eq!((oai.protocol.name(), oai.stream), ("openai-chat", false));
+    assert_eq!((ant.protocol.name(), ant.stream), ("anthropic", true));
     assert_eq!(ant.target, "http://localhost:3050/v1/messages");
     assert_eq!(ant.header("authorization"), Some("Bearer REPLACE_WITH_VK"));
     assert_eq!(ant.header("anthropic-version"), Some("2023-06-01"));
@@ -168,14 +168,11 @@ fn nexus_defaults_apply_to_a_bare_profile() {
     assert_eq!(p.correlation, Correlation { uuid_in_prompt: true, header: Some("x-request-id".into()) });
     assert!(p.thresholds.is_empty());
     assert!(!p.disable_keepalive && !p.insecure_skip_verify && !p.capture_error_body);
-    assert_eq!(
-        (p.arrival.clone(), p.seed, p.max_inflight, p.connections, p.grace),
-        (None, None, None, None, None)
-    );
+    assert_eq!((p.arrival, p.seed, p.max_inflight, p.connections, p.grace), (None, None, None, None, None));
     let s = &p.scenarios[..];
     assert_eq!(s.len(), 1);
     let s = &s[0];
-    assert_eq!((s.name.as_str(), s.weight, s.protocol.as_str()), ("default", 1, "openai-chat"));
+    assert_eq!((s.name.as_str(), s.weight, s.protocol.name()), ("default", 1, "openai-chat"));
     assert_eq!((s.max_tokens, s.stream, s.turns, s.system.clone()), (64, false, (1, 1), None));
     assert_eq!(s.content, Content::Pool(vec![DEFAULT_PROMPT.into()]));
     assert!(s.headers.is_empty());
@@ -188,10 +185,7 @@ fn nexus_defaults_apply_to_a_bare_profile() {
     )
     .unwrap();
     let z = &p.scenarios[0];
-    assert_eq!(
-        (z.target.as_str(), z.model.as_str(), z.protocol.as_str()),
-        ("http://h/x", "m", "openai-chat")
-    );
+    assert_eq!((z.target.as_str(), z.model.as_str(), z.protocol.name()), ("http://h/x", "m", "openai-chat"));
     assert_eq!((z.max_tokens, z.system.as_deref(), z.weight), (100, Some("sys"), 1));
 }
 
@@ -234,7 +228,7 @@ fn every_shipped_profile_loads() {
             assert!(s.target.starts_with("http://localhost:8080/v1/"), "{name}/{}: {}", s.name, s.target);
             assert_eq!(s.header("authorization"), Some("Bearer REPLACE_WITH_VK"), "{name}/{}", s.name);
             assert!(["mock-gpt", "mock-claude"].contains(&s.model.as_str()), "{name}/{}", s.name);
-            if s.protocol == "anthropic" {
+            if s.protocol.name() == "anthropic" {
                 assert!(s.target.ends_with("/v1/messages"), "{name}/{}", s.name);
                 assert!(s.header("anthropic-version").is_some(), "{name}/{}", s.name);
             } else {
@@ -259,9 +253,9 @@ fn quickstart_is_short_light_and_covers_both_protocols() {
     assert!(p.warmup <= Duration::from_secs(2));
     let has = |f: &dyn Fn(&ScenarioSpec) -> bool| p.scenarios.iter().any(f);
     for proto in ["openai-chat", "anthropic"] {
-        assert!(has(&|s| s.protocol == proto && s.stream), "{proto} streamed");
-        assert!(has(&|s| s.protocol == proto && !s.stream), "{proto} not streamed");
-        assert!(has(&|s| s.protocol == proto && s.turns.1 > 1), "{proto} multi-turn");
+        assert!(has(&|s| s.protocol.name() == proto && s.stream), "{proto} streamed");
+        assert!(has(&|s| s.protocol.name() == proto && !s.stream), "{proto} not streamed");
+        assert!(has(&|s| s.protocol.name() == proto && s.turns.1 > 1), "{proto} multi-turn");
     }
 }
 
@@ -294,7 +288,7 @@ fn perf_tiers_are_sized_single_scenario_openai_chat() {
             let [s] = &p.scenarios[..] else { panic!("{name}: one scenario") };
             assert_eq!(s.content, Content::Sized(tokens), "{name}");
             assert_eq!(
-                (s.max_tokens, s.stream, s.protocol.as_str()),
+                (s.max_tokens, s.stream, s.protocol.name()),
                 (max_tokens, stream, "openai-chat"),
                 "{name}"
             );
@@ -305,7 +299,7 @@ fn perf_tiers_are_sized_single_scenario_openai_chat() {
 #[test]
 fn cross_ingress_and_ai_gateway_shapes() {
     let p = shipped("cross-ingress.json");
-    let protos: Vec<&str> = p.scenarios.iter().map(|s| s.protocol.as_str()).collect();
+    let protos: Vec<&str> = p.scenarios.iter().map(|s| s.protocol.name()).collect();
     assert_eq!(protos, ["openai-chat", "anthropic"]);
     assert_eq!(p.scenarios[0].weight, p.scenarios[1].weight);
     let p = shipped("ai-gateway.json");

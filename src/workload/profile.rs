@@ -116,8 +116,7 @@ impl ProfileWorkload {
         });
         let mut scenarios = Vec::new();
         for (i, spec) in profile.scenarios.iter().enumerate() {
-            let protocol =
-                ProtocolKind::parse(&spec.protocol).map_err(|e| format!("scenarios[{i}].protocol: {e}"))?;
+            let protocol = spec.protocol;
             // The endpoint gives host and port; the path is the scenario's own.
             let mut target = targets[target_index[i]].clone();
             target.base_path =
