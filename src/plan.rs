@@ -18,7 +18,7 @@ use crate::http::target::Scheme;
 use crate::mock::config::MockConfig;
 use crate::net::cores::select_cores;
 use crate::profile::stages::{Load, Stage};
-use crate::profile::{limits, Implicit, Overrides, Profile, RawProfile};
+use crate::profile::{implicit, limits, Implicit, Overrides, Profile, RawProfile};
 use crate::report::{summary, thresholds};
 use crate::units::{parse_duration, parse_wall_time_us};
 use crate::workload::profile::{targets, ProfileWorkload};
@@ -29,6 +29,31 @@ const QUICKSTART: &str = include_str!("../profiles/quickstart.json");
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// Most requests in flight (open loop), unless `--max-inflight` or the profile says.
 pub const DEFAULT_MAX_INFLIGHT: usize = 10_000;
+
+/// The flags that only describe the implicit profile (`--target` without a profile file);
+/// `None`/`false` = not given.
+#[derive(Clone, Debug, Default)]
+pub struct ImplicitFlags {
+    pub protocol: Option<String>,
+    pub max_tokens: Option<u32>,
+    pub stream: bool,
+    pub prompt: Option<String>,
+}
+
+impl ImplicitFlags {
+    /// The flags given, by name.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("--protocol", self.protocol.is_some()),
+            ("--max-tokens", self.max_tokens.is_some()),
+            ("--stream", self.stream),
+            ("--prompt", self.prompt.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
+}
 
 /// What the command line asks of a run. Values that change the profile are in `overrides`
 /// (flag > profile > default); the rest configure the run itself.
@@ -41,11 +66,8 @@ pub struct Request {
     /// Start the built-in mock in-process and send every scenario to it.
     pub mock: bool,
     pub overrides: Overrides,
-    /// The implicit profile's protocol, max_tokens, stream and prompt.
-    pub protocol: String,
-    pub max_tokens: u32,
-    pub stream: bool,
-    pub prompt: String,
+    /// The implicit profile's flags; an error when the run has a profile (file or quickstart).
+    pub implicit: ImplicitFlags,
     /// Worker cores: a count (0 = all) or a list like `0,2-3`.
     pub cores: Option<String>,
     /// Connect, first-byte and idle timeouts (durations).
@@ -148,19 +170,35 @@ fn port_budget(stages: &[Stage], max_inflight: usize, sources: usize) -> Option<
 /// that still apply to it).
 fn source(req: &Request) -> Result<(String, RawProfile, serde_json::Value, Overrides), PlanError> {
     let mut overrides = req.overrides.clone();
+    let flags = &req.implicit;
+    let implicit_only = |profile: &str| {
+        let given = flags.given();
+        match given.is_empty() {
+            true => Ok(()),
+            false => Err(usage(format!(
+                "{} describe{} a run without a profile (with --target); {profile} sets {} itself",
+                given.join(", "),
+                if given.len() == 1 { "s" } else { "" },
+                if given.len() == 1 { "it" } else { "them" },
+            ))),
+        }
+    };
     let (origin, text) = match (&req.profile, &req.overrides.target) {
-        (Some(p), _) => (
-            p.display().to_string(),
-            std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?,
-        ),
+        (Some(p), _) => {
+            implicit_only(&format!("the profile {}", p.display()))?;
+            (
+                p.display().to_string(),
+                std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?,
+            )
+        }
         (None, Some(target)) if !req.mock => {
             let implicit = Implicit {
                 target: target.clone(),
-                protocol: req.protocol.clone(),
+                protocol: flags.protocol.clone().unwrap_or_else(|| implicit::PROTOCOL.into()),
                 model: overrides.model.take(),
-                max_tokens: req.max_tokens,
-                stream: req.stream,
-                prompt: req.prompt.clone(),
+                max_tokens: flags.max_tokens.unwrap_or(implicit::MAX_TOKENS),
+                stream: flags.stream,
+                prompt: flags.prompt.clone().unwrap_or_else(|| implicit::PROMPT.into()),
             };
             overrides.target = None;
             let raw = implicit.raw().map_err(|errs| usage(errs.join("\n")))?;
@@ -169,7 +207,13 @@ fn source(req: &Request) -> Result<(String, RawProfile, serde_json::Value, Overr
         }
         // The quickstart names its own models, and its target is the built-in mock.
         (None, _) => {
-            (overrides.target, overrides.model) = (None, None);
+            implicit_only("the built-in quickstart")?;
+            if overrides.model.is_some() {
+                return Err(usage(
+                    "--model: the built-in quickstart names its own models (give --target or a profile)",
+                ));
+            }
+            overrides.target = None;
             ("built-in quickstart".to_string(), QUICKSTART.to_string())
         }
     };
@@ -406,9 +450,12 @@ mod tests {
                 timeout: Some("1m30s".into()),
                 ..Overrides::default()
             },
-            protocol: "anthropic".into(),
-            max_tokens: 16,
-            prompt: "hi".into(),
+            implicit: ImplicitFlags {
+                protocol: Some("anthropic".into()),
+                max_tokens: Some(16),
+                prompt: Some("hi".into()),
+                stream: false,
+            },
             ..Request::default()
         }
     }
@@ -423,14 +470,41 @@ mod tests {
         let p = crate::profile::apply(raw, &o).unwrap();
         assert_eq!(p.scenarios[0].target, "http://h:1/v1/messages");
         assert_eq!(p.timeout, Duration::from_secs(90));
-        for req in [request(None, false), request(Some("http://h:1"), true)] {
+        let quickstart = |target: Option<&str>, mock| Request {
+            implicit: ImplicitFlags::default(),
+            overrides: Overrides { target: target.map(str::to_string), ..Overrides::default() },
+            ..request(target, mock)
+        };
+        for req in [quickstart(None, false), quickstart(Some("http://h:1"), true)] {
             let (origin, _, json, o) = source(&req).unwrap();
             assert_eq!(origin, "built-in quickstart");
             assert_eq!((o.target, o.model), (None, None));
             assert!(json["scenarios"].is_array());
         }
-        let bad = Request { protocol: "gpt".into(), ..request(Some("http://h:1"), false) };
+        let mut bad = request(Some("http://h:1"), false);
+        bad.implicit.protocol = Some("gpt".into());
         assert!(matches!(source(&bad), Err(PlanError::Usage(m)) if m.starts_with("--protocol: \"gpt\"")));
+    }
+
+    #[test]
+    fn implicit_flags_with_a_profile_are_an_error_not_ignored() {
+        // With the quickstart (no target) and with a profile file, none of them would apply.
+        let quick = request(None, false);
+        let Err(PlanError::Usage(m)) = source(&quick) else { panic!("accepted") };
+        assert!(m.starts_with("--protocol, --max-tokens, --prompt describe a run without a profile"), "{m}");
+        let file = Request { profile: Some("p.json".into()), ..request(None, false) };
+        let Err(PlanError::Usage(m)) = source(&file) else { panic!("accepted") };
+        assert!(m.contains("the profile p.json sets them itself"), "{m}");
+        let stream =
+            Request { implicit: ImplicitFlags { stream: true, ..Default::default() }, ..Request::default() };
+        let Err(PlanError::Usage(m)) = source(&stream) else { panic!("accepted") };
+        assert!(m.starts_with("--stream describes a run"), "{m}");
+        let model = Request {
+            overrides: Overrides { model: Some("m".into()), ..Overrides::default() },
+            ..Request::default()
+        };
+        let Err(PlanError::Usage(m)) = source(&model) else { panic!("accepted") };
+        assert!(m.starts_with("--model: the built-in quickstart"), "{m}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::progress::Progress;
 use super::{ExitCode, Failure};
 use crate::engine;
 use crate::metrics::live::Live;
-use crate::plan::{self, Plan, Request};
+use crate::plan::{self, ImplicitFlags, Plan, Request};
 use crate::profile::Overrides;
 use crate::report::{health, thresholds};
 
@@ -43,18 +43,19 @@ pub struct RunArgs {
     /// Extra request header `Name: value` for every scenario (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
-    /// Without a profile: stream responses.
+    /// Without a profile (with --target): stream responses.
     #[arg(long)]
     stream: bool,
-    /// Without a profile: the protocol (openai-chat, anthropic, openai-responses, openai-completions).
-    #[arg(long, default_value = "openai-chat")]
-    protocol: String,
-    /// Without a profile: max_tokens of each request.
-    #[arg(long, default_value_t = 64)]
-    max_tokens: u32,
-    /// Without a profile: the user message.
-    #[arg(long, default_value = "Say something short about load testing.")]
-    prompt: String,
+    /// Without a profile (with --target): the protocol (openai-chat, anthropic,
+    /// openai-responses, openai-completions) [default: openai-chat].
+    #[arg(long)]
+    protocol: Option<String>,
+    /// Without a profile (with --target): max_tokens of each request [default: 64].
+    #[arg(long)]
+    max_tokens: Option<u32>,
+    /// Without a profile (with --target): the user message.
+    #[arg(long)]
+    prompt: Option<String>,
     /// Worker cores: a count (0 = all) or a list like `0,2-3`.
     #[arg(long)]
     cores: Option<String>,
@@ -213,10 +214,12 @@ pub fn request(args: &RunArgs) -> Result<Request, Failure> {
             capture_error_body: args.capture_error_body,
         },
         profile,
-        protocol: args.protocol.clone(),
-        max_tokens: args.max_tokens,
-        stream: args.stream,
-        prompt: args.prompt.clone(),
+        implicit: ImplicitFlags {
+            protocol: args.protocol.clone(),
+            max_tokens: args.max_tokens,
+            stream: args.stream,
+            prompt: args.prompt.clone(),
+        },
         cores: args.cores.clone(),
         connect_timeout: args.connect_timeout.clone(),
         first_byte_timeout: args.first_byte_timeout.clone(),

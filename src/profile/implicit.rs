@@ -10,6 +10,12 @@ use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawStages}
 const STAGES: &str = "8:10s";
 /// Model when `--model` is not given (the built-in mock's).
 const MODEL: &str = "mock-gpt";
+/// `--protocol` when not given.
+pub const PROTOCOL: &str = "openai-chat";
+/// `--max-tokens` when not given.
+pub const MAX_TOKENS: u32 = 64;
+/// `--prompt` when not given.
+pub const PROMPT: &str = "Say something short about load testing.";
 
 /// The flags that describe the implicit profile.
 #[derive(Clone, Debug)]

@@ -14,7 +14,7 @@
 
 pub mod apportion;
 mod checks;
-mod implicit;
+pub mod implicit;
 pub mod limits;
 mod overrides;
 mod resolve;
