@@ -15,11 +15,11 @@ use crate::metrics::{Limit, Measure};
 /// The served rate (requests finished inside the window, per second) must reach this share
 /// of the offered rate for a probe to pass: a server that queues what it cannot serve
 /// falls short here even when every request it finishes is fast and successful.
-pub const SERVED_SHARE: f64 = 0.95;
+pub(crate) const SERVED_SHARE: f64 = 0.95;
 
 /// Parses `ttft_p99=800ms,e2e_p99=5s,error_rate=1%`: [`Limit`]s on a stage (see
 /// `metrics::limit` for the names).
-pub fn parse_slos(text: &str) -> Result<Vec<Limit>, String> {
+pub(crate) fn parse_slos(text: &str) -> Result<Vec<Limit>, String> {
     let mut out: Vec<Limit> = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let slo = Limit::parse(part).map_err(|e| format!("--slo {e}"))?;
@@ -42,7 +42,7 @@ pub fn parse_slos(text: &str) -> Result<Vec<Limit>, String> {
 
 /// How a probe went.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass,
     /// The server missed: the reasons.
     Fail(Vec<String>),
@@ -51,18 +51,18 @@ pub enum Verdict {
 }
 
 /// Requests per second that finished inside the probe's window (what the server did).
-pub fn served_rate(stage: &StageResult) -> f64 {
+pub(crate) fn served_rate(stage: &StageResult) -> f64 {
     crate::units::per_second(stage.all.served, stage.steady.as_secs_f64())
 }
 
 /// Requests per second offered in the probe's window: arrivals (sent or dropped) and the
 /// follow-up turns of multi-turn conversations.
-pub fn offered_rate(stage: &StageResult) -> f64 {
+pub(crate) fn offered_rate(stage: &StageResult) -> f64 {
     crate::units::per_second(stage.all.requests + stage.all.dropped, stage.steady.as_secs_f64())
 }
 
 /// Judges one probe.
-pub fn judge(stage: &StageResult, slos: &[Limit], generator_limits: Vec<String>) -> Verdict {
+pub(crate) fn judge(stage: &StageResult, slos: &[Limit], generator_limits: Vec<String>) -> Verdict {
     if !generator_limits.is_empty() {
         return Verdict::GeneratorLimited(generator_limits);
     }
@@ -97,7 +97,7 @@ pub fn judge(stage: &StageResult, slos: &[Limit], generator_limits: Vec<String>)
 
 /// Where the search ended.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The highest passing rate, and the lowest failing one above it.
     Knee { rate: f64, first_fail: f64 },
     /// Every probe up to the maximum passed.
@@ -134,7 +134,7 @@ impl fmt::Display for Outcome {
 
 /// The search state: exponential growth, then bisection.
 #[derive(Clone, Debug)]
-pub struct Search {
+pub(crate) struct Search {
     growth: f64,
     precision: f64,
     max: f64,
@@ -155,7 +155,7 @@ fn round3(r: f64) -> f64 {
 }
 
 impl Search {
-    pub fn new(start: f64, max: f64, growth: f64, precision: f64) -> Result<Search, String> {
+    pub(crate) fn new(start: f64, max: f64, growth: f64, precision: f64) -> Result<Search, String> {
         if !(start > 0.0 && start.is_finite()) {
             return Err("--start-rate: must be above 0".into());
         }
@@ -172,12 +172,12 @@ impl Search {
     }
 
     /// The rate of the next probe, or None when the search is over.
-    pub fn next_rate(&self) -> Option<f64> {
+    pub(crate) fn next_rate(&self) -> Option<f64> {
         self.next
     }
 
     /// The result, once `next_rate` is None.
-    pub fn outcome(&self) -> Option<&Outcome> {
+    pub(crate) fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
     }
 
@@ -187,7 +187,7 @@ impl Search {
     }
 
     /// Records the verdict of the probe at `rate` (the last `next_rate`).
-    pub fn record(&mut self, rate: f64, verdict: &Verdict) {
+    pub(crate) fn record(&mut self, rate: f64, verdict: &Verdict) {
         match verdict {
             Verdict::GeneratorLimited(_) => {
                 self.finish(Outcome::GeneratorLimited { at: rate, last_pass: self.pass });

@@ -7,19 +7,20 @@
 //! both halves. Only `cli` touches arguments, stdout and exit codes.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
 pub mod cli;
-pub mod engine;
-pub mod http;
-pub mod knee;
+pub(crate) mod engine;
+pub(crate) mod http;
+pub(crate) mod knee;
 pub mod metrics;
-pub mod mock;
-pub mod names;
-pub mod net;
-pub mod plan;
-pub mod profile;
+pub(crate) mod mock;
+pub(crate) mod names;
+pub(crate) mod net;
+pub(crate) mod plan;
+pub(crate) mod profile;
 pub mod protocol;
 pub mod report;
-pub mod units;
+pub(crate) mod units;
 pub mod wire;
-pub mod workload;
+pub(crate) mod workload;

@@ -2,7 +2,7 @@
 //! unknown names (profile fields, limit measures). At the bottom: it imports nothing.
 
 /// The known name closest to `given`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
     let g = given.to_ascii_lowercase();
     let (best, dist) =
         known.iter().map(|k| (*k, edit_distance(&g, &k.to_ascii_lowercase()))).min_by_key(|&(_, d)| d)?;
@@ -11,7 +11,7 @@ pub fn did_you_mean<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
 }
 
 /// Optimal string alignment distance: Levenshtein plus adjacent transpositions.
-pub fn edit_distance(a: &str, b: &str) -> usize {
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     let mut prev2 = vec![0; b.len() + 1];

@@ -26,14 +26,14 @@ use crate::workload::profile::{targets, ProfileWorkload};
 /// The built-in default profile.
 const QUICKSTART: &str = include_str!("../profiles/quickstart.json");
 /// How long in-flight requests may finish after a stage, unless `--grace` or the profile says.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// Most requests in flight (open loop), unless `--max-inflight` or the profile says.
-pub const DEFAULT_MAX_INFLIGHT: usize = 10_000;
+pub(crate) const DEFAULT_MAX_INFLIGHT: usize = 10_000;
 
 /// The flags that only describe the implicit profile (`--target` without a profile file);
 /// `None`/`false` = not given.
 #[derive(Clone, Debug, Default)]
-pub struct ImplicitFlags {
+pub(crate) struct ImplicitFlags {
     pub protocol: Option<String>,
     pub max_tokens: Option<u32>,
     pub stream: bool,
@@ -58,7 +58,7 @@ impl ImplicitFlags {
 /// What the command line asks of a run. Values that change the profile are in `overrides`
 /// (flag > profile > default); the rest configure the run itself.
 #[derive(Clone, Debug, Default)]
-pub struct Request {
+pub(crate) struct Request {
     /// The profile file. Without one: with `overrides.target` the implicit profile (from
     /// the target, `overrides.model` and `protocol`, `max_tokens`, `stream`, `prompt`),
     /// without it the built-in quickstart against the built-in mock.
@@ -108,7 +108,7 @@ fn usage(message: impl Into<String>) -> PlanError {
 
 /// Everything a run needs, validated and set up (targets resolved, the built-in mock
 /// started when asked for, the run directory created), before any load.
-pub struct Plan {
+pub(crate) struct Plan {
     pub profile: Profile,
     pub config: EngineConfig,
     pub workload: Arc<ProfileWorkload>,
@@ -227,7 +227,7 @@ fn source(req: &Request) -> Result<(String, RawProfile, serde_json::Value, Overr
 /// Steps 1–3 of a run: validate everything, start the built-in mock if wanted, resolve
 /// targets, build the workload and create the run directory. `notice` gets each line worth
 /// telling the user (warnings first), before any load.
-pub fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Plan, PlanError> {
+pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Plan, PlanError> {
     // 1. Everything is validated before any connection is made, against `profile::limits`.
     let dur = |flag: &str, v: &str| {
         parse_duration(v).and_then(|d| limits::TIMEOUT.check(d)).map_err(|e| usage(format!("--{flag}: {e}")))
@@ -390,7 +390,7 @@ pub fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Plan, Plan
 
 /// Step 5: the summary of `result` with the run's metadata, every report written into the
 /// run directory; returns the text report and the threshold checks.
-pub fn finish(
+pub(crate) fn finish(
     p: &Plan,
     result: &engine::RunResult,
     notes: Vec<String>,

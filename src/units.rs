@@ -9,7 +9,7 @@ const UNITS_HINT: &str = "use ns, us, ms, s, m or h, e.g. \"250ms\", \"60s\" or 
 /// profile field: a unit on every number (`ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), decimals and
 /// compound forms (`250ms`, `1.5s`, `1m30s`, `2h45m10.5s`), a bare `0`. A bare number is an
 /// error, so `50` is never silently `50s`; negative durations are refused.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if t.is_empty() {
         return Err(format!("empty duration ({UNITS_HINT})"));
@@ -53,12 +53,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// `parse_duration`, in microseconds (fractions kept).
-pub fn parse_duration_us(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_duration_us(text: &str) -> Result<f64, String> {
     parse_duration(text).map(|d| d.as_nanos() as f64 / 1e3)
 }
 
 /// `n` per second over `secs` (0 when the window is empty: nothing was measured).
-pub fn per_second(n: u64, secs: f64) -> f64 {
+pub(crate) fn per_second(n: u64, secs: f64) -> f64 {
     if secs > 0.0 {
         n as f64 / secs
     } else {
@@ -69,7 +69,7 @@ pub fn per_second(n: u64, secs: f64) -> f64 {
 /// The one duration formatter: microseconds in the largest unit that keeps it readable, to
 /// at most 3 decimals (`850us`, `12.5ms`, `3.2s`). A measured figure goes through [`sig3`]
 /// first.
-pub fn format_us(us: f64) -> String {
+pub(crate) fn format_us(us: f64) -> String {
     if us < 1e3 {
         format!("{us:.0}us")
     } else if us < 1e6 {
@@ -81,7 +81,7 @@ pub fn format_us(us: f64) -> String {
 
 /// `v` rounded to 3 significant digits (`153_599` → `154_000`): what an HDR histogram with 3
 /// significant figures can vouch for, so a measured latency is shown no finer than measured.
-pub fn sig3(v: f64) -> f64 {
+pub(crate) fn sig3(v: f64) -> f64 {
     if !v.is_finite() || v == 0.0 {
         return v;
     }
@@ -103,7 +103,7 @@ fn trim_float(v: f64, unit: &str) -> String {
 
 /// Parses a wall-clock time: unix seconds (`1764086400`, `1764086400.5`) or RFC 3339
 /// (`2026-11-25T17:00:00Z`, `2026-11-25T18:00:00.250+01:00`). Returns µs since the epoch.
-pub fn parse_wall_time_us(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_wall_time_us(text: &str) -> Result<u64, String> {
     let t = text.trim();
     if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         let secs: f64 = t.parse().map_err(|_| format!("{t:?} is not a number of seconds"))?;

@@ -9,7 +9,7 @@ use super::{ExitCode, Failure};
 use crate::report::compare;
 
 #[derive(Args, Debug)]
-pub struct CompareArgs {
+pub(super) struct CompareArgs {
     /// The baseline summary.json (or its run directory).
     old: PathBuf,
     /// The candidate summary.json (or its run directory).
@@ -26,7 +26,7 @@ fn load(path: &Path) -> Result<serde_json::Value, Failure> {
     serde_json::from_str(&text).map_err(|e| Failure::usage(format!("{}: {e}", file.display())))
 }
 
-pub fn run(args: CompareArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: CompareArgs) -> Result<ExitCode, Failure> {
     if args.regress_pct.is_nan() || args.regress_pct < 0.0 {
         return Err(Failure::usage("--regress-pct: must be a number ≥ 0"));
     }

@@ -22,7 +22,7 @@ use super::{ExitCode, Failure};
 use crate::report::jsonl::Line;
 
 #[derive(Args, Debug)]
-pub struct ExportIdsArgs {
+pub(super) struct ExportIdsArgs {
     /// A run directory (its results.jsonl is read) or a results.jsonl file.
     pub input: PathBuf,
     /// lines: distinct conv_uuid, one per line; csv: one row per turn with a header
@@ -36,17 +36,17 @@ pub struct ExportIdsArgs {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(super) enum Format {
     Lines,
     Csv,
     SqlValues,
 }
 
 /// The header of `--format csv`.
-pub const CSV_HEADER: &str =
+pub(super) const CSV_HEADER: &str =
     "conv_uuid,turn,stage,scenario,intended_start_us,latency_us,ttft_us,status,error,completion_tokens";
 
-pub fn run(args: ExportIdsArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: ExportIdsArgs) -> Result<ExitCode, Failure> {
     let path = if args.input.is_dir() { args.input.join("results.jsonl") } else { args.input.clone() };
     let file = File::open(&path).map_err(|e| Failure::usage(format!("{}: {e}", path.display())))?;
     let stdout = io::stdout().lock();
@@ -64,7 +64,7 @@ pub fn run(args: ExportIdsArgs) -> Result<ExitCode, Failure> {
 
 /// Why an export stopped.
 #[derive(Debug)]
-pub enum ExportError {
+pub(super) enum ExportError {
     /// A bad or unreadable input line: `FILE:LINE: why`.
     Input(String),
     /// Writing the output failed.
@@ -73,7 +73,7 @@ pub enum ExportError {
 
 /// Streams `input` (results.jsonl lines, `path` names it in errors) to `out`; returns the
 /// number of rows written (ids for `lines`/`sql-values`, turns for `csv`).
-pub fn export<R: BufRead, W: Write>(
+pub(super) fn export<R: BufRead, W: Write>(
     mut input: R,
     path: &Path,
     out: &mut W,

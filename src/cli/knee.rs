@@ -20,7 +20,7 @@ use crate::report::health;
 use crate::units::{format_us, parse_duration};
 
 #[derive(Args, Debug)]
-pub struct KneeArgs {
+pub(super) struct KneeArgs {
     /// Objectives every probe must meet, e.g. `ttft_p99=800ms,e2e_p99=5s,error_rate=1%`.
     #[arg(long, default_value = "error_rate=1%")]
     slo: String,
@@ -69,7 +69,7 @@ fn row(i: usize, rate: f64, stage: &engine::StageResult, slos: &[Limit], verdict
     )
 }
 
-pub fn run(args: KneeArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: KneeArgs) -> Result<ExitCode, Failure> {
     args.run.reject_for_knee()?;
     let slos = knee::parse_slos(&args.slo).map_err(Failure::usage)?;
     let mut search =

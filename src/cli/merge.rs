@@ -10,7 +10,7 @@ use super::{ExitCode, Failure};
 use crate::report::{merge, model};
 
 #[derive(Args, Debug)]
-pub struct MergeArgs {
+pub(super) struct MergeArgs {
     /// summary.json files (or their run directories), at least two.
     #[arg(required = true, num_args = 2..)]
     inputs: Vec<PathBuf>,
@@ -20,7 +20,7 @@ pub struct MergeArgs {
 }
 
 /// A summary file, or the summary of a run directory.
-pub fn summary_path(p: &std::path::Path) -> PathBuf {
+pub(super) fn summary_path(p: &std::path::Path) -> PathBuf {
     if p.is_dir() {
         p.join("summary.json")
     } else {
@@ -48,7 +48,7 @@ fn check_distinct_paths(inputs: &[PathBuf]) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn run(args: MergeArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: MergeArgs) -> Result<ExitCode, Failure> {
     check_distinct_paths(&args.inputs)?;
     let inputs = args
         .inputs

@@ -31,14 +31,14 @@ const MAX_CONNECTIONS: usize = 8;
 
 /// The running endpoint; stopped (and its listener closed) by [`MetricsServer::stop`] or
 /// on drop.
-pub struct MetricsServer {
+pub(super) struct MetricsServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 /// Binds `addr` (`host:port`); the error names the address.
-pub fn bind(addr: &str) -> Result<TcpListener, String> {
+pub(super) fn bind(addr: &str) -> Result<TcpListener, String> {
     let addrs: Vec<SocketAddr> = addr.to_socket_addrs().map_err(|e| format!("{addr:?}: {e}"))?.collect();
     if addrs.is_empty() {
         return Err(format!("{addr:?}: no address"));
@@ -48,7 +48,7 @@ pub fn bind(addr: &str) -> Result<TcpListener, String> {
 
 impl MetricsServer {
     /// Serves `live` on `listener` from a new thread.
-    pub fn start(listener: TcpListener, live: Arc<Live>) -> std::io::Result<MetricsServer> {
+    pub(super) fn start(listener: TcpListener, live: Arc<Live>) -> std::io::Result<MetricsServer> {
         let addr = listener.local_addr()?;
         listener.set_nonblocking(true)?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -59,13 +59,13 @@ impl MetricsServer {
         Ok(MetricsServer { addr, stop, thread: Some(thread) })
     }
 
-    pub fn addr(&self) -> SocketAddr {
+    pub(super) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Stops accepting and closes the listener (connections being served finish within
     /// [`DEADLINE`] on their own).
-    pub fn stop(mut self) {
+    pub(super) fn stop(mut self) {
         self.shut();
     }
 

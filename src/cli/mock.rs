@@ -9,7 +9,7 @@ use crate::mock::config::{ContentMode, MockConfig, NonstreamDelay};
 use crate::net::cores::select_cores;
 
 #[derive(Args, Debug)]
-pub struct MockArgs {
+pub(super) struct MockArgs {
     /// Listen address (port 0 picks a free port, printed on start).
     #[arg(long)]
     listen: Option<String>,
@@ -65,7 +65,7 @@ pub struct MockArgs {
 
 impl MockArgs {
     /// The config file (or defaults) with flags applied on top.
-    pub fn config(&self) -> Result<MockConfig, Failure> {
+    pub(super) fn config(&self) -> Result<MockConfig, Failure> {
         let mut config = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -126,7 +126,7 @@ impl MockArgs {
 }
 
 /// Runs `llmload mock` until the process is stopped.
-pub fn run(args: MockArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: MockArgs) -> Result<ExitCode, Failure> {
     let config = args.config()?;
     let settings = config.validate().map_err(|e| {
         let origin = args.config.as_ref().map_or("mock config".to_string(), |p| p.display().to_string());

@@ -23,7 +23,7 @@ use crate::units::{format_us, sig3};
 const ERASE_LINE: &str = "\r\x1b[2K";
 
 /// Prints progress to stderr.
-pub struct Progress {
+pub(super) struct Progress {
     stages: Vec<Stage>,
     /// `results.jsonl`, and the first write error (reported once at the end).
     pub jsonl: Option<JsonlWriter>,
@@ -41,7 +41,7 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(stages: Vec<Stage>, jsonl: Option<JsonlWriter>, stop: Arc<AtomicBool>) -> Progress {
+    pub(super) fn new(stages: Vec<Stage>, jsonl: Option<JsonlWriter>, stop: Arc<AtomicBool>) -> Progress {
         Progress {
             stages,
             jsonl,
@@ -56,20 +56,20 @@ impl Progress {
     }
 
     /// A progress line for one shard of a distributed run: stages show its share.
-    pub fn for_shard(mut self, shard: Shard) -> Progress {
+    pub(super) fn for_shard(mut self, shard: Shard) -> Progress {
         self.shard = shard;
         self
     }
 
     /// Prints a whole line to stderr (ending the live line first).
-    pub fn message(&mut self, text: &str) {
+    pub(super) fn message(&mut self, text: &str) {
         self.end_line();
         eprintln!("{text}");
     }
 
     /// Erases the live line, if one is on the terminal, so what follows starts clean. Call it
     /// before anything else is printed once the run is over.
-    pub fn end_line(&mut self) {
+    pub(super) fn end_line(&mut self) {
         if self.line_open {
             self.line_open = false;
             let mut err = std::io::stderr().lock();
@@ -139,7 +139,7 @@ fn load_text(load: &Load, shard: Shard) -> String {
 
 /// A shard's share of a stage's load next to the whole: `25/s of 50/s`, `3 of 5 users`,
 /// `0..5 of 2..10 users` (exactly the split the engine runs, [`Shard::part`]).
-pub fn share_text(load: &Load, shard: Shard) -> String {
+pub(super) fn share_text(load: &Load, shard: Shard) -> String {
     let range = |a: String, b: String| if a == b { a } else { format!("{a}..{b}") };
     match (shard.part(*load), *load) {
         (Load::Open { from: a, to: b }, Load::Open { from, to }) => {
@@ -157,7 +157,7 @@ pub fn share_text(load: &Load, shard: Shard) -> String {
 }
 
 /// The start line of a shard: its share of every stage (None for an unsharded run).
-pub fn shard_line(stages: &[Stage], shard: Shard) -> Option<String> {
+pub(super) fn shard_line(stages: &[Stage], shard: Shard) -> Option<String> {
     if shard.count <= 1 {
         return None;
     }

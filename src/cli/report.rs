@@ -11,7 +11,7 @@ use super::{ExitCode, Failure};
 use crate::report::{model, rebuild};
 
 #[derive(Args, Debug)]
-pub struct ReportArgs {
+pub(super) struct ReportArgs {
     /// A run directory, its summary.json, or a results.jsonl.
     input: PathBuf,
     /// Where to write the reports (default: the input's directory).
@@ -22,7 +22,7 @@ pub struct ReportArgs {
     from_jsonl: bool,
 }
 
-pub fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: ReportArgs) -> Result<ExitCode, Failure> {
     let input = &args.input;
     let dir =
         if input.is_dir() { input.clone() } else { input.parent().map(PathBuf::from).unwrap_or_default() };

@@ -17,7 +17,7 @@ use crate::profile::Overrides;
 use crate::report::{health, thresholds};
 
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub(super) struct RunArgs {
     /// Profile (JSON). Without one: with --target a single chat scenario from the flags,
     /// without --target the built-in quickstart against the built-in mock.
     profile: Option<PathBuf>,
@@ -150,7 +150,7 @@ fn parse_header(h: &str) -> Result<(String, String), Failure> {
 
 /// The first SIGINT/SIGTERM sets `stop` (the run ends gracefully and reports are still
 /// written); a second one exits at once (results.jsonl keeps every line flushed so far).
-pub fn stop_on_signals(stop: &Arc<std::sync::atomic::AtomicBool>) {
+pub(super) fn stop_on_signals(stop: &Arc<std::sync::atomic::AtomicBool>) {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         let _ = signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone());
         let _ = signal_hook::flag::register(signal, stop.clone());
@@ -160,7 +160,7 @@ pub fn stop_on_signals(stop: &Arc<std::sync::atomic::AtomicBool>) {
 impl RunArgs {
     /// The flags `llmload knee` cannot honour (it chooses its own stages, runs alone and
     /// keeps no per-turn output).
-    pub fn reject_for_knee(&self) -> Result<(), Failure> {
+    pub(super) fn reject_for_knee(&self) -> Result<(), Failure> {
         let given = [
             ("--stages", self.stages.is_some()),
             ("--shard", self.shard.is_some()),
@@ -192,7 +192,7 @@ fn wait_until(at_us: u64, stop: &std::sync::atomic::AtomicBool) {
 }
 
 /// The run `args` ask for, as the library takes it; errors name the flag.
-pub fn request(args: &RunArgs) -> Result<Request, Failure> {
+pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
     let headers = args.headers.iter().map(|h| parse_header(h)).collect::<Result<Vec<_>, _>>()?;
     let profile = args.profile.clone().or(args.config.clone());
     Ok(Request {
@@ -237,13 +237,13 @@ pub fn request(args: &RunArgs) -> Result<Request, Failure> {
 }
 
 /// Plans the run `args` ask for (nothing is sent yet); notices go to stderr.
-pub fn prepare(args: &RunArgs) -> Result<Plan, Failure> {
+pub(super) fn prepare(args: &RunArgs) -> Result<Plan, Failure> {
     let request = request(args)?;
     plan::prepare(&request, &mut |line| eprintln!("llmload: {line}")).map_err(Failure::from)
 }
 
 /// `llmload run`.
-pub fn run(args: RunArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     let metrics_listener = match &args.metrics_addr {
         Some(addr) => {
             Some(metrics_server::bind(addr).map_err(|e| Failure::usage(format!("--metrics-addr {e}")))?)

@@ -13,7 +13,7 @@ use crate::report::model;
 use crate::report::summary::{Figures, Summary};
 
 #[derive(Args, Debug)]
-pub struct SummaryArgs {
+pub(super) struct SummaryArgs {
     /// Print the side-by-side table (the only format so far).
     #[arg(long)]
     table: bool,
@@ -134,7 +134,7 @@ fn render(w: &mut impl Write, rows: &[Row]) -> std::io::Result<()> {
     Ok(())
 }
 
-pub fn run(args: SummaryArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: SummaryArgs) -> Result<ExitCode, Failure> {
     if !args.table {
         return Err(Failure::usage("summary: say --table (the only format so far)"));
     }

@@ -12,14 +12,14 @@ use crate::profile::{self, Content, Profile};
 use crate::units::format_us;
 
 #[derive(Args, Debug)]
-pub struct ValidateArgs {
+pub(super) struct ValidateArgs {
     /// Profile to check (JSON; nexus-loadtest profiles are accepted unchanged).
     pub profile: PathBuf,
 }
 
 /// Validates the profile and prints a summary; exit 0 (also with warnings), or a usage
 /// failure (exit 2).
-pub fn run(args: ValidateArgs) -> Result<ExitCode, Failure> {
+pub(super) fn run(args: ValidateArgs) -> Result<ExitCode, Failure> {
     let profile =
         profile::load(&args.profile).map_err(|errs| Failure::usage(errors(&args.profile, &errs)))?;
     for w in &profile.warnings {

@@ -2,8 +2,8 @@
 //! metrics; stages run in sequence with common boundaries; per-stage statistics are merged by
 //! the coordinator only at stage ends.
 
-pub mod schedule;
-pub mod shard;
+pub(crate) mod schedule;
+pub(crate) mod shard;
 mod stage_sync;
 mod worker;
 
@@ -12,9 +12,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use schedule::Arrival;
+pub(crate) use schedule::Arrival;
 use stage_sync::StageSync;
-pub use worker::TurnRecord;
+pub(crate) use worker::TurnRecord;
 
 use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
@@ -29,7 +29,7 @@ use crate::workload::Workload;
 
 /// Everything a run needs, validated.
 #[derive(Clone)]
-pub struct EngineConfig {
+pub(crate) struct EngineConfig {
     /// Every target the workload sends to (indexed by `Session::target`); all share one
     /// scheme.
     pub targets: Vec<Target>,
@@ -67,7 +67,7 @@ impl EngineConfig {
     /// This worker's part of a whole-run count (`--connections`, `--max-inflight`): the
     /// shard's share, then the worker's share of that, so the parts of every shard and worker
     /// add up to `total` exactly.
-    pub fn part(&self, total: usize, worker: usize) -> usize {
+    pub(crate) fn part(&self, total: usize, worker: usize) -> usize {
         self.shard.worker_part(total, self.cores.len().max(1), worker)
     }
 }
@@ -75,7 +75,7 @@ impl EngineConfig {
 /// Checks what only the engine knows how to split: every worker of every shard needs at least
 /// one connection and one request in flight (`counts`: flag name and whole-run count), or its
 /// arrivals could never be sent.
-pub fn check_parts(
+pub(crate) fn check_parts(
     shard: shard::Shard,
     workers: usize,
     counts: &[(&str, Option<usize>)],
@@ -139,7 +139,7 @@ pub struct RunResult {
 }
 
 /// What workers send the coordinator.
-pub enum WorkerMsg {
+pub(crate) enum WorkerMsg {
     /// A worker finished a stage.
     StageDone {
         worker: usize,
@@ -157,7 +157,7 @@ pub enum WorkerMsg {
 }
 
 /// Progress callbacks from the coordinator thread.
-pub trait Observer {
+pub(crate) trait Observer {
     /// Called about once a second while the run goes, with the second just sampled (also
     /// kept in `RunResult::timeline`) and the live counters it was read from (cumulative).
     fn tick(&mut self, _second: &Second, _live: &LiveSnapshot) {}
@@ -184,7 +184,7 @@ struct WorkerStage {
 /// Runs every stage and returns the merged results. The workers count into `live` (made by
 /// the caller with [`Live::new`] for at least `config.cores.len()` workers, so others can
 /// read it while the run goes, e.g. a metrics endpoint).
-pub fn run(
+pub(crate) fn run(
     config: EngineConfig,
     workload: Arc<dyn Workload>,
     live: Arc<Live>,

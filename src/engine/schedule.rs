@@ -4,11 +4,11 @@
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-pub use crate::profile::Arrival;
+pub(crate) use crate::profile::Arrival;
 
 /// Arrival offsets (seconds from the stage start) for a rate ramping linearly from `from`
 /// to `to` over `duration` seconds.
-pub struct Schedule {
+pub(crate) struct Schedule {
     from: f64,
     to: f64,
     duration: f64,
@@ -25,7 +25,7 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(from: f64, to: f64, duration: f64, arrival: Arrival, seed: u64) -> Schedule {
+    pub(crate) fn new(from: f64, to: f64, duration: f64, arrival: Arrival, seed: u64) -> Schedule {
         Schedule {
             from,
             to,
@@ -42,7 +42,7 @@ impl Schedule {
     /// Shifts a constant schedule by a fraction of one arrival: M schedules of rate R/M with
     /// phases j/M interleave into one evenly spaced schedule of rate R, and their counts sum
     /// to exactly R·duration.
-    pub fn phase(mut self, phase: f64) -> Schedule {
+    pub(crate) fn phase(mut self, phase: f64) -> Schedule {
         self.phase = phase.clamp(0.0, 1.0 - f64::EPSILON);
         self
     }
@@ -63,7 +63,7 @@ impl Schedule {
     /// however large. Constant: exactly the arrivals `next_offset` would have issued (to
     /// float rounding); Poisson: a Poisson-distributed count with the ramp's mean, after
     /// which the process goes on from `t` (it is memoryless).
-    pub fn skip_before(&mut self, t: f64) -> u64 {
+    pub(crate) fn skip_before(&mut self, t: f64) -> u64 {
         if self.exhausted {
             return 0;
         }
@@ -116,7 +116,7 @@ impl Schedule {
     }
 
     /// The next arrival's offset, or None past the stage's end.
-    pub fn next_offset(&mut self) -> Option<f64> {
+    pub(crate) fn next_offset(&mut self) -> Option<f64> {
         if self.exhausted {
             return None;
         }

@@ -10,7 +10,7 @@ use crate::profile::stages::Load;
 
 /// Part `index` of `count` (0-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     pub index: usize,
     pub count: usize,
 }
@@ -29,19 +29,19 @@ impl fmt::Display for Shard {
 
 /// `total` split as evenly as possible: part `index` of `parts` (remainders go to the
 /// first parts, so the parts sum to the total).
-pub fn share(total: u32, parts: usize, index: usize) -> u32 {
+pub(crate) fn share(total: u32, parts: usize, index: usize) -> u32 {
     let p = parts.max(1) as u32;
     total / p + u32::from((index as u32) < total % p)
 }
 
 /// The first global index of part `index` (the sum of the parts before it).
-pub fn first(total: u32, parts: usize, index: usize) -> u32 {
+pub(crate) fn first(total: u32, parts: usize, index: usize) -> u32 {
     (0..index).map(|i| share(total, parts, i)).sum()
 }
 
 impl Shard {
     /// Parses `K/N` (0 ≤ K < N); the error says what is wrong.
-    pub fn parse(text: &str) -> Result<Shard, String> {
+    pub(crate) fn parse(text: &str) -> Result<Shard, String> {
         let (k, n) = text
             .split_once('/')
             .ok_or_else(|| format!("{text:?}: expected K/N, e.g. 0/4 (K counts from 0)"))?;
@@ -58,7 +58,7 @@ impl Shard {
 
     /// A seed for this shard: distinct per shard (so conversation ids never collide), equal
     /// to `seed` for an unsharded run.
-    pub fn seed(&self, seed: u64) -> u64 {
+    pub(crate) fn seed(&self, seed: u64) -> u64 {
         if self.count == 1 {
             seed
         } else {
@@ -69,19 +69,19 @@ impl Shard {
     /// Worker `worker`'s part (of `workers` in this shard) of a whole-run count such as
     /// `--connections`: the shard's share, then the worker's share of that, so the parts of
     /// every shard and worker add up to `total` exactly.
-    pub fn worker_part(&self, total: usize, workers: usize, worker: usize) -> usize {
+    pub(crate) fn worker_part(&self, total: usize, workers: usize, worker: usize) -> usize {
         share(share(total as u32, self.count, self.index), workers, worker) as usize
     }
 
     /// This shard's users of `total`, and the global index of its first.
-    pub fn users(&self, total: u32) -> (u32, u32) {
+    pub(crate) fn users(&self, total: u32) -> (u32, u32) {
         (share(total, self.count, self.index), first(total, self.count, self.index))
     }
 
     /// This shard's part of a stage's load, as the workers run it: rates divided by N; of a
     /// closed loop's globally numbered users, those of this shard active at the start and
     /// at the end of the stage (a ramp starts a shard's users in global order).
-    pub fn part(&self, load: Load) -> Load {
+    pub(crate) fn part(&self, load: Load) -> Load {
         match load {
             Load::Open { from, to } => {
                 let n = self.count as f64;

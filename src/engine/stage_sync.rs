@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 /// Gap between the last worker finishing a stage and the next stage starting.
 const STAGE_GAP: Duration = Duration::from_millis(5);
 
-pub struct StageSync {
+pub(super) struct StageSync {
     epoch: Instant,
     workers: usize,
     /// Workers done with each stage.
@@ -18,7 +18,7 @@ pub struct StageSync {
 }
 
 impl StageSync {
-    pub fn new(epoch: Instant, stages: usize, workers: usize) -> StageSync {
+    pub(super) fn new(epoch: Instant, stages: usize, workers: usize) -> StageSync {
         let start_ns: Vec<AtomicU64> = (0..stages).map(|_| AtomicU64::new(0)).collect();
         if let Some(first) = start_ns.first() {
             first.store(1, Ordering::Release);
@@ -33,7 +33,7 @@ impl StageSync {
     }
 
     /// The start of stage `k`, once known.
-    pub fn stage_start(&self, k: usize) -> Option<Instant> {
+    pub(super) fn stage_start(&self, k: usize) -> Option<Instant> {
         match self.start_ns.get(k)?.load(Ordering::Acquire) {
             0 => None,
             ns => Some(self.epoch + Duration::from_nanos(ns - 1)),
@@ -41,13 +41,13 @@ impl StageSync {
     }
 
     /// The stage now running (for progress).
-    pub fn current_stage(&self) -> usize {
+    pub(super) fn current_stage(&self) -> usize {
         self.current.load(Ordering::Relaxed)
     }
 
     /// Waits (polling every millisecond) for stage `k`'s start time, then until it; `None`
     /// when `stop` is set first.
-    pub async fn wait_start(&self, k: usize, stop: &std::sync::atomic::AtomicBool) -> Option<Instant> {
+    pub(super) async fn wait_start(&self, k: usize, stop: &std::sync::atomic::AtomicBool) -> Option<Instant> {
         let start = loop {
             if stop.load(Ordering::Relaxed) {
                 return None;
@@ -64,7 +64,7 @@ impl StageSync {
     }
 
     /// A worker finished stage `k`; the last one publishes stage `k + 1`'s start.
-    pub fn finish(&self, k: usize) {
+    pub(super) fn finish(&self, k: usize) {
         if self.done[k].fetch_add(1, Ordering::AcqRel) + 1 == self.workers {
             if let Some(next) = self.start_ns.get(k + 1) {
                 let at = Instant::now() + STAGE_GAP;

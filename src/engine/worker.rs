@@ -35,7 +35,7 @@ const TURN_BATCH_AGE: Duration = Duration::from_millis(100);
 
 /// One finished turn, for per-turn output.
 #[derive(Clone, Debug)]
-pub struct TurnRecord {
+pub(crate) struct TurnRecord {
     pub stage: usize,
     pub scenario: usize,
     pub worker: usize,
@@ -102,7 +102,7 @@ pub(crate) struct Worker<S> {
 }
 
 impl<S: Transport> Worker<S> {
-    pub fn live(&self) -> &WorkerCounters {
+    pub(super) fn live(&self) -> &WorkerCounters {
         self.live.of_worker(self.index)
     }
 
@@ -113,7 +113,7 @@ impl<S: Transport> Worker<S> {
     }
 
     /// Records a finished turn.
-    pub fn record(
+    pub(super) fn record(
         &self,
         stage: &StageRun,
         session: &dyn Session,
@@ -182,7 +182,7 @@ impl<S: Transport> Worker<S> {
     /// Counts `n` open-loop arrivals of `scenario` that were never sent; `behind`: because
     /// the generator fell behind its schedule (else: the in-flight limit). Arrivals due in
     /// the warmup count only live, like the requests of the warmup.
-    pub fn dropped(&self, stage: &StageRun, due: Instant, scenario: usize, n: u64, behind: bool) {
+    pub(super) fn dropped(&self, stage: &StageRun, due: Instant, scenario: usize, n: u64, behind: bool) {
         WorkerCounters::add(&self.live().dropped, n);
         if due < stage.warmup_until {
             return;
@@ -195,7 +195,7 @@ impl<S: Transport> Worker<S> {
     }
 
     /// Records a turn that was due but never sent because the run was stopped.
-    pub fn record_unsent(&self, stage: &StageRun, session: &dyn Session, intended: Instant) {
+    pub(super) fn record_unsent(&self, stage: &StageRun, session: &dyn Session, intended: Instant) {
         let mut out = Outcome::new(intended);
         out.error = Some(ErrorKind::Cancelled);
         out.sent = Instant::now().max(intended);
@@ -204,7 +204,7 @@ impl<S: Transport> Worker<S> {
     }
 
     /// Opens a connection (rotating source addresses), bounded by the stage's cancel point.
-    pub async fn connect(
+    pub(super) async fn connect(
         &self,
         target: usize,
         cancel_at: Instant,
@@ -233,7 +233,7 @@ impl<S: Transport> Worker<S> {
     /// Runs one turn on `conn` (connecting when needed, retrying once on a connection the
     /// server closed while idle). Fills `out`; hands the request buffer back. After an
     /// interrupt's grace the turn ends at once as cancelled (its connection is dropped).
-    pub async fn run_turn(
+    pub(super) async fn run_turn(
         &self,
         conn: &mut Option<Conn<S>>,
         session: &mut dyn Session,
@@ -307,7 +307,7 @@ impl<S: Transport> Worker<S> {
 
     /// Hands the batched turn records to the coordinator. Never blocks the worker: a full
     /// queue drops the batch and counts it.
-    pub fn send_turns(&self) {
+    pub(super) fn send_turns(&self) {
         let batch = std::mem::take(&mut *self.turns.borrow_mut());
         self.turns_sent.set(Instant::now());
         if batch.is_empty() {
@@ -321,7 +321,7 @@ impl<S: Transport> Worker<S> {
 
     /// True once the run was asked to stop; the first call that sees it notes the time and
     /// fires `stopping`.
-    pub fn stopped(&self) -> bool {
+    pub(super) fn stopped(&self) -> bool {
         if self.stop_at.get().is_some() {
             return true;
         }

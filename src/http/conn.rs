@@ -18,14 +18,14 @@ use crate::metrics::ErrorKind;
 
 /// TLS settings of a target: the client config and the name to present (SNI) and verify.
 #[derive(Clone)]
-pub struct TlsClient {
+pub(crate) struct TlsClient {
     pub config: Arc<rustls::ClientConfig>,
     pub server_name: ServerName<'static>,
 }
 
 /// A byte stream a connection runs over: plain TCP, or TLS on top of it. Chosen once per
 /// run, so the whole client is monomorphized per transport (no dynamic dispatch per read).
-pub trait Transport: AsyncReadRent + AsyncWriteRent + Sized + 'static {
+pub(crate) trait Transport: AsyncReadRent + AsyncWriteRent + Sized + 'static {
     /// Turns a connected socket into this transport; returns the handshake time if any.
     fn establish(
         tcp: TcpStream,
@@ -53,10 +53,10 @@ impl Transport for ClientTlsStream<TcpStream> {
 }
 
 /// Initial read buffer per connection; it grows for large responses and is reused.
-pub const READ_BUF: usize = 16 << 10;
+pub(crate) const READ_BUF: usize = 16 << 10;
 
 /// An open keep-alive connection.
-pub struct Conn<S> {
+pub(crate) struct Conn<S> {
     pub stream: S,
     /// Bytes read but not yet consumed.
     pub buf: Vec<u8>,
@@ -65,7 +65,7 @@ pub struct Conn<S> {
 }
 
 /// A new connection and how long it took.
-pub struct Connected<S> {
+pub(crate) struct Connected<S> {
     pub conn: Conn<S>,
     pub connect_us: u64,
     pub tls_us: Option<u64>,
@@ -73,7 +73,7 @@ pub struct Connected<S> {
 
 /// Connects to `addr`, from `source` when given, and completes the transport's handshake,
 /// all within `timeout`.
-pub async fn connect<S: Transport>(
+pub(crate) async fn connect<S: Transport>(
     addr: SocketAddr,
     source: Option<IpAddr>,
     timeout: Duration,
@@ -103,7 +103,7 @@ pub async fn connect<S: Transport>(
 
 /// Checks, before any load, that `source` can be bound (a probe socket on port 0): an
 /// address that is not on this host is refused at start rather than failing every connect.
-pub fn check_source(source: IpAddr) -> Result<(), String> {
+pub(crate) fn check_source(source: IpAddr) -> Result<(), String> {
     let socket =
         Socket::new(Domain::for_address(SocketAddr::new(source, 0)), Type::STREAM, Some(Protocol::TCP))
             .map_err(|e| format!("--source-ip {source}: {e}"))?;

@@ -13,8 +13,8 @@ use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
 use super::conn::{Conn, READ_BUF};
+pub(crate) use super::settle::ResponseState;
 use super::settle::{finish, scan_events};
-pub use super::settle::{ResponseState, ERR_BODY_BYTES};
 use crate::metrics::outcome::Outcome;
 use crate::metrics::ErrorKind;
 use crate::protocol::Decoder;
@@ -26,7 +26,7 @@ const MAX_BODY: usize = 64 << 20;
 
 /// Time limits of one request.
 #[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     pub connect: Duration,
     pub first_byte: Duration,
     pub idle: Duration,
@@ -45,7 +45,7 @@ impl Default for Timeouts {
 }
 
 /// How an exchange left its connection.
-pub struct Exchanged {
+pub(crate) struct Exchanged {
     /// The request buffer, handed back for reuse.
     pub request: Vec<u8>,
     /// The connection may carry another request.
@@ -112,7 +112,7 @@ impl Deadlines {
 }
 
 /// Sends `request` on `conn` and reads the whole response into `out`.
-pub async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
+pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     conn: &mut Conn<S>,
     request: Vec<u8>,
     decoder: &mut dyn Decoder,

@@ -2,7 +2,7 @@
 //! exchange (request bytes out, the response read through the `wire` codec, SSE events
 //! stamped with the time their bytes arrived, tokens settled).
 
-pub mod conn;
-pub mod exchange;
-pub mod settle;
-pub mod target;
+pub(crate) mod conn;
+pub(crate) mod exchange;
+pub(crate) mod settle;
+pub(crate) mod target;

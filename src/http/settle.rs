@@ -11,11 +11,11 @@ use crate::protocol::{Decoder, Seen, Usage};
 use crate::wire::sse::SseScanner;
 
 /// Bytes of an error body kept when capture is on.
-pub const ERR_BODY_BYTES: usize = 512;
+pub(crate) const ERR_BODY_BYTES: usize = 512;
 
 /// Reusable per-user state for reading responses (no allocation per request once warm).
 #[derive(Default)]
-pub struct ResponseState {
+pub(crate) struct ResponseState {
     pub(super) sse: SseScanner,
     /// De-chunked body bytes not yet consumed.
     pub(super) payload: Vec<u8>,
@@ -33,7 +33,7 @@ pub struct ResponseState {
 
 impl ResponseState {
     /// A new state; `capture_errors` keeps the first bytes of failed responses.
-    pub fn new(capture_errors: bool) -> ResponseState {
+    pub(crate) fn new(capture_errors: bool) -> ResponseState {
         ResponseState { capture_errors, ..ResponseState::default() }
     }
 

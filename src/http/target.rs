@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 /// `http` or `https`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
+pub(crate) enum Scheme {
     Http,
     Https,
 }
 
 /// A parsed, resolved target.
 #[derive(Clone, Debug)]
-pub struct Target {
+pub(crate) struct Target {
     pub scheme: Scheme,
     /// Host as written (for `Host:` and TLS SNI).
     pub host: String,
@@ -27,7 +27,7 @@ pub struct Target {
 
 impl Target {
     /// Parses `url`; does not resolve.
-    pub fn parse(url: &str) -> Result<Target, String> {
+    pub(crate) fn parse(url: &str) -> Result<Target, String> {
         let (scheme, rest) = if let Some(r) = url.strip_prefix("http://") {
             (Scheme::Http, r)
         } else if let Some(r) = url.strip_prefix("https://") {
@@ -75,7 +75,7 @@ impl Target {
     }
 
     /// Resolves the host once; the error is the resolver's message.
-    pub fn resolve(&mut self) -> Result<(), String> {
+    pub(crate) fn resolve(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
             .to_socket_addrs()
@@ -90,7 +90,7 @@ impl Target {
     }
 
     /// The `Host:` header value.
-    pub fn host_header(&self) -> String {
+    pub(crate) fn host_header(&self) -> String {
         let default = matches!((self.scheme, self.port), (Scheme::Http, 80) | (Scheme::Https, 443));
         let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
         if default {
@@ -98,17 +98,6 @@ impl Target {
         } else {
             format!("{host}:{}", self.port)
         }
-    }
-
-    /// The URL again, for reports.
-    pub fn url(&self) -> String {
-        let scheme = if self.scheme == Scheme::Https { "https" } else { "http" };
-        format!("{scheme}://{}{}", self.host_header(), self.base_path)
-    }
-
-    /// True when every resolved address is on loopback.
-    pub fn is_loopback(&self) -> bool {
-        !self.addrs.is_empty() && self.addrs.iter().all(|a| a.ip().is_loopback())
     }
 }
 
@@ -147,6 +136,5 @@ mod tests {
     fn resolves_localhost() {
         let mut t = Target::parse("http://localhost:1").unwrap();
         t.resolve().unwrap();
-        assert!(t.is_loopback());
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::ErrorKind;
 
 /// A counter that adds up: every field of [`Counters`] is one.
-pub trait Tally {
+pub(crate) trait Tally {
     fn tally(&mut self, other: &Self);
 }
 
@@ -132,12 +132,12 @@ mod status_map {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(status: &BTreeMap<u16, u64>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(status: &BTreeMap<u16, u64>, s: S) -> Result<S::Ok, S::Error> {
         // Keys sorted as text, as the map is written.
         s.collect_map(status.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>())
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u16, u64>, D::Error> {
         let text = BTreeMap::<String, u64>::deserialize(d)?;
         text.into_iter()
             .map(|(code, n)| match code.parse::<u16>() {
@@ -153,7 +153,10 @@ mod error_map {
     use super::*;
     use serde::{Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(errors: &[u64; ErrorKind::COUNT], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        errors: &[u64; ErrorKind::COUNT],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         let seen: BTreeMap<&str, u64> = ErrorKind::ALL
             .iter()
             .filter(|k| errors[k.index()] > 0)
@@ -162,7 +165,7 @@ mod error_map {
         s.collect_map(seen)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u64; ErrorKind::COUNT], D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u64; ErrorKind::COUNT], D::Error> {
         let mut out = [0; ErrorKind::COUNT];
         for (name, n) in BTreeMap::<String, u64>::deserialize(d)? {
             let kind = ErrorKind::from_name(&name)

@@ -10,14 +10,14 @@
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// Sub-buckets per power of two, as a power of two.
-pub const SUB_BITS: u32 = 4;
+pub(crate) const SUB_BITS: u32 = 4;
 /// Sub-buckets per power of two.
-pub const SUB: usize = 1 << SUB_BITS;
+pub(crate) const SUB: usize = 1 << SUB_BITS;
 /// The largest value kept apart (µs, ~71.6 min); larger values count in the last bucket.
-pub const MAX_US: u64 = (1 << 32) - 1;
+pub(crate) const MAX_US: u64 = (1 << 32) - 1;
 /// Buckets of one histogram: values below `2 * SUB` exactly, then `SUB` per power of two up
 /// to 2^32 µs (464 buckets, 3.7 KiB).
-pub const BUCKETS: usize = (32 - SUB_BITS as usize + 1) * SUB;
+pub(crate) const BUCKETS: usize = (32 - SUB_BITS as usize + 1) * SUB;
 
 /// The bucket of a value in µs.
 ///
@@ -26,14 +26,14 @@ pub const BUCKETS: usize = (32 - SUB_BITS as usize + 1) * SUB;
 /// width is at most 1/`SUB` of its lower bound. Computed from `leading_zeros` and shifts
 /// only.
 #[inline]
-pub fn bucket_of(us: u64) -> usize {
+pub(crate) fn bucket_of(us: u64) -> usize {
     let v = us.min(MAX_US);
     let shift = (63 - (v | 1).leading_zeros()).saturating_sub(SUB_BITS);
     ((shift as usize) << SUB_BITS) + (v >> shift) as usize
 }
 
 /// The lowest value (µs) of bucket `i`, and the bucket's width.
-pub fn bucket_range(i: usize) -> (u64, u64) {
+pub(crate) fn bucket_range(i: usize) -> (u64, u64) {
     if i < 2 * SUB {
         return (i as u64, 1);
     }
@@ -50,17 +50,18 @@ pub fn bucket_range(i: usize) -> (u64, u64) {
 /// percentile computed from the buckets is therefore within 1/32 of the exact percentile of
 /// the same values (same rank definition: the smallest value with at least `ceil(q * n)`
 /// values at or below it).
-pub fn bucket_value(i: usize) -> u64 {
+pub(crate) fn bucket_value(i: usize) -> u64 {
     let (lo, w) = bucket_range(i);
     lo + w / 2
 }
 
 /// The relative error bound of [`bucket_value`] (see there).
-pub const RELATIVE_ERROR: f64 = 1.0 / (2 * SUB) as f64;
+#[cfg(test)]
+const RELATIVE_ERROR: f64 = 1.0 / (2 * SUB) as f64;
 
 /// A bucket histogram written by one worker.
 #[derive(Debug)]
-pub struct LiveHist {
+pub(crate) struct LiveHist {
     buckets: [AtomicU64; BUCKETS],
 }
 
@@ -73,7 +74,7 @@ impl Default for LiveHist {
 impl LiveHist {
     /// Counts one value (µs): one relaxed add.
     #[inline]
-    pub fn record(&self, us: u64) {
+    pub(crate) fn record(&self, us: u64) {
         self.buckets[bucket_of(us)].fetch_add(1, Relaxed);
     }
 
@@ -87,7 +88,7 @@ impl LiveHist {
 /// Bucket counts read from [`LiveHist`]s (summed over workers, or the difference of two
 /// snapshots).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Buckets {
+pub(crate) struct Buckets {
     counts: Box<[u64]>,
 }
 
@@ -98,30 +99,26 @@ impl Default for Buckets {
 }
 
 impl Buckets {
-    /// The counts, indexed like [`bucket_of`].
-    pub fn counts(&self) -> &[u64] {
-        &self.counts
-    }
-
-    /// Counts `us` (for tests and offline use; workers use [`LiveHist::record`]).
-    pub fn record(&mut self, us: u64) {
+    /// Counts `us` (workers use [`LiveHist::record`]).
+    #[cfg(test)]
+    fn record(&mut self, us: u64) {
         self.counts[bucket_of(us)] += 1;
     }
 
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.counts.iter().sum()
     }
 
     /// Values counted here but not in `earlier` (an earlier snapshot of the same histograms).
-    pub fn since(&self, earlier: &Buckets) -> Buckets {
+    pub(crate) fn since(&self, earlier: &Buckets) -> Buckets {
         let counts =
             self.counts.iter().zip(earlier.counts.iter()).map(|(a, b)| a.saturating_sub(*b)).collect();
         Buckets { counts }
     }
 
-    /// The `q`-quantile (0 < q <= 1) in µs, within [`RELATIVE_ERROR`] of the exact one; None
+    /// The `q`-quantile (0 < q <= 1) in µs, within 1/(2·SUB) of the exact one; None
     /// when empty.
-    pub fn quantile(&self, q: f64) -> Option<u64> {
+    pub(crate) fn quantile(&self, q: f64) -> Option<u64> {
         let n = self.count();
         if n == 0 {
             return None;
@@ -139,7 +136,7 @@ impl Buckets {
 
     /// Values below `us`, exactly when `us` is a bucket boundary (else up to the bucket
     /// holding it, exclusive).
-    pub fn below(&self, us: u64) -> u64 {
+    pub(crate) fn below(&self, us: u64) -> u64 {
         if us > MAX_US {
             return self.count();
         }
@@ -148,7 +145,7 @@ impl Buckets {
 
     /// The sum of the values (µs), estimated from bucket midpoints (within
     /// [`RELATIVE_ERROR`]).
-    pub fn sum_estimate(&self) -> u64 {
+    pub(crate) fn sum_estimate(&self) -> u64 {
         self.counts.iter().enumerate().map(|(i, c)| c * bucket_value(i)).sum()
     }
 }
@@ -157,7 +154,7 @@ impl Buckets {
 /// workers' counters share a cache line (or an adjacent-line prefetch pair).
 #[repr(align(128))]
 #[derive(Default, Debug)]
-pub struct WorkerCounters {
+pub(crate) struct WorkerCounters {
     /// Failed requests (not cancelled). Successful ones are counted by `latency`.
     pub failed: AtomicU64,
     /// Requests cancelled by the generator (in flight at a stage's end or an interrupt).
@@ -175,7 +172,7 @@ pub struct WorkerCounters {
 
 /// Counters summed over workers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct LiveTotals {
+pub(crate) struct LiveTotals {
     /// Finished requests: `ok + failed` (not cancelled).
     pub sent: u64,
     pub ok: u64,
@@ -188,7 +185,7 @@ pub struct LiveTotals {
 
 /// Everything live, summed over workers at one moment (each counter read once).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LiveSnapshot {
+pub(crate) struct LiveSnapshot {
     pub totals: LiveTotals,
     pub latency: Buckets,
     pub ttft: Buckets,
@@ -198,13 +195,13 @@ pub struct LiveSnapshot {
 
 /// Every worker's counters.
 #[derive(Debug)]
-pub struct Live {
+pub(crate) struct Live {
     workers: Box<[WorkerCounters]>,
     stage: AtomicUsize,
 }
 
 impl Live {
-    pub fn new(workers: usize) -> Live {
+    pub(crate) fn new(workers: usize) -> Live {
         Live {
             workers: (0..workers.max(1)).map(|_| WorkerCounters::default()).collect(),
             stage: AtomicUsize::new(0),
@@ -212,23 +209,23 @@ impl Live {
     }
 
     /// Workers counted (at least the number a run may use).
-    pub fn workers(&self) -> usize {
+    pub(crate) fn workers(&self) -> usize {
         self.workers.len()
     }
 
     /// Worker `worker`'s counters.
-    pub fn of_worker(&self, worker: usize) -> &WorkerCounters {
+    pub(crate) fn of_worker(&self, worker: usize) -> &WorkerCounters {
         &self.workers[worker]
     }
 
     /// Marks stage `index` as running (workers call it as they start a stage).
-    pub fn set_stage(&self, index: usize) {
+    pub(crate) fn set_stage(&self, index: usize) {
         self.stage.store(index, Relaxed);
     }
 
     /// Sums every worker. `ok` is the latency histogram's count, so the counts and the
     /// latency buckets of one snapshot always agree.
-    pub fn snapshot(&self) -> LiveSnapshot {
+    pub(crate) fn snapshot(&self) -> LiveSnapshot {
         let mut s = LiveSnapshot { stage: self.stage.load(Relaxed), ..LiveSnapshot::default() };
         for w in self.workers.iter() {
             s.totals.failed += w.failed.load(Relaxed);
@@ -247,7 +244,7 @@ impl Live {
 
 impl WorkerCounters {
     #[inline]
-    pub fn add(counter: &AtomicU64, n: u64) {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Relaxed);
     }
 }

@@ -1,19 +1,19 @@
 //! Measurements: per-request outcomes recorded into thread-local histograms and counters,
 //! merged only at stage boundaries.
 
-pub mod counters;
+pub(crate) mod counters;
 pub mod encode;
-pub mod error_kind;
+pub(crate) mod error_kind;
 pub mod hist;
-pub mod limit;
-pub mod live;
-pub mod outcome;
-pub mod stats;
-pub mod timeline;
+pub(crate) mod limit;
+pub(crate) mod live;
+pub(crate) mod outcome;
+pub(crate) mod stats;
+pub(crate) mod timeline;
 
-pub use counters::Counters;
-pub use error_kind::ErrorKind;
-pub use hist::{HistSet, Metric};
-pub use limit::{Limit, Measure};
-pub use outcome::Outcome;
-pub use stats::Stats;
+pub(crate) use counters::Counters;
+pub(crate) use error_kind::ErrorKind;
+pub(crate) use hist::Metric;
+pub(crate) use limit::{Limit, Measure};
+pub(crate) use outcome::Outcome;
+pub(crate) use stats::Stats;

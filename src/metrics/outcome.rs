@@ -97,6 +97,6 @@ impl Outcome {
 
 /// Microseconds from `a` to `b` (0 if `b` is earlier).
 #[inline]
-pub fn us_between(a: Instant, b: Instant) -> u64 {
+pub(crate) fn us_between(a: Instant, b: Instant) -> u64 {
     b.saturating_duration_since(a).as_micros() as u64
 }

@@ -34,14 +34,14 @@ pub struct Second {
 
 /// Turns successive snapshots of the live counters into [`Second`]s.
 #[derive(Default)]
-pub struct Sampler {
+pub(crate) struct Sampler {
     last: LiveSnapshot,
 }
 
 impl Sampler {
     /// The second that ended `elapsed` after the run's start in stage `stage`: what `now`
     /// counted since the previous sample. `now` becomes the previous sample.
-    pub fn sample(&mut self, stage: usize, elapsed: Duration, now: LiveSnapshot) -> Second {
+    pub(crate) fn sample(&mut self, stage: usize, elapsed: Duration, now: LiveSnapshot) -> Second {
         let (t, last) = (now.totals, self.last.totals);
         let latency = now.latency.since(&self.last.latency);
         let ttft = now.ttft.since(&self.last.ttft);
@@ -64,7 +64,7 @@ impl Sampler {
     }
 
     /// The latest snapshot (cumulative counters since the run started).
-    pub fn last(&self) -> &LiveSnapshot {
+    pub(crate) fn last(&self) -> &LiveSnapshot {
         &self.last
     }
 }

@@ -23,7 +23,7 @@ fn usage(gen: &Generation, output_tokens: u64) -> serde_json::Value {
 }
 
 /// `POST /messages`.
-pub fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+pub(crate) fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let check = |r: &MessagesRequest| match r.max_tokens {
         Some(0) => Err("max_tokens: must be greater than or equal to 1".to_string()),
         Some(_) => Ok(()),
@@ -52,7 +52,7 @@ pub fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
 }
 
 /// `POST /messages/count_tokens`: the same input count `/messages` reports.
-pub fn count_tokens(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+pub(crate) fn count_tokens(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let req = match ctx.admit(body, |_: &MessagesRequest| Ok(())) {
         Ok((req, _)) => req,
         Err(reply) => return reply,
@@ -76,7 +76,7 @@ struct TextDeltaInner<'a> {
 }
 
 /// Renders a Messages stream.
-pub struct MessagesStream {
+pub(crate) struct MessagesStream {
     id: String,
     model: String,
     scratch: Vec<u8>,

@@ -13,7 +13,7 @@ use crate::units::parse_duration;
 /// The configuration as written (JSON), before validation.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct MockConfig {
+pub(crate) struct MockConfig {
     /// Free text, ignored.
     #[serde(default, rename = "_comment", skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
@@ -66,7 +66,7 @@ pub struct MockConfig {
 /// When non-streaming replies go out.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum NonstreamDelay {
+pub(crate) enum NonstreamDelay {
     /// After TTFT + the inter-token gaps, as the stream would have taken.
     #[default]
     Stream,
@@ -79,7 +79,7 @@ pub enum NonstreamDelay {
 /// Where reply text comes from.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum ContentMode {
+pub(crate) enum ContentMode {
     /// Deterministic filler words.
     #[default]
     Filler,
@@ -90,7 +90,7 @@ pub enum ContentMode {
 /// One served model.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ModelConfig {
+pub(crate) struct ModelConfig {
     /// Model id as clients send it.
     pub id: String,
     /// Time to first token (see `dist` for the syntax).
@@ -116,7 +116,7 @@ pub struct ModelConfig {
 /// A fault injected into a share of a model's requests.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct FaultRule {
+pub(crate) struct FaultRule {
     /// Share of requests, 0–1.
     pub rate: f64,
     /// The fault, in `x-mock-fault` syntax.
@@ -176,7 +176,7 @@ impl Default for MockConfig {
 
 /// A validated model, ready to serve.
 #[derive(Clone, Debug)]
-pub struct Model {
+pub(crate) struct Model {
     pub id: String,
     pub ttft: Dist,
     pub itl: Dist,
@@ -188,7 +188,7 @@ pub struct Model {
 
 /// The validated configuration the server runs on.
 #[derive(Clone, Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub listen: SocketAddr,
     /// HTTPS when set.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
@@ -207,7 +207,7 @@ pub struct Settings {
 
 impl MockConfig {
     /// Reads a JSON config; errors name the JSON path.
-    pub fn from_json(text: &str) -> Result<MockConfig, String> {
+    pub(crate) fn from_json(text: &str) -> Result<MockConfig, String> {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -221,7 +221,7 @@ impl MockConfig {
     }
 
     /// The config as JSON with secrets redacted.
-    pub fn to_redacted_json(&self) -> String {
+    pub(crate) fn to_redacted_json(&self) -> String {
         let mut shown = self.clone();
         if shown.api_key.is_some() {
             shown.api_key = Some("<redacted>".into());
@@ -230,7 +230,7 @@ impl MockConfig {
     }
 
     /// Validates every field; the error names the path and the reason.
-    pub fn validate(&self) -> Result<Settings, String> {
+    pub(crate) fn validate(&self) -> Result<Settings, String> {
         let listen: SocketAddr = self
             .listen
             .parse()
@@ -315,7 +315,7 @@ impl MockConfig {
 
 impl Settings {
     /// The model serving `id`: an exact match, or with `accept_any_model` the first model.
-    pub fn model(&self, id: &str) -> Option<&Model> {
+    pub(crate) fn model(&self, id: &str) -> Option<&Model> {
         self.models.iter().find(|m| m.id == id).or_else(|| self.accept_any_model.then(|| &self.models[0]))
     }
 }

@@ -27,7 +27,7 @@ use crate::wire::request::{parse_request, MAX_REQUEST_HEADERS};
 const READ_CHUNK: usize = 16 << 10;
 
 /// Buffers owned by one connection and reused for every request on it.
-pub struct Buffers {
+pub(crate) struct Buffers {
     pub read: Vec<u8>,
     pub write: Vec<u8>,
     /// The decoded body of a chunked request.
@@ -45,7 +45,7 @@ enum ReadEnd {
 }
 
 /// Serves one connection until it closes.
-pub async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, core: Rc<Core>) {
+pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, core: Rc<Core>) {
     let mut bufs = Buffers {
         read: Vec::with_capacity(READ_CHUNK),
         write: Vec::with_capacity(READ_CHUNK),

@@ -11,7 +11,7 @@ use super::{anthropic, openai, responses, Core};
 
 /// The answer when `max_concurrency` requests are already being served: 429 in the
 /// provider's shape, with `retry-after`.
-pub fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mut Vec<u8>) -> Reply {
+pub(crate) fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mut Vec<u8>) -> Reply {
     let mut ctx = Call { core, head, request_id, out, faults: FaultPlan::default() };
     let mut reply =
         ctx.error(429, "The server is at its concurrency limit; retry later.", Some("rate_limit_exceeded"));
@@ -22,7 +22,7 @@ pub fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mut Vec<u
 }
 
 /// Answers one request.
-pub fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, out: &mut Vec<u8>) -> Reply {
+pub(crate) fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, out: &mut Vec<u8>) -> Reply {
     let mut ctx = Call { core, head, request_id, out, faults: FaultPlan::default() };
     if head.route == Route::NotFound {
         return ctx.error(404, "Unknown request URL. Please check the URL and method.", Some("unknown_url"));

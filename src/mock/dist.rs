@@ -25,7 +25,7 @@ const Z99: f64 = 2.326_347_874;
 
 /// What a spec's numbers are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
+pub(crate) enum Unit {
     /// Microseconds, written with a unit suffix.
     Micros,
     /// Plain counts.
@@ -34,7 +34,7 @@ pub enum Unit {
 
 /// A one-dimensional distribution over non-negative values.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Dist {
+pub(crate) enum Dist {
     /// Always the same value.
     Fixed(f64),
     /// Uniform on `[lo, hi]`.
@@ -49,7 +49,7 @@ pub enum Dist {
 
 impl Dist {
     /// Parses a spec (see the module docs).
-    pub fn parse(spec: &str, unit: Unit) -> Result<Dist, String> {
+    pub(crate) fn parse(spec: &str, unit: Unit) -> Result<Dist, String> {
         let spec = spec.trim();
         let value = |s: &str| parse_value(s, unit);
         let (kind, args) = spec.split_once(':').unwrap_or(("fixed", spec));
@@ -96,7 +96,7 @@ impl Dist {
     }
 
     /// Draws one value; `prompt_tokens` feeds the prefill model.
-    pub fn sample<R: Rng>(&self, rng: &mut R, prompt_tokens: u64) -> f64 {
+    pub(crate) fn sample<R: Rng>(&self, rng: &mut R, prompt_tokens: u64) -> f64 {
         let v = match *self {
             Dist::Fixed(v) => v,
             Dist::Uniform { lo, hi } => {
@@ -121,7 +121,7 @@ impl Dist {
     }
 
     /// Formats the spec back in the syntax `parse` accepts.
-    pub fn display(&self, unit: Unit) -> String {
+    pub(crate) fn display(&self, unit: Unit) -> String {
         let f = |v: f64| match unit {
             Unit::Micros => format_us(v),
             Unit::Count => format!("{v}"),

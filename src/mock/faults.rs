@@ -6,7 +6,7 @@
 
 /// One request's faults. All fields are optional and combine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FaultPlan {
+pub(crate) struct FaultPlan {
     /// Answer with this HTTP status in the provider's error shape instead of a reply.
     pub status: Option<u16>,
     /// After this many content events, send an in-stream error event and end the stream.
@@ -23,7 +23,7 @@ pub struct FaultPlan {
 
 impl FaultPlan {
     /// Parses the header / config syntax; the error names the offending item.
-    pub fn parse(text: &str) -> Result<FaultPlan, String> {
+    pub(crate) fn parse(text: &str) -> Result<FaultPlan, String> {
         let mut plan = FaultPlan { stall_after: 1, ..FaultPlan::default() };
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (key, value) =
@@ -61,7 +61,7 @@ impl FaultPlan {
     }
 
     /// True when nothing is injected.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.status.is_none()
             && self.sse_error_after.is_none()
             && self.drop_after_events.is_none()
@@ -70,7 +70,7 @@ impl FaultPlan {
     }
 
     /// Adds `other`'s faults to this plan (header faults win over drawn ones).
-    pub fn merge(&mut self, other: &FaultPlan) {
+    pub(crate) fn merge(&mut self, other: &FaultPlan) {
         self.status = other.status.or(self.status);
         self.sse_error_after = other.sse_error_after.or(self.sse_error_after);
         self.drop_after_events = other.drop_after_events.or(self.drop_after_events);

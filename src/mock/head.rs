@@ -10,7 +10,7 @@ use crate::wire::request::RequestHead;
 
 /// A parsed request head: only what the mock acts on, copied out of the read buffer.
 #[derive(Debug)]
-pub struct Head {
+pub(crate) struct Head {
     pub route: Route,
     pub family: Family,
     pub model_id: String,
@@ -27,7 +27,7 @@ pub struct Head {
 }
 
 /// Extracts what the mock needs from a parsed head.
-pub fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
+pub(crate) fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
     let mut anthropic_version = false;
     let mut authorized = core.settings.api_key.is_none();
     let mut head = Head {
@@ -103,6 +103,6 @@ fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
 }
 
 /// The message for an error status when nothing more specific is known.
-pub fn status_message(status: u16) -> &'static str {
+pub(crate) fn status_message(status: u16) -> &'static str {
     default_message(status)
 }

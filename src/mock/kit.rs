@@ -23,7 +23,7 @@ use crate::wire::api_error::{write_error_body, Family};
 use crate::wire::encode;
 
 /// What to send back.
-pub enum Reply {
+pub(crate) enum Reply {
     /// A complete response whose body is in the connection's `out` buffer, sent `delay` after
     /// the request arrived. `drop` closes the connection instead of answering.
     Full {
@@ -40,14 +40,14 @@ pub enum Reply {
 }
 
 /// Everything the pacer needs to send one stream.
-pub struct StreamJob {
+pub(crate) struct StreamJob {
     pub render: Box<dyn Render>,
     pub gen: Generation,
     pub faults: FaultPlan,
 }
 
 /// The per-API event renderer of a stream, implemented by each API's stream type.
-pub trait Render {
+pub(crate) trait Render {
     /// The content type of the stream.
     fn content_type(&self) -> &'static str {
         "text/event-stream"
@@ -67,7 +67,7 @@ pub trait Render {
 }
 
 /// The planned output of one request.
-pub struct Generation {
+pub(crate) struct Generation {
     /// Completion tokens to emit.
     pub tokens: u64,
     /// True when the request's cap cut the output (finish reason `length` / `max_tokens`).
@@ -81,29 +81,29 @@ pub struct Generation {
 
 impl Generation {
     /// Number of content events.
-    pub fn events(&self) -> u64 {
+    pub(crate) fn events(&self) -> u64 {
         self.tokens.div_ceil(u64::from(self.tokens_per_event))
     }
 
     /// The gap before content event `e` (e ≥ 1): one ITL draw per token it carries.
-    pub fn gap<R: Rng>(&self, rng: &mut R, tokens_in_event: u64) -> Duration {
+    pub(crate) fn gap<R: Rng>(&self, rng: &mut R, tokens_in_event: u64) -> Duration {
         Duration::from_nanos((self.itl.sample(rng, 0) * 1e3) as u64 * tokens_in_event)
     }
 
     /// Tokens carried by content event `e`: `[from, to)`.
-    pub fn event_tokens(&self, e: u64) -> (u64, u64) {
+    pub(crate) fn event_tokens(&self, e: u64) -> (u64, u64) {
         let per = u64::from(self.tokens_per_event);
         (e * per, ((e + 1) * per).min(self.tokens))
     }
 
     /// The whole reply text.
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         self.words.text(0, self.tokens)
     }
 }
 
 /// One request's context while its reply is built.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub core: &'a Core,
     pub head: &'a Head,
     pub request_id: &'a str,
@@ -112,13 +112,13 @@ pub struct Call<'a> {
 }
 
 /// Seconds since the epoch, for `created` fields.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl<'a> Call<'a> {
     /// An error reply in the route's provider shape.
-    pub fn error(&mut self, status: u16, message: &str, code: Option<&str>) -> Reply {
+    pub(crate) fn error(&mut self, status: u16, message: &str, code: Option<&str>) -> Reply {
         self.out.clear();
         write_error_body(self.out, self.head.family, status, message, code, self.request_id);
         let delay = Duration::from_millis(self.faults.first_byte_ms.unwrap_or(0));
@@ -133,14 +133,14 @@ impl<'a> Call<'a> {
     }
 
     /// A JSON reply rendered from `value`.
-    pub fn json<T: Serialize>(&mut self, value: &T, delay: Duration) -> Reply {
+    pub(crate) fn json<T: Serialize>(&mut self, value: &T, delay: Duration) -> Reply {
         self.out.clear();
         serde_json::to_writer(&mut *self.out, value).expect("serializing to a Vec cannot fail");
         self.full(200, "application/json", delay)
     }
 
     /// A 200 reply whose body is already in `out`.
-    pub fn full(&mut self, status: u16, content_type: &'static str, delay: Duration) -> Reply {
+    pub(crate) fn full(&mut self, status: u16, content_type: &'static str, delay: Duration) -> Reply {
         let first_byte = Duration::from_millis(self.faults.first_byte_ms.unwrap_or(0));
         Reply::Full {
             status,
@@ -153,7 +153,7 @@ impl<'a> Call<'a> {
     }
 
     /// Looks a model up; unknown models get the provider's 404.
-    pub fn model(&mut self, id: &str) -> Result<&'a Model, Reply> {
+    pub(crate) fn model(&mut self, id: &str) -> Result<&'a Model, Reply> {
         // Borrowed from the core (lifetime 'a), not from `self`, so `self` stays usable.
         let core: &'a Core = self.core;
         match core.settings.model(id) {
@@ -172,7 +172,7 @@ impl<'a> Call<'a> {
 
     /// Draws the model's fault rules and merges the header's plan (the header wins). A status
     /// fault becomes the reply.
-    pub fn apply_faults(&mut self, model: &Model) -> Result<(), Reply> {
+    pub(crate) fn apply_faults(&mut self, model: &Model) -> Result<(), Reply> {
         let mut plan = FaultPlan::default();
         if !model.faults.is_empty() {
             let mut rng = self.core.rng.borrow_mut();
@@ -197,7 +197,13 @@ impl<'a> Call<'a> {
 
     /// Plans a generation: output length (header, or the model's distribution), capped by
     /// the request; TTFT and ITL (headers, or the model's); the reply's words.
-    pub fn plan(&self, model: &Model, limits: Limits, prompt_tokens: u64, echo_text: &str) -> Generation {
+    pub(crate) fn plan(
+        &self,
+        model: &Model,
+        limits: Limits,
+        prompt_tokens: u64,
+        echo_text: &str,
+    ) -> Generation {
         let head = self.head;
         let mut rng = self.core.rng.borrow_mut();
         let cap = limits.cap.max(1);
@@ -227,7 +233,7 @@ impl<'a> Call<'a> {
     }
 
     /// When a non-streaming reply goes out, counted from the request's arrival.
-    pub fn nonstream_delay(&self, gen: &Generation) -> Duration {
+    pub(crate) fn nonstream_delay(&self, gen: &Generation) -> Duration {
         let stall = Duration::from_millis(self.faults.stall_ms.unwrap_or(0));
         stall
             + match self.core.settings.nonstream_delay {
@@ -246,14 +252,14 @@ impl<'a> Call<'a> {
     }
 
     /// Wraps a renderer into a stream reply.
-    pub fn stream(&mut self, render: Box<dyn Render>, gen: Generation) -> Reply {
+    pub(crate) fn stream(&mut self, render: Box<dyn Render>, gen: Generation) -> Reply {
         Reply::Stream(Box::new(StreamJob { render, gen, faults: std::mem::take(&mut self.faults) }))
     }
 
     /// The preamble of every generating route: the body parsed as `T` (else 400 with the
     /// parser's message), `check` on it (else 400 with its message), the model looked up
     /// (else the provider's 404) and the faults drawn (a status fault is the reply).
-    pub fn admit<'b, T: Requested<'b>>(
+    pub(crate) fn admit<'b, T: Requested<'b>>(
         &mut self,
         body: &'b [u8],
         check: impl FnOnce(&T) -> Result<(), String>,
@@ -268,14 +274,14 @@ impl<'a> Call<'a> {
 
 /// A request's length controls.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
+pub(crate) struct Limits {
     pub cap: u64,
     pub min_tokens: Option<u64>,
     pub ignore_eos: bool,
 }
 
 /// Writes one SSE event (`event:` line when named, one `data:` line) as one HTTP chunk.
-pub fn emit<T: Serialize>(out: &mut Vec<u8>, scratch: &mut Vec<u8>, event: Option<&str>, data: &T) {
+pub(crate) fn emit<T: Serialize>(out: &mut Vec<u8>, scratch: &mut Vec<u8>, event: Option<&str>, data: &T) {
     scratch.clear();
     if let Some(name) = event {
         scratch.extend_from_slice(b"event: ");
@@ -289,7 +295,7 @@ pub fn emit<T: Serialize>(out: &mut Vec<u8>, scratch: &mut Vec<u8>, event: Optio
 }
 
 /// Writes a raw `data:` event (e.g. `[DONE]`) as one HTTP chunk.
-pub fn emit_raw(out: &mut Vec<u8>, scratch: &mut Vec<u8>, data: &[u8]) {
+pub(crate) fn emit_raw(out: &mut Vec<u8>, scratch: &mut Vec<u8>, data: &[u8]) {
     scratch.clear();
     scratch.extend_from_slice(b"data: ");
     scratch.extend_from_slice(data);
@@ -298,7 +304,7 @@ pub fn emit_raw(out: &mut Vec<u8>, scratch: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// Writes the whole of `buf` and gives it back cleared.
-pub async fn write_all<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) -> io::Result<()> {
+pub(crate) async fn write_all<S: AsyncWriteRent>(stream: &mut S, buf: &mut Vec<u8>) -> io::Result<()> {
     let owned = std::mem::take(buf);
     let (res, mut owned) = stream.write_all(owned).await;
     owned.clear();

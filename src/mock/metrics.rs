@@ -15,13 +15,13 @@ const N_STATUS: usize = STATUSES.len() + 1;
 const N_ROUTE: usize = Route::ALL.len();
 
 /// Upper bounds of the pacing-lag histogram, in seconds.
-pub const LAG_BOUNDS: [f64; 12] =
+pub(crate) const LAG_BOUNDS: [f64; 12] =
     [0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 1.0];
 
 /// One core's counters.
 #[repr(align(128))]
 #[derive(Default)]
-pub struct CoreCounters {
+pub(crate) struct CoreCounters {
     requests: [[AtomicU64; N_STATUS]; N_ROUTE],
     in_flight: AtomicI64,
     streams: AtomicI64,
@@ -36,23 +36,23 @@ fn status_index(status: u16) -> usize {
 }
 
 impl CoreCounters {
-    pub fn request_done(&self, route: Route, status: u16) {
+    pub(crate) fn request_done(&self, route: Route, status: u16) {
         self.requests[route.index()][status_index(status)].fetch_add(1, Relaxed);
     }
-    pub fn in_flight(&self, delta: i64) {
+    pub(crate) fn in_flight(&self, delta: i64) {
         self.in_flight.fetch_add(delta, Relaxed);
     }
-    pub fn streams(&self, delta: i64) {
+    pub(crate) fn streams(&self, delta: i64) {
         self.streams.fetch_add(delta, Relaxed);
     }
-    pub fn tokens(&self, n: u64) {
+    pub(crate) fn tokens(&self, n: u64) {
         self.tokens.fetch_add(n, Relaxed);
     }
-    pub fn fault(&self) {
+    pub(crate) fn fault(&self) {
         self.faults.fetch_add(1, Relaxed);
     }
     /// Records how late an event went out relative to its deadline.
-    pub fn lag(&self, lag: Duration) {
+    pub(crate) fn lag(&self, lag: Duration) {
         let secs = lag.as_secs_f64();
         let i = LAG_BOUNDS.iter().position(|&b| secs <= b).unwrap_or(LAG_BOUNDS.len());
         self.lag_buckets[i].fetch_add(1, Relaxed);
@@ -61,7 +61,7 @@ impl CoreCounters {
 }
 
 /// All cores' counters.
-pub struct Metrics {
+pub(crate) struct Metrics {
     cores: Box<[CoreCounters]>,
     /// Requests admitted under `max_concurrency` (shared by every core: the one contended
     /// counter, used only when a limit is set).
@@ -69,7 +69,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(cores: usize) -> Metrics {
+    pub(crate) fn new(cores: usize) -> Metrics {
         Metrics {
             cores: (0..cores.max(1)).map(|_| CoreCounters::default()).collect(),
             admitted: AtomicUsize::new(0),
@@ -77,17 +77,17 @@ impl Metrics {
     }
 
     /// Takes one of `max` places; false when all are taken.
-    pub fn try_admit(&self, max: usize) -> bool {
+    pub(crate) fn try_admit(&self, max: usize) -> bool {
         self.admitted.fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1)).is_ok()
     }
 
     /// Gives back a place taken by `try_admit`.
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         self.admitted.fetch_sub(1, Relaxed);
     }
 
     /// Core `core`'s counters.
-    pub fn of_core(&self, core: usize) -> &CoreCounters {
+    pub(crate) fn of_core(&self, core: usize) -> &CoreCounters {
         &self.cores[core]
     }
 
@@ -96,7 +96,7 @@ impl Metrics {
     }
 
     /// Cumulative pacing-lag bucket counts (for tests and benchmarks).
-    pub fn lag_counts(&self) -> Vec<u64> {
+    pub(crate) fn lag_counts(&self) -> Vec<u64> {
         let mut acc = 0;
         (0..=LAG_BOUNDS.len())
             .map(|i| {
@@ -107,7 +107,7 @@ impl Metrics {
     }
 
     /// Renders the Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP llmload_mock_requests_total Requests answered, by route and status.\n");
         out.push_str("# TYPE llmload_mock_requests_total counter\n");

@@ -6,21 +6,21 @@
 //! `routes` → `handlers` (shared checks) → `openai` / `responses` / `anthropic` (bodies and
 //! stream events) → `pacing` (deadline-paced stream sender); `metrics` for `/metrics`.
 
-pub mod anthropic;
-pub mod config;
-pub mod conn;
-pub mod dispatch;
-pub mod dist;
-pub mod faults;
-pub mod head;
-pub mod kit;
-pub mod metrics;
-pub mod openai;
-pub mod pacing;
-pub mod request;
-pub mod responses;
-pub mod routes;
-pub mod text;
+pub(crate) mod anthropic;
+pub(crate) mod config;
+pub(crate) mod conn;
+pub(crate) mod dispatch;
+pub(crate) mod dist;
+pub(crate) mod faults;
+pub(crate) mod head;
+pub(crate) mod kit;
+pub(crate) mod metrics;
+pub(crate) mod openai;
+pub(crate) mod pacing;
+pub(crate) mod request;
+pub(crate) mod responses;
+pub(crate) mod routes;
+pub(crate) mod text;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -39,7 +39,7 @@ use crate::net::cores::{spawn_pinned, Driver, Worker};
 use crate::net::socket::reuseport_listeners;
 
 /// Per-core state, shared by that core's connections only (`Rc`, never across threads).
-pub struct Core {
+pub(crate) struct Core {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub index: usize,
@@ -49,12 +49,12 @@ pub struct Core {
 }
 
 /// A request id like `req_<24 hex>`, built without allocation.
-pub struct RequestId {
+pub(crate) struct RequestId {
     buf: [u8; 28],
 }
 
 impl RequestId {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.buf).expect("ascii")
     }
 }
@@ -74,12 +74,12 @@ impl Core {
     }
 
     /// This core's counters.
-    pub fn counters(&self) -> &CoreCounters {
+    pub(crate) fn counters(&self) -> &CoreCounters {
         self.metrics.of_core(self.index)
     }
 
     /// A fresh request id, unique across cores and runs of the process.
-    pub fn request_id(&self) -> RequestId {
+    pub(crate) fn request_id(&self) -> RequestId {
         let n = self.next_id.get();
         self.next_id.set(n + 1);
         let mut buf = *b"req_000000000000000000000000";
@@ -96,17 +96,16 @@ impl Core {
 }
 
 /// A running mock: where it listens, and how to stop it.
-pub struct Server {
+pub(crate) struct Server {
     pub addr: SocketAddr,
     pub driver: Driver,
-    pub metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
     threads: Vec<Worker<()>>,
 }
 
 impl Server {
     /// Asks every core to stop accepting and waits for them (open streams are abandoned).
-    pub fn stop(self) {
+    pub(crate) fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         // Each accept loop sees the flag when it accepts a connection. SO_REUSEPORT hashes
         // each new connection to one core, so keep connecting (new source ports) until every
@@ -124,7 +123,7 @@ impl Server {
     }
 
     /// Blocks until every core exits (they run until the process ends).
-    pub fn wait(self) {
+    pub(crate) fn wait(self) {
         for t in self.threads {
             let _ = t.join();
         }
@@ -132,7 +131,7 @@ impl Server {
 }
 
 /// Starts the mock on `cores` and returns once every core listens.
-pub fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
+pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let listeners = reuseport_listeners(settings.listen, cores.len())?;
     let addr = listeners[0].local_addr()?;
     let settings = Arc::new(settings);
@@ -167,7 +166,7 @@ pub fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
             .recv_timeout(Duration::from_secs(10))
             .map_err(|_| io::Error::other("a mock core failed to start"))?;
     }
-    Ok(Server { addr, driver, metrics, stop, threads })
+    Ok(Server { addr, driver, stop, threads })
 }
 
 async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: Arc<AtomicBool>) {

@@ -20,7 +20,7 @@ const COMPLETIONS_DEFAULT_CAP: u64 = 16;
 const MODEL_CREATED: u64 = 1_700_000_000;
 
 /// `GET /models` and `GET /models/{id}`, in the OpenAI or Anthropic shape.
-pub fn models(ctx: &mut Call<'_>) -> Reply {
+pub(crate) fn models(ctx: &mut Call<'_>) -> Reply {
     let settings = &ctx.core.settings;
     let anthropic = ctx.head.family == Family::Anthropic;
     let entry = |id: &str| {
@@ -105,7 +105,7 @@ fn check_n_and_cap(n: Option<u64>, cap: Option<u64>) -> Result<(), String> {
 }
 
 /// `POST /chat/completions`.
-pub fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let check = |r: &ChatRequest| check_n_and_cap(r.n, r.max_completion_tokens.or(r.max_tokens));
     let (req, model) = match ctx.admit(body, check) {
         Ok(admitted) => admitted,
@@ -209,7 +209,7 @@ struct Delta<'a> {
 }
 
 /// Renders a chat completion stream.
-pub struct ChatStream {
+pub(crate) struct ChatStream {
     id: String,
     model: String,
     created: u64,
@@ -281,7 +281,7 @@ fn stream_error(out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
 }
 
 /// `POST /completions`.
-pub fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+pub(crate) fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let (req, model) = match ctx.admit(body, |r: &CompletionRequest| check_n_and_cap(r.n, r.max_tokens)) {
         Ok(admitted) => admitted,
         Err(reply) => return reply,
@@ -337,7 +337,7 @@ struct TextChoice<'a> {
 }
 
 /// Renders a legacy completion stream.
-pub struct CompletionStream {
+pub(crate) struct CompletionStream {
     id: String,
     model: String,
     created: u64,
@@ -393,7 +393,7 @@ impl Render for CompletionStream {
 }
 
 /// `POST /embeddings`: a deterministic unit vector per input, as floats or base64 f32 LE.
-pub fn embeddings(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+pub(crate) fn embeddings(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let (req, model) = match ctx.admit(body, |_: &EmbeddingRequest| Ok(())) {
         Ok(admitted) => admitted,
         Err(reply) => return reply,

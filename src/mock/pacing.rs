@@ -14,7 +14,7 @@ use crate::wire::encode;
 
 /// Sends `job` as a chunked SSE response. Returns whether the connection may be reused
 /// (false after an injected drop, or when the client asked to close).
-pub async fn send_stream<S: AsyncWriteRent>(
+pub(crate) async fn send_stream<S: AsyncWriteRent>(
     stream: &mut S,
     out: &mut Vec<u8>,
     core: &Core,

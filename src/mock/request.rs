@@ -4,13 +4,12 @@
 
 use std::borrow::Cow;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::text::prompt_tokens;
 
 /// Parses `body` as `T`; the error names the JSON path (`messages[0].content: invalid type …`).
-pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     // Fast path without path tracking; only a failure is parsed again to name the path.
     if let Ok(value) = serde_json::from_slice(body) {
         return Ok(value);
@@ -28,13 +27,8 @@ pub fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
     Ok(value)
 }
 
-/// Parses an owned type (no borrowing), for small bodies.
-pub fn parse_owned<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
-    parse::<T>(body)
-}
-
 /// A request body that names a model (what `kit::Call::admit` looks up).
-pub trait Requested<'b>: Deserialize<'b> {
+pub(crate) trait Requested<'b>: Deserialize<'b> {
     fn model(&self) -> &str;
 }
 
@@ -52,17 +46,15 @@ requested!(ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, M
 /// Message content: a string, or a list of typed parts / blocks.
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
-pub enum Content<'a> {
+pub(crate) enum Content<'a> {
     Text(#[serde(borrow)] Cow<'a, str>),
     Parts(#[serde(borrow)] Vec<Part<'a>>),
 }
 
-/// One part of structured content; only text counts toward the estimate, other kinds
+/// One part of structured content; only text counts toward the estimate, parts without text
 /// (images, documents) are charged a fixed amount.
 #[derive(Deserialize, Debug)]
-pub struct Part<'a> {
-    #[serde(borrow, default, rename = "type")]
-    pub kind: Option<Cow<'a, str>>,
+pub(crate) struct Part<'a> {
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
 }
@@ -72,7 +64,7 @@ const NON_TEXT_PART_CHARS: usize = 4000;
 
 impl Content<'_> {
     /// Character count used by the token estimate.
-    pub fn chars(&self) -> usize {
+    pub(crate) fn chars(&self) -> usize {
         match self {
             Content::Text(t) => t.chars().count(),
             Content::Parts(parts) => {
@@ -82,7 +74,7 @@ impl Content<'_> {
     }
 
     /// The text, parts joined by newlines.
-    pub fn text(&self) -> Cow<'_, str> {
+    pub(crate) fn text(&self) -> Cow<'_, str> {
         match self {
             Content::Text(t) => Cow::Borrowed(t.as_ref()),
             Content::Parts(parts) => {
@@ -94,7 +86,7 @@ impl Content<'_> {
 
 /// A chat message (OpenAI or Anthropic).
 #[derive(Deserialize, Debug)]
-pub struct Message<'a> {
+pub(crate) struct Message<'a> {
     #[serde(borrow)]
     pub role: Cow<'a, str>,
     #[serde(borrow, default)]
@@ -106,7 +98,7 @@ fn chars_of(content: &Option<Content<'_>>) -> usize {
 }
 
 /// The last user message's text (for echo mode).
-pub fn last_user_text<'b>(messages: &'b [Message<'_>]) -> Cow<'b, str> {
+pub(crate) fn last_user_text<'b>(messages: &'b [Message<'_>]) -> Cow<'b, str> {
     messages
         .iter()
         .rev()
@@ -117,14 +109,14 @@ pub fn last_user_text<'b>(messages: &'b [Message<'_>]) -> Cow<'b, str> {
 
 /// `stream_options`.
 #[derive(Deserialize, Debug, Default)]
-pub struct StreamOptions {
+pub(crate) struct StreamOptions {
     #[serde(default)]
     pub include_usage: Option<bool>,
 }
 
 /// OpenAI `POST /chat/completions`.
 #[derive(Deserialize, Debug)]
-pub struct ChatRequest<'a> {
+pub(crate) struct ChatRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
@@ -146,7 +138,7 @@ pub struct ChatRequest<'a> {
 }
 
 impl ChatRequest<'_> {
-    pub fn prompt_tokens(&self) -> u64 {
+    pub(crate) fn prompt_tokens(&self) -> u64 {
         prompt_tokens(self.messages.iter().map(|m| chars_of(&m.content)))
     }
 }
@@ -154,7 +146,7 @@ impl ChatRequest<'_> {
 /// A prompt: a string, strings, or token ids.
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
-pub enum Prompt<'a> {
+pub(crate) enum Prompt<'a> {
     Text(#[serde(borrow)] Cow<'a, str>),
     Texts(#[serde(borrow)] Vec<Cow<'a, str>>),
     Tokens(Vec<u64>),
@@ -163,7 +155,7 @@ pub enum Prompt<'a> {
 
 impl Prompt<'_> {
     /// Prompt tokens: chars / 4 for text, the count for token ids.
-    pub fn tokens(&self) -> u64 {
+    pub(crate) fn tokens(&self) -> u64 {
         use super::text::tokens_for_chars;
         match self {
             Prompt::Text(t) => tokens_for_chars(t.chars().count()).max(1),
@@ -174,7 +166,7 @@ impl Prompt<'_> {
     }
 
     /// The inputs one by one as text (token ids rendered as numbers), for embeddings.
-    pub fn items(&self) -> Vec<Cow<'_, str>> {
+    pub(crate) fn items(&self) -> Vec<Cow<'_, str>> {
         match self {
             Prompt::Text(t) => vec![Cow::Borrowed(t.as_ref())],
             Prompt::Texts(ts) => ts.iter().map(|t| Cow::Borrowed(t.as_ref())).collect(),
@@ -184,7 +176,7 @@ impl Prompt<'_> {
     }
 
     /// The last text item (echo mode).
-    pub fn last_text(&self) -> &str {
+    pub(crate) fn last_text(&self) -> &str {
         match self {
             Prompt::Text(t) => t,
             Prompt::Texts(ts) => ts.last().map_or("", |t| t.as_ref()),
@@ -195,7 +187,7 @@ impl Prompt<'_> {
 
 /// OpenAI `POST /completions`.
 #[derive(Deserialize, Debug)]
-pub struct CompletionRequest<'a> {
+pub(crate) struct CompletionRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
@@ -216,7 +208,7 @@ pub struct CompletionRequest<'a> {
 
 /// OpenAI `POST /embeddings`.
 #[derive(Deserialize, Debug)]
-pub struct EmbeddingRequest<'a> {
+pub(crate) struct EmbeddingRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
@@ -230,14 +222,14 @@ pub struct EmbeddingRequest<'a> {
 /// Responses `input`: a string or a list of items.
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
-pub enum ResponseInput<'a> {
+pub(crate) enum ResponseInput<'a> {
     Text(#[serde(borrow)] Cow<'a, str>),
     Items(#[serde(borrow)] Vec<ResponseItem<'a>>),
 }
 
 /// One input item; messages carry `role` and `content`.
 #[derive(Deserialize, Debug)]
-pub struct ResponseItem<'a> {
+pub(crate) struct ResponseItem<'a> {
     #[serde(borrow, default)]
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -246,7 +238,7 @@ pub struct ResponseItem<'a> {
 
 /// OpenAI `POST /responses`.
 #[derive(Deserialize, Debug)]
-pub struct ResponsesRequest<'a> {
+pub(crate) struct ResponsesRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
@@ -260,7 +252,7 @@ pub struct ResponsesRequest<'a> {
 }
 
 impl ResponsesRequest<'_> {
-    pub fn prompt_tokens(&self) -> u64 {
+    pub(crate) fn prompt_tokens(&self) -> u64 {
         let instr = self.instructions.as_ref().map(|i| i.chars().count());
         match &self.input {
             ResponseInput::Text(t) => prompt_tokens(instr.into_iter().chain([t.chars().count()])),
@@ -270,7 +262,7 @@ impl ResponsesRequest<'_> {
         }
     }
 
-    pub fn last_user_text(&self) -> Cow<'_, str> {
+    pub(crate) fn last_user_text(&self) -> Cow<'_, str> {
         match &self.input {
             ResponseInput::Text(t) => Cow::Borrowed(t.as_ref()),
             ResponseInput::Items(items) => items
@@ -286,7 +278,7 @@ impl ResponsesRequest<'_> {
 /// Anthropic `system`: a string or text blocks.
 #[derive(Deserialize, Debug)]
 #[serde(untagged)]
-pub enum System<'a> {
+pub(crate) enum System<'a> {
     Text(#[serde(borrow)] Cow<'a, str>),
     Blocks(#[serde(borrow)] Vec<Part<'a>>),
 }
@@ -302,7 +294,7 @@ impl System<'_> {
 
 /// Anthropic `POST /messages` and `/messages/count_tokens` (which has no `max_tokens`).
 #[derive(Deserialize, Debug)]
-pub struct MessagesRequest<'a> {
+pub(crate) struct MessagesRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
@@ -317,7 +309,7 @@ pub struct MessagesRequest<'a> {
 
 impl MessagesRequest<'_> {
     /// Input tokens; `count_tokens` returns exactly this for the same body.
-    pub fn input_tokens(&self) -> u64 {
+    pub(crate) fn input_tokens(&self) -> u64 {
         let system = self.system.as_ref().map(System::chars);
         prompt_tokens(system.into_iter().chain(self.messages.iter().map(|m| chars_of(&m.content))))
     }

@@ -53,7 +53,7 @@ fn final_status(gen: &Generation) -> &'static str {
 }
 
 /// `POST /responses`.
-pub fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
+pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let check = |r: &ResponsesRequest| match r.max_output_tokens {
         Some(0) => Err("max_output_tokens: must be at least 1".to_string()),
         _ => Ok(()),
@@ -101,7 +101,7 @@ struct TextDelta<'a> {
 }
 
 /// Renders a Responses stream.
-pub struct ResponsesStream {
+pub(crate) struct ResponsesStream {
     id: String,
     item_id: String,
     model: String,

@@ -4,7 +4,7 @@ use crate::wire::api_error::Family;
 
 /// A route the mock serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     Models,
     Model,
     ChatCompletions,
@@ -20,7 +20,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in metrics order.
-    pub const ALL: [Route; 11] = [
+    pub(crate) const ALL: [Route; 11] = [
         Route::Models,
         Route::Model,
         Route::ChatCompletions,
@@ -35,12 +35,12 @@ impl Route {
     ];
 
     /// Index into per-route counters.
-    pub fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 
     /// The label used in /metrics.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Route::Models => "models",
             Route::Model => "model",
@@ -57,7 +57,7 @@ impl Route {
     }
 
     /// True for routes answered to GET; the rest take POST.
-    pub fn is_get(self) -> bool {
+    pub(crate) fn is_get(self) -> bool {
         matches!(self, Route::Models | Route::Model | Route::Health | Route::Metrics)
     }
 
@@ -73,7 +73,7 @@ impl Route {
 
 /// A routed request path.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Routed<'a> {
+pub(crate) struct Routed<'a> {
     pub route: Route,
     pub family: Family,
     /// The `{id}` of `/models/{id}`.
@@ -83,7 +83,7 @@ pub struct Routed<'a> {
 /// Routes `path` (query string ignored). `/models` answers in Anthropic's shape when the
 /// client sent `anthropic-version` (the Anthropic SDK always does); unknown paths also when
 /// the prefix is `/anthropic/v1`.
-pub fn route(path: &str, anthropic_hint: bool) -> Routed<'_> {
+pub(crate) fn route(path: &str, anthropic_hint: bool) -> Routed<'_> {
     let path = path.split_once('?').map_or(path, |(p, _)| p);
     let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
     let (rest, prefix_anthropic) = if let Some(r) = path.strip_prefix("/anthropic/v1") {

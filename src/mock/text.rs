@@ -17,18 +17,18 @@ const TOKENS_PER_MESSAGE: u64 = 3;
 const REPLY_PRIMING: u64 = 3;
 
 /// Tokens for `chars` characters of text (chars / 4, rounded up).
-pub fn tokens_for_chars(chars: usize) -> u64 {
+pub(crate) fn tokens_for_chars(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
 /// Prompt tokens for a conversation given each message's character count.
-pub fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
+pub(crate) fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
     message_chars.into_iter().map(|c| TOKENS_PER_MESSAGE + tokens_for_chars(c)).sum::<u64>() + REPLY_PRIMING
 }
 
 /// Where the words of a reply come from.
 #[derive(Clone, Debug)]
-pub enum Words {
+pub(crate) enum Words {
     /// Filler starting at an offset into the vocabulary (varies between requests).
     Filler(usize),
     /// The words of the last user message, cycled.
@@ -37,7 +37,7 @@ pub enum Words {
 
 impl Words {
     /// Echo of `text`, or filler if it has no words.
-    pub fn echo(text: &str, offset: usize) -> Words {
+    pub(crate) fn echo(text: &str, offset: usize) -> Words {
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
         if words.is_empty() {
             Words::Filler(offset)
@@ -47,7 +47,7 @@ impl Words {
     }
 
     /// Appends token `k` (a word, with a leading space after the first).
-    pub fn push_token(&self, k: u64, out: &mut String) {
+    pub(crate) fn push_token(&self, k: u64, out: &mut String) {
         if k > 0 {
             out.push(' ');
         }
@@ -58,7 +58,7 @@ impl Words {
     }
 
     /// Tokens `from..to` as one string.
-    pub fn text(&self, from: u64, to: u64) -> String {
+    pub(crate) fn text(&self, from: u64, to: u64) -> String {
         let mut s = String::with_capacity(((to - from) * 8) as usize);
         for k in from..to {
             self.push_token(k, &mut s);

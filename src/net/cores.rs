@@ -56,7 +56,7 @@ fn epoll_forced() -> bool {
 
 /// Runs `make()` to completion on a monoio runtime built on the current thread, trying the
 /// driver ladder. Returns the driver used and the future's output.
-pub fn block_on<F, Fut>(make: F) -> io::Result<(Driver, Fut::Output)>
+pub(crate) fn block_on<F, Fut>(make: F) -> io::Result<(Driver, Fut::Output)>
 where
     F: FnOnce(Driver) -> Fut,
     Fut: Future,
@@ -100,11 +100,15 @@ where
 }
 
 /// A pinned worker thread: its driver and its future's output.
-pub type Worker<T> = JoinHandle<io::Result<(Driver, T)>>;
+pub(crate) type Worker<T> = JoinHandle<io::Result<(Driver, T)>>;
 
 /// Spawns one thread per entry of `cores`, pinned to that core, each running `make(index)` on
 /// its own runtime. `make` runs on the new thread, so the future need not be `Send`.
-pub fn spawn_pinned<F, Fut>(name: &str, cores: &[usize], make: F) -> io::Result<Vec<Worker<Fut::Output>>>
+pub(crate) fn spawn_pinned<F, Fut>(
+    name: &str,
+    cores: &[usize],
+    make: F,
+) -> io::Result<Vec<Worker<Fut::Output>>>
 where
     F: Fn(usize, Driver) -> Fut + Send + Clone + 'static,
     Fut: Future + 'static,
@@ -126,7 +130,7 @@ where
 /// The cores to run on: `n` of them (0 = all available), or an explicit list like `0,2-3`.
 /// More workers than cores, or a core this process may not run on, is an error: pinning is
 /// best effort, so either would silently run workers on shared cores.
-pub fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
+pub(crate) fn select_cores(spec: Option<&str>) -> Result<Vec<usize>, String> {
     let available: Vec<usize> =
         core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_default();
     let available = if available.is_empty() {

@@ -13,11 +13,11 @@ use std::task::{Poll, Waker};
 
 /// The latch fired before the guarded future finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fired;
+pub(crate) struct Fired;
 
 /// A one-shot, single-thread broadcast.
 #[derive(Default)]
-pub struct Latch {
+pub(crate) struct Latch {
     fired: Cell<bool>,
     slots: RefCell<Slots>,
 }
@@ -29,16 +29,16 @@ struct Slots {
 }
 
 impl Latch {
-    pub fn new() -> Latch {
+    pub(crate) fn new() -> Latch {
         Latch::default()
     }
 
-    pub fn is_fired(&self) -> bool {
+    pub(crate) fn is_fired(&self) -> bool {
         self.fired.get()
     }
 
     /// Fires the latch: every guarded future ends with `Err(Fired)` (idempotent).
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         if self.fired.replace(true) {
             return;
         }
@@ -47,7 +47,7 @@ impl Latch {
     }
 
     /// Runs `fut` unless the latch fires first (checked before every poll of `fut`).
-    pub async fn guard<F: Future>(&self, fut: F) -> Result<F::Output, Fired> {
+    pub(crate) async fn guard<F: Future>(&self, fut: F) -> Result<F::Output, Fired> {
         let mut fut = std::pin::pin!(fut);
         let mut slot = Slot { latch: self, index: None };
         poll_fn(|cx| {
@@ -64,7 +64,7 @@ impl Latch {
     }
 
     /// Sleeps until `deadline` (on the precise timer) unless the latch fires first.
-    pub async fn sleep_until(&self, deadline: std::time::Instant) -> Result<(), Fired> {
+    pub(crate) async fn sleep_until(&self, deadline: std::time::Instant) -> Result<(), Fired> {
         self.guard(crate::net::timer::sleep_until(deadline)).await
     }
 }

@@ -19,7 +19,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 /// makes racing starts fail safe: of two llmload processes binding at once, the later checker
 /// always sees the earlier one (both may fail; both never serve). A listener without
 /// SO_REUSEPORT, or another user's, already makes our bind fail with EADDRINUSE.
-pub fn reuseport_listeners(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
+pub(crate) fn reuseport_listeners(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net::TcpListener>> {
     let mut listeners = Vec::with_capacity(count);
     let mut bound = addr;
     for _ in 0..count.max(1) {

@@ -147,7 +147,7 @@ async fn service(timer: Rc<Timer>, stream: monoio::net::TcpStream) {
 }
 
 /// A precise sleep (see the module docs).
-pub struct Sleep {
+pub(crate) struct Sleep {
     deadline: Instant,
     timer: Option<Rc<Timer>>,
     id: Option<u64>,
@@ -155,7 +155,7 @@ pub struct Sleep {
 }
 
 /// Sleeps until `deadline` with sub-millisecond precision.
-pub fn sleep_until(deadline: Instant) -> Sleep {
+pub(crate) fn sleep_until(deadline: Instant) -> Sleep {
     Sleep { deadline, timer: None, id: None, fallback: None }
 }
 

@@ -26,7 +26,7 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
 }
 
 /// A client config. `cacert` adds trust anchors to the webpki and system roots.
-pub fn client_config(cacert: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn client_config(cacert: Option<&Path>, insecure: bool) -> Result<Arc<ClientConfig>, String> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?;
@@ -52,12 +52,12 @@ pub fn client_config(cacert: Option<&Path>, insecure: bool) -> Result<Arc<Client
 }
 
 /// The server name for SNI and verification.
-pub fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
     ServerName::try_from(host.to_string()).map_err(|e| format!("TLS server name {host:?}: {e}"))
 }
 
 /// A server config from PEM files.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
+pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
     let certs = read_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
     let mut config = ServerConfig::builder_with_provider(provider())

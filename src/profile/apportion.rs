@@ -3,7 +3,7 @@
 
 /// Largest-remainder apportionment of `total` among `weights` (ties go to the earlier
 /// scenario): 1000 users at 70/20/10 → 700/200/100; the parts always sum to `total`.
-pub fn largest_remainder(total: u32, weights: &[u32]) -> Vec<u32> {
+pub(crate) fn largest_remainder(total: u32, weights: &[u32]) -> Vec<u32> {
     let sum: u64 = weights.iter().map(|&w| u64::from(w)).sum();
     if sum == 0 || weights.is_empty() {
         return vec![0; weights.len()];
@@ -25,7 +25,7 @@ pub fn largest_remainder(total: u32, weights: &[u32]) -> Vec<u32> {
 }
 
 /// The scenario of user `user` (0-based) when `parts` users go to each scenario in order.
-pub fn index_of(user: u32, parts: &[u32]) -> usize {
+pub(crate) fn index_of(user: u32, parts: &[u32]) -> usize {
     let mut acc = 0;
     for (i, &p) in parts.iter().enumerate() {
         acc += p;
@@ -37,7 +37,7 @@ pub fn index_of(user: u32, parts: &[u32]) -> usize {
 }
 
 /// The scenario for a uniform `draw` in [0, 1), in proportion to `weights`.
-pub fn by_draw(draw: f64, weights: &[u32]) -> usize {
+pub(crate) fn by_draw(draw: f64, weights: &[u32]) -> usize {
     let sum: f64 = weights.iter().map(|&w| f64::from(w)).sum();
     let mut acc = 0.0;
     for (i, &w) in weights.iter().enumerate() {
@@ -52,7 +52,7 @@ pub fn by_draw(draw: f64, weights: &[u32]) -> usize {
 /// `n` arrivals split in proportion to `weights`: each scenario's whole share, then the few
 /// left over (fewer than the number of scenarios) drawn one by one with `draw()` (uniform in
 /// [0, 1)), so a backlog of any size is split in one step with the right expectation.
-pub fn split(n: u64, weights: &[u32], mut draw: impl FnMut() -> f64) -> Vec<u64> {
+pub(crate) fn split(n: u64, weights: &[u32], mut draw: impl FnMut() -> f64) -> Vec<u64> {
     let sum: u128 = weights.iter().map(|&w| u128::from(w)).sum();
     if sum == 0 {
         return vec![0; weights.len()];

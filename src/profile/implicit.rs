@@ -11,15 +11,15 @@ const STAGES: &str = "8:10s";
 /// Model when `--model` is not given (the built-in mock's).
 const MODEL: &str = "mock-gpt";
 /// `--protocol` when not given.
-pub const PROTOCOL: &str = "openai-chat";
+pub(crate) const PROTOCOL: &str = "openai-chat";
 /// `--max-tokens` when not given.
-pub const MAX_TOKENS: u32 = 64;
+pub(crate) const MAX_TOKENS: u32 = 64;
 /// `--prompt` when not given.
-pub const PROMPT: &str = "Say something short about load testing.";
+pub(crate) const PROMPT: &str = "Say something short about load testing.";
 
 /// The flags that describe the implicit profile.
 #[derive(Clone, Debug)]
-pub struct Implicit {
+pub(crate) struct Implicit {
     /// `--target`: a base URL (`http://h` or `http://h/v1`, given the protocol's path) or a
     /// full endpoint URL (kept as it is).
     pub target: String,
@@ -37,7 +37,7 @@ pub struct Implicit {
 
 impl Implicit {
     /// The one-scenario profile, or every flag error.
-    pub fn raw(&self) -> Result<RawProfile, Vec<String>> {
+    pub(crate) fn raw(&self) -> Result<RawProfile, Vec<String>> {
         let mut errs = Vec::new();
         let protocol = protocol_named(&mut errs, "--protocol", &self.protocol);
         if !is_http_url(&self.target) {

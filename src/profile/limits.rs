@@ -14,50 +14,50 @@ const HOUR: u64 = 3600;
 const DAY: u64 = 24 * HOUR;
 
 /// Shortest stage: the engine's timers tick in milliseconds.
-pub const MIN_STAGE: Duration = Duration::from_millis(1);
+pub(crate) const MIN_STAGE: Duration = Duration::from_millis(1);
 /// Longest stage (30 days).
-pub const MAX_STAGE: Duration = Duration::from_secs(30 * DAY);
+pub(crate) const MAX_STAGE: Duration = Duration::from_secs(30 * DAY);
 /// Most virtual users in a closed-loop stage (the peak of a ramp; all shards together).
-pub const MAX_USERS: u32 = 1_000_000;
+pub(crate) const MAX_USERS: u32 = 1_000_000;
 /// Highest open-loop rate in arrivals/s (either end of a ramp; all shards together).
-pub const MAX_RATE: f64 = 10_000_000.0;
+pub(crate) const MAX_RATE: f64 = 10_000_000.0;
 /// Most turns of one conversation.
-pub const MAX_TURNS: u32 = 10_000;
+pub(crate) const MAX_TURNS: u32 = 10_000;
 /// Largest `max_tokens` of a request.
-pub const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
+pub(crate) const MAX_OUTPUT_TOKENS: u32 = 1_000_000;
 /// Largest generated input: `approx_input_tokens` and `shared_prefix_tokens` (about 4 bytes
 /// a token, rendered once per scenario).
-pub const MAX_INPUT_TOKENS: u32 = 4_000_000;
+pub(crate) const MAX_INPUT_TOKENS: u32 = 4_000_000;
 /// Shortest timeout (whole request, connect, first byte, idle).
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 /// Longest timeout (a day).
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(DAY);
+pub(crate) const MAX_TIMEOUT: Duration = Duration::from_secs(DAY);
 /// Longest pause: `grace` after the last stage and `think_time` between turns (a day).
-pub const MAX_PAUSE: Duration = Duration::from_secs(DAY);
+pub(crate) const MAX_PAUSE: Duration = Duration::from_secs(DAY);
 /// Most requests in flight (`max_inflight`) and fixed connections (`connections`).
-pub const MAX_INFLIGHT: u64 = 1_000_000;
+pub(crate) const MAX_INFLIGHT: u64 = 1_000_000;
 /// Largest scenario weight.
-pub const MAX_WEIGHT: u64 = u32::MAX as u64;
+pub(crate) const MAX_WEIGHT: u64 = u32::MAX as u64;
 
 /// The allowed range of a duration.
 #[derive(Clone, Copy, Debug)]
-pub struct Span {
+pub(crate) struct Span {
     pub min: Duration,
     pub max: Duration,
 }
 
 /// A stage's duration.
-pub const STAGE: Span = Span { min: MIN_STAGE, max: MAX_STAGE };
+pub(crate) const STAGE: Span = Span { min: MIN_STAGE, max: MAX_STAGE };
 /// Every timeout.
-pub const TIMEOUT: Span = Span { min: MIN_TIMEOUT, max: MAX_TIMEOUT };
+pub(crate) const TIMEOUT: Span = Span { min: MIN_TIMEOUT, max: MAX_TIMEOUT };
 /// `grace` and `think_time` (0 = none).
-pub const PAUSE: Span = Span { min: Duration::ZERO, max: MAX_PAUSE };
+pub(crate) const PAUSE: Span = Span { min: Duration::ZERO, max: MAX_PAUSE };
 /// `warmup` (0 = none); it must also be shorter than every stage.
-pub const WARMUP: Span = Span { min: Duration::ZERO, max: MAX_STAGE };
+pub(crate) const WARMUP: Span = Span { min: Duration::ZERO, max: MAX_STAGE };
 
 impl Span {
     /// `d` if within the span, else why not (without a field name).
-    pub fn check(&self, d: Duration) -> Result<Duration, String> {
+    pub(crate) fn check(&self, d: Duration) -> Result<Duration, String> {
         if d < self.min {
             if d.is_zero() {
                 return Err("must be above 0".into());
@@ -72,7 +72,7 @@ impl Span {
 }
 
 /// `n` if within `min..=max`, else why not (without a field name).
-pub fn within(n: u64, min: u64, max: u64) -> Result<u64, String> {
+pub(crate) fn within(n: u64, min: u64, max: u64) -> Result<u64, String> {
     if n < min {
         Err(format!("{n} must be at least {min}"))
     } else if n > max {
@@ -120,7 +120,7 @@ pub(super) fn limit(errs: &mut Vec<String>, path: &str, name: &str, v: f64, zero
 }
 
 /// A duration as messages show it: `1ns`, `250us`, `1.5s`, whole hours as `720h`.
-pub fn show(d: Duration) -> String {
+pub(crate) fn show(d: Duration) -> String {
     let ns = d.as_nanos();
     if ns > 0 && ns < 1000 {
         format!("{ns}ns")
@@ -132,7 +132,7 @@ pub fn show(d: Duration) -> String {
 }
 
 /// A number as messages show it: `2000`, `0.5`, and `1e9` rather than ten digits.
-pub fn show_number(r: f64) -> String {
+pub(crate) fn show_number(r: f64) -> String {
     if r.abs() >= 1e9 {
         format!("{r:e}")
     } else {

@@ -12,15 +12,15 @@
 //! `scenarios: []` makes one scenario from `defaults`) the profile still loads, with a
 //! warning in [`Profile::warnings`]; other rewrites are errors.
 
-pub mod apportion;
+pub(crate) mod apportion;
 mod checks;
-pub mod implicit;
-pub mod limits;
+pub(crate) mod implicit;
+pub(crate) mod limits;
 mod overrides;
 mod resolve;
 mod scenario;
-pub mod schema;
-pub mod stages;
+pub(crate) mod schema;
+pub(crate) mod stages;
 mod suggest;
 #[cfg(test)]
 mod tests;
@@ -36,9 +36,9 @@ mod tests_warnings;
 use std::path::Path;
 use std::time::Duration;
 
-pub use implicit::Implicit;
-pub use overrides::{apply, Overrides};
-pub use schema::RawProfile;
+pub(crate) use implicit::Implicit;
+pub(crate) use overrides::{apply, Overrides};
+pub(crate) use schema::RawProfile;
 use stages::Stage;
 
 use crate::metrics::Limit;
@@ -57,15 +57,15 @@ struct Resolving<'a> {
 }
 
 /// The pool prompt when a pool scenario lists none (nexus's default).
-pub const DEFAULT_PROMPT: &str = "In one short sentence, explain a randomly chosen idea.";
+pub(crate) const DEFAULT_PROMPT: &str = "In one short sentence, explain a randomly chosen idea.";
 /// The script line when a scripted scenario gives no `script` (nexus's default).
-pub const DEFAULT_SCRIPT_LINE: &str = "continue";
+pub(crate) const DEFAULT_SCRIPT_LINE: &str = "continue";
 /// Input size of a sized scenario without `approx_input_tokens` (nexus's default).
-pub const DEFAULT_SIZED_TOKENS: u32 = 256;
+pub(crate) const DEFAULT_SIZED_TOKENS: u32 = 256;
 
 /// A validated profile with every default applied.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Profile {
+pub(crate) struct Profile {
     pub stages: Vec<Stage>,
     /// Requests starting within this time of each stage's start are not measured.
     pub warmup: Duration,
@@ -100,7 +100,7 @@ pub struct Profile {
 
 /// How prompts are kept from hitting a cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheMode {
+pub(crate) enum CacheMode {
     /// A per-conversation UUID at the front of the first user message (nexus's default).
     Bust,
     /// All conversations share a prefix of `shared_prefix_tokens`, then differ.
@@ -111,10 +111,10 @@ pub enum CacheMode {
 
 impl CacheMode {
     /// The names as written in profiles.
-    pub const NAMES: [&'static str; 3] = ["bust", "shared-prefix", "natural"];
+    pub(crate) const NAMES: [&'static str; 3] = ["bust", "shared-prefix", "natural"];
 
     /// Parses a profile name.
-    pub fn parse(name: &str) -> Option<CacheMode> {
+    pub(crate) fn parse(name: &str) -> Option<CacheMode> {
         match name {
             "bust" => Some(CacheMode::Bust),
             "shared-prefix" => Some(CacheMode::SharedPrefix),
@@ -124,7 +124,7 @@ impl CacheMode {
     }
 
     /// The profile name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CacheMode::Bust => "bust",
             CacheMode::SharedPrefix => "shared-prefix",
@@ -135,7 +135,7 @@ impl CacheMode {
 
 /// How open-loop arrivals are spaced.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Arrival {
+pub(crate) enum Arrival {
     /// Evenly spaced along the rate ramp (the default).
     #[default]
     Constant,
@@ -145,10 +145,10 @@ pub enum Arrival {
 
 impl Arrival {
     /// The names as written in profiles and `--arrival`.
-    pub const NAMES: [&'static str; 2] = ["constant", "poisson"];
+    pub(crate) const NAMES: [&'static str; 2] = ["constant", "poisson"];
 
     /// Parses a profile name.
-    pub fn parse(name: &str) -> Option<Arrival> {
+    pub(crate) fn parse(name: &str) -> Option<Arrival> {
         match name {
             "constant" => Some(Arrival::Constant),
             "poisson" => Some(Arrival::Poisson),
@@ -157,7 +157,7 @@ impl Arrival {
     }
 
     /// The profile name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Arrival::Constant => "constant",
             Arrival::Poisson => "poisson",
@@ -167,7 +167,7 @@ impl Arrival {
 
 /// Per-conversation correlation id.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Correlation {
+pub(crate) struct Correlation {
     /// Put the id in the prompt (only with `CacheMode::Bust`).
     pub uuid_in_prompt: bool,
     /// Send the id in this header on every turn; `None` when set to `""`.
@@ -176,7 +176,7 @@ pub struct Correlation {
 
 /// One weighted scenario, with the defaults merged in.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ScenarioSpec {
+pub(crate) struct ScenarioSpec {
     pub name: String,
     /// Share of the virtual users (closed loop) or arrivals (open loop); at least 1.
     pub weight: u32,
@@ -200,14 +200,14 @@ pub struct ScenarioSpec {
 
 impl ScenarioSpec {
     /// The value of a header, ignoring the case of the name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// Where a scenario's user messages come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Content {
+pub(crate) enum Content {
     /// A random prompt per turn.
     Pool(Vec<String>),
     /// Turn `i` sends `script[i % len]`.
@@ -216,35 +216,24 @@ pub enum Content {
     Sized(u32),
 }
 
-impl Content {
-    /// The mode name as written in profiles.
-    pub fn mode(&self) -> &'static str {
-        match self {
-            Content::Pool(_) => "pool",
-            Content::Scripted(_) => "scripted",
-            Content::Sized(_) => "sized",
-        }
-    }
-}
-
 /// Reads, parses and validates a profile file.
-pub fn load(path: &Path) -> Result<Profile, Vec<String>> {
+pub(crate) fn load(path: &Path) -> Result<Profile, Vec<String>> {
     load_with(path, &Overrides::default())
 }
 
 /// Reads a profile file, applies command-line overrides, then validates.
-pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Profile, Vec<String>> {
+pub(crate) fn load_with(path: &Path, overrides: &Overrides) -> Result<Profile, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read the profile: {e}")])?;
     apply(parse_raw(&text)?, overrides)
 }
 
 /// Parses and validates profile text.
-pub fn from_json(text: &str) -> Result<Profile, Vec<String>> {
+pub(crate) fn from_json(text: &str) -> Result<Profile, Vec<String>> {
     apply(parse_raw(text)?, &Overrides::default())
 }
 
 /// Parses profile text into the raw schema (shape errors only, no validation), for callers
 /// that apply `Overrides` themselves.
-pub fn parse_raw(text: &str) -> Result<RawProfile, Vec<String>> {
+pub(crate) fn parse_raw(text: &str) -> Result<RawProfile, Vec<String>> {
     suggest::decode(text)
 }

@@ -27,7 +27,7 @@ use super::{Profile, Resolving};
 
 /// Values from the command line that change a profile.
 #[derive(Clone, Debug, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     pub target: Option<String>,
     pub vk: Option<String>,
     pub model: Option<String>,
@@ -98,7 +98,7 @@ impl Overrides {
 
 /// Applies `overrides` to a raw profile, then validates and resolves it. Errors in the
 /// override values themselves are named after their flag (`--target: …`).
-pub fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<String>> {
+pub(crate) fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Vec<String>> {
     let mut errs = Vec::new();
     let replaced = overrides.replaced(&mut errs);
     // A replaced field is not the profile's any more: neither read nor checked.

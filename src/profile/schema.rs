@@ -17,7 +17,7 @@ use serde_json::Value;
 /// A whole profile file.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawProfile {
+pub(crate) struct RawProfile {
     /// What the profile measures; kept as `Profile::comment` when it is text.
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
@@ -46,7 +46,7 @@ pub struct RawProfile {
 /// `defaults`: inherited by every scenario.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDefaults {
+pub(crate) struct RawDefaults {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub protocol: Option<String>,
@@ -62,7 +62,7 @@ pub struct RawDefaults {
 /// One entry of `scenarios`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawScenario {
+pub(crate) struct RawScenario {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub name: Option<String>,
@@ -83,7 +83,7 @@ pub struct RawScenario {
 /// `content`: where prompts come from.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawContent {
+pub(crate) struct RawContent {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub mode: Option<String>,
@@ -95,7 +95,7 @@ pub struct RawContent {
 /// `turns`: `3` or `{"min": 3, "max": 6}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum RawTurns {
+pub(crate) enum RawTurns {
     Fixed(i64),
     Range(RawTurnRange),
 }
@@ -103,7 +103,7 @@ pub enum RawTurns {
 /// The object form of `turns`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTurnRange {
+pub(crate) struct RawTurnRange {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub min: Option<i64>,
@@ -113,7 +113,7 @@ pub struct RawTurnRange {
 /// `slo` (ours): per-request goodput limits; 0 or absent = no limit.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSlo {
+pub(crate) struct RawSlo {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub ttft_ms: Option<f64>,
@@ -124,7 +124,7 @@ pub struct RawSlo {
 /// `correlation`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCorrelation {
+pub(crate) struct RawCorrelation {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub uuid_in_prompt: Option<bool>,
@@ -134,7 +134,7 @@ pub struct RawCorrelation {
 /// `thresholds`: nexus's three plus ours; 0 = disabled.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawThresholds {
+pub(crate) struct RawThresholds {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub ttft_p95_ms: Option<f64>,
@@ -150,7 +150,7 @@ pub struct RawThresholds {
 /// `stages`: a list, or one comma-separated string (`"1:10s,100:60s"`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum RawStages {
+pub(crate) enum RawStages {
     Text(String),
     List(Vec<RawStage>),
 }
@@ -158,7 +158,7 @@ pub enum RawStages {
 /// One stage: `"100:60s"` / `"@2000:60s"` / `"10..50:30s"`, or an object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum RawStage {
+pub(crate) enum RawStage {
     Text(String),
     Object(RawStageObject),
 }
@@ -167,7 +167,7 @@ pub enum RawStage {
 /// with `users` (closed loop) or `rate` (open loop), each a number or `{"from", "to"}`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStageObject {
+pub(crate) struct RawStageObject {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub concurrency: Option<i64>,
@@ -179,7 +179,7 @@ pub struct RawStageObject {
 /// A number, or a ramp `{"from": a, "to": b}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum RawSpan {
+pub(crate) enum RawSpan {
     One(f64),
     Ramp(RawRamp),
 }
@@ -187,7 +187,7 @@ pub enum RawSpan {
 /// The object form of `RawSpan`.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRamp {
+pub(crate) struct RawRamp {
     #[serde(rename = "_comment")]
     pub comment: Option<Value>,
     pub from: f64,
@@ -197,7 +197,7 @@ pub struct RawRamp {
 impl RawProfile {
     /// The profile as JSON, unset fields left out: what a run records of a profile it built
     /// as a value (the implicit one), readable back by `profile::from_json`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         fn drop_nulls(v: &mut Value) {
             match v {
                 Value::Object(m) => {

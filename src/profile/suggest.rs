@@ -8,13 +8,13 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use super::schema::RawProfile;
-pub use crate::names::did_you_mean;
+pub(super) use crate::names::did_you_mean;
 
 /// Shape errors reported at most, per file.
 const MAX_SHAPE_ERRORS: usize = 32;
 
 /// Parses profile text into the raw schema, or every error found.
-pub fn decode(text: &str) -> Result<RawProfile, Vec<String>> {
+pub(super) fn decode(text: &str) -> Result<RawProfile, Vec<String>> {
     let mut value: Value = serde_json::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
     if !value.is_object() {
         return Err(vec![format!(
@@ -102,7 +102,7 @@ fn remove_at(root: &mut Value, segments: &[Segment]) -> bool {
 
 /// Formats a JSON path: `scenarios[2].content.mode`; keys that are not plain words are
 /// quoted (`defaults.headers."X Bad"`).
-pub fn format_path(segments: &[Segment]) -> String {
+pub(super) fn format_path(segments: &[Segment]) -> String {
     let mut out = String::new();
     for seg in segments {
         match seg {
@@ -120,7 +120,7 @@ pub fn format_path(segments: &[Segment]) -> String {
 }
 
 /// Appends `.key` to a path, quoting keys that are not plain words.
-pub fn push_key(path: &mut String, key: &str) {
+pub(super) fn push_key(path: &mut String, key: &str) {
     if !path.is_empty() {
         path.push('.');
     }
@@ -132,7 +132,7 @@ pub fn push_key(path: &mut String, key: &str) {
 }
 
 /// `path: "value" is not one of a, b, c` plus a suggestion when one is close.
-pub fn not_one_of(path: &str, value: &str, known: &[&str]) -> String {
+pub(super) fn not_one_of(path: &str, value: &str, known: &[&str]) -> String {
     let mut msg = format!("{path}: {value:?} is not one of {}", known.join(", "));
     if let Some(s) = did_you_mean(value, known) {
         msg.push_str(&format!("; did you mean {s:?}?"));

@@ -127,7 +127,7 @@ struct MessageBody<'a> {
 
 /// Appends the JSON request body of `turn`: `max_tokens` first (required), the system
 /// prompt as its own field.
-pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
     body::open(turn, out);
     body::number(b"max_tokens", turn.max_tokens, out);
     if let Some(system) = turn.system_json {
@@ -141,7 +141,7 @@ pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 
 /// Decoder for Anthropic Messages.
 #[derive(Default)]
-pub struct Anthropic {
+pub(crate) struct Anthropic {
     phase: Phase,
     /// Content blocks started so far (a delta must name one of them).
     blocks: u64,

@@ -6,14 +6,14 @@
 use super::{Message, Role, TurnBody};
 
 /// Encodes `text` as a JSON string literal (with quotes) appended to `out`.
-pub fn json_string(text: &str, out: &mut String) {
+pub(crate) fn json_string(text: &str, out: &mut String) {
     let mut buf = Vec::with_capacity(text.len() + 2);
     serde_json::to_writer(&mut buf, text).expect("a str always serializes");
     out.push_str(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"));
 }
 
 /// Encodes `text` as a JSON string literal (with quotes) appended to a byte buffer.
-pub fn write_json_string(text: &str, out: &mut Vec<u8>) {
+pub(crate) fn write_json_string(text: &str, out: &mut Vec<u8>) {
     serde_json::to_writer(out, text).expect("a str always serializes");
 }
 

@@ -2,14 +2,14 @@
 //! (SSE events or a whole JSON body) into what the engine measures — content deltas, usage,
 //! finish, in-stream errors — behind one small trait.
 
-pub mod anthropic;
+pub(crate) mod anthropic;
 pub(crate) mod body;
-pub mod kind;
-pub mod openai_chat;
-pub mod openai_completions;
-pub mod openai_responses;
+pub(crate) mod kind;
+pub(crate) mod openai_chat;
+pub(crate) mod openai_completions;
+pub(crate) mod openai_responses;
 
-pub use body::{json_string, write_json_string};
+pub(crate) use body::{json_string, write_json_string};
 pub use kind::ProtocolKind;
 
 use crate::metrics::ErrorKind;

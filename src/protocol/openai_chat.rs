@@ -79,7 +79,7 @@ struct Completion<'a> {
 }
 
 /// Appends the JSON request body of `turn`: the system prompt as the first message.
-pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
     body::open(turn, out);
     out.extend_from_slice(b",\"messages\":[");
     if let Some(system) = turn.system_json {
@@ -95,7 +95,7 @@ pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 
 /// Decoder for OpenAI chat completions.
 #[derive(Default)]
-pub struct OpenAiChat {
+pub(crate) struct OpenAiChat {
     done: bool,
 }
 

@@ -57,7 +57,7 @@ struct Completion<'a> {
 /// Appends the JSON request body of `turn`. Completions has no messages: the conversation
 /// is flattened into one prompt, `System\n\nUser: …\nAssistant: …\nUser: …\nAssistant:`,
 /// except that a lone user message without a system prompt is sent as it is.
-pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
     body::open(turn, out);
     out.extend_from_slice(b",\"prompt\":");
     write_prompt(turn, out);
@@ -91,7 +91,7 @@ fn write_prompt(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 
 /// Decoder for OpenAI legacy completions.
 #[derive(Default)]
-pub struct OpenAiCompletions {
+pub(crate) struct OpenAiCompletions {
     done: bool,
 }
 

@@ -130,7 +130,7 @@ struct ResponseBody<'a> {
 
 /// Appends the JSON request body of `turn`: the system prompt as `instructions`, the
 /// conversation as `input`.
-pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
+pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
     body::open(turn, out);
     if let Some(system) = turn.system_json {
         body::literal(b"instructions", system, out);
@@ -144,7 +144,7 @@ pub fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 
 /// Decoder for the OpenAI Responses API.
 #[derive(Default)]
-pub struct OpenAiResponses {
+pub(crate) struct OpenAiResponses {
     done: bool,
     last_sequence: Option<u64>,
 }

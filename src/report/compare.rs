@@ -6,10 +6,10 @@ use std::io::{self, Write};
 use serde_json::Value;
 
 /// Why two summaries cannot be compared.
-pub struct Incomparable(pub String);
+pub(crate) struct Incomparable(pub String);
 
 /// One compared figure.
-pub struct Row {
+pub(crate) struct Row {
     pub stage: String,
     pub scope: String,
     pub metric: &'static str,
@@ -44,7 +44,7 @@ fn value(fig: &Value, name: &str, path: &[&str]) -> Option<f64> {
 }
 
 /// Compares `old` and `new`; `pct` is the allowed relative change.
-pub fn compare(old: &Value, new: &Value, pct: f64) -> Result<Vec<Row>, Incomparable> {
+pub(crate) fn compare(old: &Value, new: &Value, pct: f64) -> Result<Vec<Row>, Incomparable> {
     for (name, s) in [("old", old), ("new", new)] {
         let version = s.get("schema_version").and_then(Value::as_u64);
         if !super::summary::READS.iter().any(|r| version == Some(u64::from(*r))) {
@@ -103,7 +103,7 @@ pub fn compare(old: &Value, new: &Value, pct: f64) -> Result<Vec<Row>, Incompara
 }
 
 /// Prints the comparison table.
-pub fn render(w: &mut impl Write, rows: &[Row], pct: f64) -> io::Result<()> {
+pub(crate) fn render(w: &mut impl Write, rows: &[Row], pct: f64) -> io::Result<()> {
     writeln!(
         w,
         "{:<16} {:<16} {:<16} {:>14} {:>14} {:>9}  verdict",

@@ -6,7 +6,7 @@ use super::summary::Figures;
 use super::view::RunView;
 
 /// The columns, in order. Times are milliseconds.
-pub const COLUMNS: &[&str] = &[
+pub(crate) const COLUMNS: &[&str] = &[
     "stage",
     "load",
     "scenario",
@@ -112,7 +112,7 @@ fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures
 }
 
 /// Writes the CSV of a run (its figures as the summary has them).
-pub fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
+pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
     writeln!(w, "{}", COLUMNS.join(","))?;
     for (i, stage) in view.summary.stages.iter().enumerate() {
         for (name, f) in &stage.scenarios {

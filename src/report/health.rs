@@ -8,15 +8,15 @@ use crate::units::format_us;
 
 /// An open-loop stage whose served rate is below this share of the offered rate is flagged:
 /// the target did not keep up (queued or shed what it could not serve).
-pub const SERVED_SHARE_MIN: f64 = 0.90;
+pub(crate) const SERVED_SHARE_MIN: f64 = 0.90;
 
 /// Open-loop send-lag p99 above this means the generator could not keep its schedule.
-pub const SEND_LAG_P99_LIMIT_US: u64 = 5_000;
+pub(crate) const SEND_LAG_P99_LIMIT_US: u64 = 5_000;
 /// A worker busier than this share of the stage's wall time is saturated.
-pub const WORKER_CPU_LIMIT: f64 = 0.90;
+pub(crate) const WORKER_CPU_LIMIT: f64 = 0.90;
 
 /// Why a stage's numbers may describe the generator rather than the server.
-pub fn stage_findings(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
+pub(crate) fn stage_findings(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
     let mut out = Vec::new();
     let at_limit = stage.all.dropped - stage.all.dropped_behind;
     if at_limit > 0 {
@@ -28,7 +28,7 @@ pub fn stage_findings(stage: &StageResult, fixed_connections: bool) -> Vec<Strin
 
 /// What the target did that a reader of the rates must know: an open-loop stage served
 /// less than was offered, or requests never reached the server.
-pub fn target_findings(stage: &StageResult) -> Vec<String> {
+pub(crate) fn target_findings(stage: &StageResult) -> Vec<String> {
     let mut out = Vec::new();
     let all = &stage.all;
     let window = stage.steady.as_secs_f64();
@@ -90,7 +90,7 @@ pub fn target_findings(stage: &StageResult) -> Vec<String> {
 
 /// The findings that mean llmload itself ran out of something (ports, fds, CPU, its
 /// schedule) — unlike drops at the in-flight limit, which a slow server causes.
-pub fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
+pub(crate) fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<String> {
     let mut out = Vec::new();
     let all = &stage.all;
     let gen_errors = all.generator_errors();
@@ -126,7 +126,7 @@ pub fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<Str
 
 /// The generator-health verdict shared by every report: whether the figures describe the
 /// server, llmload itself, or nothing at all (no request reached the server). `true` = good.
-pub fn verdict(total: &Stats, bound: bool) -> (bool, &'static str) {
+pub(crate) fn verdict(total: &Stats, bound: bool) -> (bool, &'static str) {
     let unreached: u64 =
         ErrorKind::ALL.iter().filter(|k| k.is_unreached()).map(|k| total.errors[k.index()]).sum();
     if total.requests > 0 && total.ok == 0 && unreached == total.requests {
@@ -139,6 +139,6 @@ pub fn verdict(total: &Stats, bound: bool) -> (bool, &'static str) {
 }
 
 /// True when any stage was generator-bound.
-pub fn generator_bound(run: &RunResult) -> bool {
+pub(crate) fn generator_bound(run: &RunResult) -> bool {
     run.stages.iter().any(|s| !stage_findings(s, run.fixed_connections).is_empty())
 }

@@ -18,13 +18,13 @@ use super::view::RunView;
 use crate::metrics::Metric;
 
 /// The legend line of the Java format.
-pub const LEGEND: &str =
+pub(crate) const LEGEND: &str =
     "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"";
 
 /// A scenario name as a tag part: ASCII letters, digits and `-_.:@+=~` as they are, every
 /// other byte (commas, spaces and line breaks are not allowed in tags; `/` separates the
 /// parts) as `%XX`.
-pub fn tag_part(name: &str) -> String {
+pub(crate) fn tag_part(name: &str) -> String {
     let mut s = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.:@+=~".contains(&b) {
@@ -61,7 +61,7 @@ fn lines(out: &mut String, stage: usize, scope: &str, start: f64, length: f64, f
 
 /// Renders `histograms.hlog` of a run: the histograms as the summary encodes them. A
 /// scenario named `ALL` is left out (its tag would be the aggregate's).
-pub fn render(view: &RunView) -> String {
+pub(crate) fn render(view: &RunView) -> String {
     let summary = view.summary;
     let start = summary.meta.start_unix_us as f64 / 1e6;
     let mut out = String::new();

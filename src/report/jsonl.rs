@@ -23,7 +23,7 @@ use crate::profile::stages::{Load, Stage};
 /// (`#[serde(default)]`), or as None where rebuilding a run needs them (`Option` without a
 /// JSON null: `rebuild` refuses a line without them, naming the field).
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct Line<'a> {
+pub(crate) struct Line<'a> {
     /// 1-based.
     pub stage: usize,
     /// The stage's users (closed loop) or rate (open loop), at its end.
@@ -84,7 +84,7 @@ pub struct Line<'a> {
 }
 
 /// Writes turn records as JSON lines.
-pub struct JsonlWriter {
+pub(crate) struct JsonlWriter {
     out: BufWriter<File>,
     base: (Instant, u64),
     stages: Vec<Stage>,
@@ -94,7 +94,7 @@ pub struct JsonlWriter {
 }
 
 impl JsonlWriter {
-    pub fn create(path: &Path, stages: Vec<Stage>, scenarios: Vec<String>) -> io::Result<JsonlWriter> {
+    pub(crate) fn create(path: &Path, stages: Vec<Stage>, scenarios: Vec<String>) -> io::Result<JsonlWriter> {
         let unix_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64);
         Ok(JsonlWriter {
             out: BufWriter::with_capacity(1 << 20, File::create(path)?),
@@ -113,7 +113,7 @@ impl JsonlWriter {
     }
 
     /// Writes one record (buffered).
-    pub fn write(&mut self, t: &TurnRecord) -> io::Result<()> {
+    pub(crate) fn write(&mut self, t: &TurnRecord) -> io::Result<()> {
         let o = &t.outcome;
         let (concurrency, rate) = match self.stages.get(t.stage).map(|s| s.load) {
             Some(Load::Closed { to, .. }) => (Some(to), None),
@@ -164,7 +164,7 @@ impl JsonlWriter {
     }
 
     /// Flushes whole lines to the file.
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 }

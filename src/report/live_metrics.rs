@@ -8,7 +8,7 @@ use crate::metrics::live::{bucket_range, Buckets, LiveSnapshot, BUCKETS, SUB};
 /// The `le` bounds (µs) of the exposed histograms: two per power of two (`2^k`, `1.5·2^k`)
 /// from 128 µs to ~54 min. Each is a live bucket boundary, so the cumulative counts are
 /// exact (integer µs below the bound); the live buckets are finer and are merged.
-pub fn bounds_us() -> Vec<u64> {
+pub(crate) fn bounds_us() -> Vec<u64> {
     (2 * SUB..BUCKETS)
         .map(bucket_range)
         .filter(|&(lo, w)| lo >= 128 && (lo == w * SUB as u64 || lo == w * (SUB + SUB / 2) as u64))
@@ -17,7 +17,7 @@ pub fn bounds_us() -> Vec<u64> {
 }
 
 /// The exposition of one snapshot.
-pub fn render(s: &LiveSnapshot) -> String {
+pub(crate) fn render(s: &LiveSnapshot) -> String {
     let mut p = PromText::new();
     let t = &s.totals;
     p.family(

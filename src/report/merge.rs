@@ -169,7 +169,7 @@ fn merge_timelines(parts: &[&[Second]]) -> Vec<Second> {
 
 /// Merges summaries (named for errors) into one. The thresholds of the profile they share
 /// are checked again on the merged figures.
-pub fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
+pub(crate) fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
     let Some((_, first)) = inputs.first() else { return Err("nothing to merge".into()) };
     for (name, s) in &inputs[1..] {
         check_compatible(first, s, name)?;

@@ -1,25 +1,25 @@
 //! Reports rendered from a run's merged results. Every writer takes `impl Write`; the engine
 //! never sees an output format.
 
-pub mod compare;
-pub mod csv;
-pub mod health;
-pub mod hlog;
+pub(crate) mod compare;
+pub(crate) mod csv;
+pub(crate) mod health;
+pub(crate) mod hlog;
 pub mod html;
-pub mod jsonl;
-pub mod live_metrics;
-pub mod merge;
-pub mod model;
-pub mod prom;
-pub mod promtext;
-pub mod rebuild;
-pub mod redact;
-pub mod run_dir;
-pub mod summary;
-pub mod svg;
-pub mod text;
-pub mod thresholds;
-pub mod view;
+pub(crate) mod jsonl;
+pub(crate) mod live_metrics;
+pub(crate) mod merge;
+pub(crate) mod model;
+pub(crate) mod prom;
+pub(crate) mod promtext;
+pub(crate) mod rebuild;
+pub(crate) mod redact;
+pub(crate) mod run_dir;
+pub(crate) mod summary;
+pub(crate) mod svg;
+pub(crate) mod text;
+pub(crate) mod thresholds;
+pub(crate) mod view;
 
 use std::path::Path;
 

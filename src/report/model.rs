@@ -6,12 +6,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::summary::Summary;
 
 /// Microseconds since the Unix epoch.
-pub fn unix_us(t: SystemTime) -> u64 {
+pub(crate) fn unix_us(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
 }
 
 /// Reads and checks a `summary.json`; the error names the file.
-pub fn load(path: &std::path::Path) -> Result<Summary, String> {
+pub(crate) fn load(path: &std::path::Path) -> Result<Summary, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))?;

@@ -25,7 +25,7 @@ use super::view::RunView;
 use crate::metrics::{Metric, Stats};
 
 /// The histogram bucket bounds in µs: 1, 2.5 and 5 per decade from 100 µs to 500 s.
-pub const BUCKETS_US: [u64; 21] = [
+pub(crate) const BUCKETS_US: [u64; 21] = [
     100,
     250,
     500,
@@ -51,7 +51,7 @@ pub const BUCKETS_US: [u64; 21] = [
 
 /// Values recorded at most `le_us`: every range of equivalent values whose highest value is
 /// at most `le_us`.
-pub fn count_at_most(h: &Histogram<u64>, le_us: u64) -> u64 {
+pub(crate) fn count_at_most(h: &Histogram<u64>, le_us: u64) -> u64 {
     if h.is_empty() {
         return 0;
     }
@@ -206,7 +206,7 @@ fn flag(b: bool) -> f64 {
 }
 
 /// Renders `metrics.prom` of a run.
-pub fn render(view: &RunView) -> String {
+pub(crate) fn render(view: &RunView) -> String {
     let summary = view.summary;
     let scopes = scopes(view);
     let mut p = PromText::new();

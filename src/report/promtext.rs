@@ -8,11 +8,10 @@ use std::fmt::Write;
 
 /// A family's type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Counter,
     Gauge,
     Histogram,
-    Summary,
 }
 
 impl Kind {
@@ -21,21 +20,20 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Histogram => "histogram",
-            Kind::Summary => "summary",
         }
     }
 }
 
 /// An exposition being written.
 #[derive(Default, Debug)]
-pub struct PromText {
+pub(crate) struct PromText {
     out: String,
     families: BTreeSet<String>,
     series: BTreeSet<String>,
 }
 
 /// Escapes a label value (`\`, `"` and line feeds).
-pub fn escape_label(v: &str) -> String {
+pub(crate) fn escape_label(v: &str) -> String {
     let mut s = String::with_capacity(v.len());
     for c in v.chars() {
         match c {
@@ -54,7 +52,7 @@ fn escape_help(v: &str) -> String {
 }
 
 /// A sample value as Prometheus reads it.
-pub fn format_value(v: f64) -> String {
+pub(crate) fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v == f64::INFINITY {
@@ -69,13 +67,13 @@ pub fn format_value(v: f64) -> String {
 }
 
 impl PromText {
-    pub fn new() -> PromText {
+    pub(crate) fn new() -> PromText {
         PromText::default()
     }
 
     /// Starts a family: `# HELP` and `# TYPE`. A family started twice is a bug (one TYPE
     /// per family), so it panics in tests and debug builds and is ignored otherwise.
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
+    pub(crate) fn family(&mut self, name: &str, kind: Kind, help: &str) {
         if !self.families.insert(name.to_string()) {
             debug_assert!(false, "family {name} started twice");
             return;
@@ -87,7 +85,7 @@ impl PromText {
     /// One sample: `name` is the family name plus any suffix (`_bucket`, `_sum`, `_count`).
     /// A series written twice (same name and labels) is skipped: Prometheus rejects
     /// duplicates.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         let mut line = String::with_capacity(64);
         line.push_str(name);
         if !labels.is_empty() {
@@ -108,7 +106,7 @@ impl PromText {
     }
 
     /// The text, ending with a line feed.
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         self.out
     }
 }

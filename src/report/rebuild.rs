@@ -64,7 +64,7 @@ fn outcome(l: &Line) -> Result<Outcome, String> {
 
 /// Reads `results.jsonl` into a summary; a line that does not parse is an error naming
 /// its number, except a torn last line (the writer was killed mid-line), which is skipped.
-pub fn from_jsonl(path: &Path) -> Result<Summary, String> {
+pub(crate) fn from_jsonl(path: &Path) -> Result<Summary, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut stages: Vec<StageAcc> = Vec::new();
     let mut scenarios: Vec<String> = Vec::new();

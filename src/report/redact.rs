@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-pub const REDACTED: &str = "<redacted>";
+pub(crate) const REDACTED: &str = "<redacted>";
 
 /// Headers whose values are credentials, whatever the run says.
 const SECRET_HEADERS: &[&str] =
@@ -13,7 +13,7 @@ const SECRET_HEADERS: &[&str] =
 const SECRET_FLAGS: &[&str] = &["--vk"];
 
 /// Whether a header's value must never be written (`extra`: `--redact-header` names).
-pub fn is_secret_header(name: &str, extra: &[String]) -> bool {
+pub(crate) fn is_secret_header(name: &str, extra: &[String]) -> bool {
     let name = name.trim();
     SECRET_HEADERS.iter().any(|s| s.eq_ignore_ascii_case(name))
         || extra.iter().any(|s| s.trim().eq_ignore_ascii_case(name))
@@ -28,7 +28,7 @@ fn header_arg(h: &str, extra: &[String]) -> String {
 }
 
 /// The command line with every secret replaced.
-pub fn command(args: &[String], extra: &[String]) -> Vec<String> {
+pub(crate) fn command(args: &[String], extra: &[String]) -> Vec<String> {
     let mut out = Vec::with_capacity(args.len());
     let mut next_is = None::<&str>;
     for a in args {
@@ -56,7 +56,7 @@ pub fn command(args: &[String], extra: &[String]) -> Vec<String> {
 }
 
 /// The profile with its `vk` and secret header values replaced (at any depth).
-pub fn profile(mut v: Value, extra: &[String]) -> Value {
+pub(crate) fn profile(mut v: Value, extra: &[String]) -> Value {
     redact_value(&mut v, extra);
     v
 }
@@ -88,7 +88,7 @@ fn redact_value(v: &mut Value, extra: &[String]) {
 
 /// SHA-256 (hex) of the redacted profile in canonical form (keys sorted): equal for runs of
 /// the same profile, whichever host or shard ran them.
-pub fn profile_hash(redacted: &Value) -> String {
+pub(crate) fn profile_hash(redacted: &Value) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(serde_json::to_vec(redacted).expect("JSON value serializes"));
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Creates a fresh run directory under `out`.
-pub fn create(out: &Path, salt: u64) -> std::io::Result<PathBuf> {
+pub(crate) fn create(out: &Path, salt: u64) -> std::io::Result<PathBuf> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     let id =
         (u64::from(now.subsec_nanos()) ^ salt.rotate_left(17) ^ u64::from(std::process::id())) & 0xff_ffff;
@@ -14,21 +14,21 @@ pub fn create(out: &Path, salt: u64) -> std::io::Result<PathBuf> {
 }
 
 /// `yyyymmddThhmmssZ` for seconds since the epoch.
-pub fn utc_compact(secs: i64) -> String {
+pub(crate) fn utc_compact(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// RFC 3339 UTC (`2026-11-25T13:45:00Z`) for seconds since the epoch.
-pub fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// (year, month, day) → days since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y.rem_euclid(400);
@@ -39,7 +39,7 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

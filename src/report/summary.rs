@@ -6,12 +6,12 @@ use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{RunResult, StageResult};
-pub use crate::metrics::timeline::Second;
+pub(crate) use crate::metrics::timeline::Second;
 use crate::metrics::{Counters, Metric, Stats};
 use crate::units::per_second;
 
 /// Facts about the run that are not measurements.
-pub struct RunInfo {
+pub(crate) struct RunInfo {
     pub target: String,
     pub fd_limit: u64,
     /// Each endpoint and how long resolving it took (once, at start).
@@ -20,11 +20,11 @@ pub struct RunInfo {
 
 /// Bumped on any change of the layout (docs/metrics.md lists them; docs/summary.schema.json
 /// describes the current one).
-pub const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 3;
 
 /// The versions this llmload reads. Version 2 has the same fields as 3 (only the order of a
 /// figures object differs: the counters all come before the rates now).
-pub const READS: [u32; 2] = [2, 3];
+pub(crate) const READS: [u32; 2] = [2, 3];
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -146,7 +146,7 @@ pub struct MergedRun {
 
 /// A fresh run id: 128 random bits in hex (from the OS-seeded thread RNG), unique across
 /// hosts and repeated runs.
-pub fn new_run_id() -> String {
+pub(crate) fn new_run_id() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
@@ -249,7 +249,7 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
 }
 
 /// Builds the summary of a run.
-pub fn build(run: &RunResult, info: &RunInfo, checks: &[super::thresholds::Check]) -> Summary {
+pub(crate) fn build(run: &RunResult, info: &RunInfo, checks: &[super::thresholds::Check]) -> Summary {
     Summary {
         schema_version: SCHEMA_VERSION,
         llmload_version: env!("CARGO_PKG_VERSION").to_string(),

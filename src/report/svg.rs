@@ -7,7 +7,7 @@ use std::fmt::Write;
 use crate::units::format_us;
 
 /// The view box width of a chart in a half-width card (`Chart::width` widens it).
-pub const W: f64 = 640.0;
+pub(crate) const W: f64 = 640.0;
 const H: f64 = 240.0;
 const LEFT: f64 = 58.0;
 const RIGHT: f64 = 20.0;
@@ -15,7 +15,7 @@ const TOP: f64 = 14.0;
 const BOTTOM: f64 = 30.0;
 
 /// `s` with the five HTML-special characters escaped (text and attribute values alike).
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -32,7 +32,7 @@ pub fn esc(s: &str) -> String {
 
 /// How data values map onto an axis.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Scale {
+pub(crate) enum Scale {
     Linear,
     /// log10 of the value (values must be positive).
     Log,
@@ -52,7 +52,7 @@ impl Scale {
 
 /// One axis: scale, data range and labelled ticks (data units).
 #[derive(Clone, Debug)]
-pub struct Axis {
+pub(crate) struct Axis {
     pub scale: Scale,
     pub min: f64,
     pub max: f64,
@@ -85,13 +85,13 @@ fn nice_step(raw: f64) -> f64 {
 }
 
 /// A linear axis from 0 to at least `max` with about five round ticks labelled by `fmt`.
-pub fn linear_axis(max: f64, fmt: fn(f64) -> String) -> Axis {
+pub(crate) fn linear_axis(max: f64, fmt: fn(f64) -> String) -> Axis {
     let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
     axis_with_step(max, nice_step(max / 5.0), fmt)
 }
 
 /// A linear axis of whole counts (ticks never fall between integers).
-pub fn count_axis(max: f64) -> Axis {
+pub(crate) fn count_axis(max: f64) -> Axis {
     let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
     let step = nice_step(max / 5.0).max(1.0);
     // 2.5 is a round step but not a whole one.
@@ -105,7 +105,7 @@ fn axis_with_step(max: f64, step: f64, fmt: fn(f64) -> String) -> Axis {
 }
 
 /// Microseconds as a tick label (`0`, `250ms`, `1.5s`).
-pub fn time_label(us: f64) -> String {
+pub(crate) fn time_label(us: f64) -> String {
     if us <= 0.0 {
         "0".into()
     } else {
@@ -114,7 +114,7 @@ pub fn time_label(us: f64) -> String {
 }
 
 /// A count as a short tick label (`12`, `2.5`, `1.5k`, `3M`).
-pub fn count_label(v: f64) -> String {
+pub(crate) fn count_label(v: f64) -> String {
     let trim = |x: f64, unit: &str| {
         let s = format!("{x:.2}");
         format!("{}{unit}", s.trim_end_matches('0').trim_end_matches('.'))
@@ -129,7 +129,7 @@ pub fn count_label(v: f64) -> String {
 }
 
 /// Seconds as a tick label (`45s`, `2m`, `2m30s`).
-pub fn secs_label(s: f64) -> String {
+pub(crate) fn secs_label(s: f64) -> String {
     let s = s.round() as u64;
     match (s / 60, s % 60) {
         (0, sec) => format!("{sec}s"),
@@ -139,7 +139,7 @@ pub fn secs_label(s: f64) -> String {
 }
 
 /// A time axis in seconds from 0 to `max`, ticked on round clock steps.
-pub fn seconds_axis(max: f64) -> Axis {
+pub(crate) fn seconds_axis(max: f64) -> Axis {
     let max = if max.is_finite() && max > 0.0 { max } else { 1.0 };
     const STEPS: [f64; 14] = [1., 2., 5., 10., 15., 30., 60., 120., 300., 600., 900., 1800., 3600., 7200.];
     let step = STEPS.iter().copied().find(|s| max / s <= 8.0).unwrap_or((max / 8.0 / 3600.0).ceil() * 3600.0);
@@ -149,7 +149,7 @@ pub fn seconds_axis(max: f64) -> Axis {
 }
 
 /// A log axis of microseconds over [lo, hi], ticked at 1-2-5 decades (only 1× when crowded).
-pub fn log_time_axis(lo: f64, hi: f64) -> Axis {
+pub(crate) fn log_time_axis(lo: f64, hi: f64) -> Axis {
     let lo = lo.max(1.0);
     let hi = hi.max(lo * 1.5);
     let mut ticks = Vec::new();
@@ -172,13 +172,13 @@ pub fn log_time_axis(lo: f64, hi: f64) -> Axis {
 }
 
 /// The percentile axis of a latency spectrum: 0% to 99.99% on the tail scale.
-pub fn tail_axis() -> Axis {
+pub(crate) fn tail_axis() -> Axis {
     let ticks = [(0.0, "0%"), (0.9, "90%"), (0.99, "99%"), (0.999, "99.9%"), (0.9999, "99.99%")];
     Axis { scale: Scale::Tail, min: 0.0, max: 0.9999, ticks: ticks.map(|(q, l)| (q, l.to_string())).to_vec() }
 }
 
 /// A line; `None` breaks it (no sample).
-pub struct Series {
+pub(crate) struct Series {
     pub name: String,
     pub color: &'static str,
     pub dashed: bool,
@@ -188,14 +188,14 @@ pub struct Series {
 }
 
 /// A labelled span of the x axis (a stage), shaded on alternate spans.
-pub struct Band {
+pub(crate) struct Band {
     pub x0: f64,
     pub x1: f64,
     pub label: String,
 }
 
 /// A bar from x0 to x1 with height y and a tooltip.
-pub struct Bar {
+pub(crate) struct Bar {
     pub x0: f64,
     pub x1: f64,
     pub y: f64,
@@ -203,14 +203,14 @@ pub struct Bar {
 }
 
 /// A vertical marker line (e.g. p50) with a label.
-pub struct Mark {
+pub(crate) struct Mark {
     pub x: f64,
     pub label: String,
     pub color: &'static str,
 }
 
 /// Everything one chart shows.
-pub struct Chart {
+pub(crate) struct Chart {
     pub label: String,
     /// View box width: [`W`] for a half-width card, about twice that for a full-width one.
     pub width: f64,
@@ -226,7 +226,7 @@ pub struct Chart {
 }
 
 impl Chart {
-    pub fn new(label: &str, x: Axis, y: Axis) -> Chart {
+    pub(crate) fn new(label: &str, x: Axis, y: Axis) -> Chart {
         Chart {
             label: label.to_string(),
             width: W,
@@ -254,7 +254,7 @@ impl Chart {
     }
 
     /// The chart as one `<svg>` element (a "no data" placeholder when there is nothing to draw).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut o = String::with_capacity(8192);
         let _ = write!(
             o,
@@ -399,7 +399,7 @@ impl Chart {
 }
 
 /// Log-spaced bins over [lo, hi]: about 8 to 20 per decade, 12 to 60 in all.
-pub fn log_bins(lo: f64, hi: f64) -> Vec<(f64, f64)> {
+pub(crate) fn log_bins(lo: f64, hi: f64) -> Vec<(f64, f64)> {
     let (a, b) = (lo.max(1.0).log10(), hi.max(lo.max(1.0) * 1.2).log10());
     let per_decade = (40.0 / (b - a)).clamp(8.0, 20.0);
     let (a, b) = ((a * per_decade).floor() / per_decade, (b * per_decade).ceil() / per_decade);

@@ -24,7 +24,7 @@ fn pct(h: &Histogram<u64>, q: f64) -> String {
 /// The one-line summary printed as each stage ends. It counts what the progress line
 /// counts: rps is requests finished per second (here: inside the window), errors are failed
 /// requests (cancelled and dropped ones are shown apart).
-pub fn stage_line(index: usize, r: &StageResult) -> String {
+pub(crate) fn stage_line(index: usize, r: &StageResult) -> String {
     let a = &r.all;
     let secs = r.steady.as_secs_f64();
     let ok_pct = if a.requests > 0 { a.ok as f64 * 100.0 / a.requests as f64 } else { 0.0 };
@@ -148,7 +148,7 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
 }
 
 /// Writes the full report.
-pub fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
+pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
     let (run, summary) = (&view.run, view.summary);
     let (meta, checks) = (&summary.meta, &summary.thresholds);
     writeln!(w, "llmload report — target {}", summary.target)?;

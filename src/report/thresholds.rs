@@ -37,21 +37,21 @@ impl Check {
 
 /// What the evaluated figures cover: the whole run, or one shard's part of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Coverage {
+pub(crate) enum Coverage {
     Whole,
     Shard,
 }
 
 /// The failed share a run may have when its profile sets no `error_rate` threshold
 /// (`--max-error-rate` changes it; 1 turns it off).
-pub const DEFAULT_MAX_ERROR_RATE: f64 = 0.10;
+pub(crate) const DEFAULT_MAX_ERROR_RATE: f64 = 0.10;
 /// The check every stage gets: at least one successful request (a stage where nothing
 /// succeeded describes no server, whatever else passed).
-pub const OK_REQUESTS: &str = "ok_requests";
+pub(crate) const OK_REQUESTS: &str = "ok_requests";
 
 /// The limits a run is judged by: the profile's thresholds, the default error-rate limit
 /// when the profile sets none (`max_error_rate` below 1), and `ok_requests ≥ 1`.
-pub fn limits(thresholds: &[Limit], max_error_rate: f64) -> Vec<Limit> {
+pub(crate) fn limits(thresholds: &[Limit], max_error_rate: f64) -> Vec<Limit> {
     let mut out = thresholds.to_vec();
     let own_rate = thresholds.iter().any(|l| l.measure == Measure::ErrorRate);
     if !own_rate && max_error_rate < 1.0 {
@@ -66,7 +66,7 @@ pub fn limits(thresholds: &[Limit], max_error_rate: f64) -> Vec<Limit> {
 /// Checks every limit on every stage (ALL, then each scenario that saw requests); on a
 /// shard, the ones that do not [hold per shard](Measure::holds_per_shard) are recorded as
 /// deferred. A figure that was not measured (no request, an empty histogram) counts as 0.
-pub fn evaluate(limits: &[Limit], run: &RunResult, coverage: Coverage) -> Vec<Check> {
+pub(crate) fn evaluate(limits: &[Limit], run: &RunResult, coverage: Coverage) -> Vec<Check> {
     let mut checks = Vec::new();
     for (i, stage) in run.stages.iter().enumerate() {
         let steady = stage.steady.as_secs_f64();

@@ -63,7 +63,7 @@ impl<'a> RunView<'a> {
 }
 
 /// The statistics a figures object was made from (counters copied, histograms decoded).
-pub fn stats_of(f: &Figures) -> Result<Stats, String> {
+pub(crate) fn stats_of(f: &Figures) -> Result<Stats, String> {
     let mut s = Stats::from(f.counters.clone());
     for (name, text) in &f.histograms {
         let metric = Metric::from_name(name).ok_or_else(|| format!("unknown metric {name:?}"))?;
@@ -99,7 +99,7 @@ fn stage_result(s: &StageSummary, scenarios: &[String]) -> Result<StageResult, S
 }
 
 /// The scenario names of a summary, in the order of its first stage (then any others).
-pub fn scenario_names(summary: &Summary) -> Vec<String> {
+pub(crate) fn scenario_names(summary: &Summary) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for st in &summary.stages {
         for name in st.scenarios.keys() {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 /// Which provider's conventions a route follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
+pub(crate) enum Family {
     /// `{"error":{"message","type","param","code"}}`, `x-request-id`.
     OpenAi,
     /// `{"type":"error","error":{"type","message"},"request_id"}`, `request-id`.
@@ -14,7 +14,7 @@ pub enum Family {
 
 impl Family {
     /// The response header that carries the request id.
-    pub fn request_id_header(self) -> &'static str {
+    pub(crate) fn request_id_header(self) -> &'static str {
         match self {
             Family::OpenAi => "x-request-id",
             Family::Anthropic => "request-id",
@@ -23,7 +23,7 @@ impl Family {
 }
 
 /// OpenAI's `type` and `code` for a status.
-pub fn openai_kind(status: u16) -> (&'static str, Option<&'static str>) {
+pub(crate) fn openai_kind(status: u16) -> (&'static str, Option<&'static str>) {
     match status {
         401 => ("invalid_request_error", Some("invalid_api_key")),
         403 => ("invalid_request_error", Some("unsupported_country_region_territory")),
@@ -40,7 +40,7 @@ pub fn openai_kind(status: u16) -> (&'static str, Option<&'static str>) {
 }
 
 /// Anthropic's `error.type` for a status.
-pub fn anthropic_kind(status: u16) -> &'static str {
+pub(crate) fn anthropic_kind(status: u16) -> &'static str {
     match status {
         401 => "authentication_error",
         402 => "billing_error",
@@ -56,7 +56,7 @@ pub fn anthropic_kind(status: u16) -> &'static str {
 }
 
 /// A default message per status, close to the providers' wording.
-pub fn default_message(status: u16) -> &'static str {
+pub(crate) fn default_message(status: u16) -> &'static str {
     match status {
         400 => "Invalid request.",
         401 => "Incorrect API key provided.",
@@ -103,7 +103,7 @@ struct AnthropicErrorInner<'a> {
 }
 
 /// Writes the error body for `status` in `family`'s shape. `code` overrides OpenAI's code.
-pub fn write_error_body(
+pub(crate) fn write_error_body(
     out: &mut Vec<u8>,
     family: Family,
     status: u16,
@@ -134,7 +134,7 @@ pub fn write_error_body(
 }
 
 /// Writes the in-stream error event body (the `data:` payload of an SSE error frame).
-pub fn write_stream_error(out: &mut Vec<u8>, family: Family, status: u16, message: &str) {
+pub(crate) fn write_stream_error(out: &mut Vec<u8>, family: Family, status: u16, message: &str) {
     let result = match family {
         Family::OpenAi => {
             let (kind, code) = openai_kind(status);

@@ -47,15 +47,15 @@ use std::fmt;
 /// zero-padded sizes while still bounding the work a peer can make us do on a
 /// single size line. Values that do not fit in `u64` fail earlier with
 /// [`ChunkedErrorKind::SizeOverflow`].
-pub const MAX_SIZE_DIGITS: u32 = 32;
+pub(crate) const MAX_SIZE_DIGITS: u32 = 32;
 
 /// Most bytes of chunk extensions (plus whitespace before them) accepted on a
 /// single chunk-size line. Extensions are parsed only far enough to skip them.
-pub const CHUNK_EXTENSIONS_LIMIT: u32 = 4096;
+pub(crate) const CHUNK_EXTENSIONS_LIMIT: u32 = 4096;
 
 /// Most bytes accepted for the whole trailer section (all trailer field lines
 /// including their CRLFs, excluding the final empty line). Trailers are skipped.
-pub const TRAILERS_LIMIT: u32 = 16 * 1024;
+pub(crate) const TRAILERS_LIMIT: u32 = 16 * 1024;
 
 /// Position in the chunked-body grammar (one variant per place a byte can land).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

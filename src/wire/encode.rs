@@ -1,7 +1,7 @@
 //! Writers for HTTP/1.1 heads and chunks into a caller's buffer (no allocation of their own).
 
 /// The reason phrase for a status (only used for readability; clients ignore it).
-pub fn reason(status: u16) -> &'static str {
+pub(crate) fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
@@ -26,7 +26,7 @@ pub fn reason(status: u16) -> &'static str {
 }
 
 /// `HTTP/1.1 200 OK\r\n`
-pub fn status_line(out: &mut Vec<u8>, status: u16) {
+pub(crate) fn status_line(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
     out.push(b' ');
@@ -35,7 +35,7 @@ pub fn status_line(out: &mut Vec<u8>, status: u16) {
 }
 
 /// `name: value\r\n`
-pub fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+pub(crate) fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -43,13 +43,13 @@ pub fn header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 }
 
 /// `name: <decimal>\r\n`
-pub fn header_u64(out: &mut Vec<u8>, name: &str, value: u64) {
+pub(crate) fn header_u64(out: &mut Vec<u8>, name: &str, value: u64) {
     header(out, name, itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// One chunk of a chunked body: size in hex, CRLF, data, CRLF. Empty data writes nothing
 /// (an empty chunk would end the body).
-pub fn chunk(out: &mut Vec<u8>, data: &[u8]) {
+pub(crate) fn chunk(out: &mut Vec<u8>, data: &[u8]) {
     if data.is_empty() {
         return;
     }
@@ -68,7 +68,7 @@ pub fn chunk(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// The last chunk with no trailers: ends a chunked body.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+pub(crate) const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
 #[cfg(test)]
 mod tests {

@@ -3,10 +3,10 @@
 //! and `request` parse heads (rules and typed errors in `head`), `body` decodes any framing
 //! (chunked through `chunked`), `sse` scans event streams, `encode` and `api_error` write.
 
-pub mod api_error;
+pub(crate) mod api_error;
 pub mod body;
-pub mod chunked;
-pub mod encode;
+pub(crate) mod chunked;
+pub(crate) mod encode;
 pub mod head;
 pub mod request;
 pub mod response;

@@ -25,11 +25,11 @@ const FILLER_WORDS: &[&str] = &[
 ];
 
 /// Characters per token used to size prompts (the usual English estimate).
-pub const CHARS_PER_TOKEN: usize = 4;
+pub(crate) const CHARS_PER_TOKEN: usize = 4;
 
 /// A prebuilt filler text for one size, with cheap variation.
 #[derive(Clone, Debug)]
-pub struct Filler {
+pub(crate) struct Filler {
     /// Twice the needed words, so any start offset has a full window after it.
     text: String,
     /// Byte offsets where words start.
@@ -40,7 +40,7 @@ pub struct Filler {
 
 impl Filler {
     /// Filler for prompts of about `tokens` input tokens.
-    pub fn new(tokens: u32, seed: u64) -> Filler {
+    pub(crate) fn new(tokens: u32, seed: u64) -> Filler {
         let len = (tokens as usize * CHARS_PER_TOKEN).saturating_sub(60).max(8);
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
         let mut text = String::with_capacity(len * 2 + 16);
@@ -54,7 +54,7 @@ impl Filler {
     }
 
     /// A prompt of the planned size, starting at a random word.
-    pub fn prompt<R: Rng>(&self, rng: &mut R) -> String {
+    pub(crate) fn prompt<R: Rng>(&self, rng: &mut R) -> String {
         let usable = self.starts.partition_point(|&s| s + self.len <= self.text.len());
         let start = self.starts[rng.gen_range(0..usable.max(1))];
         let body = &self.text[start..start + self.len];
@@ -68,7 +68,7 @@ impl Filler {
 }
 
 /// A random RFC 4122 version-4 UUID.
-pub fn uuid_v4<R: Rng>(rng: &mut R) -> String {
+pub(crate) fn uuid_v4<R: Rng>(rng: &mut R) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b: [u8; 16] = rng.gen();
     b[6] = (b[6] & 0x0f) | 0x40;

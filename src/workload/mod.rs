@@ -2,8 +2,8 @@
 //! session that builds request bytes turn by turn and decodes the replies. The engine knows
 //! nothing about prompts or protocols beyond this interface.
 
-pub mod content;
-pub mod profile;
+pub(crate) mod content;
+pub(crate) mod profile;
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use crate::metrics::Outcome;
 use crate::protocol::Decoder;
 
 /// A compiled workload, shared read-only by every worker.
-pub trait Workload: Send + Sync {
+pub(crate) trait Workload: Send + Sync {
     /// Scenario names, in report order.
     fn scenarios(&self) -> Vec<String>;
     /// The scenario of closed-loop user `user` out of `users` (weights apportioned by
@@ -27,7 +27,7 @@ pub trait Workload: Send + Sync {
 }
 
 /// One conversation: builds each turn's request and learns from its outcome.
-pub trait Session {
+pub(crate) trait Session {
     /// The scenario this conversation belongs to.
     fn scenario(&self) -> usize;
     /// The index of the target (in `EngineConfig::targets`) it sends to.

@@ -48,14 +48,14 @@ struct Scenario {
 }
 
 /// A compiled profile.
-pub struct ProfileWorkload {
+pub(crate) struct ProfileWorkload {
     scenarios: Vec<Arc<Scenario>>,
     weights: Vec<u32>,
 }
 
 /// The distinct endpoints (scheme, host, port) of a profile's scenarios, and each scenario's
 /// index into them. Fails on an unparsable URL or on mixed http/https.
-pub fn targets(profile: &Profile) -> Result<(Vec<Target>, Vec<usize>), String> {
+pub(crate) fn targets(profile: &Profile) -> Result<(Vec<Target>, Vec<usize>), String> {
     let mut targets: Vec<Target> = Vec::new();
     let mut index = Vec::new();
     for (i, s) in profile.scenarios.iter().enumerate() {
@@ -101,7 +101,7 @@ fn render_head(spec: &ScenarioSpec, target: &Target, protocol: ProtocolKind, kee
 
 impl ProfileWorkload {
     /// Compiles a validated profile; `target_index[i]` is scenario i's endpoint.
-    pub fn new(
+    pub(crate) fn new(
         profile: &Profile,
         targets: &[Target],
         target_index: &[usize],

@@ -19,7 +19,7 @@ use crate::http::conn::Conn;
 /// Connects in progress per worker before arrivals wait for one to finish (or for an idle
 /// connection). Loopback connects take ~0.1 ms, so 32 allow ~300k connects/s; a 20 ms
 /// round trip still allows 1,600/s per worker.
-pub const MAX_CONNECTING: usize = 32;
+pub(super) const MAX_CONNECTING: usize = 32;
 
 /// Idle connections per target, connects in progress, and arrivals waiting.
 pub(crate) struct Pool<S> {
@@ -29,7 +29,7 @@ pub(crate) struct Pool<S> {
 }
 
 impl<S> Pool<S> {
-    pub fn new(targets: usize) -> Pool<S> {
+    pub(crate) fn new(targets: usize) -> Pool<S> {
         Pool {
             idle: RefCell::new((0..targets).map(|_| Vec::new()).collect()),
             connecting: Cell::new(0),
@@ -40,7 +40,7 @@ impl<S> Pool<S> {
     /// An idle connection to `target`, or None when the caller may open one (a connect
     /// place is free); waits for either until `deadline` or until `stopped()` turns true
     /// (checked when woken: see `wake_all`). Err: the wait ended without a connection.
-    pub async fn take(
+    pub(crate) async fn take(
         &self,
         target: usize,
         deadline: Instant,
@@ -70,7 +70,7 @@ impl<S> Pool<S> {
     }
 
     /// Gives a connection back and wakes one arrival waiting for `target`.
-    pub fn put(&self, target: usize, conn: Conn<S>) {
+    pub(crate) fn put(&self, target: usize, conn: Conn<S>) {
         self.idle.borrow_mut()[target].push(conn);
         if let Some(w) = self.waiters.borrow_mut()[target].pop_front() {
             w.wake();
@@ -79,28 +79,28 @@ impl<S> Pool<S> {
 
     /// Marks a connect in progress until the guard drops; then one waiter of each target is
     /// woken (the freed place serves any target).
-    pub fn connecting(&self) -> ConnectGuard<'_, S> {
+    pub(crate) fn connecting(&self) -> ConnectGuard<'_, S> {
         self.connecting.set(self.connecting.get() + 1);
         ConnectGuard { pool: self }
     }
 
     /// Drops every idle connection and forgets waiters (between stages, when no task runs:
     /// a waiter that timed out at a stage's end leaves its waker behind).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.idle.borrow_mut().iter_mut().for_each(Vec::clear);
         self.waiters.borrow_mut().iter_mut().for_each(VecDeque::clear);
     }
 
     /// Wakes every waiting arrival (on an interrupt: they see `stopped` and give up, counted
     /// as cancelled).
-    pub fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         for queue in self.waiters.borrow_mut().iter_mut() {
             queue.drain(..).for_each(Waker::wake);
         }
     }
 
     /// Forgets waiters only (between stages), keeping idle connections for the next stage.
-    pub fn forget_waiters(&self) {
+    pub(crate) fn forget_waiters(&self) {
         self.waiters.borrow_mut().iter_mut().for_each(VecDeque::clear);
     }
 }

@@ -16,12 +16,12 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
-    pub fn new(n: usize) -> Rc<Slots> {
+    pub(crate) fn new(n: usize) -> Rc<Slots> {
         Rc::new(Slots { free: Cell::new(n), waiters: RefCell::new(VecDeque::new()) })
     }
 
     /// Waits for a slot; it is returned when the guard drops.
-    pub fn acquire(self: &Rc<Self>) -> Acquire {
+    pub(crate) fn acquire(self: &Rc<Self>) -> Acquire {
         Acquire { slots: self.clone() }
     }
 
