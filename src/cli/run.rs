@@ -180,7 +180,7 @@ fn wait_until(at_us: u64, stop: &std::sync::atomic::AtomicBool) {
     let lead = 50_000;
     eprintln!(
         "llmload: waiting for --start-at ({})",
-        crate::report::run_dir::rfc3339((at_us / 1_000_000) as i64)
+        crate::units::calendar::rfc3339((at_us / 1_000_000) as i64)
     );
     loop {
         let now = crate::report::model::unix_us(std::time::SystemTime::now());

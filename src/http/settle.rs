@@ -21,6 +21,8 @@ pub(crate) struct ResponseState {
     pub(super) payload: Vec<u8>,
     /// The first error a stream reported (its later events are ignored).
     stream_err: Option<ErrorKind>,
+    /// Usage as last seen in the stream (settled into the token fields at the end).
+    usage: Option<Usage>,
     /// Inter-token gaps of the current response, µs.
     pub gaps: Vec<u64>,
     /// Content text of the current response, when the workload keeps replies.
@@ -42,6 +44,7 @@ impl ResponseState {
         self.sse.reset();
         self.payload.clear();
         self.stream_err = None;
+        self.usage = None;
         self.gaps.clear();
         self.err_body = None;
         if let Some(r) = self.reply.as_mut() {
@@ -63,14 +66,14 @@ pub(super) fn scan_events(
     out: &mut Outcome,
     at: Instant,
 ) -> Result<(), ErrorKind> {
-    let ResponseState { sse, payload, gaps, reply, stream_err, .. } = state;
+    let ResponseState { sse, payload, gaps, reply, stream_err, usage, .. } = state;
     let consumed = sse
         .scan_all(payload, |ev| {
             if stream_err.is_some() {
                 return;
             }
             match decoder.event(ev.event, ev.data, reply.as_mut()) {
-                Ok(seen) => note_event(out, gaps, &seen, at, stream_err),
+                Ok(seen) => note_event(out, gaps, usage, &seen, at, stream_err),
                 Err(kind) => *stream_err = Some(kind),
             }
         })
@@ -83,6 +86,7 @@ pub(super) fn scan_events(
 fn note_event(
     out: &mut Outcome,
     gaps: &mut Vec<u64>,
+    usage: &mut Option<Usage>,
     seen: &Seen,
     at: Instant,
     stream_err: &mut Option<ErrorKind>,
@@ -91,7 +95,7 @@ fn note_event(
         *stream_err = Some(ErrorKind::StreamError);
     }
     if let Some(u) = seen.usage {
-        out.usage_seen = Some(u);
+        *usage = Some(u);
     }
     if seen.content_chars > 0 {
         out.content_events += 1;
@@ -118,7 +122,7 @@ pub(super) fn finish(decoder: &mut dyn Decoder, state: &mut ResponseState, out: 
         } else if !decoder.stream_complete() {
             out.error = Some(ErrorKind::ProtocolError);
         }
-        out.usage_seen.take()
+        state.usage.take()
     } else {
         match decoder.body(&state.payload, state.reply.as_mut()) {
             Ok(seen) => {

@@ -59,8 +59,6 @@ pub struct Outcome {
     pub tls_us: Option<u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Usage as last seen in a stream (settled into the token fields at the end).
-    pub usage_seen: Option<crate::protocol::Usage>,
 }
 
 impl Outcome {
@@ -85,7 +83,6 @@ impl Outcome {
             tls_us: None,
             bytes_in: 0,
             bytes_out: 0,
-            usage_seen: None,
         }
     }
 

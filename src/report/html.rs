@@ -5,11 +5,11 @@
 
 use std::fmt::Write;
 
-use super::run_dir::rfc3339;
 use super::summary::{Second, Summary};
 use super::svg::{self, esc, Band, Bar, Chart, Mark, Series};
 use super::view::RunView;
 use crate::metrics::{Metric, Stats};
+use crate::units::calendar::rfc3339;
 use crate::units::{format_us, sig3};
 
 const PALETTE: [&str; 8] =

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub(crate) mod calendar;
+
 const UNITS_HINT: &str = "use ns, us, ms, s, m or h, e.g. \"250ms\", \"60s\" or \"1m30s\"";
 
 /// Parses a duration in Go's `time.ParseDuration` syntax, the one grammar of every flag and
@@ -151,7 +153,7 @@ pub(crate) fn parse_wall_time_us(text: &str) -> Result<u64, String> {
         }
         _ => return Err(format!("{t:?}: needs a time zone (Z or ±hh:mm)")),
     };
-    let days = crate::report::run_dir::days_from_civil(y, mo as u32, d as u32);
+    let days = calendar::days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + s - offset_s;
     if secs < 0 {
         return Err(format!("{t:?} is before 1970"));
@@ -174,7 +176,7 @@ mod tests {
         assert_eq!(parse_wall_time_us("1764086400.5").unwrap(), 1_764_086_400_500_000);
         assert_eq!(
             parse_wall_time_us("2026-11-25T16:00:00Z").unwrap() / 1_000_000,
-            crate::report::run_dir::days_from_civil(2026, 11, 25) as u64 * 86_400 + 16 * 3600
+            calendar::days_from_civil(2026, 11, 25) as u64 * 86_400 + 16 * 3600
         );
         for bad in
             ["", "tomorrow", "2026-11-25T17:00:00", "2026-13-01T00:00:00Z", "2026-11-25T17:00Z", "12:00"]
