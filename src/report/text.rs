@@ -222,7 +222,8 @@ pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
             pct(all.hists.get(Metric::Connect), 0.99),
             pct(all.hists.get(Metric::Tls), 0.5),
             pct(all.hists.get(Metric::Tls), 0.99),
-            peak.filter(|p| *p > 0).map_or(String::new(), |p| format!("; at most {p} connecting at once per worker"))
+            peak.filter(|p| *p > 0)
+                .map_or(String::new(), |p| format!("; at most {p} connecting at once per worker"))
         )?;
     }
     let mut bound = false;

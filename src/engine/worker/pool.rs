@@ -242,4 +242,31 @@ mod tests {
         })
         .unwrap();
     }
+
+    #[test]
+    fn closed_loop_users_wait_for_a_connect_place_and_no_wake_is_lost() {
+        let (_, ()) = crate::net::cores::block_on(|_| async {
+            let pool = Rc::new(Pool::<u64>::new(1));
+            // A place is free: no wait.
+            assert_eq!(pool.place(0, || false).await, Ok(()));
+            let guards: Vec<_> = (0..MAX_CONNECTING).map(|_| pool.connecting()).collect();
+            assert_eq!(pool.take_connecting_peak(), MAX_CONNECTING);
+            // A wait that timed out leaves an entry in the queue ahead of a user waiting for a
+            // place: the freed place must go to the user, not to the gone waiter.
+            let soon = Instant::now() + Duration::from_millis(2);
+            assert!(pool.take(0, soon, || false).await.is_err());
+            let user = {
+                let pool = pool.clone();
+                monoio::spawn(async move { pool.place(0, || false).await })
+            };
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            let mut guards = guards;
+            guards.pop();
+            let waited = monoio::time::timeout(Duration::from_secs(10), user).await;
+            assert_eq!(waited.ok(), Some(Ok(())));
+            drop(guards);
+            assert_eq!(pool.connecting.get(), 0);
+        })
+        .unwrap();
+    }
 }
