@@ -19,6 +19,8 @@
 # Env:   STREAMS (10000), RAMP (10s), HOLD (30s), GRACE (25s: every held-stage request ends;
 #        with less, those still streaming at the end are cancelled, not failed), TTFT_MS (50),
 #        ITL_MS (200), TOKENS (100), CLIENT_CPU (0), SERVER_CPU (1), NOISE_MAX (2.0 CPU-s),
+#        QUIET_MAX (600: before the run, wait at most this long, polling every 30 s, until no
+#        build or test runs and the machine is idle; 0 measures at once),
 #        LLMLOAD_BIN (target/release/llmload), KEEP_TMP=1
 set -euo pipefail
 # shellcheck source=benches/lib.sh
@@ -35,6 +37,7 @@ TOKENS=${TOKENS:-100}
 CLIENT_CPU=${CLIENT_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 NOISE_MAX=${NOISE_MAX:-2.0}
+QUIET_MAX=${QUIET_MAX:-600}
 BIN=${LLMLOAD_BIN:-target/release/llmload}
 TCK=$(getconf CLK_TCK)
 
@@ -47,6 +50,7 @@ if (($(ulimit -n) < want)); then ulimit -n "$want" 2>/dev/null || ulimit -n "$(u
 (($(ulimit -n) >= STREAMS + 64)) || { echo "ulimit -n $(ulimit -n) (hard $(ulimit -Hn)) is too low for $STREAMS streams" >&2; exit 1; }
 
 make_tmp scale
+wait_quiet
 
 MOCK_ARGS=(mock --listen 127.0.0.1:0 --cores "$SERVER_CPU-$SERVER_CPU" --ttft "${TTFT_MS}ms" --itl "${ITL_MS}ms"
     --output-tokens "$TOKENS")
