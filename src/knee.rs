@@ -272,6 +272,7 @@ mod tests {
             interrupted: false,
             worker_cpu: Vec::new(),
             sink_dropped: 0,
+            connecting_peak: Vec::new(),
         };
         // Every request sent was fine and fast, but only half finished inside the window:
         // the server queued the rest.

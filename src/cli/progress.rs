@@ -34,8 +34,8 @@ pub(super) struct Progress {
     tty: bool,
     /// A live line is on the terminal, not yet erased.
     line_open: bool,
-    /// When the last stage ended (the next one starts right after); None in the first.
-    last_stage_end: Option<std::time::Instant>,
+    /// When the stage running started (None before the engine said).
+    stage_start: Option<(usize, std::time::Instant)>,
     /// The part of the load this process runs (shows its share of each stage's load).
     shard: Shard,
 }
@@ -50,7 +50,7 @@ impl Progress {
             told_stop: false,
             tty: std::io::stderr().is_terminal(),
             line_open: false,
-            last_stage_end: None,
+            stage_start: None,
             shard: Shard::default(),
         }
     }
@@ -88,7 +88,10 @@ impl Progress {
         let load = self.stages.get(stage).map(|s| load_text(&s.load, self.shard)).unwrap_or_default();
         // Past the stage's planned end, in-flight requests finish (the grace period).
         let before: Duration = self.stages.iter().take(stage).map(|s| s.duration).sum();
-        let in_stage = self.last_stage_end.map_or(elapsed.saturating_sub(before), |t| t.elapsed());
+        let in_stage = match self.stage_start {
+            Some((k, t)) if k == stage => t.elapsed(),
+            _ => elapsed.saturating_sub(before),
+        };
         let draining = in_stage > planned + Duration::from_millis(50);
         let us = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |us| format_us(sig3(us as f64)));
         let mut line = format!(
@@ -138,7 +141,7 @@ fn load_text(load: &Load, shard: Shard) -> String {
 }
 
 /// A shard's share of a stage's load next to the whole: `25/s of 50/s`, `3 of 5 users`,
-/// `0..5 of 2..10 users` (exactly the split the engine runs, [`Shard::part`]).
+/// `1..5 of 2..10 users` (exactly the split the engine runs, [`Shard::part`]).
 pub(super) fn share_text(load: &Load, shard: Shard) -> String {
     let range = |a: String, b: String| if a == b { a } else { format!("{a}..{b}") };
     match (shard.part(*load), *load) {
@@ -209,7 +212,10 @@ impl Observer for Progress {
 
     fn stage_done(&mut self, index: usize, result: &StageResult) {
         self.message(&text::stage_line(index, result));
-        self.last_stage_end = Some(std::time::Instant::now());
+    }
+
+    fn stage_started(&mut self, index: usize, at: std::time::Instant) {
+        self.stage_start = Some((index, at));
     }
 
     fn turn(&mut self, turn: &TurnRecord) {
@@ -263,7 +269,7 @@ mod tests {
         // Past the stage's planned end the line says the stage is draining.
         let late = Second { t: 7.0, stage: 1, ..Second::default() };
         assert!(p.line(&now, &late).contains("@50/s draining rps"));
-        p.last_stage_end = Some(std::time::Instant::now());
+        p.stage_start = Some((1, std::time::Instant::now()));
         assert!(!p.line(&now, &late).contains("draining"));
     }
 
@@ -282,7 +288,7 @@ mod tests {
         assert_eq!(share_text(&Load::Open { from: 10.0, to: 40.0 }, third), "3.333..13.333/s of 10..40/s");
         assert_eq!(
             share_text(&Load::Closed { from: 2, to: 10 }, Shard { index: 1, count: 2 }),
-            "0..5 of 2..10 users"
+            "1..5 of 2..10 users"
         );
         let stages = vec![Stage::parse("@40:2s").unwrap(), Stage::parse("5:1s").unwrap()];
         assert_eq!(

@@ -118,6 +118,9 @@ pub struct StageResult {
     pub worker_cpu: Vec<Duration>,
     /// Per-turn records lost because the output sink fell behind (never silent).
     pub sink_dropped: u64,
+    /// The most connections being opened at once, per worker (bounded by the connect cap
+    /// both loops share, however many users a stage starts).
+    pub connecting_peak: Vec<usize>,
 }
 
 /// The whole run's result.
@@ -150,6 +153,7 @@ pub(crate) enum WorkerMsg {
         /// When the worker saw the stop flag, if it did.
         stopped_at: Option<Instant>,
         sink_dropped: u64,
+        connecting_peak: usize,
     },
     /// Completed turns (for per-turn output), sent in batches so a worker pays one channel
     /// operation per batch, not per request.
@@ -161,7 +165,10 @@ pub(crate) trait Observer {
     /// Called about once a second while the run goes, with the second just sampled (also
     /// kept in `RunResult::timeline`) and the live counters it was read from (cumulative).
     fn tick(&mut self, _second: &Second, _live: &LiveSnapshot) {}
-    /// Called when a stage's results are merged.
+    /// Called when stage `index` starts (at `at`; seen within `FLUSH_EVERY`).
+    fn stage_started(&mut self, _index: usize, _at: Instant) {}
+    /// Called when a stage's results are merged: once its last request ended, which for a
+    /// stage whose users persist into the next one is after the next one started.
     fn stage_done(&mut self, _index: usize, _result: &StageResult) {}
     /// Called for each completed turn (with `record_turns`).
     fn turn(&mut self, _turn: &TurnRecord) {}
@@ -179,6 +186,7 @@ struct WorkerStage {
     ended: Instant,
     stopped_at: Option<Instant>,
     sink_dropped: u64,
+    connecting_peak: usize,
 }
 
 /// Runs every stage and returns the merged results. The workers count into `live` (made by
@@ -231,8 +239,16 @@ pub(crate) fn run(
     let mut sampler = Sampler::default();
     let mut timeline = Vec::new();
     let mut finished = 0;
+    let mut announced = None;
     while finished < config.stages.len() {
         let now = Instant::now();
+        let current = sync.current_stage();
+        if announced != Some(current) {
+            if let Some(at) = sync.stage_start(current) {
+                announced = Some(current);
+                observer.stage_started(current, at);
+            }
+        }
         if now >= next_flush {
             observer.flush();
             next_flush = now + FLUSH_EVERY;
@@ -240,8 +256,18 @@ pub(crate) fn run(
         let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
             Ok(WorkerMsg::Turns(batch)) => batch.iter().for_each(|t| observer.turn(t)),
-            Ok(WorkerMsg::StageDone { worker, stage, stats, cpu, ended, stopped_at, sink_dropped }) => {
-                pending[stage][worker] = Some(WorkerStage { stats, cpu, ended, stopped_at, sink_dropped });
+            Ok(WorkerMsg::StageDone {
+                worker,
+                stage,
+                stats,
+                cpu,
+                ended,
+                stopped_at,
+                sink_dropped,
+                connecting_peak,
+            }) => {
+                pending[stage][worker] =
+                    Some(WorkerStage { stats, cpu, ended, stopped_at, sink_dropped, connecting_peak });
                 if pending[stage].iter().all(Option::is_some) {
                     let parts: Vec<_> =
                         pending[stage].iter_mut().map(|p| p.take().expect("all present")).collect();
@@ -249,9 +275,6 @@ pub(crate) fn run(
                     observer.stage_done(stage, &result);
                     results[stage] = Some(result);
                     finished += 1;
-                    if config.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        break;
-                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < next_tick => {}
@@ -306,6 +329,7 @@ fn merge_stage(
     let stage = config.stages[index];
     let mut scenarios: Vec<Stats> = (0..n_scen).map(|_| Stats::default()).collect();
     let mut worker_cpu = Vec::with_capacity(parts.len());
+    let connecting_peak = parts.iter().map(|p| p.connecting_peak).collect();
     let mut last_end = None::<Instant>;
     let mut stopped_at = None::<Instant>;
     let mut sink_dropped = 0;
@@ -332,7 +356,17 @@ fn merge_stage(
     let ran = stopped_at.map_or(stage.duration, |t| t.saturating_duration_since(start).min(stage.duration));
     let interrupted = ran < stage.duration;
     let steady = ran.saturating_sub(config.warmup);
-    StageResult { stage, scenarios, all, wall, steady, interrupted, worker_cpu, sink_dropped }
+    StageResult {
+        stage,
+        scenarios,
+        all,
+        wall,
+        steady,
+        interrupted,
+        worker_cpu,
+        sink_dropped,
+        connecting_peak,
+    }
 }
 
 #[cfg(test)]

@@ -34,11 +34,6 @@ pub(crate) fn share(total: u32, parts: usize, index: usize) -> u32 {
     total / p + u32::from((index as u32) < total % p)
 }
 
-/// The first global index of part `index` (the sum of the parts before it).
-pub(crate) fn first(total: u32, parts: usize, index: usize) -> u32 {
-    (0..index).map(|i| share(total, parts, i)).sum()
-}
-
 impl Shard {
     /// Parses `K/N` (0 ≤ K < N); the error says what is wrong.
     pub(crate) fn parse(text: &str) -> Result<Shard, String> {
@@ -73,25 +68,32 @@ impl Shard {
         share(share(total as u32, self.count, self.index), workers, worker) as usize
     }
 
-    /// This shard's users of `total`, and the global index of its first.
-    pub(crate) fn users(&self, total: u32) -> (u32, u32) {
-        (share(total, self.count, self.index), first(total, self.count, self.index))
+    /// How many of `total` globally numbered users are this shard's: users are dealt out in
+    /// turn, user `u` to shard `u mod N`.
+    pub(crate) fn users(&self, total: u32) -> u32 {
+        share(total, self.count, self.index)
+    }
+
+    /// The global indices of the users of `total` that worker `worker` (of `workers`) of this
+    /// shard runs, in order: the shard's users dealt out in turn to its workers, so a user
+    /// belongs to the same worker whatever the stage's user count, and a ramp (which starts
+    /// users in global order) adds load to every worker alike.
+    pub(crate) fn users_of(&self, total: u32, workers: usize, worker: usize) -> impl Iterator<Item = u32> {
+        let (n, w) = (self.count as u32, workers.max(1) as u32);
+        let first = self.index as u32 + n * worker as u32;
+        (first..total).step_by((n * w) as usize)
     }
 
     /// This shard's part of a stage's load, as the workers run it: rates divided by N; of a
     /// closed loop's globally numbered users, those of this shard active at the start and
-    /// at the end of the stage (a ramp starts a shard's users in global order).
+    /// at the end of the stage (a ramp starts users in global order, dealt out in turn).
     pub(crate) fn part(&self, load: Load) -> Load {
         match load {
             Load::Open { from, to } => {
                 let n = self.count as f64;
                 Load::Open { from: from / n, to: to / n }
             }
-            Load::Closed { from, to } => {
-                let (mine, first) = self.users(from.max(to));
-                let active = |level: u32| level.saturating_sub(first).min(mine);
-                Load::Closed { from: active(from), to: active(to) }
-            }
+            Load::Closed { from, to } => Load::Closed { from: self.users(from), to: self.users(to) },
         }
     }
 }
@@ -114,13 +116,29 @@ mod tests {
     fn users_add_up_and_do_not_overlap() {
         for total in [0u32, 1, 5, 10, 101] {
             for n in 1..7 {
-                let mut next = 0;
-                for k in 0..n {
-                    let (mine, first) = Shard { index: k, count: n }.users(total);
-                    assert_eq!(first, next);
-                    next += mine;
+                for workers in 1..4 {
+                    let mut all: Vec<u32> = Vec::new();
+                    for k in 0..n {
+                        let shard = Shard { index: k, count: n };
+                        let mut mine = 0;
+                        for w in 0..workers {
+                            let users: Vec<u32> = shard.users_of(total, workers, w).collect();
+                            assert_eq!(users.len() as u32, share(shard.users(total), workers, w));
+                            // The same user on the same worker whatever the total.
+                            let more: Vec<u32> = shard.users_of(total + 7, workers, w).collect();
+                            assert_eq!(&more[..users.len()], &users[..]);
+                            mine += users.len() as u32;
+                            all.extend(users);
+                        }
+                        assert_eq!(mine, shard.users(total));
+                    }
+                    all.sort_unstable();
+                    assert_eq!(
+                        all,
+                        (0..total).collect::<Vec<_>>(),
+                        "{total} users, {n} shards, {workers} workers"
+                    );
                 }
-                assert_eq!(next, total);
             }
         }
     }
@@ -131,10 +149,10 @@ mod tests {
         assert_eq!(a.part(Load::Open { from: 40.0, to: 40.0 }), Load::Open { from: 20.0, to: 20.0 });
         assert_eq!(b.part(Load::Closed { from: 5, to: 5 }), Load::Closed { from: 2, to: 2 });
         assert_eq!(a.part(Load::Closed { from: 5, to: 5 }), Load::Closed { from: 3, to: 3 });
-        // A ramp 2..10: users 0-4 are shard 0's, 5-9 shard 1's.
-        assert_eq!(a.part(Load::Closed { from: 2, to: 10 }), Load::Closed { from: 2, to: 5 });
-        assert_eq!(b.part(Load::Closed { from: 2, to: 10 }), Load::Closed { from: 0, to: 5 });
-        assert_eq!(b.part(Load::Closed { from: 10, to: 6 }), Load::Closed { from: 5, to: 1 });
+        // A ramp 2..10: even users are shard 0's, odd ones shard 1's.
+        assert_eq!(a.part(Load::Closed { from: 2, to: 10 }), Load::Closed { from: 1, to: 5 });
+        assert_eq!(b.part(Load::Closed { from: 2, to: 10 }), Load::Closed { from: 1, to: 5 });
+        assert_eq!(b.part(Load::Closed { from: 10, to: 6 }), Load::Closed { from: 5, to: 3 });
         assert_eq!(Shard::default().part(Load::Closed { from: 3, to: 7 }), Load::Closed { from: 3, to: 7 });
     }
 

@@ -20,9 +20,12 @@ use crate::profile::stages::Load;
 use crate::workload::{Session, Workload};
 
 mod closed_loop;
+mod ledger;
 mod open_loop;
 mod pool;
 mod slots;
+
+use ledger::{Closed, Ledger};
 
 /// On an interrupt, the longest in-flight requests may run before they are cancelled, so the
 /// reports are written within 2 seconds of the signal.
@@ -60,10 +63,19 @@ pub(crate) struct StageRun {
     pub index: usize,
     pub start: Instant,
     pub end: Instant,
-    /// In-flight requests are cancelled at this point.
+    /// In-flight requests are cancelled at this point (a closed-loop user that persists
+    /// into the next stage runs its requests with no such point: see `retire`).
     pub cancel_at: Instant,
     pub warmup_until: Instant,
+    /// The stage whose end removes the task running this (its own index, but for a
+    /// closed-loop user that persists into later stages): a request still in flight at that
+    /// stage's cancel point is cancelled then.
+    pub retire: usize,
 }
+
+/// The cancel point of a request whose user persists past its stage (never reached: the
+/// request ends by its timeouts, or is cancelled when its user is removed).
+const NO_CANCEL: Duration = Duration::from_secs(365 * 86_400);
 
 /// Per-worker state shared by its tasks (never across threads).
 pub(crate) struct Worker<S> {
@@ -72,9 +84,13 @@ pub(crate) struct Worker<S> {
     pub config: Arc<EngineConfig>,
     pub workload: Arc<dyn Workload>,
     pub live: Arc<Live>,
-    pub stats: RefCell<Vec<Stats>>,
-    /// Tasks of the current stage still running.
-    pub active: Cell<usize>,
+    /// Every stage's accounts (index: stage).
+    ledgers: RefCell<Vec<Ledger>>,
+    /// Per stage: fired when it starts (persisting users wait for it), at its planned end,
+    /// and at its cancel point (requests of the users it removes still in flight end then).
+    pub started: Box<[Latch]>,
+    pub ended: Box<[Latch]>,
+    retired: Box<[Latch]>,
     /// Open loop: turns in progress (sent, or waiting for a connection; not conversations
     /// sleeping in think time), bounded by `max_inflight` at each arrival.
     pub busy: Cell<usize>,
@@ -89,8 +105,6 @@ pub(crate) struct Worker<S> {
     /// Turn records not yet handed to the coordinator, and when the last batch went.
     pub turns: RefCell<Vec<TurnRecord>>,
     pub turns_sent: Cell<Instant>,
-    /// Requests in flight per scenario (accounted as cancelled if abandoned on interrupt).
-    pub in_flight: RefCell<Vec<u64>>,
     /// Turn records the output sink could not take (its queue was full).
     pub sink_dropped: Cell<u64>,
     /// When this worker first saw the stop flag: the measurement window ends there.
@@ -142,8 +156,8 @@ impl<S: Transport> Worker<S> {
         let reached = !outcome.error.is_some_and(ErrorKind::is_unreached);
         let in_window = finished && reached && outcome.end >= stage.warmup_until && outcome.end <= window_end;
         {
-            let mut stats = self.stats.borrow_mut();
-            let s = &mut stats[session.scenario()];
+            let mut ledgers = self.ledgers.borrow_mut();
+            let s = &mut ledgers[stage.index].stats[session.scenario()];
             if in_window {
                 s.record_served(outcome);
             }
@@ -177,6 +191,52 @@ impl<S: Transport> Worker<S> {
                 self.send_turns();
             }
         }
+        self.settle(stage.index);
+    }
+
+    /// Changes the statistics of `scenario` in stage `stage` (a count beside the requests).
+    pub(super) fn count(&self, stage: usize, scenario: usize, f: impl FnOnce(&mut Stats)) {
+        f(&mut self.ledgers.borrow_mut()[stage].stats[scenario]);
+    }
+
+    /// Stage `k` as it runs (None before it started).
+    pub(super) fn stage_run(&self, k: usize) -> Option<StageRun> {
+        self.ledgers.borrow()[k].run
+    }
+
+    /// A task that ends in stage `k` started (or ended: `-1`).
+    pub(super) fn task(&self, k: usize, delta: isize) {
+        let mut ledgers = self.ledgers.borrow_mut();
+        let tasks = &mut ledgers[k].tasks;
+        // Saturating: after an abandon (see `drain`) a late task must not panic.
+        *tasks = tasks.saturating_add_signed(delta);
+    }
+
+    /// Hands stage `k`'s accounts to the coordinator once its load is over and the last
+    /// request it started has ended.
+    fn settle(&self, k: usize) {
+        let (stats, closed) = {
+            let mut ledgers = self.ledgers.borrow_mut();
+            let ledger = &mut ledgers[k];
+            if !ledger.settled() {
+                return;
+            }
+            ledger.reported = true;
+            (std::mem::take(&mut ledger.stats), ledger.closed.expect("settled"))
+        };
+        // The stage's turn records go out before its report.
+        self.send_turns();
+        let report = WorkerMsg::StageDone {
+            worker: self.index,
+            stage: k,
+            stats,
+            cpu: closed.cpu,
+            ended: closed.ended,
+            stopped_at: self.stop_at.get(),
+            sink_dropped: self.sink_dropped.replace(0),
+            connecting_peak: closed.connecting_peak,
+        };
+        let _ = self.tx.send(report);
     }
 
     /// Counts `n` open-loop arrivals of `scenario` that were never sent; `behind`: because
@@ -187,11 +247,12 @@ impl<S: Transport> Worker<S> {
         if due < stage.warmup_until {
             return;
         }
-        let mut stats = self.stats.borrow_mut();
-        stats[scenario].dropped += n;
-        if behind {
-            stats[scenario].dropped_behind += n;
-        }
+        self.count(stage.index, scenario, |s| {
+            s.dropped += n;
+            if behind {
+                s.dropped_behind += n;
+            }
+        });
     }
 
     /// Records a turn that was due but never sent because the run was stopped.
@@ -230,9 +291,10 @@ impl<S: Transport> Worker<S> {
         }
     }
 
-    /// Runs one turn on `conn` (connecting when needed, retrying once on a connection the
-    /// server closed while idle). Fills `out`; hands the request buffer back. After an
-    /// interrupt's grace the turn ends at once as cancelled (its connection is dropped).
+    /// Runs one turn of stage `stage` on `conn` (connecting when needed, retrying once on a
+    /// connection the server closed while idle). Fills `out`; hands the request buffer back.
+    /// At the cancel point of the stage that removes its task, or after an interrupt's grace,
+    /// the turn ends at once as cancelled (its connection is dropped).
     pub(super) async fn run_turn(
         &self,
         conn: &mut Option<Conn<S>>,
@@ -240,16 +302,16 @@ impl<S: Transport> Worker<S> {
         request: Vec<u8>,
         state: &mut ResponseState,
         out: &mut Outcome,
-        cancel_at: Instant,
+        stage: &StageRun,
     ) -> Vec<u8> {
         let live = self.live();
         live.in_flight.fetch_add(1, Relaxed);
         let scenario = session.scenario();
-        self.in_flight.borrow_mut()[scenario] += 1;
-        let attempts = self.attempts(conn, session, request, state, out, cancel_at);
-        let request = match self.cancelling.guard(attempts).await {
-            Ok(request) => request,
-            Err(_) => {
+        self.ledgers.borrow_mut()[stage.index].in_flight[scenario] += 1;
+        let attempts = self.attempts(conn, session, request, state, out, stage.cancel_at);
+        let request = match self.cancelling.guard(self.retired[stage.retire].guard(attempts)).await {
+            Ok(Ok(request)) => request,
+            _ => {
                 *conn = None;
                 out.error = Some(ErrorKind::Cancelled);
                 out.end = Instant::now();
@@ -257,7 +319,10 @@ impl<S: Transport> Worker<S> {
             }
         };
         live.in_flight.fetch_sub(1, Relaxed);
-        self.in_flight.borrow_mut()[scenario] -= 1;
+        let mut ledgers = self.ledgers.borrow_mut();
+        let n = &mut ledgers[stage.index].in_flight[scenario];
+        *n = n.saturating_sub(1);
+        drop(ledgers);
         request
     }
 
@@ -353,8 +418,6 @@ fn thread_cpu() -> Duration {
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }
 
-pub(crate) use super::shard::share;
-
 /// Runs every stage on this worker.
 pub(crate) async fn run<S: Transport>(
     index: usize,
@@ -366,14 +429,18 @@ pub(crate) async fn run<S: Transport>(
 ) {
     let n_scen = workload.scenarios().len();
     let workers = config.cores.len().max(1);
+    let stages = config.stages.len();
+    let latches = || (0..stages).map(|_| Latch::new()).collect::<Box<[Latch]>>();
     let ctx = Rc::new(Worker::<S> {
         index,
         workers,
         config: config.clone(),
         workload,
         live,
-        stats: RefCell::new(Vec::new()),
-        active: Cell::new(0),
+        ledgers: RefCell::new((0..stages).map(|_| Ledger::new(n_scen)).collect()),
+        started: latches(),
+        ended: latches(),
+        retired: latches(),
         busy: Cell::new(0),
         // `EngineConfig::validate` makes sure no part is 0.
         max_inflight: config.part(config.max_inflight, index).max(1),
@@ -382,7 +449,6 @@ pub(crate) async fn run<S: Transport>(
         next_source: Cell::new(index),
         tx,
         sink_dropped: Cell::new(0),
-        in_flight: RefCell::new(vec![0; n_scen]),
         turns: RefCell::new(Vec::new()),
         turns_sent: Cell::new(Instant::now()),
         stop_at: Cell::new(None),
@@ -390,10 +456,11 @@ pub(crate) async fn run<S: Transport>(
         cancelling: Latch::new(),
     });
     monoio::spawn(watch_stop(ctx.clone()));
+    let mut ran = 0;
     for (k, stage) in config.stages.iter().enumerate() {
-        *ctx.stats.borrow_mut() = (0..n_scen).map(|_| Stats::default()).collect();
         ctx.busy.set(0);
         let Some(start) = sync.wait_start(k, &config.stop).await else { break };
+        ran = k + 1;
         ctx.live.set_stage(k);
         let cpu0 = thread_cpu();
         let end = start + stage.duration;
@@ -403,50 +470,79 @@ pub(crate) async fn run<S: Transport>(
             end,
             cancel_at: end + config.grace,
             warmup_until: start + config.warmup,
+            retire: k,
         };
+        ctx.ledgers.borrow_mut()[k].run = Some(run);
+        // Users persisting from the stage before go on now.
+        ctx.started[k].fire();
         let seed = config.seed ^ ((index as u64) << 32) ^ (k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         match stage.load {
-            Load::Closed { from, to } => closed_loop::run(&ctx, run, from, to, stage.duration, seed).await,
+            Load::Closed { .. } => closed_loop::run(&ctx, run, seed),
             Load::Open { from, to } => open_loop::run(&ctx, run, from, to, stage.duration, seed).await,
         }
-        // Wait for this stage's tasks: they end by the cancel point at the latest, and on an
-        // interrupt once `cancelling` fires. Should one not (a bug), it is counted as
-        // cancelled a second later, so a run always ends.
-        let mut abandon_at = None;
-        while ctx.active.get() > 0 {
-            if ctx.cancelling.is_fired() {
-                let at = *abandon_at.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
-                if Instant::now() >= at {
-                    let mut stats = ctx.stats.borrow_mut();
-                    for (s, n) in stats.iter_mut().zip(ctx.in_flight.borrow_mut().iter_mut()) {
-                        s.requests += *n;
-                        s.cancelled += *n;
-                        s.errors[ErrorKind::Cancelled.index()] += *n;
-                        *n = 0;
-                    }
-                    break;
-                }
-            }
-            monoio::time::sleep(Duration::from_millis(1)).await;
-        }
-        // Waiters that timed out at the stage's end left their wakers behind.
-        ctx.pool.forget_waiters();
-        ctx.send_turns();
-        let stats = std::mem::take(&mut *ctx.stats.borrow_mut());
-        let report = WorkerMsg::StageDone {
-            worker: index,
-            stage: k,
-            stats,
-            cpu: thread_cpu() - cpu0,
-            ended: Instant::now(),
-            stopped_at: ctx.stop_at.get(),
-            sink_dropped: ctx.sink_dropped.replace(0),
-        };
-        let _ = ctx.tx.send(report);
+        let _ = ctx.stopping.sleep_until(end).await;
+        ctx.ended[k].fire();
+        // The tasks this stage ends (the users it removes, its open-loop conversations) end
+        // by its cancel point at the latest; users persisting into the next stage go on.
+        drain(&ctx, k..k + 1, run.cancel_at).await;
+        close(&ctx, k, cpu0);
         sync.finish(k);
         if ctx.stopped() {
             break;
         }
     }
+    // Users persisting into stages a stop prevented end with the stop (their requests are
+    // cancelled by the interrupt's grace, not by a stage's cancel point).
+    drain(&ctx, 0..stages, Instant::now() + NO_CANCEL).await;
+    for k in 0..ran {
+        if ctx.ledgers.borrow()[k].closed.is_none() {
+            close(&ctx, k, thread_cpu());
+        }
+        ctx.settle(k);
+    }
     ctx.pool.clear();
+}
+
+/// Waits until no task that ends in `stages` runs, firing each stage's cancel point when its
+/// time comes (`cancel_at` for the last of them; earlier ones are past). Should a task not end
+/// after an interrupt's grace (a bug), its requests are counted as cancelled a second later,
+/// so a run always ends.
+async fn drain<S: Transport>(ctx: &Rc<Worker<S>>, stages: std::ops::Range<usize>, cancel_at: Instant) {
+    let mut abandon_at = None;
+    loop {
+        let left = {
+            let ledgers = ctx.ledgers.borrow();
+            stages.clone().map(|k| ledgers[k].tasks).sum::<usize>()
+        };
+        if left == 0 {
+            return;
+        }
+        if Instant::now() >= cancel_at {
+            stages.clone().for_each(|k| ctx.retired[k].fire());
+        }
+        if ctx.cancelling.is_fired() {
+            let at = *abandon_at.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
+            if Instant::now() >= at {
+                let mut ledgers = ctx.ledgers.borrow_mut();
+                ledgers.iter_mut().for_each(|l| {
+                    l.abandon();
+                    l.tasks = 0;
+                });
+                return;
+            }
+        }
+        monoio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Stage `k`'s load is over on this worker: its accounts are handed over as soon as the
+/// requests it started and that persisting users still run have ended.
+fn close<S: Transport>(ctx: &Rc<Worker<S>>, k: usize, cpu0: Duration) {
+    let closed = Closed {
+        cpu: thread_cpu().saturating_sub(cpu0),
+        ended: Instant::now(),
+        connecting_peak: ctx.pool.take_connecting_peak(),
+    };
+    ctx.ledgers.borrow_mut()[k].closed = Some(closed);
+    ctx.settle(k);
 }

@@ -63,6 +63,11 @@ impl Latch {
         .await
     }
 
+    /// Waits until the latch fires.
+    pub(crate) async fn wait(&self) {
+        let _ = self.guard(std::future::pending::<()>()).await;
+    }
+
     /// Sleeps until `deadline` (on the precise timer) unless the latch fires first.
     pub(crate) async fn sleep_until(&self, deadline: std::time::Instant) -> Result<(), Fired> {
         self.guard(crate::net::timer::sleep_until(deadline)).await

@@ -114,6 +114,7 @@ mod tests {
             wall_s,
             worker_cpu_s: vec![],
             sink_dropped: 0,
+            connecting_peak: vec![],
             generator_findings: vec![],
             target_findings: vec![],
             interrupted: false,

@@ -134,6 +134,7 @@ fn add_run(acc: &mut RunResult, other: RunResult) {
         a.steady = a.steady.max(stage.steady);
         a.worker_cpu.extend(stage.worker_cpu);
         a.sink_dropped += stage.sink_dropped;
+        a.connecting_peak.extend(stage.connecting_peak);
     }
     acc.interrupted |= other.interrupted;
     acc.fixed_connections |= other.fixed_connections;

@@ -35,6 +35,7 @@ fn summary() -> Summary {
             wall_s: 2.1,
             worker_cpu_s: vec![0.1],
             sink_dropped: 0,
+            connecting_peak: vec![],
             generator_findings: vec![],
             target_findings: vec![],
             interrupted: false,

@@ -161,6 +161,7 @@ pub(crate) fn from_jsonl(path: &Path) -> Result<Summary, String> {
                 interrupted: false,
                 worker_cpu: Vec::new(),
                 sink_dropped: 0,
+                connecting_peak: Vec::new(),
             }
         })
         .collect();

@@ -20,11 +20,11 @@ pub(crate) struct RunInfo {
 
 /// Bumped on any change of the layout (docs/metrics.md lists them; docs/summary.schema.json
 /// describes the current one).
-pub(crate) const SCHEMA_VERSION: u32 = 3;
+pub(crate) const SCHEMA_VERSION: u32 = 4;
 
 /// The versions this llmload reads. Version 2 has the same fields as 3 (only the order of a
 /// figures object differs: the counters all come before the rates now).
-pub(crate) const READS: [u32; 2] = [2, 3];
+pub(crate) const READS: [u32; 3] = [2, 3, 4];
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -128,6 +128,9 @@ pub struct StageSummary {
     pub worker_cpu_s: Vec<f64>,
     /// Per-turn records lost because `results.jsonl` fell behind.
     pub sink_dropped: u64,
+    /// The most connections being opened at once, per worker (at most the connect cap).
+    #[serde(default)]
+    pub connecting_peak: Vec<usize>,
     pub generator_findings: Vec<String>,
     /// What the target did that the rates alone do not say (see `health::target_findings`).
     #[serde(default)]
@@ -241,6 +244,7 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
         interrupted: r.interrupted,
         worker_cpu_s: r.worker_cpu.iter().map(|d| d.as_secs_f64()).collect(),
         sink_dropped: r.sink_dropped,
+        connecting_peak: r.connecting_peak.clone(),
         generator_findings: super::health::stage_findings(r, fixed_connections),
         target_findings: super::health::target_findings(r),
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),

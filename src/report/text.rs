@@ -212,14 +212,18 @@ pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
     }
     let all = &view.total;
     if all.connects > 0 {
+        // Connects in progress at once (per worker, capped): a stage's start is paced.
+        let peak = run.stages.iter().flat_map(|s| s.connecting_peak.iter().copied()).max();
         writeln!(
             w,
-            "  {} new connections: connect p50 {} p99 {}; tls p50 {} p99 {}",
+            "  {} new connections: connect p50 {} p99 {}; tls p50 {} p99 {}{}",
             all.connects,
             pct(all.hists.get(Metric::Connect), 0.5),
             pct(all.hists.get(Metric::Connect), 0.99),
             pct(all.hists.get(Metric::Tls), 0.5),
-            pct(all.hists.get(Metric::Tls), 0.99)
+            pct(all.hists.get(Metric::Tls), 0.99),
+            peak.filter(|p| *p > 0)
+                .map_or(String::new(), |p| format!("; at most {p} connecting at once per worker"))
         )?;
     }
     let mut bound = false;

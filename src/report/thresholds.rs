@@ -130,6 +130,7 @@ mod tests {
                 interrupted: false,
                 worker_cpu: Vec::new(),
                 sink_dropped: 0,
+                connecting_peak: Vec::new(),
             }],
             interrupted: false,
             fixed_connections: false,

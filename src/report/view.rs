@@ -95,6 +95,7 @@ fn stage_result(s: &StageSummary, scenarios: &[String]) -> Result<StageResult, S
         interrupted: s.interrupted,
         worker_cpu: s.worker_cpu_s.iter().map(|c| secs(*c)).collect(),
         sink_dropped: s.sink_dropped,
+        connecting_peak: s.connecting_peak.clone(),
     })
 }
 

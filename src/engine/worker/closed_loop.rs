@@ -8,11 +8,12 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{share, StageRun, Worker};
-use crate::engine::shard::first as first_of;
+use super::{StageRun, Worker, NO_CANCEL};
 use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
+use crate::profile::stages::{Load, Stage};
+use crate::workload::{Session, Workload};
 
 /// First wait after a request failed before reaching the server; it doubles with each
 /// further such failure up to `BACKOFF_CAP`, so a dead target sees a few connects per user
@@ -40,51 +41,105 @@ impl Backoff {
     }
 }
 
-/// Starts this worker's users for the stage and returns (they run as tasks).
-pub(crate) async fn run<S: Transport>(
-    ctx: &Rc<Worker<S>>,
-    stage: StageRun,
-    from: u32,
-    to: u32,
-    duration: Duration,
-    seed: u64,
-) {
-    let peak = from.max(to);
-    let total_users = peak;
-    // Users are numbered globally (across shards and workers) so scenario apportionment and
-    // ramps are the same on any shard and worker count.
-    let (shard_users, shard_first) = ctx.config.shard.users(peak);
-    let mine = share(shard_users, ctx.workers, ctx.index);
-    let first = shard_first + first_of(shard_users, ctx.workers, ctx.index);
-    for u in first..first + mine {
-        // The ramp reaches u + 1 users at this fraction of the stage.
-        let at = |users: u32| -> f64 {
-            if from == to {
-                return 0.0;
-            }
-            (f64::from(users) - f64::from(from)) / (f64::from(to) - f64::from(from))
-        };
-        let (start_frac, stop_frac) = if to >= from {
-            (if u < from { 0.0 } else { at(u + 1).clamp(0.0, 1.0) }, 1.0)
-        } else {
-            (0.0, if u < to { 1.0 } else { at(u + 1).clamp(0.0, 1.0) })
-        };
-        let window = (stage.start + duration.mul_f64(start_frac), stage.start + duration.mul_f64(stop_frac));
-        let scenario = ctx.workload.scenario_for_user(u, total_users);
-        ctx.active.set(ctx.active.get() + 1);
-        monoio::spawn(user(ctx.clone(), stage, window, scenario, seed ^ u64::from(u)));
+/// Whether global user `u` runs on through the boundary after stage `k` (see
+/// docs/metrics.md, "Stage boundaries"): both stages are closed loop, the user is active at
+/// the end of `k` and at the start of `k + 1`, and runs the same scenario in both. Such a
+/// user keeps its connection, its conversation and its request in flight; every other user
+/// active at the end of `k` is removed there.
+fn persists(stages: &[Stage], workload: &dyn Workload, k: usize, u: u32) -> bool {
+    let Some(next) = stages.get(k + 1) else { return false };
+    match (stages[k].load, next.load) {
+        (Load::Closed { from: a, to: b }, Load::Closed { from: c, to: d }) => {
+            u < b
+                && u < c
+                && workload.scenario_for_user(u, a.max(b)) == workload.scenario_for_user(u, c.max(d))
+        }
+        _ => false,
     }
 }
 
+/// When user `u` of a stage ramping `from..to` is active: from and to these fractions of it.
+fn active_part(u: u32, from: u32, to: u32) -> (f64, f64) {
+    // The ramp reaches `users` users at this fraction of the stage.
+    let at = |users: u32| -> f64 {
+        if from == to {
+            return 0.0;
+        }
+        (f64::from(users) - f64::from(from)) / (f64::from(to) - f64::from(from))
+    };
+    if to >= from {
+        (if u < from { 0.0 } else { at(u + 1).clamp(0.0, 1.0) }, 1.0)
+    } else {
+        (0.0, if u < to { 1.0 } else { at(u + 1).clamp(0.0, 1.0) })
+    }
+}
+
+/// Starts this worker's users that are new in `stage` (those persisting from the stage
+/// before are running already) and returns: they run as tasks.
+pub(crate) fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, seed: u64) {
+    let stages = &ctx.config.stages;
+    let k = stage.index;
+    let Load::Closed { from, to } = stages[k].load else { return };
+    let peak = from.max(to);
+    // Users are numbered globally (across shards and workers) so scenario apportionment,
+    // ramps and persistence are the same on any shard and worker count; they are dealt out
+    // in turn, so a user belongs to the same worker in every stage and a ramp loads every
+    // worker alike.
+    for u in ctx.config.shard.users_of(peak, ctx.workers, ctx.index) {
+        if k > 0 && persists(stages, &*ctx.workload, k - 1, u) {
+            continue;
+        }
+        let mut last = k;
+        while persists(stages, &*ctx.workload, last, u) {
+            last += 1;
+        }
+        let scenario = ctx.workload.scenario_for_user(u, peak);
+        ctx.task(last, 1);
+        monoio::spawn(user(ctx.clone(), u, (k, last), scenario, seed ^ u64::from(u)));
+    }
+}
+
+/// The part of `stage` user `u` is active in: its start and the point it stops sending.
+fn window(ctx: &Worker<impl Transport>, stage: &StageRun, u: u32) -> (Instant, Instant) {
+    let Load::Closed { from, to } = ctx.config.stages[stage.index].load else {
+        unreachable!("closed-loop users run in closed-loop stages")
+    };
+    let duration = stage.end.saturating_duration_since(stage.start);
+    let (a, b) = active_part(u, from, to);
+    (stage.start + duration.mul_f64(a), stage.start + duration.mul_f64(b))
+}
+
+/// One user from stage `first` to stage `last` (where it is removed). Each request is
+/// accounted in the stage it starts in; one still in flight at the end of a stage the user
+/// persists past goes on (no cancel point), and is cancelled only at the cancel point of
+/// the stage that removes the user.
 async fn user<S: Transport>(
     ctx: Rc<Worker<S>>,
-    stage: StageRun,
-    (start_at, stop_at): (Instant, Instant),
+    u: u32,
+    (first, last): (usize, usize),
     scenario: usize,
     seed: u64,
 ) {
-    if start_at > Instant::now() && ctx.stopping.sleep_until(start_at).await.is_err() {
-        ctx.active.set(ctx.active.get() - 1);
+    life(&ctx, u, (first, last), scenario, seed).await;
+    ctx.task(last, -1);
+}
+
+async fn life<S: Transport>(
+    ctx: &Rc<Worker<S>>,
+    u: u32,
+    (first, last): (usize, usize),
+    scenario: usize,
+    seed: u64,
+) {
+    let mut k = first;
+    let Some(mut stage) = ctx.stage_run(k) else { return };
+    let (start_at, mut stop_at) = window(ctx, &stage, u);
+    let removed = &ctx.ended[last];
+    // Sleeps end when the run stops or the stage removing this user ends.
+    let nap = |until: Instant| async move {
+        ctx.stopping.guard(removed.sleep_until(until)).await.is_ok_and(|r| r.is_ok())
+    };
+    if start_at > Instant::now() && !nap(start_at).await {
         return;
     }
     let mut conn = None;
@@ -93,48 +148,78 @@ async fn user<S: Transport>(
     let mut conversation = 0u64;
     let mut backoff = Backoff::default();
     let mut jitter = SmallRng::seed_from_u64(seed ^ 0x6a09_e667_f3bc_c909);
-    'run: while Instant::now() < stop_at && !ctx.stopped() {
-        let mut session = ctx
-            .workload
-            .session(scenario, seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d)));
-        conversation += 1;
-        state.reply = session.keeps_reply().then(String::new);
-        loop {
-            if Instant::now() >= stop_at || ctx.stopped() {
-                break 'run;
+    let mut conv: Option<Box<dyn Session>> = None;
+    loop {
+        // Past this stage's part: on into the next stage (once it starts), or removed.
+        while Instant::now() >= stop_at {
+            if k == last {
+                return;
             }
-            request.clear();
-            session.build(&mut request);
-            let mut out = Outcome::new(Instant::now());
-            request =
-                ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
-            ctx.record(&stage, &*session, &out, &state.gaps, state.err_body.as_ref());
-            if out.error == Some(ErrorKind::Cancelled) {
-                break 'run;
+            k += 1;
+            if ctx.stopping.guard(ctx.started[k].wait()).await.is_err() {
+                return;
             }
-            if out.error.is_some_and(ErrorKind::is_unreached) {
-                // The request never reached the server: wait before the next try.
-                ctx.stats.borrow_mut()[scenario].backoffs += 1;
-                let wake = (Instant::now() + backoff.next(jitter.gen())).min(stop_at);
-                if ctx.stopping.sleep_until(wake).await.is_err() {
-                    break 'run;
-                }
-            } else {
-                backoff.reset();
+            stage = ctx.stage_run(k).expect("started");
+            stop_at = window(ctx, &stage, u).1;
+        }
+        if ctx.stopped() {
+            return;
+        }
+        let session = conv.get_or_insert_with(|| {
+            let s = ctx
+                .workload
+                .session(scenario, seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d)));
+            conversation += 1;
+            state.reply = s.keeps_reply().then(String::new);
+            s
+        });
+        if conn.is_none() {
+            // A new connection waits for a connect place (the cap open loop has too), so
+            // thousands of users starting together do not open their connections at once.
+            // Its connect starts before this task next yields (in `run_turn`).
+            let wait = ctx.pool.place(session.target(), || ctx.stopped());
+            if !matches!(removed.guard(wait).await, Ok(Ok(()))) {
+                return;
             }
-            match session.turn_done(&out, state.reply.as_deref()) {
-                Some(think) if !think.is_zero() => {
-                    let wake = (Instant::now() + think).min(stop_at);
-                    if ctx.stopping.sleep_until(wake).await.is_err() {
-                        break 'run;
-                    }
-                }
-                Some(_) => {}
-                None => break,
+            if Instant::now() >= stop_at {
+                continue;
             }
         }
+        // A request of a stage the user persists past has no cancel point of its own.
+        let run = if k == last {
+            StageRun { retire: last, ..stage }
+        } else {
+            StageRun { cancel_at: stage.end + NO_CANCEL, retire: last, ..stage }
+        };
+        request.clear();
+        session.build(&mut request);
+        let mut out = Outcome::new(Instant::now());
+        request = ctx.run_turn(&mut conn, &mut **session, request, &mut state, &mut out, &run).await;
+        ctx.record(&run, &**session, &out, &state.gaps, state.err_body.as_ref());
+        if out.error == Some(ErrorKind::Cancelled) {
+            return;
+        }
+        // The stage's end caps a wait only in the stage that removes the user.
+        let cap = |t: Instant| if k == last { t.min(stop_at) } else { t };
+        if out.error.is_some_and(ErrorKind::is_unreached) {
+            // The request never reached the server: wait before the next try.
+            ctx.count(k, scenario, |s| s.backoffs += 1);
+            if !nap(cap(Instant::now() + backoff.next(jitter.gen()))).await {
+                return;
+            }
+        } else {
+            backoff.reset();
+        }
+        match session.turn_done(&out, state.reply.as_deref()) {
+            Some(think) if !think.is_zero() => {
+                if !nap(cap(Instant::now() + think)).await {
+                    return;
+                }
+            }
+            Some(_) => {}
+            None => conv = None,
+        }
     }
-    ctx.active.set(ctx.active.get() - 1);
 }
 
 #[cfg(test)]

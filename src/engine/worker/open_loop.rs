@@ -76,7 +76,7 @@ pub(crate) async fn run<S: Transport>(
         }
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         arrivals += 1;
-        ctx.active.set(ctx.active.get() + 1);
+        ctx.task(stage.index, 1);
         ctx.busy.set(ctx.busy.get() + 1);
         monoio::spawn(conversation(ctx.clone(), stage, due, scenario, seed.wrapping_add(arrivals)));
         burst += 1;
@@ -165,8 +165,7 @@ async fn conversation<S: Transport>(
         request.clear();
         session.build(&mut request);
         let mut out = Outcome::new(intended);
-        request =
-            ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, stage.cancel_at).await;
+        request = ctx.run_turn(&mut conn, &mut *session, request, &mut state, &mut out, &stage).await;
         // The turn is over: its connection slot and its place among the requests in flight
         // are free during the think time.
         drop(slot);
@@ -176,7 +175,7 @@ async fn conversation<S: Transport>(
         }
         ctx.record(&stage, &*session, &out, &state.gaps, state.err_body.as_ref());
         if session.turn().0 > 1 && out.intended >= stage.warmup_until {
-            ctx.stats.borrow_mut()[scenario].followups += 1;
+            ctx.count(stage.index, scenario, |s| s.followups += 1);
         }
         if out.error == Some(ErrorKind::Cancelled) {
             break;
@@ -193,5 +192,5 @@ async fn conversation<S: Transport>(
             _ => break,
         }
     }
-    ctx.active.set(ctx.active.get() - 1);
+    ctx.task(stage.index, -1);
 }

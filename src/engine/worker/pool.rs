@@ -1,4 +1,5 @@
-//! Open loop's idle keep-alive connections, and a cap on connections being opened at once.
+//! Idle keep-alive connections (open loop), and the one cap on connections being opened at
+//! once that both loops share.
 //!
 //! Without the cap, arrivals that find no idle connection each open one; when they come
 //! faster than connections can be set up (set-up costs more than a request), the worker
@@ -6,11 +7,15 @@
 //! connection storm (10,000 connections, drops, send lag of 0.3 s at 30k/s on one core).
 //! With it, an arrival waits for whichever comes first: a connection coming back idle, or a
 //! free place among the `MAX_CONNECTING` connects in progress. Its latency still counts from
-//! its intended time, so the wait is measured, never hidden.
+//! its intended time, so the wait is measured, never hidden. Closed-loop users that need a
+//! connection wait for a place the same way ([`Pool::place`]) before their request starts, so
+//! a stage that starts thousands of users opens their connections a few dozen at a time
+//! instead of in one SYN burst.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
@@ -21,11 +26,18 @@ use crate::http::conn::Conn;
 /// round trip still allows 1,600/s per worker.
 pub(super) const MAX_CONNECTING: usize = 32;
 
-/// Idle connections per target, connects in progress, and arrivals waiting.
+/// One waiting task's entry: its waker while it waits to be woken; `None` once woken or
+/// once the wait ended otherwise (timed out, stopped), so waking skips it and no wake is
+/// ever spent on a task that no longer waits.
+type Entry = Rc<Cell<Option<Waker>>>;
+
+/// Idle connections per target, connects in progress, and tasks waiting.
 pub(crate) struct Pool<S> {
     idle: RefCell<Vec<Vec<Conn<S>>>>,
     connecting: Cell<usize>,
-    waiters: RefCell<Vec<VecDeque<Waker>>>,
+    /// The most connects in progress at once (for the generator-health figures).
+    connecting_peak: Cell<usize>,
+    waiters: RefCell<Vec<VecDeque<Entry>>>,
 }
 
 impl<S> Pool<S> {
@@ -33,6 +45,7 @@ impl<S> Pool<S> {
         Pool {
             idle: RefCell::new((0..targets).map(|_| Vec::new()).collect()),
             connecting: Cell::new(0),
+            connecting_peak: Cell::new(0),
             waiters: RefCell::new((0..targets).map(|_| VecDeque::new()).collect()),
         }
     }
@@ -53,26 +66,75 @@ impl<S> Pool<S> {
         if self.connecting.get() < MAX_CONNECTING {
             return Ok(None);
         }
-        let wait = poll_fn(|cx| {
+        let wait = self.wait(target, || {
             if stopped() {
-                return Poll::Ready(Err(()));
+                return Some(Err(()));
             }
             if let Some(c) = self.idle.borrow_mut()[target].pop() {
-                return Poll::Ready(Ok(Some(c)));
+                return Some(Ok(Some(c)));
             }
-            if self.connecting.get() < MAX_CONNECTING {
-                return Poll::Ready(Ok(None));
-            }
-            self.waiters.borrow_mut()[target].push_back(cx.waker().clone());
-            Poll::Pending
+            (self.connecting.get() < MAX_CONNECTING).then_some(Ok(None))
         });
         monoio::time::timeout_at(deadline.into(), wait).await.unwrap_or(Err(()))
     }
 
-    /// Gives a connection back and wakes one arrival waiting for `target`.
+    /// Waits for a free connect place (closed loop: a user about to open its connection), or
+    /// until `stopped()` turns true (Err). The place is not held: the caller opens its
+    /// connection before it next yields, so no other task can take the place first.
+    pub(crate) async fn place(&self, target: usize, stopped: impl Fn() -> bool) -> Result<(), ()> {
+        if self.connecting.get() < MAX_CONNECTING {
+            return Ok(());
+        }
+        self.wait(target, || {
+            if stopped() {
+                return Some(Err(()));
+            }
+            (self.connecting.get() < MAX_CONNECTING).then_some(Ok(()))
+        })
+        .await
+    }
+
+    /// Waits in `target`'s queue until `ready` gives an answer (asked on every wake).
+    async fn wait<T>(&self, target: usize, mut ready: impl FnMut() -> Option<T>) -> T {
+        let entry: Entry = Rc::new(Cell::new(None));
+        let _gone = Gone(&entry);
+        poll_fn(|cx| {
+            if let Some(v) = ready() {
+                return Poll::Ready(v);
+            }
+            // Still queued (not woken yet): refresh the waker. Woken, or new: queue (again).
+            let queued = entry.take().is_some();
+            entry.set(Some(cx.waker().clone()));
+            if !queued {
+                self.waiters.borrow_mut()[target].push_back(entry.clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Gives a connection back and wakes one task waiting for `target`.
     pub(crate) fn put(&self, target: usize, conn: Conn<S>) {
         self.idle.borrow_mut()[target].push(conn);
-        if let Some(w) = self.waiters.borrow_mut()[target].pop_front() {
+        self.wake_one(target);
+    }
+
+    /// Wakes the first task of `target`'s queue that still waits.
+    fn wake_one(&self, target: usize) {
+        let waker = {
+            let mut queue = self.waiters.borrow_mut();
+            let queue = &mut queue[target];
+            loop {
+                match queue.pop_front() {
+                    Some(e) => match e.take() {
+                        Some(w) => break Some(w),
+                        None => continue,
+                    },
+                    None => break None,
+                }
+            }
+        };
+        if let Some(w) = waker {
             w.wake();
         }
     }
@@ -80,28 +142,38 @@ impl<S> Pool<S> {
     /// Marks a connect in progress until the guard drops; then one waiter of each target is
     /// woken (the freed place serves any target).
     pub(crate) fn connecting(&self) -> ConnectGuard<'_, S> {
-        self.connecting.set(self.connecting.get() + 1);
+        let n = self.connecting.get() + 1;
+        self.connecting.set(n);
+        self.connecting_peak.set(self.connecting_peak.get().max(n));
         ConnectGuard { pool: self }
     }
 
-    /// Drops every idle connection and forgets waiters (between stages, when no task runs:
-    /// a waiter that timed out at a stage's end leaves its waker behind).
+    /// The most connects in progress at once since the last call (which resets it).
+    pub(crate) fn take_connecting_peak(&self) -> usize {
+        self.connecting_peak.replace(self.connecting.get())
+    }
+
+    /// Drops every idle connection and forgets waiters (at the end of a run).
     pub(crate) fn clear(&self) {
         self.idle.borrow_mut().iter_mut().for_each(Vec::clear);
         self.waiters.borrow_mut().iter_mut().for_each(VecDeque::clear);
     }
 
-    /// Wakes every waiting arrival (on an interrupt: they see `stopped` and give up, counted
+    /// Wakes every waiting task (on an interrupt: they see `stopped` and give up, counted
     /// as cancelled).
     pub(crate) fn wake_all(&self) {
-        for queue in self.waiters.borrow_mut().iter_mut() {
-            queue.drain(..).for_each(Waker::wake);
-        }
+        let wakers: Vec<Waker> =
+            self.waiters.borrow_mut().iter_mut().flat_map(|q| q.drain(..)).filter_map(|e| e.take()).collect();
+        wakers.into_iter().for_each(Waker::wake);
     }
+}
 
-    /// Forgets waiters only (between stages), keeping idle connections for the next stage.
-    pub(crate) fn forget_waiters(&self) {
-        self.waiters.borrow_mut().iter_mut().for_each(VecDeque::clear);
+/// Marks a wait's entry as no longer waiting when the wait ends, however it ends.
+struct Gone<'a>(&'a Entry);
+
+impl Drop for Gone<'_> {
+    fn drop(&mut self) {
+        self.0.set(None);
     }
 }
 
@@ -113,10 +185,9 @@ pub(crate) struct ConnectGuard<'a, S> {
 impl<S> Drop for ConnectGuard<'_, S> {
     fn drop(&mut self) {
         self.pool.connecting.set(self.pool.connecting.get() - 1);
-        for queue in self.pool.waiters.borrow_mut().iter_mut() {
-            if let Some(w) = queue.pop_front() {
-                w.wake();
-            }
+        let targets = self.pool.waiters.borrow().len();
+        for target in 0..targets {
+            self.pool.wake_one(target);
         }
     }
 }
@@ -168,6 +239,33 @@ mod tests {
             stop.set(true);
             pool.wake_all();
             assert!(waiter.await);
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn closed_loop_users_wait_for_a_connect_place_and_no_wake_is_lost() {
+        let (_, ()) = crate::net::cores::block_on(|_| async {
+            let pool = Rc::new(Pool::<u64>::new(1));
+            // A place is free: no wait.
+            assert_eq!(pool.place(0, || false).await, Ok(()));
+            let guards: Vec<_> = (0..MAX_CONNECTING).map(|_| pool.connecting()).collect();
+            assert_eq!(pool.take_connecting_peak(), MAX_CONNECTING);
+            // A wait that timed out leaves an entry in the queue ahead of a user waiting for a
+            // place: the freed place must go to the user, not to the gone waiter.
+            let soon = Instant::now() + Duration::from_millis(2);
+            assert!(pool.take(0, soon, || false).await.is_err());
+            let user = {
+                let pool = pool.clone();
+                monoio::spawn(async move { pool.place(0, || false).await })
+            };
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            let mut guards = guards;
+            guards.pop();
+            let waited = monoio::time::timeout(Duration::from_secs(10), user).await;
+            assert_eq!(waited.ok(), Some(Ok(())));
+            drop(guards);
+            assert_eq!(pool.connecting.get(), 0);
         })
         .unwrap();
     }

@@ -39,6 +39,7 @@ fn stage(load: &str, scenarios: &[(&str, Stats)]) -> StageSummary {
         wall_s: 3.1,
         worker_cpu_s: vec![0.2, 3.0],
         sink_dropped: 7,
+        connecting_peak: vec![],
         generator_findings: vec!["a worker used 97% of a core".into()],
         target_findings: vec![],
         interrupted: false,
