@@ -13,6 +13,7 @@ pub(crate) mod dispatch;
 pub(crate) mod dist;
 pub(crate) mod faults;
 pub(crate) mod head;
+pub(crate) mod json;
 pub(crate) mod kit;
 pub(crate) mod metrics;
 pub(crate) mod openai;

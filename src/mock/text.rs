@@ -57,6 +57,23 @@ impl Words {
         }
     }
 
+    /// Appends tokens `from..to` escaped for the inside of a JSON string (what `text` returns,
+    /// without building it).
+    pub(crate) fn write_json(&self, from: u64, to: u64, out: &mut Vec<u8>) {
+        for k in from..to {
+            if k > 0 {
+                out.push(b' ');
+            }
+            match self {
+                // The vocabulary needs no escaping.
+                Words::Filler(offset) => {
+                    out.extend_from_slice(WORDS[(*offset + k as usize) % WORDS.len()].as_bytes())
+                }
+                Words::Echo(words) => super::json::escaped(out, &words[k as usize % words.len()]),
+            }
+        }
+    }
+
     /// Tokens `from..to` as one string.
     pub(crate) fn text(&self, from: u64, to: u64) -> String {
         let mut s = String::with_capacity(((to - from) * 8) as usize);
@@ -87,5 +104,11 @@ mod tests {
         let f = Words::Filler(0);
         assert_eq!(f.text(0, 2), "the model");
         assert!(matches!(Words::echo("   ", 3), Words::Filler(3)));
+        for (w, from, to) in [(Words::echo("a \"q\" b\\ é", 0), 0, 7), (Words::Filler(5), 2, 40)] {
+            let mut out = Vec::new();
+            w.write_json(from, to, &mut out);
+            let quoted = format!("\"{}\"", String::from_utf8(out).unwrap());
+            assert_eq!(quoted, serde_json::to_string(&w.text(from, to)).unwrap());
+        }
     }
 }
