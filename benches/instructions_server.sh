@@ -14,6 +14,8 @@
 #            (Ir(LONG) − Ir(SHORT)) / (requests(LONG) − requests(SHORT)) is the cost of one more
 #            request in the steady state. Ir = instructions executed (all threads); requests
 #            are wrk's count. The server is the bottleneck under valgrind, so it never idles.
+#            allocs/request: calls to malloc/calloc/realloc, marginal the same way (from the
+#            call records of the same callgrind output).
 #
 # Usage: benches/instructions_server.sh [SERVERS]      (default: "mock nginx")
 # Env:   CONNS (16), SHORT (2), LONG (6), LLMLOAD_BIN (target/release/llmload), NGINX_BIN,
@@ -61,7 +63,28 @@ echo "  nginx: ${CG[*]} --callgrind-out-file=OUT ${NGX_CMD[*]}   # master_proces
 echo "  load : taskset -c $CLIENT_CPU wrk -t1 -c$CONNS -dSECS -s post.lua URL   # body: $BODY"
 echo "  reply: $(wc -c <"$TMP/reply.json") B body"
 
-# life SERVER SECONDS -> prints "instructions requests"
+# allocs CALLGRIND_OUT : calls to malloc, calloc and realloc (the allocations), from the call records.
+allocs() {
+    python3 - "$1" <<'PY'
+import re, sys
+names, calls, cfn = {}, 0, None
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"c?fn=\((\d+)\)(?: (.*))?", line)
+    if m:
+        if m.group(2):
+            names[m.group(1)] = m.group(2).strip()
+        if line.startswith("cfn="):
+            cfn = names.get(m.group(1), "")
+        continue
+    if line.startswith("calls=") and cfn is not None:
+        if re.fullmatch(r"(malloc|calloc|realloc)", cfn):
+            calls += int(line.split()[0][6:])
+        cfn = None
+print(calls)
+PY
+}
+
+# life SERVER SECONDS -> prints "instructions requests allocations"
 life() {
     local s=$1 secs=$2 out=$TMP/cg.$1.$2 url pid i
     case $s in
@@ -93,15 +116,16 @@ life() {
     [[ -z $bad ]] || echo "WARNING: $s ${secs}s: $bad" >&2
     ir=$(awk '/^summary:/{s += $2} END {print s + 0}' "$out")
     n=$(awk '/requests in/{print $1}' "$out.wrk")
-    echo "$ir $n"
+    echo "$ir $n $(allocs "$out")"
 }
 
-printf '\n%-6s %14s %9s %14s %9s %12s\n' server "Ir(${SHORT}s)" req "Ir(${LONG}s)" req "Ir/request"
+printf '\n%-6s %14s %9s %14s %9s %12s %14s\n' server "Ir(${SHORT}s)" req "Ir(${LONG}s)" req "Ir/request" "allocs/request"
 for s in $SERVERS; do
-    read -r ir1 n1 < <(life "$s" "$SHORT")
-    read -r ir2 n2 < <(life "$s" "$LONG")
+    read -r ir1 n1 a1 < <(life "$s" "$SHORT")
+    read -r ir2 n2 a2 < <(life "$s" "$LONG")
     per=$(awk -v a="$ir1" -v b="$n1" -v c="$ir2" -v d="$n2" 'BEGIN{if (d > b) printf "%.0f", (c - a) / (d - b); else print "n/a"}')
-    printf '%-6s %14s %9s %14s %9s %12s\n' "$s" "$ir1" "$n1" "$ir2" "$n2" "$per"
+    apr=$(awk -v a="$a1" -v b="$n1" -v c="$a2" -v d="$n2" 'BEGIN{if (d > b) printf "%.3f", (c - a) / (d - b); else print "n/a"}')
+    printf '%-6s %14s %9s %14s %9s %12s %14s\n' "$s" "$ir1" "$n1" "$ir2" "$n2" "$per" "$apr"
 done
 if [[ ${ANNOTATE:-0} == 1 && -f $TMP/cg.mock.$LONG ]]; then
     echo

@@ -213,7 +213,8 @@ async fn read_request<S: AsyncReadRent>(
     let mut body = BodyDecoder::new(framing);
     let mut size = 0;
     let mut pos = head_len;
-    let deadline = Instant::now() + settings.body_timeout;
+    // Read only when the body is not all there yet (one clock read fewer per request).
+    let mut deadline = None;
     loop {
         let (used, step) = body
             .step(&bufs.read[pos..])
@@ -237,6 +238,7 @@ async fn read_request<S: AsyncReadRent>(
             // The whole rest of the body in one allocation (it is below `max`).
             bufs.read.reserve(due as usize);
         }
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + settings.body_timeout);
         match fill(stream, &mut bufs.read, deadline.saturating_duration_since(Instant::now())).await {
             Ok(0) => return Err(ReadEnd::Closed),
             Ok(_) => {}
@@ -261,7 +263,11 @@ async fn read_head<S: AsyncReadRent>(
             let mut headers = [EMPTY_HEADER; MAX_REQUEST_HEADERS];
             match parse_request(&bufs.read, &mut headers) {
                 Ok(Some(req)) => return Ok((parse_head(&req, core), req.len, req.framing)),
-                Ok(None) => {}
+                // The header timeout runs from the first partial head (a head that arrives
+                // whole never reads the clock here).
+                Ok(None) => {
+                    head_started.get_or_insert_with(Instant::now);
+                }
                 Err(e) => return Err(rejected(e)),
             }
         }
@@ -276,9 +282,7 @@ async fn read_head<S: AsyncReadRent>(
                 return Err(ReadEnd::Reject(408, "timed out reading the request head".into(), Family::OpenAi))
             }
             Err(_) => return Err(ReadEnd::Closed),
-            Ok(_) => {
-                head_started.get_or_insert_with(Instant::now);
-            }
+            Ok(_) => {}
         }
     }
 }

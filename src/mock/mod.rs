@@ -21,6 +21,7 @@ pub(crate) mod pacing;
 pub(crate) mod request;
 pub(crate) mod responses;
 pub(crate) mod routes;
+pub(crate) mod scan;
 pub(crate) mod text;
 
 use std::cell::{Cell, RefCell};

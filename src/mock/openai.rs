@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::json;
 use super::kit::{emit, emit_raw, unix_now, Call, Generation, Limits, Render, Reply};
-use super::request::{last_user_text, ChatRequest, CompletionRequest, EmbeddingRequest};
+use super::request::{ChatRequest, CompletionRequest, EmbeddingRequest};
 use crate::wire::api_error::{write_stream_error, Family};
 use crate::wire::encode;
 
@@ -95,7 +95,7 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(model, limits, req.prompt_tokens(), &last_user_text(&req.messages));
+    let gen = ctx.plan(model, limits, req.prompt_tokens(), &req.messages.last_user_text());
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         let stream = ChatStream::new(&ctx.request_id[4..], &req.model, unix_now(), include_usage);

@@ -14,16 +14,21 @@ const WORDS: &[&str] = &[
 
 /// Per-message overhead in OpenAI's counting recipe, and the reply priming.
 const TOKENS_PER_MESSAGE: u64 = 3;
-const REPLY_PRIMING: u64 = 3;
+pub(crate) const REPLY_PRIMING: u64 = 3;
 
 /// Tokens for `chars` characters of text (chars / 4, rounded up).
 pub(crate) fn tokens_for_chars(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
+/// Tokens one message of `chars` characters adds to a prompt.
+pub(crate) fn message_tokens(chars: usize) -> u64 {
+    TOKENS_PER_MESSAGE + tokens_for_chars(chars)
+}
+
 /// Prompt tokens for a conversation given each message's character count.
 pub(crate) fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
-    message_chars.into_iter().map(|c| TOKENS_PER_MESSAGE + tokens_for_chars(c)).sum::<u64>() + REPLY_PRIMING
+    message_chars.into_iter().map(message_tokens).sum::<u64>() + REPLY_PRIMING
 }
 
 /// Where the words of a reply come from.
