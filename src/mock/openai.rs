@@ -111,7 +111,7 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
 /// A non-streaming chat completion (the mock's hottest body), `chatcmpl-<id_hex>`.
 fn write_chat_completion(out: &mut Vec<u8>, id_hex: &str, created: u64, model: &str, gen: &Generation) {
     out.extend_from_slice(b"{\"id\":\"chatcmpl-");
-    json::escaped(out, id_hex);
+    out.extend_from_slice(id_hex.as_bytes()); // hex: nothing to escape
     out.extend_from_slice(b"\",\"object\":\"chat.completion\",\"created\":");
     json::uint(out, created);
     out.extend_from_slice(b",\"model\":");

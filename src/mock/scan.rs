@@ -16,16 +16,16 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
     let (mut stream, mut stream_options, mut ignore_eos) = (None, None, None);
     let (mut max_tokens, mut max_completion_tokens, mut min_tokens, mut n) = (None, None, None, None);
     s.object(|s, key| match key {
-        "model" => once(&mut model, s.string()?),
-        "messages" => once(&mut messages, s.messages()?),
-        "stream" => once(&mut stream, s.opt(Scan::boolean)?),
-        "stream_options" => once(&mut stream_options, s.opt(Scan::stream_options)?),
-        "max_tokens" => once(&mut max_tokens, s.opt(Scan::uint)?),
-        "max_completion_tokens" => once(&mut max_completion_tokens, s.opt(Scan::uint)?),
-        "min_tokens" => once(&mut min_tokens, s.opt(Scan::uint)?),
-        "ignore_eos" => once(&mut ignore_eos, s.opt(Scan::boolean)?),
-        "n" => once(&mut n, s.opt(Scan::uint)?),
-        _ => s.skip(0),
+        b"model" => once(&mut model, s.string()?),
+        b"messages" => once(&mut messages, s.messages()?),
+        b"stream" => once(&mut stream, s.opt(Scan::boolean)?),
+        b"stream_options" => once(&mut stream_options, s.opt(Scan::stream_options)?),
+        b"max_tokens" => once(&mut max_tokens, s.opt(Scan::uint)?),
+        b"max_completion_tokens" => once(&mut max_completion_tokens, s.opt(Scan::uint)?),
+        b"min_tokens" => once(&mut min_tokens, s.opt(Scan::uint)?),
+        b"ignore_eos" => once(&mut ignore_eos, s.opt(Scan::boolean)?),
+        b"n" => once(&mut n, s.opt(Scan::uint)?),
+        key => s.unknown(key),
     })?;
     s.ws();
     if s.i != s.b.len() {
@@ -87,14 +87,14 @@ impl<'a> Scan<'a> {
     }
 
     /// An object: `field(self, key)` reads each value.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
         (self.next()? == b'{').then_some(())?;
         if self.peek()? == b'}' {
             self.i += 1;
             return Some(());
         }
         loop {
-            let key = self.string()?;
+            let key = self.raw()?;
             (self.next()? == b':').then_some(())?;
             field(self, key)?;
             match self.next()? {
@@ -107,6 +107,12 @@ impl<'a> Scan<'a> {
 
     /// A string without escapes or control characters.
     fn string(&mut self) -> Option<&'a str> {
+        std::str::from_utf8(self.raw()?).ok()
+    }
+
+    /// The bytes of a string without escapes or control characters, not yet checked to be
+    /// UTF-8 (keys are compared as bytes; an unknown key is checked by `unknown`).
+    fn raw(&mut self) -> Option<&'a [u8]> {
         (self.next()? == b'"').then_some(())?;
         let rest = &self.b[self.i..];
         // A plain loop: for short strings it beats memchr's set-up.
@@ -115,7 +121,13 @@ impl<'a> Scan<'a> {
             return None;
         }
         self.i += len + 1;
-        std::str::from_utf8(&rest[..len]).ok()
+        Some(&rest[..len])
+    }
+
+    /// Skips the value of a field the mock does not use (its key must still be UTF-8).
+    fn unknown(&mut self, key: &[u8]) -> Option<()> {
+        std::str::from_utf8(key).ok()?;
+        self.skip(0)
     }
 
     /// `null` as `None`, else `value`.
@@ -154,8 +166,8 @@ impl<'a> Scan<'a> {
     fn stream_options(&mut self) -> Option<StreamOptions> {
         let mut include_usage = None;
         self.object(|s, key| match key {
-            "include_usage" => once(&mut include_usage, s.opt(Scan::boolean)?),
-            _ => s.skip(0),
+            b"include_usage" => once(&mut include_usage, s.opt(Scan::boolean)?),
+            key => s.unknown(key),
         })?;
         Some(StreamOptions { include_usage: include_usage.flatten() })
     }
@@ -171,12 +183,17 @@ impl<'a> Scan<'a> {
         loop {
             let (mut role, mut content) = (None, None);
             self.object(|s, key| match key {
-                "role" => once(&mut role, s.string()?),
-                "content" => once(&mut content, s.opt(Scan::string)?),
-                _ => s.skip(0),
+                b"role" => once(&mut role, s.raw()?),
+                b"content" => once(&mut content, s.opt(Scan::string)?),
+                key => s.unknown(key),
             })?;
             let content = content.flatten().map(|t| Content::Text(Cow::Borrowed(t)));
-            messages.push(role? == "user", content);
+            let role = role?;
+            // The common roles are ASCII; any other must still be UTF-8.
+            if !matches!(role, b"user" | b"assistant" | b"system") {
+                std::str::from_utf8(role).ok()?;
+            }
+            messages.push(role == b"user", content);
             match self.next()? {
                 b',' => {}
                 b']' => return Some(messages),
@@ -192,7 +209,10 @@ impl<'a> Scan<'a> {
         }
         match self.peek()? {
             b'"' => self.string().map(|_| ()),
-            b'{' => self.object(|s, _| s.skip(depth + 1)),
+            b'{' => self.object(|s, key| {
+                std::str::from_utf8(key).ok()?;
+                s.skip(depth + 1)
+            }),
             b'[' => {
                 self.i += 1;
                 if self.peek()? == b']' {
@@ -318,7 +338,10 @@ mod tests {
         for body in bodies {
             assert!(chat(body.as_bytes()).is_none(), "{body}");
         }
-        // Invalid UTF-8 in a string.
+        // Invalid UTF-8 in a value, a key, a role, a nested key.
         assert!(chat(b"{\"model\":\"\xff\",\"messages\":[]}").is_none());
+        assert!(chat(b"{\"model\":\"m\",\"\xff\":1,\"messages\":[]}").is_none());
+        assert!(chat(b"{\"model\":\"m\",\"messages\":[{\"role\":\"\xff\"}]}").is_none());
+        assert!(chat(b"{\"model\":\"m\",\"x\":{\"\xff\":1},\"messages\":[]}").is_none());
     }
 }
