@@ -47,14 +47,7 @@ macro_rules! requested {
 }
 requested!(CompletionRequest, EmbeddingRequest, ResponsesRequest, MessagesRequest);
 
-impl<'a> Requested<'a> for ChatRequest<'a> {
-    fn model(&self) -> &str {
-        &self.model
-    }
-    fn scan(body: &'a [u8]) -> Option<Self> {
-        super::scan::chat(body)
-    }
-}
+// ChatRequest's impl, with its fast path, is in `scan`.
 
 /// Message content: a string, or a list of typed parts / blocks.
 #[derive(Deserialize, Debug)]

@@ -6,7 +6,16 @@
 
 use std::borrow::Cow;
 
-use super::request::{ChatRequest, Content, Messages, StreamOptions};
+use super::request::{ChatRequest, Content, Messages, Requested, StreamOptions};
+
+impl<'a> Requested<'a> for ChatRequest<'a> {
+    fn model(&self) -> &str {
+        &self.model
+    }
+    fn scan(body: &'a [u8]) -> Option<Self> {
+        chat(body)
+    }
+}
 
 /// Reads `body` as a chat request if it is plain enough (see the module docs).
 pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
