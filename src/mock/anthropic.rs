@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::kit::{emit, Call, Generation, Limits, Render, Reply};
-use super::request::{last_user_text, MessagesRequest};
+use super::request::MessagesRequest;
 use crate::wire::api_error::{write_stream_error, Family};
 
 fn stop_reason(gen: &Generation) -> &'static str {
@@ -34,7 +34,7 @@ pub(crate) fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         Err(reply) => return reply,
     };
     let limits = Limits { cap: req.max_tokens.unwrap_or(1), min_tokens: None, ignore_eos: false };
-    let gen = ctx.plan(model, limits, req.input_tokens(), &last_user_text(&req.messages));
+    let gen = ctx.plan(model, limits, req.input_tokens(), &req.messages.last_user_text());
     let id = format!("msg_{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let stream = MessagesStream { id, model: req.model.into_owned(), scratch: Vec::with_capacity(512) };

@@ -4,6 +4,7 @@
 //! client sends can panic the worker or stall other connections.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent};
 
 use super::dispatch;
 use super::head::{parse_head, Head};
+use super::idle::Watch;
 use super::kit::{write_all, Reply};
 use super::pacing;
 use super::routes::Route;
@@ -45,7 +47,13 @@ enum ReadEnd {
 }
 
 /// Serves one connection until it closes.
-pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stream: S, core: Rc<Core>) {
+/// `fd` is the connection's socket (under TLS too), for the idle watch.
+pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
+    mut stream: S,
+    fd: RawFd,
+    core: Rc<Core>,
+) {
+    let watch = core.idle.watch(fd);
     let mut bufs = Buffers {
         read: Vec::with_capacity(READ_CHUNK),
         write: Vec::with_capacity(READ_CHUNK),
@@ -53,7 +61,7 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(mut stre
         out: Vec::with_capacity(1024),
     };
     loop {
-        let (head, body_range, consumed) = match read_request(&mut stream, &mut bufs, &core).await {
+        let (head, body_range, consumed) = match read_request(&mut stream, &mut bufs, &core, &watch).await {
             Ok(r) => r,
             Err(ReadEnd::Closed) => return,
             Err(ReadEnd::Reject(status, message, family)) => {
@@ -173,13 +181,22 @@ fn write_full(
     w.extend_from_slice(&bufs.out);
 }
 
-/// Reads more bytes into `buf`, growing it when full. Ok(0) means EOF.
-async fn fill<S: AsyncReadRent>(stream: &mut S, buf: &mut Vec<u8>, limit: Duration) -> io::Result<usize> {
+/// Reads more bytes into `buf`, growing it when full, within `limit` if given. Ok(0) means EOF.
+async fn fill<S: AsyncReadRent>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    limit: Option<Duration>,
+) -> io::Result<usize> {
     if buf.capacity() - buf.len() < READ_CHUNK / 2 {
         buf.reserve(READ_CHUNK);
     }
     let owned = std::mem::take(buf);
     let len = owned.len();
+    let Some(limit) = limit else {
+        let (res, slice) = stream.read(owned.slice_mut(len..)).await;
+        *buf = slice.into_inner();
+        return res;
+    };
     match monoio::time::timeout(limit, stream.read(owned.slice_mut(len..))).await {
         Ok((res, slice)) => {
             *buf = slice.into_inner();
@@ -198,9 +215,10 @@ async fn read_request<S: AsyncReadRent>(
     stream: &mut S,
     bufs: &mut Buffers,
     core: &Core,
+    watch: &Watch,
 ) -> Result<Request, ReadEnd> {
     let settings = &core.settings;
-    let (head, head_len, framing) = read_head(stream, bufs, core).await?;
+    let (head, head_len, framing) = read_head(stream, bufs, core, watch).await?;
     let family = head.family;
     let max = settings.max_body_bytes;
     let too_large = || ReadEnd::Reject(413, format!("request body exceeds {max} bytes"), family);
@@ -213,7 +231,8 @@ async fn read_request<S: AsyncReadRent>(
     let mut body = BodyDecoder::new(framing);
     let mut size = 0;
     let mut pos = head_len;
-    let deadline = Instant::now() + settings.body_timeout;
+    // Read only when the body is not all there yet (one clock read fewer per request).
+    let mut deadline = None;
     loop {
         let (used, step) = body
             .step(&bufs.read[pos..])
@@ -237,7 +256,8 @@ async fn read_request<S: AsyncReadRent>(
             // The whole rest of the body in one allocation (it is below `max`).
             bufs.read.reserve(due as usize);
         }
-        match fill(stream, &mut bufs.read, deadline.saturating_duration_since(Instant::now())).await {
+        let deadline = *deadline.get_or_insert_with(|| Instant::now() + settings.body_timeout);
+        match fill(stream, &mut bufs.read, Some(deadline.saturating_duration_since(Instant::now()))).await {
             Ok(0) => return Err(ReadEnd::Closed),
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
@@ -253,6 +273,7 @@ async fn read_head<S: AsyncReadRent>(
     stream: &mut S,
     bufs: &mut Buffers,
     core: &Core,
+    watch: &Watch,
 ) -> Result<(Head, usize, Framing), ReadEnd> {
     let settings = &core.settings;
     let mut head_started: Option<Instant> = None;
@@ -261,24 +282,34 @@ async fn read_head<S: AsyncReadRent>(
             let mut headers = [EMPTY_HEADER; MAX_REQUEST_HEADERS];
             match parse_request(&bufs.read, &mut headers) {
                 Ok(Some(req)) => return Ok((parse_head(&req, core), req.len, req.framing)),
-                Ok(None) => {}
+                // The header timeout runs from the first partial head (a head that arrives
+                // whole never reads the clock here).
+                Ok(None) => {
+                    head_started.get_or_insert_with(Instant::now);
+                }
                 Err(e) => return Err(rejected(e)),
             }
         }
-        let limit = match head_started {
-            None => settings.idle_timeout,
-            Some(t) => settings.header_timeout.saturating_sub(t.elapsed()),
+        let read = match head_started {
+            // Between requests: the idle watch, not a timer, ends a long wait.
+            None => {
+                core.idle.waiting(watch);
+                let read = fill(stream, &mut bufs.read, None).await;
+                watch.busy();
+                read
+            }
+            Some(t) => {
+                fill(stream, &mut bufs.read, Some(settings.header_timeout.saturating_sub(t.elapsed()))).await
+            }
         };
-        match fill(stream, &mut bufs.read, limit).await {
+        match read {
             Ok(0) | Err(_) if head_started.is_none() && bufs.read.is_empty() => return Err(ReadEnd::Closed),
             Ok(0) => return Err(ReadEnd::Closed),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 return Err(ReadEnd::Reject(408, "timed out reading the request head".into(), Family::OpenAi))
             }
             Err(_) => return Err(ReadEnd::Closed),
-            Ok(_) => {
-                head_started.get_or_insert_with(Instant::now);
-            }
+            Ok(_) => {}
         }
     }
 }

@@ -264,7 +264,10 @@ impl<'a> Call<'a> {
         body: &'b [u8],
         check: impl FnOnce(&T) -> Result<(), String>,
     ) -> Result<(T, &'a Model), Reply> {
-        let req: T = parse(body).map_err(|e| self.error(400, &e, None))?;
+        let req = match T::scan(body) {
+            Some(req) => req,
+            None => parse::<T>(body).map_err(|e| self.error(400, &e, None))?,
+        };
         check(&req).map_err(|e| self.error(400, &e, None))?;
         let model = self.model(req.model())?;
         self.apply_faults(model)?;

@@ -13,6 +13,8 @@ pub(crate) mod dispatch;
 pub(crate) mod dist;
 pub(crate) mod faults;
 pub(crate) mod head;
+pub(crate) mod idle;
+pub(crate) mod json;
 pub(crate) mod kit;
 pub(crate) mod metrics;
 pub(crate) mod openai;
@@ -20,11 +22,13 @@ pub(crate) mod pacing;
 pub(crate) mod request;
 pub(crate) mod responses;
 pub(crate) mod routes;
+pub(crate) mod scan;
 pub(crate) mod text;
 
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -44,6 +48,7 @@ pub(crate) struct Core {
     pub metrics: Arc<Metrics>,
     pub index: usize,
     pub rng: RefCell<SmallRng>,
+    pub idle: Rc<idle::Idle>,
     next_id: Cell<u64>,
     id_salt: u64,
 }
@@ -70,7 +75,8 @@ impl Core {
             .map_or(0, |d| d.as_nanos() as u64);
         let id_salt =
             rng.gen::<u64>() ^ clock.rotate_left(23) ^ u64::from(std::process::id()).rotate_left(47);
-        Core { settings, metrics, index, rng: RefCell::new(rng), next_id: Cell::new(0), id_salt }
+        let idle = idle::Idle::new(settings.idle_timeout);
+        Core { settings, metrics, index, rng: RefCell::new(rng), idle, next_id: Cell::new(0), id_salt }
     }
 
     /// This core's counters.
@@ -170,6 +176,7 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
 }
 
 async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: Arc<AtomicBool>) {
+    monoio::spawn(core.idle.clone().run());
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -177,9 +184,10 @@ async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: A
                     return;
                 }
                 let _ = stream.set_nodelay(true);
+                let fd = stream.as_raw_fd();
                 match &core.settings.tls {
                     None => {
-                        monoio::spawn(conn::serve_connection(stream, core.clone()));
+                        monoio::spawn(conn::serve_connection(stream, fd, core.clone()));
                     }
                     Some(config) => {
                         let acceptor = monoio_rustls::TlsAcceptor::from(config.clone());
@@ -187,7 +195,7 @@ async fn accept_loop(listener: monoio::net::TcpListener, core: Rc<Core>, stop: A
                         monoio::spawn(async move {
                             // A failed handshake just closes the connection.
                             if let Ok(tls) = acceptor.accept(stream).await {
-                                conn::serve_connection(tls, core).await;
+                                conn::serve_connection(tls, fd, core).await;
                             }
                         });
                     }

@@ -8,9 +8,11 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
 
+use super::json;
 use super::kit::{emit, emit_raw, unix_now, Call, Generation, Limits, Render, Reply};
-use super::request::{last_user_text, ChatRequest, CompletionRequest, EmbeddingRequest};
+use super::request::{ChatRequest, CompletionRequest, EmbeddingRequest};
 use crate::wire::api_error::{write_stream_error, Family};
+use crate::wire::encode;
 
 /// Default cap for chat when the request gives none.
 const CHAT_DEFAULT_CAP: u64 = 4096;
@@ -49,42 +51,18 @@ pub(crate) fn models(ctx: &mut Call<'_>) -> Reply {
     ctx.json(&body, Duration::ZERO)
 }
 
-#[derive(Serialize)]
-struct Usage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    prompt_tokens_details: PromptDetails,
-    completion_tokens_details: CompletionDetails,
-}
-
-#[derive(Serialize)]
-struct PromptDetails {
-    cached_tokens: u64,
-    audio_tokens: u64,
-}
-
-#[derive(Serialize)]
-struct CompletionDetails {
-    reasoning_tokens: u64,
-    audio_tokens: u64,
-    accepted_prediction_tokens: u64,
-    rejected_prediction_tokens: u64,
-}
-
-fn usage(gen: &Generation) -> Usage {
-    Usage {
-        prompt_tokens: gen.prompt_tokens,
-        completion_tokens: gen.tokens,
-        total_tokens: gen.prompt_tokens + gen.tokens,
-        prompt_tokens_details: PromptDetails { cached_tokens: 0, audio_tokens: 0 },
-        completion_tokens_details: CompletionDetails {
-            reasoning_tokens: 0,
-            audio_tokens: 0,
-            accepted_prediction_tokens: 0,
-            rejected_prediction_tokens: 0,
-        },
-    }
+/// The chat `usage` object (also the final chunk's with `include_usage`).
+fn write_usage(out: &mut Vec<u8>, gen: &Generation) {
+    out.extend_from_slice(b"{\"prompt_tokens\":");
+    json::uint(out, gen.prompt_tokens);
+    out.extend_from_slice(b",\"completion_tokens\":");
+    json::uint(out, gen.tokens);
+    out.extend_from_slice(b",\"total_tokens\":");
+    json::uint(out, gen.prompt_tokens + gen.tokens);
+    out.extend_from_slice(
+        b",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":\
+{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+    );
 }
 
 fn finish_reason(gen: &Generation) -> &'static str {
@@ -117,119 +95,81 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(model, limits, req.prompt_tokens(), &last_user_text(&req.messages));
-    let id = format!("chatcmpl-{}", &ctx.request_id[4..]);
+    let gen = ctx.plan(model, limits, req.prompt_tokens(), &req.messages.last_user_text());
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
-        let stream = ChatStream {
-            id,
-            model: req.model.into_owned(),
-            created: unix_now(),
-            include_usage,
-            scratch: Vec::with_capacity(512),
-        };
+        let stream = ChatStream::new(&ctx.request_id[4..], &req.model, unix_now(), include_usage);
         return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
-    let text = gen.text();
     ctx.core.counters().tokens(gen.tokens);
-    let body = ChatCompletion {
-        id: &id,
-        object: "chat.completion",
-        created: unix_now(),
-        model: &req.model,
-        choices: [CompletionChoice {
-            index: 0,
-            message: AssistantMessage { role: "assistant", content: &text, refusal: None, annotations: [] },
-            logprobs: None,
-            finish_reason: finish_reason(&gen),
-        }],
-        usage: usage(&gen),
-        service_tier: "default",
-        system_fingerprint: "fp_llmload_mock",
-    };
-    ctx.json(&body, delay)
+    ctx.out.clear();
+    write_chat_completion(ctx.out, &ctx.request_id[4..], unix_now(), &req.model, &gen);
+    ctx.full(200, "application/json", delay)
 }
 
-/// A non-streaming chat completion (typed: this is the mock's hottest body).
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [CompletionChoice<'a>; 1],
-    usage: Usage,
-    service_tier: &'static str,
-    system_fingerprint: &'static str,
+/// A non-streaming chat completion (the mock's hottest body), `chatcmpl-<id_hex>`.
+fn write_chat_completion(out: &mut Vec<u8>, id_hex: &str, created: u64, model: &str, gen: &Generation) {
+    out.extend_from_slice(b"{\"id\":\"chatcmpl-");
+    out.extend_from_slice(id_hex.as_bytes()); // hex: nothing to escape
+    out.extend_from_slice(b"\",\"object\":\"chat.completion\",\"created\":");
+    json::uint(out, created);
+    out.extend_from_slice(b",\"model\":");
+    json::string(out, model);
+    out.extend_from_slice(b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
+    gen.words.write_json(0, gen.tokens, out);
+    out.extend_from_slice(b"\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"");
+    out.extend_from_slice(finish_reason(gen).as_bytes());
+    out.extend_from_slice(b"\"}],\"usage\":");
+    write_usage(out, gen);
+    out.extend_from_slice(b",\"service_tier\":\"default\",\"system_fingerprint\":\"fp_llmload_mock\"}");
 }
 
-#[derive(Serialize)]
-struct CompletionChoice<'a> {
-    index: u32,
-    message: AssistantMessage<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'static str,
-}
-
-#[derive(Serialize)]
-struct AssistantMessage<'a> {
-    role: &'static str,
-    content: &'a str,
-    refusal: Option<()>,
-    annotations: [(); 0],
-}
-
-#[derive(Serialize)]
-struct ChatChunk<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    system_fingerprint: &'static str,
-    choices: &'a [ChunkChoice<'a>],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<Option<Usage>>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoice<'a> {
-    index: u32,
-    delta: Delta<'a>,
-    logprobs: Option<()>,
-    finish_reason: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct Delta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
-}
-
-/// Renders a chat completion stream.
+/// Renders a chat completion stream: every chunk is `head`, its choices, then `tail`.
 pub(crate) struct ChatStream {
-    id: String,
-    model: String,
-    created: u64,
+    /// `data: {"id":…,"object":…,"created":…,"model":…,"system_fingerprint":…,"choices":[`
+    head: Vec<u8>,
+    /// Every chunk carries `"usage":null`, and a last one the usage.
     include_usage: bool,
     scratch: Vec<u8>,
 }
 
 impl ChatStream {
-    fn chunk(&mut self, out: &mut Vec<u8>, delta: Delta<'_>, finish: Option<&'static str>) {
-        let choices = [ChunkChoice { index: 0, delta, logprobs: None, finish_reason: finish }];
-        let chunk = ChatChunk {
-            id: &self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: &self.model,
-            system_fingerprint: "fp_llmload_mock",
-            choices: &choices,
-            usage: self.include_usage.then_some(None),
-        };
-        emit(out, &mut self.scratch, None, &chunk);
+    pub(crate) fn new(id_hex: &str, model: &str, created: u64, include_usage: bool) -> ChatStream {
+        let mut head = Vec::with_capacity(160 + model.len());
+        head.extend_from_slice(b"data: {\"id\":\"chatcmpl-");
+        json::escaped(&mut head, id_hex);
+        head.extend_from_slice(b"\",\"object\":\"chat.completion.chunk\",\"created\":");
+        json::uint(&mut head, created);
+        head.extend_from_slice(b",\"model\":");
+        json::string(&mut head, model);
+        head.extend_from_slice(b",\"system_fingerprint\":\"fp_llmload_mock\",\"choices\":[");
+        ChatStream { head, include_usage, scratch: Vec::with_capacity(512) }
+    }
+
+    /// One chunk with one choice: `delta` (the delta object's inside, JSON) and `finish`.
+    fn chunk(&mut self, out: &mut Vec<u8>, delta: &[u8], text: Option<&str>, finish: Option<&str>) {
+        let s = &mut self.scratch;
+        s.clear();
+        s.extend_from_slice(&self.head);
+        s.extend_from_slice(b"{\"index\":0,\"delta\":{");
+        s.extend_from_slice(delta);
+        if let Some(text) = text {
+            json::escaped(s, text);
+            s.push(b'"');
+        }
+        s.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":");
+        match finish {
+            Some(reason) => json::string(s, reason),
+            None => s.extend_from_slice(b"null"),
+        }
+        s.push(b'}');
+        s.push(b']');
+        if self.include_usage {
+            s.extend_from_slice(b",\"usage\":null");
+        }
+        s.extend_from_slice(b"}\n\n");
+        encode::chunk(out, s);
     }
 }
 
@@ -239,26 +179,23 @@ impl Render for ChatStream {
     }
 
     fn prelude(&mut self, _gen: &Generation, out: &mut Vec<u8>) {
-        self.chunk(out, Delta { role: Some("assistant"), content: Some("") }, None);
+        self.chunk(out, b"\"role\":\"assistant\",\"content\":\"\"", None, None);
     }
 
     fn content(&mut self, text: &str, out: &mut Vec<u8>) {
-        self.chunk(out, Delta { role: None, content: Some(text) }, None);
+        self.chunk(out, b"\"content\":\"", Some(text), None);
     }
 
     fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
-        self.chunk(out, Delta { role: None, content: None }, Some(finish_reason(gen)));
+        self.chunk(out, b"", None, Some(finish_reason(gen)));
         if self.include_usage {
-            let chunk = ChatChunk {
-                id: &self.id,
-                object: "chat.completion.chunk",
-                created: self.created,
-                model: &self.model,
-                system_fingerprint: "fp_llmload_mock",
-                choices: &[],
-                usage: Some(Some(usage(gen))),
-            };
-            emit(out, &mut self.scratch, None, &chunk);
+            let s = &mut self.scratch;
+            s.clear();
+            s.extend_from_slice(&self.head);
+            s.extend_from_slice(b"],\"usage\":");
+            write_usage(s, gen);
+            s.extend_from_slice(b"}\n\n");
+            encode::chunk(out, s);
         }
         emit_raw(out, &mut self.scratch, b"[DONE]");
     }
@@ -465,3 +402,7 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-4);
     }
 }
+
+#[cfg(test)]
+#[path = "openai_tests.rs"]
+mod template_tests;

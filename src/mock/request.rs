@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::text::prompt_tokens;
+use super::text::{message_tokens, prompt_tokens, REPLY_PRIMING};
 
 /// Parses `body` as `T`; the error names the JSON path (`messages[0].content: invalid type …`).
 pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
@@ -30,6 +30,10 @@ pub(crate) fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String>
 /// A request body that names a model (what `kit::Call::admit` looks up).
 pub(crate) trait Requested<'b>: Deserialize<'b> {
     fn model(&self) -> &str;
+    /// A fast reading of a plain body; `None` leaves it to `parse`.
+    fn scan(_body: &'b [u8]) -> Option<Self> {
+        None
+    }
 }
 
 macro_rules! requested {
@@ -41,7 +45,9 @@ macro_rules! requested {
         }
     )*};
 }
-requested!(ChatRequest, CompletionRequest, EmbeddingRequest, ResponsesRequest, MessagesRequest);
+requested!(CompletionRequest, EmbeddingRequest, ResponsesRequest, MessagesRequest);
+
+// ChatRequest's impl, with its fast path, is in `scan`.
 
 /// Message content: a string, or a list of typed parts / blocks.
 #[derive(Deserialize, Debug)]
@@ -97,14 +103,49 @@ fn chars_of(content: &Option<Content<'_>>) -> usize {
     content.as_ref().map_or(0, Content::chars)
 }
 
-/// The last user message's text (for echo mode).
-pub(crate) fn last_user_text<'b>(messages: &'b [Message<'_>]) -> Cow<'b, str> {
-    messages
-        .iter()
-        .rev()
-        .find(|m| m.role == "user")
-        .and_then(|m| m.content.as_ref())
-        .map_or(Cow::Borrowed(""), Content::text)
+/// A `messages` array as the mock uses it, summarised while it is read (no list is kept):
+/// the token estimate of every message and the last user message's content.
+#[derive(Debug, Default)]
+pub(crate) struct Messages<'a> {
+    /// Σ `text::message_tokens` over the messages.
+    pub tokens: u64,
+    /// The content of the last message whose role is `user` (`None` when it has none).
+    pub last_user: Option<Content<'a>>,
+}
+
+impl<'a> Messages<'a> {
+    /// Counts one message in.
+    pub(crate) fn push(&mut self, user: bool, content: Option<Content<'a>>) {
+        self.tokens += message_tokens(chars_of(&content));
+        if user {
+            self.last_user = content;
+        }
+    }
+
+    /// The last user message's text (for echo mode).
+    pub(crate) fn last_user_text(&self) -> Cow<'_, str> {
+        self.last_user.as_ref().map_or(Cow::Borrowed(""), Content::text)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<Messages<'a>>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Messages<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a sequence")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Messages<'a>, A::Error> {
+                let mut messages = Messages::default();
+                while let Some(m) = seq.next_element::<Message<'a>>()? {
+                    messages.push(m.role == "user", m.content);
+                }
+                Ok(messages)
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
 }
 
 /// `stream_options`.
@@ -120,7 +161,7 @@ pub(crate) struct ChatRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
-    pub messages: Vec<Message<'a>>,
+    pub messages: Messages<'a>,
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
@@ -139,7 +180,7 @@ pub(crate) struct ChatRequest<'a> {
 
 impl ChatRequest<'_> {
     pub(crate) fn prompt_tokens(&self) -> u64 {
-        prompt_tokens(self.messages.iter().map(|m| chars_of(&m.content)))
+        self.messages.tokens + REPLY_PRIMING
     }
 }
 
@@ -298,7 +339,7 @@ pub(crate) struct MessagesRequest<'a> {
     #[serde(borrow)]
     pub model: Cow<'a, str>,
     #[serde(borrow)]
-    pub messages: Vec<Message<'a>>,
+    pub messages: Messages<'a>,
     #[serde(default, borrow)]
     pub system: Option<System<'a>>,
     #[serde(default)]
@@ -310,8 +351,8 @@ pub(crate) struct MessagesRequest<'a> {
 impl MessagesRequest<'_> {
     /// Input tokens; `count_tokens` returns exactly this for the same body.
     pub(crate) fn input_tokens(&self) -> u64 {
-        let system = self.system.as_ref().map(System::chars);
-        prompt_tokens(system.into_iter().chain(self.messages.iter().map(|m| chars_of(&m.content))))
+        let system = self.system.as_ref().map_or(0, |s| message_tokens(s.chars()));
+        system + self.messages.tokens + REPLY_PRIMING
     }
 }
 
@@ -327,7 +368,7 @@ mod tests {
         let r: ChatRequest = parse(body).unwrap();
         assert_eq!(r.model, "m");
         assert_eq!(r.stream, Some(true));
-        assert_eq!(last_user_text(&r.messages), "hello there");
+        assert_eq!(r.messages.last_user_text(), "hello there");
         assert_eq!(r.prompt_tokens(), 3 + 2 + 3 + (11 + 4000usize).div_ceil(4) as u64 + 3);
     }
 

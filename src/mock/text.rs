@@ -14,16 +14,38 @@ const WORDS: &[&str] = &[
 
 /// Per-message overhead in OpenAI's counting recipe, and the reply priming.
 const TOKENS_PER_MESSAGE: u64 = 3;
-const REPLY_PRIMING: u64 = 3;
+pub(crate) const REPLY_PRIMING: u64 = 3;
 
 /// Tokens for `chars` characters of text (chars / 4, rounded up).
 pub(crate) fn tokens_for_chars(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
 }
 
+/// Tokens one message of `chars` characters adds to a prompt.
+pub(crate) fn message_tokens(chars: usize) -> u64 {
+    TOKENS_PER_MESSAGE + tokens_for_chars(chars)
+}
+
 /// Prompt tokens for a conversation given each message's character count.
 pub(crate) fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
-    message_chars.into_iter().map(|c| TOKENS_PER_MESSAGE + tokens_for_chars(c)).sum::<u64>() + REPLY_PRIMING
+    message_chars.into_iter().map(message_tokens).sum::<u64>() + REPLY_PRIMING
+}
+
+/// Two rounds of the vocabulary, each word after a space, and where each word's space is
+/// (plus the end): any run of up to one round of words is one slice of it.
+fn filler() -> &'static (String, Vec<usize>) {
+    static FILLER: std::sync::OnceLock<(String, Vec<usize>)> = std::sync::OnceLock::new();
+    FILLER.get_or_init(|| {
+        let mut text = String::new();
+        let mut starts = Vec::with_capacity(2 * WORDS.len() + 1);
+        for word in WORDS.iter().chain(WORDS) {
+            starts.push(text.len());
+            text.push(' ');
+            text.push_str(word);
+        }
+        starts.push(text.len());
+        (text, starts)
+    })
 }
 
 /// Where the words of a reply come from.
@@ -57,6 +79,33 @@ impl Words {
         }
     }
 
+    /// Appends tokens `from..to` escaped for the inside of a JSON string (what `text` returns,
+    /// without building it).
+    pub(crate) fn write_json(&self, from: u64, to: u64, out: &mut Vec<u8>) {
+        match self {
+            // The vocabulary needs no escaping: copy runs of it, up to a round at a time.
+            Words::Filler(offset) => {
+                let (text, starts) = filler();
+                let mut k = from;
+                while k < to {
+                    let i = (*offset + k as usize) % WORDS.len();
+                    let take = ((to - k) as usize).min(WORDS.len());
+                    let start = starts[i] + usize::from(k == 0);
+                    out.extend_from_slice(&text.as_bytes()[start..starts[i + take]]);
+                    k += take as u64;
+                }
+            }
+            Words::Echo(words) => {
+                for k in from..to {
+                    if k > 0 {
+                        out.push(b' ');
+                    }
+                    super::json::escaped(out, &words[k as usize % words.len()]);
+                }
+            }
+        }
+    }
+
     /// Tokens `from..to` as one string.
     pub(crate) fn text(&self, from: u64, to: u64) -> String {
         let mut s = String::with_capacity(((to - from) * 8) as usize);
@@ -87,5 +136,16 @@ mod tests {
         let f = Words::Filler(0);
         assert_eq!(f.text(0, 2), "the model");
         assert!(matches!(Words::echo("   ", 3), Words::Filler(3)));
+        for (w, from, to) in [
+            (Words::echo("a \"q\" b\\ é", 0), 0, 7),
+            (Words::Filler(5), 2, 40),
+            (Words::Filler(52), 0, 200),
+            (Words::Filler(7), 0, 1),
+        ] {
+            let mut out = Vec::new();
+            w.write_json(from, to, &mut out);
+            let quoted = format!("\"{}\"", String::from_utf8(out).unwrap());
+            assert_eq!(quoted, serde_json::to_string(&w.text(from, to)).unwrap());
+        }
     }
 }
