@@ -70,13 +70,17 @@ pub(crate) struct Skim<'a> {
     b: &'a [u8],
     i: usize,
     depth: u32,
+    /// The text has a non-ASCII byte somewhere: strings and keys are then checked for them.
+    high: bool,
 }
 
 impl<'a> Skim<'a> {
     pub(crate) fn new(b: &'a [u8]) -> Skim<'a> {
-        Skim { b, i: 0, depth: 0 }
+        // Most replies are ASCII: their strings and keys need no UTF-8 checks.
+        Skim { b, i: 0, depth: 0, high: !b.is_ascii() }
     }
 
+    #[inline]
     fn ws(&mut self) {
         while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.b.get(self.i) {
             self.i += 1;
@@ -84,11 +88,13 @@ impl<'a> Skim<'a> {
     }
 
     /// The next non-blank byte, not consumed.
+    #[inline]
     fn peek(&mut self) -> Option<u8> {
         self.ws();
         self.b.get(self.i).copied()
     }
 
+    #[inline]
     fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
@@ -104,54 +110,103 @@ impl<'a> Skim<'a> {
         (self.i == self.b.len()).then_some(())
     }
 
+    /// Moves to the next byte of a string that is not plain text — a quote, a backslash or a
+    /// control byte — and returns it without consuming it (None at the end of the input).
+    #[inline(always)]
+    fn run(&mut self) -> Option<u8> {
+        let b = self.b;
+        let rest = &b[self.i..];
+        // 8 bytes at a time, as serde does.
+        for chunk in rest.chunks_exact(8) {
+            let v = u64::from_le_bytes(chunk.try_into().ok()?);
+            let ctrl = v.wrapping_sub(ONES * 0x20) & !v;
+            let q = v ^ (ONES * u64::from(b'"'));
+            let bs = v ^ (ONES * u64::from(b'\\'));
+            let stop = (ctrl | (q.wrapping_sub(ONES) & !q) | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
+            if stop != 0 {
+                self.i += (stop.trailing_zeros() / 8) as usize;
+                return Some(b[self.i]);
+            }
+            self.i += 8;
+        }
+        while let Some(&c) = self.b.get(self.i) {
+            if c == b'"' || c == b'\\' || c < 0x20 {
+                return Some(c);
+            }
+            self.i += 1;
+        }
+        None
+    }
+
+    /// Consumes the escape at the cursor (a backslash); true for a `\u` escape.
+    fn escape(&mut self) -> Option<bool> {
+        match *self.b.get(self.i + 1)? {
+            b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
+                self.i += 2;
+                Some(false)
+            }
+            b'u' => {
+                let hex = self.b.get(self.i + 2..self.i + 6)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                self.i += 6;
+                Some(true)
+            }
+            _ => None,
+        }
+    }
+
     /// A string value.
     pub(crate) fn string(&mut self) -> Option<Str<'a>> {
         self.eat(b'"')?;
         let start = self.i;
-        let (mut escapes, mut unicode, mut high) = (0u32, false, 0u64);
+        let (mut escapes, mut unicode, mut ascii) = (0u32, false, true);
         loop {
-            // Up to the next quote, backslash or control byte, 8 bytes at a time (as serde).
-            while let Some(chunk) = self.b.get(self.i..self.i + 8) {
-                let v = u64::from_le_bytes(chunk.try_into().ok()?);
-                let ctrl = v.wrapping_sub(ONES * 0x20) & !v;
-                let q = v ^ (ONES * u64::from(b'"'));
-                let bs = v ^ (ONES * u64::from(b'\\'));
-                let stop = (ctrl | (q.wrapping_sub(ONES) & !q) | (bs.wrapping_sub(ONES) & !bs)) & HIGH;
-                if stop != 0 {
-                    let n = stop.trailing_zeros() / 8;
-                    high |= v & HIGH & ((1u64 << (n * 8)) - 1);
-                    self.i += n as usize;
-                    break;
-                }
-                high |= v & HIGH;
-                self.i += 8;
-            }
-            let c = *self.b.get(self.i)?;
-            self.i += 1;
+            let from = self.i;
+            let c = self.run()?;
+            ascii &= !self.high || self.b[from..self.i].is_ascii();
             match c {
                 b'"' => {
-                    let raw = &self.b[start..self.i - 1];
-                    return Some(Str { raw, escapes, unicode, ascii: high == 0 });
+                    self.i += 1;
+                    return Some(Str { raw: &self.b[start..self.i - 1], escapes, unicode, ascii });
                 }
                 b'\\' => {
                     escapes += 1;
-                    match *self.b.get(self.i)? {
-                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
-                        b'u' => {
-                            let hex = self.b.get(self.i + 1..self.i + 5)?;
-                            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                                return None;
-                            }
-                            unicode = true;
-                            self.i += 5;
-                        }
-                        _ => return None,
-                    }
+                    unicode |= self.escape()?;
                 }
-                0..=0x1f => return None,
-                c => high |= u64::from(c & 0x80),
+                _ => return None,
             }
         }
+    }
+
+    /// Skips a string value (its bytes need not be UTF-8: serde does not check what it
+    /// ignores either).
+    fn skip_string(&mut self) -> Option<()> {
+        self.i += 1;
+        loop {
+            match self.run()? {
+                b'"' => {
+                    self.i += 1;
+                    return Some(());
+                }
+                b'\\' => drop(self.escape()?),
+                _ => return None,
+            }
+        }
+    }
+
+    /// An object key, when it is plain ASCII (the others are left to serde).
+    #[inline]
+    fn key(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let start = self.i;
+        if self.run()? != b'"' {
+            return None;
+        }
+        let key = &self.b[start..self.i];
+        self.i += 1;
+        (!self.high || key.is_ascii()).then_some(key)
     }
 
     /// `null` (true) or not (false, nothing consumed).
@@ -219,7 +274,7 @@ impl<'a> Skim<'a> {
     /// Skips any value.
     pub(crate) fn skip(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => self.string().map(drop),
+            b'"' => self.skip_string(),
             b'{' => self.object(|s, _| s.skip()),
             b'[' => self.array(|s| s.skip()),
             b't' => self.literal(b"true"),
@@ -241,12 +296,9 @@ impl<'a> Skim<'a> {
         self.enter(b'{')?;
         if self.eat(b'}').is_none() {
             loop {
-                let key = self.string()?;
-                if key.escapes > 0 || !key.ascii {
-                    return None;
-                }
+                let key = self.key()?;
                 self.eat(b':')?;
-                member(self, key.raw)?;
+                member(self, key)?;
                 match self.peek()? {
                     b',' => self.i += 1,
                     b'}' => {

@@ -163,103 +163,100 @@ impl TurnLines for LineFormat {
 
 /// Appends `line` as serde_json writes it, and a newline.
 pub(crate) fn write_line(l: &Line<'_>, out: &mut Vec<u8>) {
-    let mut w = Fields { out, first: true };
-    w.int("stage", l.stage as u64);
+    // Room for a whole usual line, so the copies below rarely grow the buffer.
+    out.reserve(768);
+    let w = &mut Fields { out };
+    w.int(b"{\"stage\":", l.stage as u64);
     if let Some(c) = l.concurrency {
-        w.int("concurrency", u64::from(c));
+        w.int(b",\"concurrency\":", u64::from(c));
     }
     if let Some(r) = l.rate {
-        w.key("rate");
+        w.key(b",\"rate\":");
         // serde_json's own float format (not ryu's: it writes 1e+21 as 1e21).
         serde_json::to_writer(&mut *w.out, &r).expect("a float always serializes");
     }
-    w.str("scenario", &l.scenario);
-    w.str("protocol", &l.protocol);
-    w.str("conv_uuid", &l.conv_uuid);
-    w.int("turn", u64::from(l.turn));
-    w.int("turns_total", u64::from(l.turns_total));
-    w.bool("stream", l.stream);
-    w.int("intended_start", l.intended_start);
-    w.int("start", l.start);
+    w.str(b",\"scenario\":", &l.scenario);
+    w.str(b",\"protocol\":", &l.protocol);
+    w.str(b",\"conv_uuid\":", &l.conv_uuid);
+    w.int(b",\"turn\":", u64::from(l.turn));
+    w.int(b",\"turns_total\":", u64::from(l.turns_total));
+    w.bool(b",\"stream\":", l.stream);
+    w.int(b",\"intended_start\":", l.intended_start);
+    w.int(b",\"start\":", l.start);
     if let Some(v) = l.send_lag_us {
-        w.int("send_lag_us", v);
+        w.int(b",\"send_lag_us\":", v);
     }
-    w.int("latency_us", l.latency_us);
-    w.int("service_us", l.service_us);
-    w.opt("ttfb_us", l.ttfb_us);
-    w.opt("ttft_us", l.ttft_us);
-    w.opt("itl_mean_us", l.itl_mean_us);
-    w.opt("itl_max_us", l.itl_max_us);
-    w.opt("tpot_us", l.tpot_us);
-    w.int("status", u64::from(l.status));
+    w.int(b",\"latency_us\":", l.latency_us);
+    w.int(b",\"service_us\":", l.service_us);
+    w.opt(b",\"ttfb_us\":", l.ttfb_us);
+    w.opt(b",\"ttft_us\":", l.ttft_us);
+    w.opt(b",\"itl_mean_us\":", l.itl_mean_us);
+    w.opt(b",\"itl_max_us\":", l.itl_max_us);
+    w.opt(b",\"tpot_us\":", l.tpot_us);
+    w.int(b",\"status\":", u64::from(l.status));
     if let Some(e) = &l.error {
-        w.str("error", e);
+        w.str(b",\"error\":", e);
     }
     if let Some(v) = l.prompt_tokens {
-        w.int("prompt_tokens", v);
+        w.int(b",\"prompt_tokens\":", v);
     }
-    w.int("completion_tokens", l.completion_tokens);
+    w.int(b",\"completion_tokens\":", l.completion_tokens);
     if let Some(s) = &l.token_source {
-        w.str("token_source", s);
+        w.str(b",\"token_source\":", s);
     }
-    w.int("content_len", l.content_len);
-    w.bool("warmup", l.warmup);
+    w.int(b",\"content_len\":", l.content_len);
+    w.bool(b",\"warmup\":", l.warmup);
     if let Some(b) = l.in_window {
-        w.bool("in_window", b);
+        w.bool(b",\"in_window\":", b);
     }
     if let Some(v) = l.worker {
-        w.int("worker", v as u64);
+        w.int(b",\"worker\":", v as u64);
     }
     if let Some(b) = &l.err_body {
-        w.str("err_body", b);
+        w.str(b",\"err_body\":", b);
     }
     w.out.extend_from_slice(b"}\n");
 }
 
-/// The members of one JSON object being written.
+/// The members of one JSON object being written; each is given its key with the punctuation
+/// before it (`{"stage":`, `,"turn":`), so a member costs one copy besides its value.
 struct Fields<'o> {
     out: &'o mut Vec<u8>,
-    first: bool,
 }
 
 impl Fields<'_> {
-    /// `{"name":` or `,"name":` (names are plain ASCII).
-    fn key(&mut self, name: &str) {
-        self.out.push(if std::mem::replace(&mut self.first, false) { b'{' } else { b',' });
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
+    #[inline(always)]
+    fn key(&mut self, key: &[u8]) {
+        self.out.extend_from_slice(key);
     }
 
-    fn int(&mut self, name: &str, v: u64) {
-        self.key(name);
+    #[inline(always)]
+    fn int(&mut self, key: &[u8], v: u64) {
+        self.key(key);
         self.out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
 
-    fn opt(&mut self, name: &str, v: Option<u64>) {
+    #[inline(always)]
+    fn opt(&mut self, key: &[u8], v: Option<u64>) {
         match v {
-            Some(v) => self.int(name, v),
+            Some(v) => self.int(key, v),
             None => {
-                self.key(name);
+                self.key(key);
                 self.out.extend_from_slice(b"null");
             }
         }
     }
 
-    fn bool(&mut self, name: &str, v: bool) {
-        self.key(name);
+    #[inline(always)]
+    fn bool(&mut self, key: &[u8], v: bool) {
+        self.key(key);
         self.out.extend_from_slice(if v { b"true" } else { b"false" });
     }
 
-    fn str(&mut self, name: &str, v: &str) {
-        self.key(name);
-        if v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-            crate::protocol::write_json_string(v, self.out);
-        } else {
-            self.out.push(b'"');
-            self.out.extend_from_slice(v.as_bytes());
-            self.out.push(b'"');
-        }
+    #[inline(always)]
+    fn str(&mut self, key: &[u8], v: &str) {
+        self.key(key);
+        crate::protocol::write_json_string(v, self.out);
     }
 }
 

@@ -74,15 +74,18 @@ pub(crate) fn uuid_v4<R: Rng>(rng: &mut R) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     // One allocation: this runs once per conversation, on the hot path of single-turn loads.
-    let mut s = String::with_capacity(36);
+    let mut s = [0u8; 36];
+    let mut at = 0;
     for (i, x) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
+            s[at] = b'-';
+            at += 1;
         }
-        s.push(HEX[usize::from(x >> 4)] as char);
-        s.push(HEX[usize::from(x & 0xf)] as char);
+        s[at] = HEX[usize::from(x >> 4)];
+        s[at + 1] = HEX[usize::from(x & 0xf)];
+        at += 2;
     }
-    s
+    String::from_utf8(s.to_vec()).expect("hex digits and dashes")
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use crate::http::target::Target;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
-use crate::protocol::{json_string, Decoder, Message, ProtocolKind, Role, TurnBody};
+use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
 
 /// Where a scenario's user messages come from, ready to use.
 enum Prompts {
@@ -205,28 +205,38 @@ struct ProfileSession {
 }
 
 impl ProfileSession {
-    fn user_text(&mut self) -> String {
+    /// The next user message as a JSON string literal, escaped piece by piece straight into
+    /// one string (escaping is per character, so the pieces join into the literal of the
+    /// whole text).
+    fn user_json(&mut self) -> String {
         let turn = self.turn as usize;
-        let text = match &self.sc.prompts {
-            Prompts::Pool(p) => p[self.rng.gen_range(0..p.len())].clone(),
-            Prompts::Scripted(s) => s[(turn - 1) % s.len()].clone(),
-            Prompts::Sized(f) => f.prompt(&mut self.rng),
+        let sc = &*self.sc;
+        let sized;
+        let text: &str = match &sc.prompts {
+            Prompts::Pool(p) => &p[self.rng.gen_range(0..p.len())],
+            Prompts::Scripted(s) => &s[(turn - 1) % s.len()],
+            Prompts::Sized(f) => {
+                sized = f.prompt(&mut self.rng);
+                &sized
+            }
         };
-        if turn > 1 {
-            return text;
+        let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
+        let mut json = String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64);
+        json.push('"');
+        if turn == 1 {
+            if let Some(prefix) = prefix {
+                json_string_body(prefix, &mut json);
+                json.push_str("\\n\\n");
+            }
+            if sc.bust {
+                json.push_str("[conversation ");
+                json.push_str(&self.uuid);
+                json.push_str("] ");
+            }
         }
-        let mut first = String::with_capacity(text.len() + 64);
-        if let Some(prefix) = &self.sc.shared_prefix {
-            first.push_str(prefix);
-            first.push_str("\n\n");
-        }
-        if self.sc.bust {
-            first.push_str("[conversation ");
-            first.push_str(&self.uuid);
-            first.push_str("] ");
-        }
-        first.push_str(&text);
-        first
+        json_string_body(text, &mut json);
+        json.push('"');
+        json
     }
 }
 
@@ -241,9 +251,7 @@ impl Session for ProfileSession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        let text = self.user_text();
-        let mut content_json = String::with_capacity(text.len() + 16);
-        json_string(&text, &mut content_json);
+        let content_json = self.user_json();
         self.history.push(Message { role: Role::User, content_json });
         self.body.clear();
         let turn = TurnBody {
