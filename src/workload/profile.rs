@@ -11,12 +11,13 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::content::{uuid_v4, Filler, CHARS_PER_TOKEN};
+use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
 use super::{Session, Workload};
 use crate::http::target::Target;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
+use crate::protocol::kind::AnyDecoder;
 use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
 
 /// Where a scenario's user messages come from, ready to use.
@@ -185,7 +186,6 @@ impl Workload for ProfileWorkload {
             turns_total,
             turn: 0,
             history: Vec::new(),
-            body: Vec::with_capacity(1024),
         })
     }
 }
@@ -194,14 +194,13 @@ impl Workload for ProfileWorkload {
 struct ProfileSession {
     scenario: usize,
     sc: Arc<Scenario>,
-    decoder: Box<dyn Decoder>,
+    decoder: AnyDecoder,
     rng: SmallRng,
-    uuid: String,
+    uuid: Uuid,
     turns_total: u32,
     /// Turns built so far.
     turn: u32,
     history: Vec<Message>,
-    body: Vec<u8>,
 }
 
 impl ProfileSession {
@@ -230,7 +229,7 @@ impl ProfileSession {
             }
             if sc.bust {
                 json.push_str("[conversation ");
-                json.push_str(&self.uuid);
+                json.push_str(self.uuid.as_str());
                 json.push_str("] ");
             }
         }
@@ -253,7 +252,9 @@ impl Session for ProfileSession {
         self.turn += 1;
         let content_json = self.user_json();
         self.history.push(Message { role: Role::User, content_json });
-        self.body.clear();
+        // The body goes first, then the head (whose content-length needs the body's
+        // length) is appended and rotated in front of it: no buffer of its own.
+        let start = out.len();
         let turn = TurnBody {
             model: &self.sc.model,
             system_json: self.sc.system_json.as_deref(),
@@ -261,22 +262,23 @@ impl Session for ProfileSession {
             max_tokens: self.sc.max_tokens,
             stream: self.sc.stream,
         };
-        self.sc.protocol.write_body(&turn, &mut self.body);
+        self.sc.protocol.write_body(&turn, out);
+        let body_len = out.len() - start;
         out.extend_from_slice(self.sc.head.as_bytes());
         if let Some(h) = &self.sc.correlation_header {
             out.extend_from_slice(h.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(self.uuid.as_bytes());
+            out.extend_from_slice(self.uuid.as_str().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
+        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(&self.body);
+        out[start..].rotate_left(body_len);
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
-        &mut *self.decoder
+        &mut self.decoder
     }
 
     fn keeps_reply(&self) -> bool {
@@ -299,7 +301,7 @@ impl Session for ProfileSession {
     }
 
     fn conversation_id(&self) -> &str {
-        &self.uuid
+        self.uuid.as_str()
     }
 
     fn protocol(&self) -> &'static str {
