@@ -80,7 +80,8 @@ impl Uuid {
 /// A random RFC 4122 version-4 UUID.
 pub(crate) fn uuid_v4<R: Rng>(rng: &mut R) -> Uuid {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b: [u8; 16] = rng.gen();
+    // Two 64-bit draws (an array of bytes would draw each byte on its own).
+    let mut b = rng.gen::<u128>().to_le_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let mut s = [0u8; 36];
