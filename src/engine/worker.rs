@@ -31,8 +31,6 @@ const INTERRUPT_GRACE: Duration = Duration::from_millis(1500);
 const STOP_POLL: Duration = Duration::from_millis(10);
 /// Turn records per batch sent to the coordinator, and the longest a record waits.
 const TURN_BATCH: u64 = 512;
-/// A batch's buffer, sized for a full batch of typical lines (about 600 bytes each).
-const TURN_BATCH_BYTES: usize = 512 * 640;
 const TURN_BATCH_AGE: Duration = Duration::from_millis(100);
 
 /// One finished turn, for per-turn output (borrowed: it lives while its line is written).
@@ -322,7 +320,11 @@ impl<S: Transport> Worker<S> {
         if n == 0 {
             return;
         }
-        let lines = std::mem::replace(&mut *self.turns.borrow_mut(), Vec::with_capacity(TURN_BATCH_BYTES));
+        // The next batch is sized like this one (a full batch under load, little when idle).
+        let mut turns = self.turns.borrow_mut();
+        let next = Vec::with_capacity(turns.len());
+        let lines = std::mem::replace(&mut *turns, next);
+        drop(turns);
         if let Err(TrySendError::Full(_)) = self.tx.try_send(WorkerMsg::Turns(lines, n)) {
             self.sink_dropped.set(self.sink_dropped.get() + n);
         }
