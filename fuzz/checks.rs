@@ -6,7 +6,7 @@
 // split (a server's bytes arrive in arbitrary reads), and never claim more bytes consumed than
 // it was given.
 
-use llmload::protocol::ProtocolKind;
+use llmload::protocol::{Decoder, ProtocolKind};
 use llmload::wire::body::BodyDecoder;
 use llmload::wire::head::{Framing, EMPTY_HEADER};
 use llmload::wire::request::{parse_request, MAX_REQUEST_HEADERS};

@@ -80,8 +80,6 @@ pub(crate) struct Request {
     pub source_ips: Vec<String>,
     /// Extra CA certificates (PEM) for https targets.
     pub cacert: Option<PathBuf>,
-    /// Do not write results.jsonl.
-    pub no_jsonl: bool,
     /// `K/N`: part K of a distributed run of N.
     pub shard: Option<String>,
     /// Wall-clock start of the first stage (RFC 3339 or unix seconds).
@@ -363,7 +361,8 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
         seed,
         source_ips,
         capture_error_body: profile.capture_error_body,
-        record_turns: !req.no_jsonl,
+        // Set by `run` when it opens results.jsonl.
+        turn_lines: None,
         stop: Arc::new(AtomicBool::new(false)),
         tls,
         shard,

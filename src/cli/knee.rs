@@ -109,7 +109,7 @@ pub(super) fn run(args: KneeArgs) -> Result<ExitCode, Failure> {
         let mut config = p.config.clone();
         config.stages = vec![stage];
         config.warmup = warmup;
-        config.record_turns = false;
+        config.turn_lines = None;
         let live = Arc::new(Live::new(config.cores.len()));
         let mut progress = Progress::new(vec![stage], None, stop.clone());
         let result = engine::run(config, p.workload.clone(), live, &mut progress);

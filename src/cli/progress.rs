@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::shard::Shard;
-use crate::engine::{Observer, StageResult, TurnRecord};
+use crate::engine::{Observer, StageResult};
 use crate::metrics::live::LiveSnapshot;
 use crate::metrics::timeline::Second;
 use crate::profile::stages::{Load, Stage};
@@ -218,9 +218,9 @@ impl Observer for Progress {
         self.stage_start = Some((index, at));
     }
 
-    fn turn(&mut self, turn: &TurnRecord) {
+    fn turns(&mut self, lines: &[u8], count: u64) {
         if let Some(w) = &mut self.jsonl {
-            if let Err(e) = w.write(turn) {
+            if let Err(e) = w.write(lines, count) {
                 self.jsonl_error.get_or_insert(e);
             }
         }

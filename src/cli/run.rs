@@ -14,6 +14,7 @@ use crate::engine;
 use crate::metrics::live::Live;
 use crate::plan::{self, ImplicitFlags, Plan, Request};
 use crate::profile::Overrides;
+use crate::report::jsonl::{JsonlWriter, LineFormat};
 use crate::report::{health, thresholds};
 
 #[derive(Args, Debug)]
@@ -227,7 +228,6 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
         max_error_rate: args.max_error_rate,
         source_ips: args.source_ip.clone(),
         cacert: args.cacert.clone(),
-        no_jsonl: args.no_jsonl,
         shard: args.shard.clone(),
         start_at: args.start_at.clone(),
         redact_header: args.redact_header.clone(),
@@ -276,10 +276,8 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         None
     } else {
         let path = dir.join("results.jsonl");
-        Some(
-            crate::report::jsonl::JsonlWriter::create(&path, profile.stages.clone(), scenario_names)
-                .map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?,
-        )
+        p.config.turn_lines = Some(Arc::new(LineFormat::new(profile.stages.clone(), scenario_names)));
+        Some(JsonlWriter::create(&path).map_err(|e| Failure::runtime(format!("{}: {e}", path.display())))?)
     };
     let mut progress = Progress::new(profile.stages.clone(), jsonl, stop.clone()).for_shard(shard);
     let live = Arc::new(Live::new(p.config.cores.len()));

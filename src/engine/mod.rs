@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use schedule::Arrival;
 use stage_sync::StageSync;
-pub(crate) use worker::TurnRecord;
+pub(crate) use worker::{TurnLines, TurnRecord};
 
 use crate::http::conn::TlsClient;
 use crate::http::exchange::Timeouts;
@@ -55,8 +55,9 @@ pub(crate) struct EngineConfig {
     /// Set (by a signal handler) to stop: no new requests, in-flight ones get at most
     /// `INTERRUPT_GRACE`, then the run ends with the stages done so far.
     pub stop: Arc<std::sync::atomic::AtomicBool>,
-    /// Send every finished turn to `Observer::turn` (per-turn output).
-    pub record_turns: bool,
+    /// Per-turn output: every finished turn is written as a line by its worker, and the
+    /// lines reach `Observer::turns` in batches.
+    pub turn_lines: Option<Arc<dyn TurnLines>>,
     /// TLS settings per target (https only).
     pub tls: Vec<Option<TlsClient>>,
     /// The part of a distributed run this process runs (0/1: all of it).
@@ -155,9 +156,9 @@ pub(crate) enum WorkerMsg {
         sink_dropped: u64,
         connecting_peak: usize,
     },
-    /// Completed turns (for per-turn output), sent in batches so a worker pays one channel
-    /// operation per batch, not per request.
-    Turns(Vec<TurnRecord>),
+    /// Completed turns as whole lines of per-turn output (and how many), sent in batches so
+    /// a worker pays one channel operation per batch, not per request.
+    Turns(Vec<u8>, u64),
 }
 
 /// Progress callbacks from the coordinator thread.
@@ -170,8 +171,9 @@ pub(crate) trait Observer {
     /// Called when a stage's results are merged: once its last request ended, which for a
     /// stage whose users persist into the next one is after the next one started.
     fn stage_done(&mut self, _index: usize, _result: &StageResult) {}
-    /// Called for each completed turn (with `record_turns`).
-    fn turn(&mut self, _turn: &TurnRecord) {}
+    /// Called with each batch of per-turn lines (with `turn_lines`): whole lines, `count`
+    /// of them.
+    fn turns(&mut self, _lines: &[u8], _count: u64) {}
     /// Called about every 250 ms (to flush buffered output).
     fn flush(&mut self) {}
 }
@@ -255,7 +257,7 @@ pub(crate) fn run(
         }
         let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
-            Ok(WorkerMsg::Turns(batch)) => batch.iter().for_each(|t| observer.turn(t)),
+            Ok(WorkerMsg::Turns(lines, count)) => observer.turns(&lines, count),
             Ok(WorkerMsg::StageDone {
                 worker,
                 stage,
@@ -298,8 +300,8 @@ pub(crate) fn run(
     }
     // Turns sent after the last stage report.
     while let Ok(report) = rx.try_recv() {
-        if let WorkerMsg::Turns(batch) = report {
-            batch.iter().for_each(|t| observer.turn(t));
+        if let WorkerMsg::Turns(lines, count) = report {
+            observer.turns(&lines, count);
         }
     }
     observer.flush();

@@ -33,16 +33,15 @@ const INTERRUPT_GRACE: Duration = Duration::from_millis(1500);
 /// How often a worker looks at the stop flag (set by a signal handler on another thread).
 const STOP_POLL: Duration = Duration::from_millis(10);
 /// Turn records per batch sent to the coordinator, and the longest a record waits.
-const TURN_BATCH: usize = 512;
+const TURN_BATCH: u64 = 512;
 const TURN_BATCH_AGE: Duration = Duration::from_millis(100);
 
-/// One finished turn, for per-turn output.
-#[derive(Clone, Debug)]
-pub(crate) struct TurnRecord {
+/// One finished turn, for per-turn output (borrowed: it lives while its line is written).
+pub(crate) struct TurnRecord<'a> {
     pub stage: usize,
     pub scenario: usize,
     pub worker: usize,
-    pub conv_uuid: String,
+    pub conv_uuid: &'a str,
     pub protocol: &'static str,
     pub stream: bool,
     pub turn: u32,
@@ -50,11 +49,16 @@ pub(crate) struct TurnRecord {
     pub warmup: bool,
     /// Finished inside the stage's measurement window (counted as served).
     pub in_window: bool,
-    pub outcome: Outcome,
+    pub outcome: &'a Outcome,
     pub itl_mean_us: u64,
     pub itl_max_us: u64,
     /// The first bytes of a failed response, when capture is on.
-    pub err_body: Option<Vec<u8>>,
+    pub err_body: Option<&'a [u8]>,
+}
+
+/// Writes a finished turn as one line of per-turn output, on the worker that finished it.
+pub(crate) trait TurnLines: Send + Sync {
+    fn write(&self, turn: &TurnRecord<'_>, out: &mut Vec<u8>);
 }
 
 /// A stage as a worker runs it.
@@ -102,8 +106,9 @@ pub(crate) struct Worker<S> {
     pub slots: Option<Rc<slots::Slots>>,
     next_source: Cell<usize>,
     pub tx: SyncSender<WorkerMsg>,
-    /// Turn records not yet handed to the coordinator, and when the last batch went.
-    pub turns: RefCell<Vec<TurnRecord>>,
+    /// Turn lines not yet handed to the coordinator, how many, and when the last batch went.
+    pub turns: RefCell<Vec<u8>>,
+    pub turns_count: Cell<u64>,
     pub turns_sent: Cell<Instant>,
     /// Turn records the output sink could not take (its queue was full).
     pub sink_dropped: Cell<u64>,
@@ -166,28 +171,30 @@ impl<S: Transport> Worker<S> {
                 s.late += u64::from(finished && outcome.end > window_end);
             }
         }
-        if self.config.record_turns {
+        if let Some(lines) = &self.config.turn_lines {
             let (turn, turns_total) = session.turn();
             let record = TurnRecord {
                 stage: stage.index,
                 scenario: session.scenario(),
                 worker: self.index,
-                conv_uuid: session.conversation_id().to_string(),
+                conv_uuid: session.conversation_id(),
                 protocol: session.protocol(),
                 stream: session.stream(),
                 turn,
                 turns_total,
                 warmup,
                 in_window,
-                outcome: outcome.clone(),
+                outcome,
                 itl_mean_us: if gaps.is_empty() { 0 } else { gaps.iter().sum::<u64>() / gaps.len() as u64 },
                 itl_max_us: gaps.iter().copied().max().unwrap_or(0),
-                err_body: err_body.cloned(),
+                err_body: err_body.map(Vec::as_slice),
             };
-            let mut batch = self.turns.borrow_mut();
-            batch.push(record);
-            if batch.len() >= TURN_BATCH || self.turns_sent.get().elapsed() >= TURN_BATCH_AGE {
-                drop(batch);
+            lines.write(&record, &mut self.turns.borrow_mut());
+            let n = self.turns_count.get() + 1;
+            self.turns_count.set(n);
+            if n >= TURN_BATCH
+                || outcome.end.saturating_duration_since(self.turns_sent.get()) >= TURN_BATCH_AGE
+            {
                 self.send_turns();
             }
         }
@@ -370,16 +377,20 @@ impl<S: Transport> Worker<S> {
         request
     }
 
-    /// Hands the batched turn records to the coordinator. Never blocks the worker: a full
+    /// Hands the batched turn lines to the coordinator. Never blocks the worker: a full
     /// queue drops the batch and counts it.
     pub(super) fn send_turns(&self) {
-        let batch = std::mem::take(&mut *self.turns.borrow_mut());
         self.turns_sent.set(Instant::now());
-        if batch.is_empty() {
+        let n = self.turns_count.replace(0);
+        if n == 0 {
             return;
         }
-        let n = batch.len() as u64;
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(WorkerMsg::Turns(batch)) {
+        // The next batch is sized like this one (a full batch under load, little when idle).
+        let mut turns = self.turns.borrow_mut();
+        let next = Vec::with_capacity(turns.len());
+        let lines = std::mem::replace(&mut *turns, next);
+        drop(turns);
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(WorkerMsg::Turns(lines, n)) {
             self.sink_dropped.set(self.sink_dropped.get() + n);
         }
     }
@@ -450,6 +461,7 @@ pub(crate) async fn run<S: Transport>(
         tx,
         sink_dropped: Cell::new(0),
         turns: RefCell::new(Vec::new()),
+        turns_count: Cell::new(0),
         turns_sent: Cell::new(Instant::now()),
         stop_at: Cell::new(None),
         stopping: Latch::new(),

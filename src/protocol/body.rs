@@ -5,15 +5,50 @@
 
 use super::{Message, Role, TurnBody};
 
+/// Whether `text` has a byte JSON escapes (a quote, a backslash, a control byte). No early
+/// exit, so the loop vectorizes: most texts have none, and are copied as they are.
+#[inline]
+fn needs_escape(text: &str) -> bool {
+    text.bytes().fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'))
+}
+
 /// Encodes `text` as a JSON string literal (with quotes) appended to `out`.
 pub(crate) fn json_string(text: &str, out: &mut String) {
+    if !needs_escape(text) {
+        out.reserve(text.len() + 2);
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
     let mut buf = Vec::with_capacity(text.len() + 2);
     serde_json::to_writer(&mut buf, text).expect("a str always serializes");
     out.push_str(std::str::from_utf8(&buf).expect("serde_json writes UTF-8"));
 }
 
-/// Encodes `text` as a JSON string literal (with quotes) appended to a byte buffer.
+/// Appends `text` JSON-escaped, without the quotes (pieces escaped this way join into the
+/// literal of their concatenation).
+pub(crate) fn json_string_body(text: &str, out: &mut String) {
+    if !needs_escape(text) {
+        out.push_str(text);
+        return;
+    }
+    let mut buf = String::with_capacity(text.len() + 8);
+    json_string(text, &mut buf);
+    out.push_str(&buf[1..buf.len() - 1]);
+}
+
+/// Encodes `text` as a JSON string literal (with quotes) appended to a byte buffer: the
+/// bytes serde_json writes.
+#[inline]
 pub(crate) fn write_json_string(text: &str, out: &mut Vec<u8>) {
+    if !needs_escape(text) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     serde_json::to_writer(out, text).expect("a str always serializes");
 }
 
@@ -145,5 +180,27 @@ pub(crate) mod testing {
     pub(crate) fn expected(messages: &[Message]) -> Vec<(String, String)> {
         let role = |r| if r == Role::User { "user" } else { "assistant" };
         messages.iter().map(|m| (role(m.role).into(), unquote(&m.content_json))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_are_escaped_as_serde_escapes_them() {
+        for text in ["plain", "", "q\"b\\n\nt\t\u{1}\u{1f}\u{7f}", "caf\u{e9} \u{1F980}", "a/b"] {
+            let want = serde_json::to_string(text).unwrap();
+            let mut s = String::new();
+            json_string(text, &mut s);
+            let mut v = Vec::new();
+            write_json_string(text, &mut v);
+            assert_eq!((s.as_str(), v.as_slice()), (want.as_str(), want.as_bytes()));
+            let mut joined = String::from("\"");
+            json_string_body(text, &mut joined);
+            json_string_body(text, &mut joined);
+            joined.push('"');
+            assert_eq!(joined, serde_json::to_string(&format!("{text}{text}")).unwrap());
+        }
     }
 }

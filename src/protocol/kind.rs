@@ -8,7 +8,8 @@ use super::anthropic::{self, Anthropic};
 use super::openai_chat::{self, OpenAiChat};
 use super::openai_completions::{self, OpenAiCompletions};
 use super::openai_responses::{self, OpenAiResponses};
-use super::{Decoder, TurnBody};
+use super::{Decoder, Seen, TurnBody};
+use crate::metrics::ErrorKind;
 
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,13 +63,13 @@ impl ProtocolKind {
     }
 
     /// A fresh decoder for this protocol's responses.
-    pub fn decoder(self) -> Box<dyn Decoder> {
-        match self {
-            ProtocolKind::OpenAiChat => Box::new(OpenAiChat::default()),
-            ProtocolKind::Anthropic => Box::new(Anthropic::default()),
-            ProtocolKind::OpenAiResponses => Box::new(OpenAiResponses::default()),
-            ProtocolKind::OpenAiCompletions => Box::new(OpenAiCompletions::default()),
-        }
+    pub fn decoder(self) -> AnyDecoder {
+        AnyDecoder(match self {
+            ProtocolKind::OpenAiChat => Decoders::OpenAiChat(OpenAiChat::default()),
+            ProtocolKind::Anthropic => Decoders::Anthropic(Anthropic::default()),
+            ProtocolKind::OpenAiResponses => Decoders::OpenAiResponses(OpenAiResponses::default()),
+            ProtocolKind::OpenAiCompletions => Decoders::OpenAiCompletions(OpenAiCompletions::default()),
+        })
     }
 
     /// Headers every request of this protocol carries (besides auth and framing).
@@ -91,6 +92,50 @@ impl ProtocolKind {
             ProtocolKind::Anthropic => anthropic::write_body(turn, out),
             ProtocolKind::OpenAiResponses => openai_responses::write_body(turn, out),
             ProtocolKind::OpenAiCompletions => openai_completions::write_body(turn, out),
+        }
+    }
+}
+
+/// The decoder of any protocol, held by value (a conversation keeps it without allocating).
+pub struct AnyDecoder(Decoders);
+
+enum Decoders {
+    OpenAiChat(OpenAiChat),
+    Anthropic(Anthropic),
+    OpenAiResponses(OpenAiResponses),
+    OpenAiCompletions(OpenAiCompletions),
+}
+
+impl AnyDecoder {
+    fn inner(&mut self) -> &mut dyn Decoder {
+        match &mut self.0 {
+            Decoders::OpenAiChat(d) => d,
+            Decoders::Anthropic(d) => d,
+            Decoders::OpenAiResponses(d) => d,
+            Decoders::OpenAiCompletions(d) => d,
+        }
+    }
+}
+
+impl Decoder for AnyDecoder {
+    fn reset(&mut self) {
+        self.inner().reset();
+    }
+
+    fn event(&mut self, name: &[u8], data: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
+        self.inner().event(name, data, reply)
+    }
+
+    fn body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
+        self.inner().body(body, reply)
+    }
+
+    fn stream_complete(&self) -> bool {
+        match &self.0 {
+            Decoders::OpenAiChat(d) => d.stream_complete(),
+            Decoders::Anthropic(d) => d.stream_complete(),
+            Decoders::OpenAiResponses(d) => d.stream_complete(),
+            Decoders::OpenAiCompletions(d) => d.stream_complete(),
         }
     }
 }

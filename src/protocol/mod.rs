@@ -8,8 +8,9 @@ pub(crate) mod kind;
 pub(crate) mod openai_chat;
 pub(crate) mod openai_completions;
 pub(crate) mod openai_responses;
+pub(crate) mod skim;
 
-pub(crate) use body::{json_string, write_json_string};
+pub(crate) use body::{json_string, json_string_body, write_json_string};
 pub use kind::ProtocolKind;
 
 use crate::metrics::ErrorKind;

@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use super::skim::{once, Skim, Str};
 use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
 use crate::metrics::ErrorKind;
 
@@ -78,6 +79,103 @@ struct Completion<'a> {
     usage: Option<WireUsage>,
 }
 
+/// Choices a reply may have for the fast path (more are left to serde).
+const SKIM_CHOICES: usize = 4;
+
+/// The usual non-streaming reply read without serde: Some only when the skimmer read all of
+/// it (so the result is serde's, field for field); None leaves it to the full decode.
+fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
+    let mut s = Skim::new(body);
+    let (mut has_choices, mut has_usage) = (false, false);
+    let mut usage = None;
+    // Per choice: its content and whether it had tool calls.
+    let mut choices: [(Option<Str<'_>>, bool); SKIM_CHOICES] = [(None, false); SKIM_CHOICES];
+    let mut n = 0;
+    s.object(|s, key| match key {
+        b"choices" => {
+            once(&mut has_choices)?;
+            s.array(|s| {
+                let slot = choices.get_mut(n)?;
+                n += 1;
+                let mut has_message = false;
+                s.object(|s, key| match key {
+                    b"message" => {
+                        once(&mut has_message)?;
+                        let (mut has_content, mut has_tools) = (false, false);
+                        s.object(|s, key| match key {
+                            b"content" => {
+                                once(&mut has_content)?;
+                                if !s.null()? {
+                                    slot.0 = Some(s.string()?);
+                                }
+                                Some(())
+                            }
+                            b"tool_calls" => {
+                                once(&mut has_tools)?;
+                                slot.1 = !s.null()?;
+                                if slot.1 {
+                                    s.skip()?;
+                                }
+                                Some(())
+                            }
+                            _ => s.skip(),
+                        })
+                    }
+                    _ => s.skip(),
+                })?;
+                has_message.then_some(())
+            })
+        }
+        b"usage" => {
+            once(&mut has_usage)?;
+            if s.null()? {
+                return Some(());
+            }
+            let (mut prompt, mut completion) = ((false, None), (false, None));
+            s.object(|s, key| {
+                let field = match key {
+                    b"prompt_tokens" => &mut prompt,
+                    b"completion_tokens" => &mut completion,
+                    _ => return s.skip(),
+                };
+                once(&mut field.0)?;
+                field.1 = s.count_or_null()?;
+                Some(())
+            })?;
+            usage = Some(Usage {
+                prompt_tokens: prompt.1.unwrap_or(0),
+                completion_tokens: completion.1.unwrap_or(0),
+            });
+            Some(())
+        }
+        _ => s.skip(),
+    })?;
+    s.end()?;
+    if !has_choices {
+        return None;
+    }
+    let choices = &choices[..n];
+    // Every text must be decodable here before any is taken.
+    let mut chars = [0u64; SKIM_CHOICES];
+    for ((text, _), c) in choices.iter().zip(&mut chars) {
+        *c = text.map_or(Some(0), |t| t.chars())?;
+    }
+    let mut seen = Seen { usage, done: true, ..Seen::default() };
+    let mut reply = reply;
+    for ((text, tools), c) in choices.iter().zip(chars) {
+        if let Some(t) = text {
+            seen.content_chars += c;
+            if let Some(r) = reply.as_deref_mut() {
+                t.push_to(r);
+            }
+        }
+        if *tools && seen.content_chars == 0 {
+            seen.content_chars = 1;
+        }
+    }
+    Some(seen)
+}
+
 /// Appends the JSON request body of `turn`: the system prompt as the first message.
 pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
     body::open(turn, out);
@@ -127,7 +225,22 @@ impl Decoder for OpenAiChat {
         Ok(seen)
     }
 
-    fn body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
+    fn body(&mut self, body: &[u8], mut reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
+        if let Some(seen) = skim_body(body, reply.as_deref_mut()) {
+            self.done = true;
+            return Ok(seen);
+        }
+        self.full_body(body, reply)
+    }
+
+    fn stream_complete(&self) -> bool {
+        self.done
+    }
+}
+
+impl OpenAiChat {
+    /// The full decode (serde), for every reply the fast path leaves.
+    fn full_body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
         let completion: Completion = serde_json::from_slice(body).map_err(|_| ErrorKind::ProtocolError)?;
         let mut seen =
             Seen { usage: completion.usage.as_ref().map(WireUsage::usage), done: true, ..Seen::default() };
@@ -142,10 +255,6 @@ impl Decoder for OpenAiChat {
         }
         self.done = true;
         Ok(seen)
-    }
-
-    fn stream_complete(&self) -> bool {
-        self.done
     }
 }
 
@@ -199,6 +308,67 @@ mod tests {
         let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":1,"completion_tokens":2}}"#;
         let seen = d.body(body, None).unwrap();
         assert_eq!((seen.content_chars, seen.usage.unwrap().completion_tokens), (2, 2));
+    }
+
+    /// Replies the fast path reads itself: the mock's, escapes, tool calls, null content,
+    /// several choices, non-ASCII, blanks everywhere.
+    const REPLIES: &[&str] = &[
+        r#"{"id":"chatcmpl-d8ab72f0501a6e2400000000","object":"chat.completion","created":1796181302,"model":"mock-gpt","choices":[{"index":0,"message":{"role":"assistant","content":"calls at any rate the model answers with a short and plain reply about your request","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":29,"completion_tokens":16,"total_tokens":45,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_llmload_mock"}"#,
+        "{\"choices\":[{\"message\":{\"content\":\"a \\\"quoted\\\"\\nline\\t/\\/ caf\u{e9} \u{1F980}\"}}],\"usage\":null}",
+        r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","function":{"arguments":"{}"}}]}}]}"#,
+        r#"{"choices":[{"message":{"content":"x","tool_calls":null}},{"message":{"content":"yz"}}],"usage":{"prompt_tokens":null}}"#,
+        " {\n \"usage\" : { \"completion_tokens\" : 0 } ,\r\t\"choices\":[ ] } \n",
+    ];
+
+    #[test]
+    fn the_fast_path_reads_usual_replies_as_the_full_decode() {
+        for reply in REPLIES {
+            let (mut fast_text, mut full_text) = (String::new(), String::new());
+            let fast = skim_body(reply.as_bytes(), Some(&mut fast_text));
+            let full = OpenAiChat::default().full_body(reply.as_bytes(), Some(&mut full_text));
+            assert_eq!(fast.map(Ok), Some(full), "{reply}");
+            assert_eq!(fast_text, full_text);
+        }
+        let seen = OpenAiChat::default().body(REPLIES[0].as_bytes(), None).unwrap();
+        assert_eq!((seen.content_chars, seen.usage.unwrap().completion_tokens), (83, 16));
+    }
+
+    /// Whatever the bytes, the fast path either gives up or gives the full decode's result
+    /// (mutations of the usual replies: bytes replaced, dropped, added; cuts).
+    #[test]
+    fn the_fast_path_never_disagrees_with_the_full_decode() {
+        const BYTES: &[u8] = b"\"\\{}[],:0123456789-+.eEnulltruefalse \n\x01\xc3\xa9\xffu/";
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n.max(1) as u64) as usize
+        };
+        let (mut taken, mut total) = (0, 0);
+        for reply in REPLIES {
+            for _ in 0..3000 {
+                let mut m = reply.as_bytes().to_vec();
+                for _ in 0..1 + next(3) {
+                    let at = next(m.len());
+                    match next(5) {
+                        0 | 1 if at < m.len() => m[at] = BYTES[next(BYTES.len())],
+                        2 if at < m.len() => drop(m.remove(at)),
+                        3 => m.insert(at.min(m.len()), BYTES[next(BYTES.len())]),
+                        _ => m.truncate(at + 1),
+                    }
+                }
+                let (mut fast_text, mut full_text) = (String::new(), String::new());
+                total += 1;
+                if let Some(fast) = skim_body(&m, Some(&mut fast_text)) {
+                    taken += 1;
+                    let full = OpenAiChat::default().full_body(&m, Some(&mut full_text));
+                    assert_eq!(Ok(fast), full, "{}", String::from_utf8_lossy(&m));
+                    assert_eq!(fast_text, full_text);
+                }
+            }
+        }
+        assert!(taken > total / 20, "the fast path read {taken} of {total}");
     }
 
     /// The reference stream of §3.3 with `include_usage`, then LiteLLM's variant that repeats

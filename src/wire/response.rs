@@ -14,7 +14,9 @@
 //! assert_eq!(parse_response(&bytes[..30]), Ok(Parsed::Partial { interim: 25 }));
 //! ```
 
-use super::head::{head_len, trim, Fields, Framing, HeadError, EMPTY_HEADER};
+use std::mem::MaybeUninit;
+
+use super::head::{head_len, trim, Fields, Framing, HeadError};
 
 /// Largest response head (each interim head counts alone).
 pub const MAX_RESPONSE_HEAD: usize = 64 << 10;
@@ -53,9 +55,15 @@ pub fn parse_response(input: &[u8]) -> Result<Parsed, HeadError> {
     let mut start = 0;
     loop {
         let buf = &input[start..];
-        let mut headers = [EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut resp = httparse::Response::new(&mut headers);
-        let parsed = resp.parse(buf);
+        // Left uninitialized: httparse fills only the fields it finds (no 2 KB to clear per
+        // response).
+        let mut headers = [const { MaybeUninit::<httparse::Header>::uninit() }; MAX_RESPONSE_HEADERS];
+        let mut resp = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut resp,
+            buf,
+            &mut headers,
+        );
         let Some(n) = head_len(parsed, buf.len(), MAX_RESPONSE_HEAD, MAX_RESPONSE_HEADERS)? else {
             return Ok(Parsed::Partial { interim: start });
         };

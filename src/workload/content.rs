@@ -67,22 +67,35 @@ impl Filler {
     }
 }
 
+/// An RFC 4122 UUID in its text form, held by value (no allocation per conversation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Uuid([u8; 36]);
+
+impl Uuid {
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits and dashes")
+    }
+}
+
 /// A random RFC 4122 version-4 UUID.
-pub(crate) fn uuid_v4<R: Rng>(rng: &mut R) -> String {
+pub(crate) fn uuid_v4<R: Rng>(rng: &mut R) -> Uuid {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut b: [u8; 16] = rng.gen();
+    // Two 64-bit draws (an array of bytes would draw each byte on its own).
+    let mut b = rng.gen::<u128>().to_le_bytes();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    // One allocation: this runs once per conversation, on the hot path of single-turn loads.
-    let mut s = String::with_capacity(36);
+    let mut s = [0u8; 36];
+    let mut at = 0;
     for (i, x) in b.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            s.push('-');
+            s[at] = b'-';
+            at += 1;
         }
-        s.push(HEX[usize::from(x >> 4)] as char);
-        s.push(HEX[usize::from(x & 0xf)] as char);
+        s[at] = HEX[usize::from(x >> 4)];
+        s[at + 1] = HEX[usize::from(x & 0xf)];
+        at += 2;
     }
-    s
+    Uuid(s)
 }
 
 #[cfg(test)]
@@ -108,9 +121,10 @@ mod tests {
     fn uuids_are_version_4() {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(9);
         let u = uuid_v4(&mut rng);
+        let u = u.as_str();
         assert_eq!(u.len(), 36);
         assert_eq!(&u[14..15], "4");
         assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"));
-        assert_ne!(u, uuid_v4(&mut rng));
+        assert_ne!(u, uuid_v4(&mut rng).as_str());
     }
 }

@@ -11,13 +11,14 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::content::{uuid_v4, Filler, CHARS_PER_TOKEN};
+use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
 use super::{Session, Workload};
 use crate::http::target::Target;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
-use crate::protocol::{json_string, Decoder, Message, ProtocolKind, Role, TurnBody};
+use crate::protocol::kind::AnyDecoder;
+use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
 
 /// Where a scenario's user messages come from, ready to use.
 enum Prompts {
@@ -185,7 +186,6 @@ impl Workload for ProfileWorkload {
             turns_total,
             turn: 0,
             history: Vec::new(),
-            body: Vec::with_capacity(1024),
         })
     }
 }
@@ -194,39 +194,48 @@ impl Workload for ProfileWorkload {
 struct ProfileSession {
     scenario: usize,
     sc: Arc<Scenario>,
-    decoder: Box<dyn Decoder>,
+    decoder: AnyDecoder,
     rng: SmallRng,
-    uuid: String,
+    uuid: Uuid,
     turns_total: u32,
     /// Turns built so far.
     turn: u32,
     history: Vec<Message>,
-    body: Vec<u8>,
 }
 
 impl ProfileSession {
-    fn user_text(&mut self) -> String {
+    /// The next user message as a JSON string literal, escaped piece by piece straight into
+    /// one string (escaping is per character, so the pieces join into the literal of the
+    /// whole text).
+    fn user_json(&mut self) -> String {
         let turn = self.turn as usize;
-        let text = match &self.sc.prompts {
-            Prompts::Pool(p) => p[self.rng.gen_range(0..p.len())].clone(),
-            Prompts::Scripted(s) => s[(turn - 1) % s.len()].clone(),
-            Prompts::Sized(f) => f.prompt(&mut self.rng),
+        let sc = &*self.sc;
+        let sized;
+        let text: &str = match &sc.prompts {
+            Prompts::Pool(p) => &p[self.rng.gen_range(0..p.len())],
+            Prompts::Scripted(s) => &s[(turn - 1) % s.len()],
+            Prompts::Sized(f) => {
+                sized = f.prompt(&mut self.rng);
+                &sized
+            }
         };
-        if turn > 1 {
-            return text;
+        let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
+        let mut json = String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64);
+        json.push('"');
+        if turn == 1 {
+            if let Some(prefix) = prefix {
+                json_string_body(prefix, &mut json);
+                json.push_str("\\n\\n");
+            }
+            if sc.bust {
+                json.push_str("[conversation ");
+                json.push_str(self.uuid.as_str());
+                json.push_str("] ");
+            }
         }
-        let mut first = String::with_capacity(text.len() + 64);
-        if let Some(prefix) = &self.sc.shared_prefix {
-            first.push_str(prefix);
-            first.push_str("\n\n");
-        }
-        if self.sc.bust {
-            first.push_str("[conversation ");
-            first.push_str(&self.uuid);
-            first.push_str("] ");
-        }
-        first.push_str(&text);
-        first
+        json_string_body(text, &mut json);
+        json.push('"');
+        json
     }
 }
 
@@ -241,11 +250,11 @@ impl Session for ProfileSession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        let text = self.user_text();
-        let mut content_json = String::with_capacity(text.len() + 16);
-        json_string(&text, &mut content_json);
+        let content_json = self.user_json();
         self.history.push(Message { role: Role::User, content_json });
-        self.body.clear();
+        // The body goes first, then the head (whose content-length needs the body's
+        // length) is appended and rotated in front of it: no buffer of its own.
+        let start = out.len();
         let turn = TurnBody {
             model: &self.sc.model,
             system_json: self.sc.system_json.as_deref(),
@@ -253,22 +262,23 @@ impl Session for ProfileSession {
             max_tokens: self.sc.max_tokens,
             stream: self.sc.stream,
         };
-        self.sc.protocol.write_body(&turn, &mut self.body);
+        self.sc.protocol.write_body(&turn, out);
+        let body_len = out.len() - start;
         out.extend_from_slice(self.sc.head.as_bytes());
         if let Some(h) = &self.sc.correlation_header {
             out.extend_from_slice(h.as_bytes());
             out.extend_from_slice(b": ");
-            out.extend_from_slice(self.uuid.as_bytes());
+            out.extend_from_slice(self.uuid.as_str().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(self.body.len()).as_bytes());
+        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
-        out.extend_from_slice(&self.body);
+        out[start..].rotate_left(body_len);
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
-        &mut *self.decoder
+        &mut self.decoder
     }
 
     fn keeps_reply(&self) -> bool {
@@ -291,7 +301,7 @@ impl Session for ProfileSession {
     }
 
     fn conversation_id(&self) -> &str {
-        &self.uuid
+        self.uuid.as_str()
     }
 
     fn protocol(&self) -> &'static str {
