@@ -59,7 +59,9 @@ fn knee_finds_the_capacity_of_a_server_that_queues() {
     let out = tempdir("knee-queue");
     let o = Command::new(env!("CARGO_BIN_EXE_llmload"))
         .args(["knee", "--target", &format!("http://{}/v1", mock.addr), "--slo", "error_rate=1%"])
-        .args(["--start-rate", "10", "--probe", "2s", "--probe-warmup", "1s", "--grace", "1s"])
+        // A 2 s window: completions on both of its edges count, which lets a 1 s window read up
+        // to 10 % above what the server can serve (4 connections × 11 completions).
+        .args(["--start-rate", "10", "--probe", "3s", "--probe-warmup", "1s", "--grace", "1s"])
         .args(["--connections", "4", "--cores", "1", "--out"])
         .arg(&out)
         .output()
