@@ -4,37 +4,11 @@
 
 mod common;
 
-use std::io::ErrorKind;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{run_llmload, tempdir, RunOutput};
-
-/// A target that records whether anyone connected: the kernel completes a connect into the
-/// backlog even though the test never calls accept until the end.
-struct Target {
-    listener: TcpListener,
-    url: String,
-}
-
-impl Target {
-    fn new() -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-        Target { listener, url }
-    }
-
-    fn assert_untouched(&self, context: &str) {
-        match self.listener.accept() {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Ok(_) => panic!("{context}: a connection reached the target"),
-            Err(e) => panic!("{context}: accept failed: {e}"),
-        }
-    }
-}
+use common::{run_llmload, tempdir, RunOutput, Target};
 
 /// Runs `llmload run <args> --target <listener>` and asserts it was refused before any load.
 fn refused(args: &[&str], needle: &str) -> RunOutput {

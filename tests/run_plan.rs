@@ -4,37 +4,11 @@
 
 mod common;
 
-use std::io::ErrorKind;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{assert_ran, run_limited, run_llmload, tempdir, Mock};
-
-/// A target that records whether anyone connected: the kernel completes a connect into the
-/// backlog even though the test never accepts.
-struct Target {
-    listener: TcpListener,
-    url: String,
-}
-
-impl Target {
-    fn new() -> Target {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
-        Target { listener, url }
-    }
-
-    fn assert_untouched(&self, context: &str) {
-        match self.listener.accept() {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-            Ok(_) => panic!("{context}: a connection reached the target"),
-            Err(e) => panic!("{context}: accept failed: {e}"),
-        }
-    }
-}
+use common::{assert_ran, run_limited, run_llmload, tempdir, Mock, Target};
 
 /// `llmload <args>` with a time limit: (exit code, stdout, stderr).
 fn llmload(args: &[&str]) -> (i32, String, String) {

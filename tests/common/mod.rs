@@ -244,3 +244,27 @@ pub fn run_limited(cmd: &mut Command, limit: Duration) -> std::process::Output {
     };
     std::process::Output { status, stdout: out_t.join().unwrap(), stderr: err_t.join().unwrap() }
 }
+
+/// A target that records whether anyone connected: the kernel completes a connect into the
+/// backlog even though the test never calls accept.
+pub struct Target {
+    listener: std::net::TcpListener,
+    pub url: String,
+}
+
+impl Target {
+    pub fn new() -> Target {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
+        Target { listener, url }
+    }
+
+    pub fn assert_untouched(&self, context: &str) {
+        match self.listener.accept() {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(_) => panic!("{context}: a connection reached the target"),
+            Err(e) => panic!("{context}: accept failed: {e}"),
+        }
+    }
+}
