@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use common::{run_llmload, tempdir, RunOutput, Target};
+use common::{llmload, profile_file, run_llmload, RunOutput, Target};
 
 /// Runs `llmload run <args> --target <listener>` and asserts it was refused before any load.
 fn refused(args: &[&str], needle: &str) -> RunOutput {
@@ -25,21 +23,6 @@ fn refused(args: &[&str], needle: &str) -> RunOutput {
     assert!(run.summary.is_null(), "{args:?}: a summary was written");
     target.assert_untouched(&format!("{args:?}"));
     run
-}
-
-fn llmload(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_llmload")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn profile_file(tag: &str, json: serde_json::Value) -> PathBuf {
-    let path = tempdir(tag).join("profile.json");
-    std::fs::write(&path, json.to_string()).unwrap();
-    path
 }
 
 #[test]

@@ -1,16 +1,9 @@
 //! The command line itself: mock configuration errors name the field, --print-config shows
 //! the effective config without secrets, validate reports every profile error.
 
-use std::process::Command;
+mod common;
 
-fn llmload(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_llmload")).args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+use common::llmload;
 
 #[test]
 fn mock_print_config_is_the_effective_config_without_the_key() {

@@ -4,27 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
-use common::{assert_ran, run_limited, run_llmload, tempdir, Mock, Target};
-
-/// `llmload <args>` with a time limit: (exit code, stdout, stderr).
-fn llmload(args: &[&str]) -> (i32, String, String) {
-    let out = run_limited(Command::new(env!("CARGO_BIN_EXE_llmload")).args(args), Duration::from_secs(60));
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-fn profile_file(tag: &str, json: serde_json::Value) -> PathBuf {
-    let path = tempdir(tag).join("profile.json");
-    std::fs::write(&path, json.to_string()).unwrap();
-    path
-}
+use common::{assert_ran, llmload, profile_file, run_llmload, tempdir, Mock, Target};
 
 /// Asserts `llmload run <args>` exits 2 before any load with every needle in its stderr.
 fn refused(args: &[&str], target: &Target, needles: &[&str]) {

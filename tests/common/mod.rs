@@ -268,3 +268,20 @@ impl Target {
         }
     }
 }
+
+/// `llmload <args>` with a 60 s limit: (exit code, stdout, stderr).
+pub fn llmload(args: &[&str]) -> (i32, String, String) {
+    let out = run_limited(Command::new(env!("CARGO_BIN_EXE_llmload")).args(args), Duration::from_secs(60));
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Writes `json` as a profile file in a fresh temp dir.
+pub fn profile_file(tag: &str, json: serde_json::Value) -> std::path::PathBuf {
+    let path = tempdir(tag).join("profile.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    path
+}
