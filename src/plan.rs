@@ -184,6 +184,7 @@ fn source(req: &Request) -> Result<(String, RawProfile, serde_json::Value, Overr
     let (origin, text) = match (&req.profile, &req.overrides.target) {
         (Some(p), _) => {
             implicit_only(&format!("the profile {}", p.display()))?;
+            overrides.base_dir = p.parent().map(std::path::Path::to_path_buf);
             (
                 p.display().to_string(),
                 std::fs::read_to_string(p).map_err(|e| usage(format!("{}: {e}", p.display())))?,

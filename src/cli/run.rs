@@ -213,6 +213,7 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
             max_inflight: args.max_inflight,
             connections: args.connections,
             capture_error_body: args.capture_error_body,
+            base_dir: None,
         },
         profile,
         implicit: ImplicitFlags {

@@ -54,6 +54,15 @@ struct Resolving<'a> {
     vk: Option<&'a str>,
     /// `--header`, applied to every scenario after the key.
     headers: &'a [(String, String)],
+    /// The directory relative data paths are read from (empty: the working directory).
+    base_dir: &'a Path,
+}
+
+impl Resolving<'_> {
+    /// A data path as written in the profile, made relative to the profile's directory.
+    fn data_path(&self, written: &str) -> std::path::PathBuf {
+        self.base_dir.join(written)
+    }
 }
 
 /// The pool prompt when a pool scenario lists none (nexus's default).
@@ -224,7 +233,9 @@ pub(crate) fn load(path: &Path) -> Result<Profile, Vec<String>> {
 /// Reads a profile file, applies command-line overrides, then validates.
 pub(crate) fn load_with(path: &Path, overrides: &Overrides) -> Result<Profile, Vec<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| vec![format!("cannot read the profile: {e}")])?;
-    apply(parse_raw(&text)?, overrides)
+    let mut overrides = overrides.clone();
+    overrides.base_dir = overrides.base_dir.or_else(|| path.parent().map(Path::to_path_buf));
+    apply(parse_raw(&text)?, &overrides)
 }
 
 /// Parses and validates profile text.

@@ -48,6 +48,9 @@ pub(crate) struct Overrides {
     pub max_inflight: Option<usize>,
     pub connections: Option<usize>,
     pub capture_error_body: bool,
+    /// Where relative data paths in the profile (datasets, traces) are read from: the
+    /// profile file's directory; `None` = the working directory.
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 /// The values of the flags that replace a field after validation, parsed and checked.
@@ -199,8 +202,13 @@ fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Ve
     if let Some(seed) = overrides.seed {
         raw.seed = Some(seed);
     }
-    let ctx =
-        Resolving { stages_path, warmup_path, vk: overrides.vk.as_deref(), headers: &overrides.headers };
+    let ctx = Resolving {
+        stages_path,
+        warmup_path,
+        vk: overrides.vk.as_deref(),
+        headers: &overrides.headers,
+        base_dir: overrides.base_dir.as_deref().unwrap_or(std::path::Path::new("")),
+    };
     match resolve(raw, &ctx) {
         Ok(p) if errs.is_empty() => Ok(p),
         Ok(_) => Err(errs),
