@@ -21,6 +21,7 @@ pub(crate) mod plan;
 pub(crate) mod profile;
 pub mod protocol;
 pub mod report;
+pub(crate) mod tokens;
 pub(crate) mod units;
 pub mod wire;
 pub(crate) mod workload;
