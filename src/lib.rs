@@ -10,6 +10,7 @@
 #![warn(unreachable_pub)]
 
 pub mod cli;
+pub(crate) mod data;
 pub(crate) mod engine;
 pub(crate) mod http;
 pub(crate) mod knee;

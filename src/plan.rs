@@ -151,7 +151,7 @@ fn port_budget(stages: &[Stage], max_inflight: usize, sources: usize) -> Option<
         .iter()
         .map(|s| match s.load {
             Load::Closed { from, to } => u64::from(from.max(to)),
-            Load::Open { .. } => max_inflight as u64,
+            Load::Open { .. } | Load::Trace { .. } => max_inflight as u64,
         })
         .max()
         .unwrap_or(0);
@@ -359,6 +359,8 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
         max_inflight,
         connections: profile.connections,
         arrival: profile.arrival.unwrap_or_default(),
+        concurrency: profile.sessions.concurrency,
+        reuse: profile.sessions.connection,
         seed,
         source_ips,
         capture_error_body: profile.capture_error_body,

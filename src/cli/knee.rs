@@ -105,9 +105,10 @@ pub(super) fn run(args: KneeArgs) -> Result<ExitCode, Failure> {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
         }
-        let stage = Stage { load: Load::Open { from: rate, to: rate }, duration: warmup + probe };
+        let stage =
+            Stage { load: Load::Open { from: rate, to: rate }, duration: warmup + probe, trace: None };
         let mut config = p.config.clone();
-        config.stages = vec![stage];
+        config.stages = vec![stage.clone()];
         config.warmup = warmup;
         config.turn_lines = None;
         let live = Arc::new(Live::new(config.cores.len()));

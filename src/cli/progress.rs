@@ -137,6 +137,7 @@ fn load_text(load: &Load, shard: Shard) -> String {
         Load::Closed { from, to } => format!("{from}..{to} users"),
         Load::Open { from, to } if from == to => format!("@{from}/s"),
         Load::Open { from, to } => format!("@{from}..{to}/s"),
+        Load::Trace { records } => format!("trace of {records} records"),
     }
 }
 
@@ -154,6 +155,9 @@ pub(super) fn share_text(load: &Load, shard: Shard) -> String {
                 range(a.to_string(), b.to_string()),
                 range(from.to_string(), to.to_string())
             )
+        }
+        (Load::Trace { .. }, Load::Trace { records }) => {
+            format!("its share of a trace of {records} records")
         }
         _ => String::new(),
     }

@@ -13,7 +13,7 @@ use super::{ExitCode, Failure};
 use crate::engine;
 use crate::metrics::live::Live;
 use crate::plan::{self, ImplicitFlags, Plan, Request};
-use crate::profile::Overrides;
+use crate::profile::{Overrides, TraceFlags};
 use crate::report::jsonl::{JsonlWriter, LineFormat};
 use crate::report::{health, thresholds};
 
@@ -41,6 +41,19 @@ pub(super) struct RunArgs {
     /// Stages: `N:dur` closed loop, `@rate:dur` open loop, ramps `a..b:dur`, comma-separated.
     #[arg(long)]
     stages: Option<String>,
+    /// Replay this trace file as the only stage (arrivals at its recorded times; see
+    /// docs/workloads.md). Replaces the stages.
+    #[arg(long, value_name = "FILE", conflicts_with = "stages")]
+    trace: Option<std::path::PathBuf>,
+    /// The trace's format: mooncake, azure, burstgpt or jsonl.
+    #[arg(long, value_name = "FORMAT", requires = "trace")]
+    trace_format: Option<String>,
+    /// Multiply the trace's recorded times by this (0.5 replays twice as fast) [default: 1].
+    #[arg(long, value_name = "X", requires = "trace")]
+    time_scale: Option<f64>,
+    /// Replay only the trace's first N records.
+    #[arg(long, value_name = "N", requires = "trace")]
+    trace_limit: Option<i64>,
     /// Extra request header `Name: value` for every scenario (repeatable).
     #[arg(long = "header", value_name = "NAME: VALUE")]
     headers: Vec<String>,
@@ -164,6 +177,7 @@ impl RunArgs {
     pub(super) fn reject_for_knee(&self) -> Result<(), Failure> {
         let given = [
             ("--stages", self.stages.is_some()),
+            ("--trace", self.trace.is_some()),
             ("--shard", self.shard.is_some()),
             ("--start-at", self.start_at.is_some()),
             ("--metrics-addr", self.metrics_addr.is_some()),
@@ -203,6 +217,13 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
             vk: args.vk.clone(),
             model: args.model.clone(),
             stages: args.stages.clone(),
+            trace: args.trace.as_ref().map(|path| TraceFlags {
+                // Relative to where the command runs, not to the profile.
+                path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+                format: args.trace_format.clone(),
+                time_scale: args.time_scale,
+                limit: args.trace_limit,
+            }),
             warmup: args.warmup.clone(),
             headers,
             insecure: args.insecure,

@@ -25,6 +25,7 @@ use crate::metrics::timeline::{Sampler, Second};
 use crate::metrics::Stats;
 use crate::net::cores::{spawn_pinned, Driver};
 use crate::profile::stages::Stage;
+use crate::profile::{Concurrency, Reuse};
 use crate::workload::Workload;
 
 /// Everything a run needs, validated.
@@ -47,6 +48,10 @@ pub(crate) struct EngineConfig {
     /// flight.
     pub connections: Option<usize>,
     pub arrival: Arrival,
+    /// Closed loop: whether a user's seat is a conversation or a request in flight.
+    pub concurrency: Concurrency,
+    /// Whether connections are shared by conversations or each conversation's own.
+    pub reuse: Reuse,
     pub seed: u64,
     /// Source addresses to connect from, rotated per connection (empty: the kernel picks).
     pub source_ips: Vec<IpAddr>,
@@ -328,7 +333,7 @@ fn merge_stage(
     parts: Vec<WorkerStage>,
     start: Option<Instant>,
 ) -> StageResult {
-    let stage = config.stages[index];
+    let stage = config.stages[index].clone();
     let mut scenarios: Vec<Stats> = (0..n_scen).map(|_| Stats::default()).collect();
     let mut worker_cpu = Vec::with_capacity(parts.len());
     let connecting_peak = parts.iter().map(|p| p.connecting_peak).collect();

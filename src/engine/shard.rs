@@ -94,6 +94,8 @@ impl Shard {
                 Load::Open { from: from / n, to: to / n }
             }
             Load::Closed { from, to } => Load::Closed { from: self.users(from), to: self.users(to) },
+            // Each worker of each shard replays the records dealt to it (see `trace_loop`).
+            Load::Trace { records } => Load::Trace { records },
         }
     }
 }

@@ -24,6 +24,7 @@ mod ledger;
 mod open_loop;
 mod pool;
 mod slots;
+mod trace_loop;
 
 use ledger::{Closed, Ledger};
 
@@ -491,6 +492,10 @@ pub(crate) async fn run<S: Transport>(
         match stage.load {
             Load::Closed { .. } => closed_loop::run(&ctx, run, seed),
             Load::Open { from, to } => open_loop::run(&ctx, run, from, to, stage.duration, seed).await,
+            Load::Trace { .. } => match &stage.trace {
+                Some(trace) => trace_loop::run(&ctx, run, trace, seed).await,
+                None => {}
+            },
         }
         let _ = ctx.stopping.sleep_until(end).await;
         ctx.ended[k].fire();

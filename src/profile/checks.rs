@@ -6,7 +6,7 @@ use super::apportion::largest_remainder;
 use super::limits::show;
 use super::schema::RawProfile;
 use super::stages::Stage;
-use super::{CacheMode, Profile, Resolving};
+use super::{CacheMode, Concurrency, Profile, Resolving, Reuse};
 
 /// Every check; errors and warnings are `path: reason`.
 pub(super) fn across(
@@ -20,6 +20,22 @@ pub(super) fn across(
     users(p, ctx.stages_path, errs, warns);
     think_time(raw, p, warns);
     no_effect(raw, p, warns);
+    sessions(p, errs, warns);
+}
+
+/// Session options that cannot hold together, or change nothing.
+fn sessions(p: &Profile, errs: &mut Vec<String>, warns: &mut Vec<String>) {
+    if p.sessions.connection == Reuse::PerConversation && p.connections.is_some() {
+        errs.push(
+            "connection: per-conversation gives each conversation its own connection;              not with connections (a fixed set shared by all)"
+                .into(),
+        );
+    }
+    if p.sessions.concurrency == Concurrency::Requests && p.stages.iter().all(Stage::is_open) {
+        warns.push(
+            "concurrency: requests applies to closed-loop stages; every stage here is open loop".into(),
+        );
+    }
 }
 
 /// A stage no longer than the warmup would measure nothing.

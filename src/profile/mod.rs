@@ -31,13 +31,16 @@ mod tests_nexus;
 #[cfg(test)]
 mod tests_overrides;
 #[cfg(test)]
+mod tests_trace;
+#[cfg(test)]
 mod tests_warnings;
+mod trace_stage;
 
 use std::path::Path;
 use std::time::Duration;
 
 pub(crate) use implicit::Implicit;
-pub(crate) use overrides::{apply, Overrides};
+pub(crate) use overrides::{apply, Overrides, TraceFlags};
 pub(crate) use schema::RawProfile;
 use stages::Stage;
 
@@ -100,6 +103,8 @@ pub(crate) struct Profile {
     pub connections: Option<usize>,
     /// How long in-flight requests may finish after the last stage.
     pub grace: Option<Duration>,
+    /// What closed-loop users hold, how connections are reused, the affinity header.
+    pub sessions: Sessions,
     /// The top-level `_comment`, when it is text (an array of strings is joined by lines).
     pub comment: Option<String>,
     /// What was accepted but may not do what the author meant (`path: what happens`), in
@@ -170,6 +175,61 @@ impl Arrival {
         match self {
             Arrival::Constant => "constant",
             Arrival::Poisson => "poisson",
+        }
+    }
+}
+
+/// What a closed loop's N counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Concurrency {
+    /// N conversations: a user holds its seat through think time, as a chat user does.
+    #[default]
+    Sessions,
+    /// N requests in flight: a user whose conversation thinks sends another one's turn.
+    Requests,
+}
+
+/// How conversations use connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Reuse {
+    /// A user's (closed loop) or the worker's (open loop) connections serve every
+    /// conversation.
+    #[default]
+    Shared,
+    /// Each conversation opens its own connection, keeps it through think time and closes
+    /// it at its end.
+    PerConversation,
+}
+
+/// Session behaviour of a profile.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Sessions {
+    pub concurrency: Concurrency,
+    pub connection: Reuse,
+    /// Sent on every turn with the conversation's id (e.g. `x-session-id`).
+    pub header: Option<String>,
+}
+
+impl Concurrency {
+    pub(crate) const NAMES: [&'static str; 2] = ["sessions", "requests"];
+
+    pub(crate) fn parse(name: &str) -> Option<Concurrency> {
+        match name {
+            "sessions" => Some(Concurrency::Sessions),
+            "requests" => Some(Concurrency::Requests),
+            _ => None,
+        }
+    }
+}
+
+impl Reuse {
+    pub(crate) const NAMES: [&'static str; 2] = ["shared", "per-conversation"];
+
+    pub(crate) fn parse(name: &str) -> Option<Reuse> {
+        match name {
+            "shared" => Some(Reuse::Shared),
+            "per-conversation" => Some(Reuse::PerConversation),
+            _ => None,
         }
     }
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 use super::limits::{self, Span};
 use super::resolve::resolve;
 use super::scenario::{check_header, is_http_url};
-use super::schema::{RawDefaults, RawProfile, RawStages};
+use super::schema::{RawDefaults, RawProfile, RawStage, RawStageObject, RawStages};
 use super::{Profile, Resolving};
 
 /// Values from the command line that change a profile.
@@ -33,6 +33,8 @@ pub(crate) struct Overrides {
     pub model: Option<String>,
     /// Comma-separated stages, e.g. `1:10s,100:60s,@500:2m`.
     pub stages: Option<String>,
+    /// `--trace` and its options: one trace-replay stage instead of the stages.
+    pub trace: Option<TraceFlags>,
     /// The start of each stage left out of the figures, e.g. `5s`.
     pub warmup: Option<String>,
     /// Extra headers, in order; later ones replace earlier ones of the same name.
@@ -51,6 +53,15 @@ pub(crate) struct Overrides {
     /// Where relative data paths in the profile (datasets, traces) are read from: the
     /// profile file's directory; `None` = the working directory.
     pub base_dir: Option<std::path::PathBuf>,
+}
+
+/// `--trace FILE --trace-format F --time-scale X --trace-limit N`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TraceFlags {
+    pub path: std::path::PathBuf,
+    pub format: Option<String>,
+    pub time_scale: Option<f64>,
+    pub limit: Option<i64>,
 }
 
 /// The values of the flags that replace a field after validation, parsed and checked.
@@ -187,7 +198,19 @@ fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Ve
             raw.stages = Some(RawStages::Text(s.clone()));
             "--stages"
         }
-        None => "stages",
+        None => match &overrides.trace {
+            Some(t) => {
+                raw.stages = Some(RawStages::List(vec![RawStage::Object(RawStageObject {
+                    trace: Some(t.path.to_string_lossy().into_owned()),
+                    format: t.format.clone(),
+                    time_scale: t.time_scale,
+                    limit: t.limit,
+                    ..RawStageObject::default()
+                })]));
+                "--trace"
+            }
+            None => "stages",
+        },
     };
     let warmup_path = match &overrides.warmup {
         Some(w) => {

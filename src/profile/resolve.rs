@@ -12,7 +12,8 @@ use super::scenario::resolve_scenarios;
 use super::schema::{RawProfile, RawSpan, RawStage, RawStageObject, RawStages};
 use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
-use super::{CacheMode, Correlation, Profile, Resolving};
+use super::trace_stage::trace_stage;
+use super::{CacheMode, Concurrency, Correlation, Profile, Resolving, Reuse, Sessions};
 use crate::metrics::Limit;
 use crate::units::parse_duration;
 
@@ -24,7 +25,7 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
     let mut errs = Vec::new();
     let mut warns = Vec::new();
     let e = &mut errs;
-    let stages = resolve_stages(raw.stages.as_ref(), ctx.stages_path, e);
+    let stages = resolve_stages(raw.stages.as_ref(), ctx, e);
     let warmup = duration(e, ctx.warmup_path, raw.warmup.as_deref(), Duration::ZERO, limits::WARMUP);
     let cache_mode = match raw.cache_mode.as_deref().filter(|s| !s.is_empty()) {
         None => CacheMode::Bust,
@@ -37,6 +38,7 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
         count(e, "shared_prefix_tokens", raw.shared_prefix_tokens, 1, limits::MAX_INPUT_TOKENS.into())
             .map_or(DEFAULT_SHARED_PREFIX_TOKENS, |n| n as u32);
     let correlation = resolve_correlation(&raw, e);
+    let sessions = resolve_sessions(&raw, e);
     let thresholds = resolve_thresholds(&raw, e);
     let timeout = duration(e, "timeout", raw.timeout.as_deref(), DEFAULT_TIMEOUT, limits::TIMEOUT);
     let think_time = duration(e, "think_time", raw.think_time.as_deref(), Duration::ZERO, limits::PAUSE);
@@ -73,6 +75,7 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
         max_inflight,
         connections,
         grace,
+        sessions,
         comment: raw.comment.as_ref().and_then(comment_text),
         warnings: Vec::new(),
     };
@@ -110,6 +113,30 @@ fn resolve_correlation(raw: &RawProfile, errs: &mut Vec<String>) -> Correlation 
     Correlation { uuid_in_prompt: c.uuid_in_prompt.unwrap_or(true), header }
 }
 
+fn resolve_sessions(raw: &RawProfile, errs: &mut Vec<String>) -> Sessions {
+    let concurrency = match raw.concurrency.as_deref() {
+        None => Concurrency::default(),
+        Some(c) => Concurrency::parse(c).unwrap_or_else(|| {
+            errs.push(not_one_of("concurrency", c, &Concurrency::NAMES));
+            Concurrency::default()
+        }),
+    };
+    let connection = match raw.connection.as_deref() {
+        None => Reuse::default(),
+        Some(c) => Reuse::parse(c).unwrap_or_else(|| {
+            errs.push(not_one_of("connection", c, &Reuse::NAMES));
+            Reuse::default()
+        }),
+    };
+    let header = raw.session_header.clone().filter(|h| !h.is_empty());
+    if let Some(h) = &header {
+        if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+            errs.push(format!("session_header: {h:?} is not a valid header name"));
+        }
+    }
+    Sessions { concurrency, connection, header }
+}
+
 fn resolve_thresholds(raw: &RawProfile, errs: &mut Vec<String>) -> Vec<Limit> {
     let Some(t) = raw.thresholds.clone() else { return Vec::new() };
     [
@@ -127,7 +154,8 @@ fn resolve_thresholds(raw: &RawProfile, errs: &mut Vec<String>) -> Vec<Limit> {
     .collect()
 }
 
-fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -> Vec<Stage> {
+fn resolve_stages(raw: Option<&RawStages>, ctx: &Resolving, errs: &mut Vec<String>) -> Vec<Stage> {
+    let path = ctx.stages_path;
     let mut out = Vec::new();
     match raw {
         Some(RawStages::Text(text)) => {
@@ -142,12 +170,13 @@ fn resolve_stages(raw: Option<&RawStages>, path: &str, errs: &mut Vec<String>) -
             for (i, item) in items.iter().enumerate() {
                 let p = format!("{path}[{i}]");
                 let parsed = match item {
-                    RawStage::Text(t) => Stage::parse(t).map_err(|e| format!("{p}: {e}")),
-                    RawStage::Object(o) => stage_object(o, &p),
+                    RawStage::Text(t) => Stage::parse(t).map_err(|e| vec![format!("{p}: {e}")]),
+                    RawStage::Object(o) if o.trace.is_some() => trace_stage(o, &p, ctx),
+                    RawStage::Object(o) => stage_object(o, &p).map_err(|e| vec![e]),
                 };
                 match parsed {
                     Ok(st) => out.push(st),
-                    Err(e) => errs.push(e),
+                    Err(e) => errs.extend(e),
                 }
             }
         }
@@ -205,7 +234,7 @@ fn stage_object(o: &RawStageObject, path: &str) -> Result<Stage, String> {
         ("rate", Load::Open { from, to })
     };
     load.check().map_err(|e| format!("{path}.{key}: {e}"))?;
-    Ok(Stage { load, duration })
+    Ok(Stage { load, duration, trace: None })
 }
 
 fn span(s: &RawSpan) -> (f64, f64) {

@@ -41,6 +41,12 @@ pub(crate) struct RawProfile {
     pub max_inflight: Option<i64>,
     pub connections: Option<i64>,
     pub grace: Option<String>,
+    /// Closed loop: what the users count, `sessions` (default) or `requests`.
+    pub concurrency: Option<String>,
+    /// `shared` (default) or `per-conversation` connections.
+    pub connection: Option<String>,
+    /// A header carrying the conversation id on every turn (session affinity).
+    pub session_header: Option<String>,
 }
 
 /// `defaults`: inherited by every scenario.
@@ -174,6 +180,12 @@ pub(crate) struct RawStageObject {
     pub users: Option<RawSpan>,
     pub rate: Option<RawSpan>,
     pub duration: Option<String>,
+    /// Trace replay (ours): the file, then its `format`, `time_scale`, `limit`, `block_tokens`.
+    pub trace: Option<String>,
+    pub format: Option<String>,
+    pub time_scale: Option<f64>,
+    pub limit: Option<i64>,
+    pub block_tokens: Option<i64>,
 }
 
 /// A number, or a ramp `{"from": a, "to": b}`.

@@ -110,9 +110,9 @@ impl LineFormat {
     /// The line of one turn.
     fn line<'a>(&'a self, t: &TurnRecord<'a>) -> Line<'a> {
         let o = t.outcome;
-        let (concurrency, rate) = match self.stages.get(t.stage).map(|s| s.load) {
-            Some(Load::Closed { to, .. }) => (Some(to), None),
-            Some(Load::Open { to, .. }) => (None, Some(to)),
+        let (concurrency, rate) = match self.stages.get(t.stage) {
+            Some(Stage { load: Load::Closed { to, .. }, .. }) => (Some(*to), None),
+            Some(s) => (None, s.rate()),
             None => (None, None),
         };
         let streamed_gaps = t.stream && o.content_events > 1;

@@ -153,6 +153,7 @@ pub(crate) fn from_jsonl(path: &Path) -> Result<Summary, String> {
                 stage: Stage {
                     load,
                     duration: Duration::from_secs(span.as_secs_f64().round().max(1.0) as u64),
+                    trace: None,
                 },
                 scenarios: st.scenarios,
                 all,

@@ -4,9 +4,11 @@
 
 pub(crate) mod content;
 pub(crate) mod profile;
+mod replay;
 
 use std::time::Duration;
 
+use crate::data::trace::Record;
 use crate::metrics::Outcome;
 use crate::protocol::Decoder;
 
@@ -24,6 +26,17 @@ pub(crate) trait Workload: Send + Sync {
     fn split_arrivals(&self, n: u64, draw: &mut dyn FnMut() -> f64) -> Vec<u64>;
     /// A new conversation of `scenario`.
     fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session>;
+    /// A new conversation of `scenario` whose turns come from trace records (`feed` one
+    /// before each `build`); Mooncake prefix blocks are `block_tokens` long.
+    fn replay(&self, scenario: usize, seed: u64, block_tokens: u32) -> Box<dyn Replay>;
+}
+
+/// A conversation replayed from a trace.
+pub(crate) trait Replay: Session {
+    /// Sets the next turn from a trace record: its content (the record's messages or prompt,
+    /// else generated text of exactly its input length, Mooncake blocks shared by hash id)
+    /// and its output length as max_tokens; `turns` is the conversation's length.
+    fn feed(&mut self, record: Record, turns: u32);
 }
 
 /// One conversation: builds each turn's request and learns from its outcome.

@@ -12,7 +12,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
-use super::{Session, Workload};
+use super::replay::ReplaySession;
+use super::{Replay, Session, Workload};
 use crate::http::target::Target;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
@@ -28,16 +29,16 @@ enum Prompts {
 }
 
 /// One scenario, compiled.
-struct Scenario {
+pub(super) struct Scenario {
     name: String,
-    protocol: ProtocolKind,
-    target: usize,
+    pub(super) protocol: ProtocolKind,
+    pub(super) target: usize,
     /// `POST /path HTTP/1.1` + host + every static header, each line CRLF-terminated.
     head: String,
     model: String,
-    system_json: Option<String>,
+    pub(super) system_json: Option<String>,
     max_tokens: u32,
-    stream: bool,
+    pub(super) stream: bool,
     turns: (u32, u32),
     prompts: Prompts,
     think_time: Duration,
@@ -46,6 +47,49 @@ struct Scenario {
     shared_prefix: Option<Arc<str>>,
     bust: bool,
     correlation_header: Option<String>,
+    /// The session-affinity header, when it is not the correlation header already.
+    session_header: Option<String>,
+}
+
+impl Scenario {
+    /// Writes one turn's complete HTTP request into `out`. The body goes first, then the head
+    /// (whose content-length needs the body's length) is appended and rotated in front of
+    /// it: no buffer of its own.
+    pub(super) fn write_request(
+        &self,
+        system_json: Option<&str>,
+        messages: &[Message],
+        max_tokens: u32,
+        uuid: &Uuid,
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        let turn = TurnBody { model: &self.model, system_json, messages, max_tokens, stream: self.stream };
+        self.protocol.write_body(&turn, out);
+        let body_len = out.len() - start;
+        out.extend_from_slice(self.head.as_bytes());
+        for h in [&self.correlation_header, &self.session_header].into_iter().flatten() {
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(uuid.as_str().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out[start..].rotate_left(body_len);
+    }
+
+    /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
+    pub(super) fn within_slo(&self, o: &Outcome) -> bool {
+        // A request without the value cannot miss its limit, except a stream's TTFT: a
+        // stream that sent no token missed it.
+        o.is_ok()
+            && self.slo.iter().all(|l| match l.request_value(o) {
+                Some(v) => l.holds(v),
+                None => !(self.stream && l.measure == Measure::Request(Metric::Ttft)),
+            })
+    }
 }
 
 /// A compiled profile.
@@ -148,6 +192,9 @@ impl ProfileWorkload {
                 shared_prefix: shared_prefix.clone(),
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
+                session_header: profile.sessions.header.clone().filter(|h| {
+                    !profile.correlation.header.as_ref().is_some_and(|c| c.eq_ignore_ascii_case(h))
+                }),
             }));
         }
         let weights = profile.scenarios.iter().map(|s| s.weight).collect();
@@ -170,6 +217,10 @@ impl Workload for ProfileWorkload {
 
     fn split_arrivals(&self, n: u64, draw: &mut dyn FnMut() -> f64) -> Vec<u64> {
         split(n, &self.weights, draw)
+    }
+
+    fn replay(&self, scenario: usize, seed: u64, block_tokens: u32) -> Box<dyn Replay> {
+        Box::new(ReplaySession::new(scenario, self.scenarios[scenario].clone(), seed, block_tokens))
     }
 
     fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session> {
@@ -252,29 +303,8 @@ impl Session for ProfileSession {
         self.turn += 1;
         let content_json = self.user_json();
         self.history.push(Message { role: Role::User, content_json });
-        // The body goes first, then the head (whose content-length needs the body's
-        // length) is appended and rotated in front of it: no buffer of its own.
-        let start = out.len();
-        let turn = TurnBody {
-            model: &self.sc.model,
-            system_json: self.sc.system_json.as_deref(),
-            messages: &self.history,
-            max_tokens: self.sc.max_tokens,
-            stream: self.sc.stream,
-        };
-        self.sc.protocol.write_body(&turn, out);
-        let body_len = out.len() - start;
-        out.extend_from_slice(self.sc.head.as_bytes());
-        if let Some(h) = &self.sc.correlation_header {
-            out.extend_from_slice(h.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(self.uuid.as_str().as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
-        out[start..].rotate_left(body_len);
+        let sc = &self.sc;
+        sc.write_request(sc.system_json.as_deref(), &self.history, sc.max_tokens, &self.uuid, out);
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
@@ -313,12 +343,6 @@ impl Session for ProfileSession {
     }
 
     fn within_slo(&self, o: &Outcome) -> bool {
-        // A request without the value cannot miss its limit, except a stream's TTFT: a
-        // stream that sent no token missed it.
-        o.is_ok()
-            && self.sc.slo.iter().all(|l| match l.request_value(o) {
-                Some(v) => l.holds(v),
-                None => !(self.sc.stream && l.measure == Measure::Request(Metric::Ttft)),
-            })
+        self.sc.within_slo(o)
     }
 }

@@ -1,6 +1,12 @@
 //! Closed loop: each virtual user issues its next request when the last one ends (after any
 //! think time), running conversations back to back. Ramps give each user a start (and, when
 //! ramping down, a stop) inside the stage.
+//!
+//! With `concurrency: sessions` (the default) a user waits through its conversation's think
+//! time, as a chat user holds a seat; with `requests` a user whose conversation thinks parks
+//! it and sends the turn of another one (a parked one whose think time is over, else a new
+//! conversation), so N counts requests in flight. With `connection: per-conversation` each
+//! conversation has its own connection (parked with it), closed when the conversation ends.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -9,10 +15,11 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::{StageRun, Worker, NO_CANCEL};
-use crate::http::conn::Transport;
+use crate::http::conn::{Conn, Transport};
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
 use crate::profile::stages::{Load, Stage};
+use crate::profile::{Concurrency, Reuse};
 use crate::workload::{Session, Workload};
 
 /// First wait after a request failed before reaching the server; it doubles with each
@@ -20,6 +27,10 @@ use crate::workload::{Session, Workload};
 /// per second, not a SYN storm.
 const BACKOFF_BASE: Duration = Duration::from_millis(20);
 const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// Conversations one user keeps parked in think time (`concurrency: requests`); past this it
+/// waits for the earliest one instead of starting another.
+const MAX_PARKED: usize = 1024;
 
 /// Capped exponential backoff with jitter (each wait drawn from ½–1× the step, so users that
 /// failed together do not retry together).
@@ -149,6 +160,10 @@ async fn life<S: Transport>(
     let mut backoff = Backoff::default();
     let mut jitter = SmallRng::seed_from_u64(seed ^ 0x6a09_e667_f3bc_c909);
     let mut conv: Option<Box<dyn Session>> = None;
+    let requests = ctx.config.concurrency == Concurrency::Requests;
+    let own_conn = ctx.config.reuse == Reuse::PerConversation;
+    // Conversations in think time (requests mode): when each goes on, and its connection.
+    let mut parked: Vec<(Instant, Box<dyn Session>, Option<Conn<S>>)> = Vec::new();
     loop {
         // Past this stage's part: on into the next stage (once it starts), or removed.
         while Instant::now() >= stop_at {
@@ -164,6 +179,22 @@ async fn life<S: Transport>(
         }
         if ctx.stopped() {
             return;
+        }
+        if conv.is_none() && !parked.is_empty() {
+            // The parked conversation due first, if it is due (or if no more may be parked).
+            let (i, due) =
+                parked.iter().enumerate().map(|(i, p)| (i, p.0)).min_by_key(|p| p.1).expect("some");
+            if due <= Instant::now() || parked.len() >= MAX_PARKED {
+                if due > Instant::now() && !nap(cap_at(k, last, stop_at, due)).await {
+                    return;
+                }
+                let (_, s, c) = parked.swap_remove(i);
+                state.reply = s.keeps_reply().then(String::new);
+                conv = Some(s);
+                if own_conn {
+                    conn = c;
+                }
+            }
         }
         let session = conv.get_or_insert_with(|| {
             let s = ctx
@@ -199,8 +230,7 @@ async fn life<S: Transport>(
         if out.error == Some(ErrorKind::Cancelled) {
             return;
         }
-        // The stage's end caps a wait only in the stage that removes the user.
-        let cap = |t: Instant| if k == last { t.min(stop_at) } else { t };
+        let cap = |t: Instant| cap_at(k, last, stop_at, t);
         if out.error.is_some_and(ErrorKind::is_unreached) {
             // The request never reached the server: wait before the next try.
             ctx.count(k, scenario, |s| s.backoffs += 1);
@@ -211,14 +241,32 @@ async fn life<S: Transport>(
             backoff.reset();
         }
         match session.turn_done(&out, state.reply.as_deref()) {
+            Some(think) if requests && !think.is_zero() => {
+                let s = conv.take().expect("in a conversation");
+                parked.push((Instant::now() + think, s, if own_conn { conn.take() } else { None }));
+            }
             Some(think) if !think.is_zero() => {
                 if !nap(cap(Instant::now() + think)).await {
                     return;
                 }
             }
             Some(_) => {}
-            None => conv = None,
+            None => {
+                conv = None;
+                if own_conn {
+                    conn = None;
+                }
+            }
         }
+    }
+}
+
+/// The stage's end caps a wait only in the stage that removes the user.
+fn cap_at(k: usize, last: usize, stop_at: Instant, t: Instant) -> Instant {
+    if k == last {
+        t.min(stop_at)
+    } else {
+        t
     }
 }
 

@@ -12,19 +12,22 @@ use std::time::{Duration, Instant};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use super::trace_loop::Feed;
 use super::{StageRun, Worker};
 use crate::engine::schedule::Schedule;
 use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
+use crate::profile::Reuse;
+use crate::workload::{Replay, Session};
 
 /// Shortest time between two timer wakes of the dispatcher: bounds the send lag it adds
 /// (p99 goal: 1 ms) while cutting wakes at high rates (20k/s: from 20k to 5k wakes/s).
-const DISPATCH_QUANTUM: Duration = Duration::from_micros(200);
+pub(super) const DISPATCH_QUANTUM: Duration = Duration::from_micros(200);
 
 /// Arrivals spawned in a row before the dispatcher yields, so the requests it starts get to
 /// run even when it is behind its schedule and never sleeps.
-const SPAWN_BURST: u32 = 64;
+pub(super) const SPAWN_BURST: u32 = 64;
 
 /// Runs this worker's share of the stage's arrivals until the stage ends.
 pub(crate) async fn run<S: Transport>(
@@ -76,9 +79,8 @@ pub(crate) async fn run<S: Transport>(
         }
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         arrivals += 1;
-        ctx.task(stage.index, 1);
-        ctx.busy.set(ctx.busy.get() + 1);
-        monoio::spawn(conversation(ctx.clone(), stage, due, scenario, seed.wrapping_add(arrivals)));
+        let session = ctx.workload.session(scenario, seed.wrapping_add(arrivals));
+        start(ctx, stage, due, Turns::Think(session));
         burst += 1;
         if burst >= SPAWN_BURST {
             burst = 0;
@@ -89,9 +91,57 @@ pub(crate) async fn run<S: Transport>(
     let _ = ctx.stopping.sleep_until(stage.end).await;
 }
 
+/// Starts a conversation whose first turn is due at `due` (counted in flight from now).
+pub(super) fn start<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, due: Instant, turns: Turns) {
+    ctx.task(stage.index, 1);
+    ctx.busy.set(ctx.busy.get() + 1);
+    monoio::spawn(conversation(ctx.clone(), stage, due, turns));
+}
+
+/// Where a conversation's turns after the first come from.
+pub(super) enum Turns {
+    /// The workload's: after the think time, while the stage lasts.
+    Think(Box<dyn Session>),
+    /// A trace's: the session's next record, when the dispatcher hands it over.
+    Trace(Box<dyn Replay>, Rc<Feed>),
+}
+
+impl Turns {
+    fn session(&mut self) -> &mut dyn Session {
+        match self {
+            Turns::Think(s) => &mut **s,
+            Turns::Trace(s, _) => &mut **s,
+        }
+    }
+
+    /// When the next turn is due, or `None` when the conversation is over. Takes the last
+    /// turn's outcome and reply (into the history).
+    async fn next<S: Transport>(
+        &mut self,
+        ctx: &Worker<S>,
+        stage: &StageRun,
+        out: &Outcome,
+        reply: Option<&str>,
+    ) -> Option<Instant> {
+        match self {
+            Turns::Think(session) => match session.turn_done(out, reply) {
+                Some(think) if Instant::now() + think < stage.end => Some(Instant::now() + think),
+                _ => None,
+            },
+            Turns::Trace(session, feed) => {
+                session.turn_done(out, reply)?;
+                let (due, record, turns) = ctx.stopping.guard(feed.next_until(stage.end)).await.ok()??;
+                session.feed(record, turns);
+                // Not before the reply it follows: the trace's user read it first.
+                Some(due.max(Instant::now()))
+            }
+        }
+    }
+}
+
 /// Counts `n` arrivals (the first due at `due`) that were never sent, split between the
 /// scenarios.
-fn drop_arrivals<S: Transport>(
+pub(super) fn drop_arrivals<S: Transport>(
     ctx: &Worker<S>,
     stage: &StageRun,
     due: Instant,
@@ -110,7 +160,7 @@ fn drop_arrivals<S: Transport>(
 }
 
 /// Lets every other ready task of this thread run once.
-async fn yield_now() {
+pub(super) async fn yield_now() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if std::mem::replace(&mut yielded, true) {
@@ -124,21 +174,25 @@ async fn yield_now() {
 }
 
 /// One arrival: a new conversation whose first turn is due at `intended`; later turns follow
-/// the previous one (plus think time) and are not new arrivals.
+/// the previous one (plus think time, or at their trace record's time) and are not new
+/// arrivals.
 async fn conversation<S: Transport>(
     ctx: Rc<Worker<S>>,
     stage: StageRun,
     intended: Instant,
-    scenario: usize,
-    seed: u64,
+    mut turns: Turns,
 ) {
-    let mut session = ctx.workload.session(scenario, seed);
+    let scenario = turns.session().scenario();
     let mut state = ResponseState::new(ctx.config.capture_error_body);
-    state.reply = session.keeps_reply().then(String::new);
+    state.reply = turns.session().keeps_reply().then(String::new);
     let mut request = Vec::with_capacity(1024);
     let mut intended = intended;
+    // `connection: per-conversation`: the conversation's own, kept through think time.
+    let own_conn = ctx.config.reuse == Reuse::PerConversation;
+    let mut held = None;
     // The first turn was counted busy by the dispatcher; each later one counts itself.
     loop {
+        let session = turns.session();
         // With fixed connections, wait for one; the wait counts in the latency.
         let slot = match &ctx.slots {
             Some(slots) => ctx.stopping.guard(slots.acquire()).await.map(Some),
@@ -147,6 +201,8 @@ async fn conversation<S: Transport>(
         let target = session.target();
         // An idle connection, or a free place to open one (else wait: see `pool`).
         let conn = match slot {
+            Ok(_) if held.is_some() => Ok(held.take()),
+            Ok(_) if own_conn => ctx.pool.place(target, || ctx.stopped()).await.map(|()| None),
             Ok(_) => ctx.pool.take(target, stage.cancel_at, || ctx.stopped()).await,
             Err(_) => Err(()),
         };
@@ -170,8 +226,10 @@ async fn conversation<S: Transport>(
         // are free during the think time.
         drop(slot);
         ctx.busy.set(ctx.busy.get() - 1);
-        if let Some(c) = conn {
-            ctx.pool.put(target, c);
+        match conn {
+            Some(c) if own_conn => held = Some(c),
+            Some(c) => ctx.pool.put(target, c),
+            None => {}
         }
         ctx.record(&stage, &*session, &out, &state.gaps, state.err_body.as_ref());
         if session.turn().0 > 1 && out.intended >= stage.warmup_until {
@@ -180,16 +238,16 @@ async fn conversation<S: Transport>(
         if out.error == Some(ErrorKind::Cancelled) {
             break;
         }
-        match session.turn_done(&out, state.reply.as_deref()) {
-            Some(think) if Instant::now() + think < stage.end => {
-                intended = Instant::now() + think;
+        match turns.next(&ctx, &stage, &out, state.reply.as_deref()).await {
+            Some(next) => {
+                intended = next;
                 // The precise timer: the 1 ms wheel would add ~0.5 ms of send lag to every follow-up.
                 if ctx.stopping.sleep_until(intended).await.is_err() {
                     break;
                 }
                 ctx.busy.set(ctx.busy.get() + 1);
             }
-            _ => break,
+            None => break,
         }
     }
     ctx.task(stage.index, -1);

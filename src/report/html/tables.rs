@@ -16,6 +16,7 @@ fn load_words(stage: &str) -> String {
         Load::Closed { from, to } => format!("{from}→{to} users · {dur}"),
         Load::Open { from, to } if from == to => format!("{}/s · {dur}", num(from)),
         Load::Open { from, to } => format!("{}→{}/s · {dur}", num(from), num(to)),
+        Load::Trace { records } => format!("trace · {records} records · {dur}"),
     }
 }
 

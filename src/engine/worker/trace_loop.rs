@@ -1,0 +1,160 @@
+//! Trace replay: each record is an open-loop arrival at its recorded time × time_scale from
+//! the stage start (latency from that intended time, as in every open-loop stage). Every
+//! worker of every shard streams the file and takes the records dealt to it (a session's
+//! records all go to one worker, by a hash of its id), so the file is never held in memory.
+//! A session's first record starts a conversation; its later records are handed to that
+//! conversation through a `Feed`, each sent at its recorded time or when the reply before it
+//! came, whichever is later. Drops are counted as in the open loop: at the in-flight limit,
+//! and every record still unsent when the stage ends.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::open_loop::{start, yield_now, Turns, DISPATCH_QUANTUM, SPAWN_BURST};
+use super::{StageRun, Worker};
+use crate::data::trace::{Record, TraceReader};
+use crate::http::conn::Transport;
+use crate::profile::stages::TraceStage;
+
+/// The records of one session still to come, handed from the dispatcher to its conversation.
+#[derive(Default)]
+pub(crate) struct Feed {
+    queue: RefCell<VecDeque<(Instant, Record, u32)>>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Feed {
+    fn push(&self, due: Instant, record: Record, turns: u32) {
+        self.queue.borrow_mut().push_back((due, record, turns));
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+
+    /// The next record with its due time and the conversation's length, or `None` if none
+    /// came before `deadline`.
+    pub(super) async fn next_until(&self, deadline: Instant) -> Option<(Instant, Record, u32)> {
+        let mut sleep = pin!(crate::net::timer::sleep_until(deadline));
+        poll_fn(|cx| {
+            if let Some(x) = self.queue.borrow_mut().pop_front() {
+                return Poll::Ready(Some(x));
+            }
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            self.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+/// A session seen by this worker: its conversation (while it runs) and records so far.
+struct Live {
+    feed: Weak<Feed>,
+    seen: u32,
+}
+
+/// FNV-1a: a stable hash, so every worker deals a session to the same place.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Replays this worker's records of the trace until the stage ends.
+pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trace: &TraceStage, seed: u64) {
+    let shard = ctx.config.shard;
+    let parts = (shard.count * ctx.workers) as u64;
+    let part = (shard.index * ctx.workers + ctx.index) as u64;
+    // The file was scanned whole before the run; if it changed since, the replay stops at
+    // the first record that no longer reads.
+    let Ok(reader) = TraceReader::open(&trace.path, trace.format) else { return };
+    let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
+    let mut sessions: HashMap<String, Live> = HashMap::new();
+    let (mut arrivals, mut burst, mut last_wake) = (0u64, 0, stage.start);
+    let mut behind = false;
+    let records = reader.take(trace.limit.unwrap_or(u64::MAX) as usize).enumerate();
+    for (i, record) in records {
+        let Ok(record) = record else { break };
+        let owner = record.session.as_deref().map_or(i as u64, fnv);
+        if owner % parts != part {
+            continue;
+        }
+        let due = stage.start + trace.offset(record.offset_us);
+        if behind {
+            ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, true);
+            continue;
+        }
+        let now = Instant::now();
+        if due > now {
+            if ctx.stopping.sleep_until(due.max(last_wake + DISPATCH_QUANTUM)).await.is_err() {
+                return;
+            }
+            last_wake = Instant::now();
+            burst = 0;
+        } else if now >= stage.end {
+            // So far behind that the stage is over: this record and the rest were never sent.
+            behind = true;
+            ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, true);
+            continue;
+        }
+        if ctx.stopped() {
+            return;
+        }
+        // A session's later record goes to its conversation, if that still runs.
+        let turns = match record.session.as_deref() {
+            Some(id) => {
+                let total = trace.info.sessions.get(id).map_or(1, |s| s.turns);
+                let live = sessions.entry(id.to_string()).or_insert(Live { feed: Weak::new(), seen: 0 });
+                live.seen += 1;
+                let left = total.saturating_sub(live.seen - 1).max(1);
+                let feed = live.feed.upgrade();
+                if live.seen >= total {
+                    sessions.remove(id);
+                }
+                if let Some(feed) = feed {
+                    feed.push(due, record, total);
+                    continue;
+                }
+                Some((left, id.to_string()))
+            }
+            None => None,
+        };
+        if ctx.busy.get() >= ctx.max_inflight {
+            ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, false);
+            continue;
+        }
+        let scenario = ctx.workload.scenario_for_arrival(rng.gen());
+        arrivals += 1;
+        let mut session = ctx.workload.replay(scenario, seed.wrapping_add(arrivals), trace.block_tokens);
+        let feed = Rc::new(Feed::default());
+        let left = match &turns {
+            Some((left, id)) => {
+                if *left > 1 {
+                    if let Some(live) = sessions.get_mut(id) {
+                        live.feed = Rc::downgrade(&feed);
+                    }
+                }
+                *left
+            }
+            None => 1,
+        };
+        // A conversation joined part-way (its start was dropped) is as long as what is left.
+        session.feed(record, left);
+        start(ctx, stage, due, Turns::Trace(session, feed));
+        burst += 1;
+        if burst >= SPAWN_BURST {
+            burst = 0;
+            yield_now().await;
+        }
+    }
+    // Hold the stage open until its end.
+    let _ = ctx.stopping.sleep_until(stage.end).await;
+}

@@ -1,0 +1,193 @@
+//! Trace replay: a conversation of one scenario (protocol, target, headers, model) whose
+//! turns come from trace records. A record's `messages` are sent as written, its `prompt` is
+//! the next user message; otherwise the message is generated text of exactly the record's
+//! input length. Mooncake records build it from `hash_ids`: block `h` is always the same
+//! text, so two records sharing k leading ids share exactly k blocks (what prefix caches saw
+//! in production). No cache-busting id goes into replayed prompts: it would change lengths
+//! and break the sharing. The record's output length is the turn's max_tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::content::{uuid_v4, Uuid};
+use super::profile::Scenario;
+use super::{Replay, Session};
+use crate::data::trace::Record;
+use crate::metrics::Outcome;
+use crate::protocol::kind::AnyDecoder;
+use crate::protocol::{json_string, Decoder, Message, Role};
+use crate::tokens::exact_text;
+
+/// Keeps generated record text apart from Mooncake block text of the same number.
+const BLOCK_SALT: u64 = 0x6d6f_6f6e_6361_6b65;
+
+/// One replayed conversation.
+pub(super) struct ReplaySession {
+    scenario: usize,
+    sc: Arc<Scenario>,
+    decoder: AnyDecoder,
+    rng: SmallRng,
+    uuid: Uuid,
+    block_tokens: u32,
+    /// Turns built so far, and the conversation's length.
+    turn: u32,
+    turns_total: u32,
+    history: Vec<Message>,
+    /// A system message from a record's `messages`, replacing the scenario's.
+    system_json: Option<String>,
+    max_tokens: u32,
+}
+
+impl ReplaySession {
+    pub(super) fn new(scenario: usize, sc: Arc<Scenario>, seed: u64, block_tokens: u32) -> ReplaySession {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let uuid = uuid_v4(&mut rng);
+        ReplaySession {
+            scenario,
+            decoder: sc.protocol.decoder(),
+            sc,
+            rng,
+            uuid,
+            block_tokens: block_tokens.max(1),
+            turn: 0,
+            turns_total: 1,
+            history: Vec::new(),
+            system_json: None,
+            max_tokens: 1,
+        }
+    }
+}
+
+/// The text of a record without prompt or messages: exactly `input_tokens` tokens, from its
+/// Mooncake blocks first (the last one cut short if the length ends inside it; a cut block is
+/// the start of the whole one), then from text of its own.
+pub(super) fn record_text(record: &Record, block_tokens: u32, own: u64) -> String {
+    let mut text = String::new();
+    let mut left = record.input_tokens;
+    for &h in &record.hash_ids {
+        if left == 0 {
+            break;
+        }
+        let n = left.min(block_tokens);
+        exact_text(n, h ^ BLOCK_SALT, &mut text);
+        left -= n;
+    }
+    exact_text(left, own, &mut text);
+    text
+}
+
+fn json(text: &str) -> String {
+    let mut j = String::with_capacity(text.len() + 2);
+    json_string(text, &mut j);
+    j
+}
+
+impl Replay for ReplaySession {
+    fn feed(&mut self, record: Record, turns: u32) {
+        self.turns_total = turns.max(self.turn + 1);
+        self.max_tokens = record.output_tokens.max(1);
+        if let Some(messages) = &record.messages {
+            // The recorded context as written: it replaces what the conversation had.
+            self.history.clear();
+            self.system_json = None;
+            for (role, content) in messages {
+                match role.as_str() {
+                    "system" | "developer" => self.system_json = Some(json(content)),
+                    "assistant" => {
+                        self.history.push(Message { role: Role::Assistant, content_json: json(content) })
+                    }
+                    _ => self.history.push(Message { role: Role::User, content_json: json(content) }),
+                }
+            }
+            return;
+        }
+        let text = match &record.prompt {
+            Some(p) => json(p),
+            None => json(&record_text(&record, self.block_tokens, self.rng.gen())),
+        };
+        self.history.push(Message { role: Role::User, content_json: text });
+    }
+}
+
+impl Session for ReplaySession {
+    fn scenario(&self) -> usize {
+        self.scenario
+    }
+
+    fn target(&self) -> usize {
+        self.sc.target
+    }
+
+    fn build(&mut self, out: &mut Vec<u8>) {
+        self.turn += 1;
+        let system = self.system_json.as_deref().or(self.sc.system_json.as_deref());
+        self.sc.write_request(system, &self.history, self.max_tokens, &self.uuid, out);
+    }
+
+    fn decoder(&mut self) -> &mut dyn Decoder {
+        &mut self.decoder
+    }
+
+    fn keeps_reply(&self) -> bool {
+        self.turns_total > 1
+    }
+
+    fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
+        if !outcome.is_ok() || self.turn >= self.turns_total {
+            return None;
+        }
+        self.history.push(Message { role: Role::Assistant, content_json: json(reply.unwrap_or("")) });
+        Some(Duration::ZERO)
+    }
+
+    fn turn(&self) -> (u32, u32) {
+        (self.turn, self.turns_total)
+    }
+
+    fn conversation_id(&self) -> &str {
+        self.uuid.as_str()
+    }
+
+    fn protocol(&self) -> &'static str {
+        self.sc.protocol.name()
+    }
+
+    fn stream(&self) -> bool {
+        self.sc.stream
+    }
+
+    fn within_slo(&self, o: &Outcome) -> bool {
+        self.sc.within_slo(o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::Tokenizer;
+
+    fn rec(input: u32, ids: &[u64]) -> Record {
+        Record { input_tokens: input, output_tokens: 4, hash_ids: ids.to_vec(), ..Record::default() }
+    }
+
+    #[test]
+    fn mooncake_records_share_exactly_their_common_blocks() {
+        let t = Tokenizer::O200k;
+        let a = record_text(&rec(3 * 16, &[7, 8, 9]), 16, 1);
+        let b = record_text(&rec(3 * 16 + 5, &[7, 8, 10, 11]), 16, 2);
+        assert_eq!(t.count(&a), 48);
+        assert_eq!(t.count(&b), 53);
+        // Two shared blocks: the texts agree through them and differ right after.
+        let two = record_text(&rec(32, &[7, 8]), 16, 3);
+        assert!(a.starts_with(&two) && b.starts_with(&two));
+        assert_ne!(&a[two.len()..], &b[two.len()..a.len()]);
+        // A length ending inside a block gives the start of that block.
+        let cut = record_text(&rec(20, &[7, 8]), 16, 5);
+        assert!(two.starts_with(&cut) && t.count(&cut) == 20);
+        // More tokens than blocks: the rest is the record's own.
+        assert_eq!(t.count(&record_text(&rec(40, &[7]), 16, 6)), 40);
+    }
+}

@@ -1,0 +1,235 @@
+//! Trace replay as a stage: arrivals at the recorded times × time_scale (to the µs), one
+//! request per record with its lengths, Mooncake prefix blocks shared on the bytes sent,
+//! sessions as conversations, every sample format, and bad records refused before any load.
+
+mod common;
+
+use std::time::Duration;
+
+use common::capture::{Capture, Captured};
+use common::{llmload, profile_file, run_llmload, tempdir, RunOutput, Target};
+use serde_json::{json, Value};
+
+fn lines(run: &RunOutput) -> Vec<Value> {
+    let text = std::fs::read_to_string(run.dir.join("results.jsonl")).expect("results.jsonl");
+    text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+/// The last user message's text of a captured chat request.
+fn user_text(c: &Captured) -> String {
+    let body = c.json();
+    let messages = body["messages"].as_array().expect("messages");
+    let last = messages.iter().rev().find(|m| m["role"] == "user").expect("a user message");
+    last["content"].as_str().expect("text content").to_string()
+}
+
+fn o200k(text: &str) -> usize {
+    tiktoken_rs::o200k_base_singleton().encode_ordinary(text).len()
+}
+
+fn trace_profile(tag: &str, target: &str, stage: Value) -> std::path::PathBuf {
+    profile_file(
+        tag,
+        json!({
+            "defaults": {"target": target, "model": "m", "max_tokens": 8},
+            "stages": [stage],
+        }),
+    )
+}
+
+#[test]
+fn mooncake_records_arrive_at_their_scaled_times_with_their_lengths_and_shared_blocks() {
+    let server = Capture::start();
+    let dir = tempdir("mooncake");
+    // (timestamp ms, input, output, hash_ids); blocks of 16 tokens.
+    let records: [(u64, u32, u32, &[u64]); 6] = [
+        (0, 48, 5, &[1, 2, 3]),
+        (100, 60, 7, &[1, 2, 4, 9]),
+        (250, 20, 3, &[1, 5]),
+        (400, 64, 4, &[1, 2, 3, 6]),
+        (400, 16, 2, &[7]),
+        (900, 30, 6, &[1, 2]),
+    ];
+    let text: String = records
+        .iter()
+        .map(|(t, i, o, h)| {
+            json!({"timestamp": t, "input_length": i, "output_length": o, "hash_ids": h}).to_string() + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("t.jsonl"), text).unwrap();
+    let profile = trace_profile(
+        "mooncake-profile",
+        &server.url,
+        json!({"trace": dir.join("t.jsonl"), "format": "mooncake", "time_scale": 0.5, "block_tokens": 16}),
+    );
+    let run = run_llmload(&[profile.to_str().unwrap(), "--cores", "1"], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = lines(&run);
+    assert_eq!(lines.len(), records.len(), "one request per record");
+    // Intended starts are the recorded times × 0.5, to the µs.
+    let mut starts: Vec<u64> = lines.iter().map(|l| l["intended_start"].as_u64().unwrap()).collect();
+    starts.sort();
+    for (s, (t, ..)) in starts.iter().zip(&records) {
+        let want = t * 1000 / 2;
+        assert!((s - starts[0]).abs_diff(want) <= 1, "offset {} µs, recorded {t} ms × 0.5", s - starts[0]);
+    }
+    // Each request has the record's lengths: exact input tokens, output as max_tokens.
+    let got = server.requests();
+    assert_eq!(got.len(), records.len());
+    let mut by_len: Vec<(usize, u64, String)> = got
+        .iter()
+        .map(|c| (o200k(&user_text(c)), c.json()["max_tokens"].as_u64().unwrap(), user_text(c)))
+        .collect();
+    by_len.sort();
+    let mut want: Vec<(usize, u64)> =
+        records.iter().map(|(_, i, o, _)| (*i as usize, u64::from(*o))).collect();
+    want.sort();
+    assert_eq!(by_len.iter().map(|(i, o, _)| (*i, *o)).collect::<Vec<_>>(), want);
+    // Prefix blocks: records sharing k leading hash_ids share exactly k blocks of text.
+    let text_of = |input: u32| by_len.iter().find(|(i, ..)| *i == input as usize).unwrap().2.clone();
+    let words = |s: &str| s.split_inclusive(|c: char| c == ' ').map(str::to_string).collect::<Vec<_>>();
+    let block = |s: &str, k: usize| words(s).get(k * 16..(k + 1) * 16).map(|w| w.concat());
+    let (a, b, c, d, e) = (text_of(48), text_of(60), text_of(20), text_of(64), text_of(16));
+    for (x, y, shared) in [(&a, &b, 2), (&a, &c, 1), (&a, &d, 3), (&b, &d, 2), (&a, &e, 0)] {
+        for k in 0..shared {
+            assert_eq!(block(x, k), block(y, k), "block {k} is shared");
+        }
+        assert_ne!(block(x, shared), block(y, shared), "block {shared} is not");
+    }
+}
+
+#[test]
+fn jsonl_sessions_replay_as_conversations_in_order() {
+    let server = Capture::start();
+    let dir = tempdir("sessions");
+    let records = [
+        json!({"timestamp_ms": 0, "input_tokens": 10, "output_tokens": 3, "session_id": "a", "prompt": "first of a"}),
+        json!({"timestamp_ms": 20, "input_tokens": 12, "output_tokens": 4}),
+        json!({"timestamp_ms": 40, "input_tokens": 10, "output_tokens": 5, "session_id": "a", "prompt": "second of a"}),
+        json!({"timestamp_ms": 60, "input_tokens": 10, "output_tokens": 6, "session_id": "b",
+               "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "only of b"}]}),
+        json!({"timestamp_ms": 80, "input_tokens": 10, "output_tokens": 7, "session_id": "a", "prompt": "third of a"}),
+    ];
+    let text: String = records.iter().map(|r| r.to_string() + "\n").collect();
+    std::fs::write(dir.join("t.jsonl"), text).unwrap();
+    let profile = trace_profile(
+        "sessions-profile",
+        &server.url,
+        json!({"trace": dir.join("t.jsonl"), "format": "jsonl"}),
+    );
+    let run = run_llmload(&[profile.to_str().unwrap()], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = lines(&run);
+    assert_eq!(lines.len(), 5);
+    let got = server.requests();
+    let find =
+        |needle: &str| got.iter().find(|c| user_text(c) == needle).unwrap_or_else(|| panic!("{needle} sent"));
+    // Session a: three turns of one conversation, each carrying the ones before.
+    let third = find("third of a").json();
+    let contents: Vec<&str> =
+        third["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["first of a", "ok then", "second of a", "ok then", "third of a"]);
+    assert_eq!(third["max_tokens"], 7);
+    let conv = |needle: &str| {
+        let id =
+            find(needle).head.lines().find_map(|l| l.strip_prefix("x-request-id: ")).unwrap().to_string();
+        id
+    };
+    assert_eq!(conv("first of a"), conv("third of a"));
+    assert_ne!(conv("first of a"), conv("only of b"));
+    let a_turns: Vec<(u64, u64)> = lines
+        .iter()
+        .filter(|l| l["conv_uuid"] == conv("first of a").as_str())
+        .map(|l| (l["turn"].as_u64().unwrap(), l["turns_total"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(a_turns, [(1, 3), (2, 3), (3, 3)]);
+    // Session b: the recorded messages as written, system included.
+    let b = find("only of b").json();
+    assert_eq!(b["messages"][0], json!({"role": "system", "content": "be brief"}));
+    // A record without a prompt: generated text of exactly its input length.
+    let generated = got.iter().find(|c| c.json()["max_tokens"] == 4).unwrap();
+    assert_eq!(o200k(&user_text(generated)), 12);
+}
+
+#[test]
+fn every_sample_trace_replays_one_request_per_usable_record() {
+    let server = Capture::start();
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/data");
+    for (file, format) in [
+        ("mooncake-sample.jsonl", "mooncake"),
+        ("azure-sample.csv", "azure"),
+        ("burstgpt-sample.csv", "burstgpt"),
+        ("trace-sample.jsonl", "jsonl"),
+    ] {
+        let path = data.join(file);
+        let before = server.requests().len();
+        let (code, stdout, stderr) = llmload(&[
+            "run",
+            "--target",
+            &server.url,
+            "--trace",
+            path.to_str().unwrap(),
+            "--trace-format",
+            format,
+            "--time-scale",
+            "0.001",
+            "--out",
+            tempdir("samples").to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{file}: {stdout}{stderr}");
+        let sent = server.requests().len() - before;
+        let records = usable_records(&path, format);
+        assert_eq!(sent, records, "{file}: one request per usable record");
+    }
+}
+
+/// Records a sample holds that replay (BurstGPT's failed rows and header lines excluded).
+fn usable_records(path: &std::path::Path, format: &str) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let rows = text.lines().filter(|l| !l.trim().is_empty());
+    match format {
+        "azure" => rows.skip(1).count(),
+        "burstgpt" => {
+            rows.skip(1).filter(|l| !l.contains("Failure") && l.split(',').nth(3) != Some("0")).count()
+        }
+        _ => rows.count(),
+    }
+}
+
+#[test]
+fn a_bad_record_is_refused_with_its_line_before_any_load() {
+    let target = Target::new();
+    let dir = tempdir("bad-trace");
+    let path = dir.join("bad.jsonl");
+    std::fs::write(
+        &path,
+        "{\"timestamp\": 0, \"input_length\": 10, \"output_length\": 2, \"hash_ids\": [1]}\n\
+         {\"timestamp\": 5, \"input_length\": \"ten\", \"output_length\": 2, \"hash_ids\": [1]}\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = llmload(&[
+        "run",
+        "--target",
+        &target.url,
+        "--trace",
+        path.to_str().unwrap(),
+        "--trace-format",
+        "mooncake",
+        "--out",
+        tempdir("bad-out").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("bad.jsonl:2:"), "names file:line: {stderr}");
+    let (code, _, stderr) = llmload(&[
+        "run",
+        "--target",
+        &target.url,
+        "--trace",
+        path.to_str().unwrap(),
+        "--trace-format",
+        "moonkake",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("mooncake"), "suggests the format: {stderr}");
+    target.assert_untouched("a bad trace");
+}
