@@ -248,6 +248,7 @@ fn quickstart_is_short_light_and_covers_both_protocols() {
         match st.load {
             Load::Open { from, to } => assert!(from.max(to) <= 50.0),
             Load::Closed { from, to } => assert!(from.max(to) <= 10),
+            Load::Trace { .. } => panic!("the quickstart replays no trace"),
         }
     }
     assert!(p.warmup <= Duration::from_secs(2));
