@@ -4,6 +4,7 @@
 
 pub(crate) mod content;
 pub(crate) mod profile;
+pub(crate) mod trace;
 
 use std::time::Duration;
 
