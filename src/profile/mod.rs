@@ -25,6 +25,8 @@ mod suggest;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_dataset;
+#[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
 mod tests_nexus;
@@ -34,6 +36,7 @@ mod tests_overrides;
 mod tests_warnings;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use implicit::Implicit;
@@ -43,6 +46,7 @@ use stages::Stage;
 
 use crate::metrics::Limit;
 use crate::protocol::ProtocolKind;
+use crate::workload::dataset::{Dataset, History, Order};
 
 /// What the command line adds on top of the raw profile while resolving.
 struct Resolving<'a> {
@@ -223,6 +227,17 @@ pub(crate) enum Content {
     Scripted(Vec<String>),
     /// Generated filler of about this many input tokens.
     Sized(u32),
+    /// Entries of a dataset file, each replayed as one conversation.
+    Dataset(DatasetContent),
+}
+
+/// `content.mode: "dataset"`: the loaded file and how it is replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DatasetContent {
+    /// Compared by file, format and filter, not by contents.
+    pub data: Arc<Dataset>,
+    pub order: Order,
+    pub history: History,
 }
 
 /// Reads, parses and validates a profile file.

@@ -3,6 +3,7 @@
 //! nothing about prompts or protocols beyond this interface.
 
 pub(crate) mod content;
+pub(crate) mod dataset;
 pub(crate) mod profile;
 
 use std::time::Duration;
