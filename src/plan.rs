@@ -38,6 +38,8 @@ pub(crate) struct ImplicitFlags {
     pub max_tokens: Option<u32>,
     pub stream: bool,
     pub prompt: Option<String>,
+    pub dataset: Option<String>,
+    pub dataset_format: Option<String>,
 }
 
 impl ImplicitFlags {
@@ -48,6 +50,8 @@ impl ImplicitFlags {
             ("--max-tokens", self.max_tokens.is_some()),
             ("--stream", self.stream),
             ("--prompt", self.prompt.is_some()),
+            ("--dataset", self.dataset.is_some()),
+            ("--dataset-format", self.dataset_format.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -191,6 +195,9 @@ fn source(req: &Request) -> Result<(String, RawProfile, serde_json::Value, Overr
             )
         }
         (None, Some(target)) if !req.mock => {
+            if flags.prompt.is_some() && flags.dataset.is_some() {
+                return Err(usage("--prompt and --dataset both give the user messages; give one"));
+            }
             let implicit = Implicit {
                 target: target.clone(),
                 protocol: flags.protocol.clone().unwrap_or_else(|| implicit::PROTOCOL.into()),
@@ -198,6 +205,8 @@ fn source(req: &Request) -> Result<(String, RawProfile, serde_json::Value, Overr
                 max_tokens: flags.max_tokens.unwrap_or(implicit::MAX_TOKENS),
                 stream: flags.stream,
                 prompt: flags.prompt.clone().unwrap_or_else(|| implicit::PROMPT.into()),
+                dataset: flags.dataset.clone(),
+                dataset_format: flags.dataset_format.clone(),
             };
             overrides.target = None;
             let raw = implicit.raw().map_err(|errs| usage(errs.join("\n")))?;
@@ -457,6 +466,7 @@ mod tests {
                 max_tokens: Some(16),
                 prompt: Some("hi".into()),
                 stream: false,
+                ..ImplicitFlags::default()
             },
             ..Request::default()
         }

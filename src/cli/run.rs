@@ -70,6 +70,14 @@ pub(super) struct RunArgs {
     /// Without a profile (with --target): the user message.
     #[arg(long)]
     prompt: Option<String>,
+    /// Without a profile (with --target): send the entries of this dataset instead of
+    /// --prompt, in file order (jsonl, sharegpt JSON or text; see docs/workloads.md).
+    #[arg(long, value_name = "PATH", conflicts_with = "prompt")]
+    dataset: Option<String>,
+    /// The format of --dataset: jsonl, sharegpt or text [default: from the extension,
+    /// .jsonl, .json, .txt].
+    #[arg(long, value_name = "FORMAT", requires = "dataset")]
+    dataset_format: Option<String>,
     /// Worker cores: a count (0 = all) or a list like `0,2-3`.
     #[arg(long)]
     cores: Option<String>,
@@ -242,6 +250,8 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
             max_tokens: args.max_tokens,
             stream: args.stream,
             prompt: args.prompt.clone(),
+            dataset: args.dataset.clone(),
+            dataset_format: args.dataset_format.clone(),
         },
         cores: args.cores.clone(),
         connect_timeout: args.connect_timeout.clone(),

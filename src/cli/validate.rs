@@ -111,6 +111,12 @@ fn content(c: &Content) -> String {
         Content::Pool(p) => format!("pool({} prompts)", p.len()),
         Content::Scripted(s) => format!("scripted({} lines)", s.len()),
         Content::Sized(n) => format!("sized(~{n} tokens)"),
+        Content::Dataset(d) => format!(
+            "dataset({} {}, {} entries)",
+            d.data.format.name(),
+            d.data.path.display(),
+            d.data.conversations.len()
+        ),
     }
 }
 

@@ -2,4 +2,5 @@
 //! and checked whole before any load (errors as `file:line: …`). Read by the profile (to
 //! validate) and by the workload and engine (to replay); imports neither.
 
+pub(crate) mod dataset;
 pub(crate) mod trace;

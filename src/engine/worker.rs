@@ -20,6 +20,7 @@ use crate::profile::stages::Load;
 use crate::workload::{Session, Workload};
 
 mod closed_loop;
+mod conversation;
 mod ledger;
 mod open_loop;
 mod pool;

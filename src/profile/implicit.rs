@@ -1,10 +1,15 @@
 //! The profile `llmload run --target URL` makes from its flags when no profile file is given:
-//! one pool scenario, built as a `RawProfile` value so it goes through the same overrides and
-//! validation as a file. Errors in these flags are named after the flag.
+//! one pool scenario (or one dataset scenario with `--dataset`), built as a `RawProfile` value
+//! so it goes through the same overrides and validation as a file. Errors in these flags are
+//! named after the flag.
+
+use std::path::Path;
 
 use super::limits;
 use super::scenario::{is_http_url, protocol_named};
 use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawStages};
+use super::suggest::not_one_of;
+use crate::data::dataset::Format;
 
 /// Stages of the implicit profile when `--stages` is not given.
 const STAGES: &str = "8:10s";
@@ -33,6 +38,11 @@ pub(crate) struct Implicit {
     pub stream: bool,
     /// `--prompt`: the user message.
     pub prompt: String,
+    /// `--dataset`: a dataset file whose entries are sent instead of `prompt` (relative to
+    /// the working directory).
+    pub dataset: Option<String>,
+    /// `--dataset-format`; without it, the file's extension tells.
+    pub dataset_format: Option<String>,
 }
 
 impl Implicit {
@@ -53,6 +63,7 @@ impl Implicit {
         if self.model.as_ref().is_some_and(String::is_empty) {
             errs.push("--model: empty".into());
         }
+        self.check_dataset(&mut errs);
         let Some(protocol) = protocol.filter(|_| errs.is_empty()) else { return Err(errs) };
         // A base URL (`http://h/v1`) gets the protocol's path; a full endpoint URL is kept.
         let known = ["/chat/completions", "/messages", "/responses", "/completions"];
@@ -77,15 +88,45 @@ impl Implicit {
             stages: Some(RawStages::Text(STAGES.into())),
             scenarios: Some(vec![RawScenario {
                 name: Some("default".into()),
-                content: Some(RawContent {
-                    mode: Some("pool".into()),
-                    prompts: Some(vec![self.prompt.clone()]),
-                    ..RawContent::default()
+                content: Some(match &self.dataset {
+                    Some(path) => RawContent {
+                        mode: Some("dataset".into()),
+                        path: Some(path.clone()),
+                        format: self.dataset_format.clone(),
+                        ..RawContent::default()
+                    },
+                    None => RawContent {
+                        mode: Some("pool".into()),
+                        prompts: Some(vec![self.prompt.clone()]),
+                        ..RawContent::default()
+                    },
                 }),
                 ..RawScenario::default()
             }]),
             ..RawProfile::default()
         })
+    }
+
+    /// `--dataset` and `--dataset-format`, so their mistakes name the flags (the file's
+    /// contents are checked with the profile).
+    fn check_dataset(&self, errs: &mut Vec<String>) {
+        if let Some(f) = &self.dataset_format {
+            if self.dataset.is_none() {
+                errs.push("--dataset-format: only with --dataset".into());
+            } else if Format::parse(f).is_none() {
+                errs.push(not_one_of("--dataset-format", f, &Format::NAMES));
+            }
+        }
+        let Some(d) = &self.dataset else { return };
+        if self.dataset_format.is_none() && Format::from_extension(Path::new(d)).is_none() {
+            errs.push(format!(
+                "--dataset {d:?}: the name does not tell the format (.jsonl, .json and .txt do); \
+                 give --dataset-format ({})",
+                Format::NAMES.join(", ")
+            ));
+        } else if let Err(e) = std::fs::metadata(d) {
+            errs.push(format!("--dataset: cannot read {d}: {e}"));
+        }
     }
 }
 
@@ -103,6 +144,8 @@ mod tests {
             max_tokens: 64,
             stream: true,
             prompt: "hi".into(),
+            dataset: None,
+            dataset_format: None,
         }
     }
 

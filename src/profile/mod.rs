@@ -25,6 +25,8 @@ mod suggest;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_dataset;
+#[cfg(test)]
 mod tests_limits;
 #[cfg(test)]
 mod tests_nexus;
@@ -37,6 +39,7 @@ mod tests_warnings;
 mod trace_stage;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use implicit::Implicit;
@@ -44,6 +47,7 @@ pub(crate) use overrides::{apply, Overrides, TraceFlags};
 pub(crate) use schema::RawProfile;
 use stages::Stage;
 
+use crate::data::dataset::{Dataset, History, Order};
 use crate::metrics::Limit;
 use crate::protocol::ProtocolKind;
 
@@ -283,6 +287,17 @@ pub(crate) enum Content {
     Scripted(Vec<String>),
     /// Generated filler of about this many input tokens.
     Sized(u32),
+    /// Entries of a dataset file, each replayed as one conversation.
+    Dataset(DatasetContent),
+}
+
+/// `content.mode: "dataset"`: the loaded file and how it is replayed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct DatasetContent {
+    /// Compared by file, format and filter, not by contents.
+    pub data: Arc<Dataset>,
+    pub order: Order,
+    pub history: History,
 }
 
 /// Reads, parses and validates a profile file.

@@ -3,6 +3,7 @@
 //! and SLOs. Errors found in `defaults` are reported once, at `defaults.*`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -10,13 +11,18 @@ use serde_json::Value;
 use super::limits::{self, count, duration, limit};
 use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
-use super::{Content, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE, DEFAULT_SIZED_TOKENS};
+use super::{
+    Content, DatasetContent, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE,
+    DEFAULT_SIZED_TOKENS,
+};
+use crate::data::dataset::{self, Dataset, Format, History, Order};
 use crate::metrics::Limit;
 use crate::protocol::ProtocolKind;
+use crate::tokens::Counter;
 
 const DEFAULT_PROTOCOL: ProtocolKind = ProtocolKind::OpenAiChat;
 const DEFAULT_MAX_TOKENS: u32 = 64;
-const CONTENT_MODES: [&str; 3] = ["pool", "scripted", "sized"];
+const CONTENT_MODES: [&str; 4] = ["pool", "scripted", "sized", "dataset"];
 
 /// The `defaults` block, checked. A field that failed its check is `None` here and is not
 /// reported again by the scenarios inheriting it (`bad` lists those fields).
@@ -143,7 +149,22 @@ fn resolve_one(
     }
     let max_tokens = max_tokens(errs, &at("max_tokens"), s.max_tokens).unwrap_or(d.max_tokens);
     let turns = turns(errs, &at("turns"), s.turns.as_ref());
-    let content = content(errs, warns, &at("content"), s.content.as_ref());
+    // Token counts for datasets (`max_prompt_tokens`, recorded reply lengths).
+    let counter = Counter::Estimate;
+    let content = content(errs, warns, &at("content"), s.content.as_ref(), ctx, counter);
+    let turns = match &content {
+        Content::Dataset(d) => {
+            if s.turns.is_some() {
+                warns.push(format!(
+                    "{}: ignored with content mode \"dataset\" (each entry is a whole conversation \
+                     and sets its own turns)",
+                    at("turns")
+                ));
+            }
+            d.data.turn_range()
+        }
+        _ => turns,
+    };
     let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, limits::PAUSE);
     let slo = s.slo.as_ref().map(|slo| resolve_slo(errs, &at("slo"), slo)).unwrap_or_default();
     let weight = match s.weight {
@@ -293,20 +314,38 @@ fn turns(errs: &mut Vec<String>, path: &str, t: Option<&RawTurns>) -> (u32, u32)
     }
 }
 
-fn content(errs: &mut Vec<String>, warns: &mut Vec<String>, path: &str, c: Option<&RawContent>) -> Content {
+fn content(
+    errs: &mut Vec<String>,
+    warns: &mut Vec<String>,
+    path: &str,
+    c: Option<&RawContent>,
+    ctx: &Resolving,
+    counter: Counter,
+) -> Content {
     let Some(c) = c else { return Content::Pool(vec![DEFAULT_PROMPT.into()]) };
     let mode = c.mode.as_deref().filter(|m| !m.is_empty()).unwrap_or("pool");
-    // A field of another mode is read by nobody: say so rather than drop it silently.
+    // A field of another mode is read by nobody: say so rather than drop it silently (a
+    // warning for nexus's modes, whose profiles must keep loading; an error around datasets).
     let fields = [
         ("prompts", c.prompts.is_some(), "pool"),
         ("script", c.script.is_some(), "scripted"),
         ("approx_input_tokens", c.approx_input_tokens.is_some(), "sized"),
+        ("path", c.path.is_some(), "dataset"),
+        ("format", c.format.is_some(), "dataset"),
+        ("order", c.order.is_some(), "dataset"),
+        ("max_prompt_tokens", c.max_prompt_tokens.is_some(), "dataset"),
+        ("history", c.history.is_some(), "dataset"),
     ];
     if CONTENT_MODES.contains(&mode) {
         for (field, given, owner) in fields {
-            if given && owner != mode {
-                warns
-                    .push(format!("{path}.{field}: ignored in mode {mode:?} (it is read in mode {owner:?})"));
+            if !given || owner == mode {
+                continue;
+            }
+            let why = format!("in mode {mode:?} (it is read in mode {owner:?})");
+            if mode == "dataset" || owner == "dataset" {
+                errs.push(format!("{path}.{field}: not read {why}; remove it"));
+            } else {
+                warns.push(format!("{path}.{field}: ignored {why}"));
             }
         }
     }
@@ -340,9 +379,87 @@ fn content(errs: &mut Vec<String>, warns: &mut Vec<String>, path: &str, c: Optio
             n => count(errs, &format!("{path}.approx_input_tokens"), n, 1, limits::MAX_INPUT_TOKENS.into())
                 .map_or(DEFAULT_SIZED_TOKENS, |n| n as u32),
         }),
+        "dataset" => match resolve_dataset(errs, warns, path, c, ctx, counter) {
+            Some(d) => Content::Dataset(d),
+            None => Content::Pool(vec![DEFAULT_PROMPT.into()]),
+        },
         other => {
             errs.push(not_one_of(&format!("{path}.mode"), other, &CONTENT_MODES));
             Content::Pool(vec![DEFAULT_PROMPT.into()])
+        }
+    }
+}
+
+/// `mode: "dataset"`: the options checked, then the file loaded and checked (its errors and
+/// what it skipped are reported at `path.path`).
+fn resolve_dataset(
+    errs: &mut Vec<String>,
+    warns: &mut Vec<String>,
+    path: &str,
+    c: &RawContent,
+    ctx: &Resolving,
+    counter: Counter,
+) -> Option<DatasetContent> {
+    let before = errs.len();
+    let Some(written) = c.path.as_deref().filter(|p| !p.is_empty()) else {
+        errs.push(format!(
+            "{path}.path: missing (mode \"dataset\" reads its prompts from a file, e.g. \"data/prompts.jsonl\")"
+        ));
+        return None;
+    };
+    let file = ctx.data_path(written);
+    let format = match c.format.as_deref() {
+        Some(f) => Format::parse(f).or_else(|| {
+            errs.push(not_one_of(&format!("{path}.format"), f, &Format::NAMES));
+            None
+        }),
+        None => Format::from_extension(&file).or_else(|| {
+            errs.push(format!(
+                "{path}.format: missing, and the name {written:?} does not tell (.jsonl, .json and .txt \
+                 do); give one of {}",
+                Format::NAMES.join(", ")
+            ));
+            None
+        }),
+    };
+    let order = c.order.as_deref().map_or(Some(Order::default()), |o| {
+        Order::parse(o).or_else(|| {
+            errs.push(not_one_of(&format!("{path}.order"), o, &Order::NAMES));
+            None
+        })
+    });
+    let history = c.history.as_deref().map_or(Some(History::default()), |h| {
+        History::parse(h).or_else(|| {
+            errs.push(not_one_of(&format!("{path}.history"), h, &History::NAMES));
+            None
+        })
+    });
+    if c.history.is_some() && format.is_some_and(|f| f != Format::ShareGpt) {
+        errs.push(format!(
+            "{path}.history: only read with format \"sharegpt\" (the other formats record no replies); remove it"
+        ));
+    }
+    let max_prompt_tokens = count(
+        errs,
+        &format!("{path}.max_prompt_tokens"),
+        c.max_prompt_tokens,
+        1,
+        limits::MAX_INPUT_TOKENS.into(),
+    )
+    .map(|n| n as u32);
+    let (Some(format), Some(order), Some(history), true) = (format, order, history, errs.len() == before)
+    else {
+        return None;
+    };
+    let limits = dataset::Limits { max_prompt_tokens, max_output_tokens: limits::MAX_OUTPUT_TOKENS };
+    match Dataset::load(&file, format, limits, counter) {
+        Ok(data) => {
+            warns.extend(data.warnings.iter().map(|w| format!("{path}.path: {w}")));
+            Some(DatasetContent { data: Arc::new(data), order, history })
+        }
+        Err(list) => {
+            errs.extend(list.into_iter().map(|e| format!("{path}.path: {e}")));
+            None
         }
     }
 }

@@ -96,6 +96,13 @@ pub(crate) struct RawContent {
     pub prompts: Option<Vec<String>>,
     pub script: Option<Vec<String>>,
     pub approx_input_tokens: Option<i64>,
+    /// Mode `dataset`: the file (relative to the profile's directory), its format, the order
+    /// entries are taken in, the longest first prompt kept, and what multi-turn history holds.
+    pub path: Option<String>,
+    pub format: Option<String>,
+    pub order: Option<String>,
+    pub max_prompt_tokens: Option<i64>,
+    pub history: Option<String>,
 }
 
 /// `turns`: `3` or `{"min": 3, "max": 6}`.

@@ -124,7 +124,7 @@ fn content_errors() {
     v["scenarios"][1]["content"] = json!({"mode": "pooll"});
     only_error(
         &v,
-        r#"scenarios[1].content.mode: "pooll" is not one of pool, scripted, sized; did you mean "pool"?"#,
+        r#"scenarios[1].content.mode: "pooll" is not one of pool, scripted, sized, dataset; did you mean "pool"?"#,
     );
 }
 

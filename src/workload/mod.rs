@@ -5,6 +5,7 @@
 pub(crate) mod content;
 pub(crate) mod profile;
 mod replay;
+mod scenario;
 
 use std::time::Duration;
 

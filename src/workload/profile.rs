@@ -1,5 +1,6 @@
 //! The workload of a profile: weighted scenarios of multi-turn conversations over four
-//! protocols, with content modes, cache busting and a correlation id per conversation.
+//! protocols, with content modes (datasets among them), cache busting and a correlation id
+//! per conversation.
 //!
 //! Everything that does not change per request is rendered once per scenario (request line,
 //! headers, model, system prompt as a JSON literal, sized filler); a turn appends the new user
@@ -13,84 +14,15 @@ use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
 use super::replay::ReplaySession;
+use super::scenario::{Prompts, Scenario};
 use super::{Replay, Session, Workload};
+use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::http::target::Target;
-use crate::metrics::{Limit, Measure, Metric, Outcome};
+use crate::metrics::Outcome;
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
 use crate::protocol::kind::AnyDecoder;
-use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
-
-/// Where a scenario's user messages come from, ready to use.
-enum Prompts {
-    Pool(Vec<String>),
-    Scripted(Vec<String>),
-    Sized(Filler),
-}
-
-/// One scenario, compiled.
-pub(super) struct Scenario {
-    name: String,
-    pub(super) protocol: ProtocolKind,
-    pub(super) target: usize,
-    /// `POST /path HTTP/1.1` + host + every static header, each line CRLF-terminated.
-    head: String,
-    model: String,
-    pub(super) system_json: Option<String>,
-    max_tokens: u32,
-    pub(super) stream: bool,
-    turns: (u32, u32),
-    prompts: Prompts,
-    think_time: Duration,
-    slo: Vec<Limit>,
-    /// Prefix of the first user message shared by every conversation (shared-prefix mode).
-    shared_prefix: Option<Arc<str>>,
-    bust: bool,
-    correlation_header: Option<String>,
-    /// The session-affinity header, when it is not the correlation header already.
-    session_header: Option<String>,
-}
-
-impl Scenario {
-    /// Writes one turn's complete HTTP request into `out`. The body goes first, then the head
-    /// (whose content-length needs the body's length) is appended and rotated in front of
-    /// it: no buffer of its own.
-    pub(super) fn write_request(
-        &self,
-        system_json: Option<&str>,
-        messages: &[Message],
-        max_tokens: u32,
-        uuid: &Uuid,
-        out: &mut Vec<u8>,
-    ) {
-        let start = out.len();
-        let turn = TurnBody { model: &self.model, system_json, messages, max_tokens, stream: self.stream };
-        self.protocol.write_body(&turn, out);
-        let body_len = out.len() - start;
-        out.extend_from_slice(self.head.as_bytes());
-        for h in [&self.correlation_header, &self.session_header].into_iter().flatten() {
-            out.extend_from_slice(h.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(uuid.as_str().as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
-        out.extend_from_slice(b"\r\n\r\n");
-        out[start..].rotate_left(body_len);
-    }
-
-    /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
-    pub(super) fn within_slo(&self, o: &Outcome) -> bool {
-        // A request without the value cannot miss its limit, except a stream's TTFT: a
-        // stream that sent no token missed it.
-        o.is_ok()
-            && self.slo.iter().all(|l| match l.request_value(o) {
-                Some(v) => l.holds(v),
-                None => !(self.stream && l.measure == Measure::Request(Metric::Ttft)),
-            })
-    }
-}
+use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role};
 
 /// A compiled profile.
 pub(crate) struct ProfileWorkload {
@@ -171,6 +103,9 @@ impl ProfileWorkload {
                 Content::Pool(p) => Prompts::Pool(p.clone()),
                 Content::Scripted(s) => Prompts::Scripted(s.clone()),
                 Content::Sized(tokens) => Prompts::Sized(Filler::new(*tokens, seed ^ i as u64)),
+                Content::Dataset(d) => {
+                    Prompts::Dataset(DatasetReplay::new(d.data.clone(), d.order, d.history))
+                }
             };
             scenarios.push(Arc::new(Scenario {
                 name: spec.name.clone(),
@@ -226,8 +161,14 @@ impl Workload for ProfileWorkload {
     fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session> {
         let sc = self.scenarios[scenario].clone();
         let mut rng = SmallRng::seed_from_u64(seed);
-        let turns_total = rng.gen_range(sc.turns.0..=sc.turns.1.max(sc.turns.0));
+        let mut turns_total = rng.gen_range(sc.turns.0..=sc.turns.1.max(sc.turns.0));
         let uuid = uuid_v4(&mut rng);
+        // A dataset entry is a whole conversation: it sets the turns.
+        let mut entry = 0;
+        if let Prompts::Dataset(d) = &sc.prompts {
+            entry = d.pick(&mut rng);
+            turns_total = d.conversation(entry).turns.len() as u32;
+        }
         Box::new(ProfileSession {
             scenario,
             decoder: sc.protocol.decoder(),
@@ -237,7 +178,22 @@ impl Workload for ProfileWorkload {
             turns_total,
             turn: 0,
             history: Vec::new(),
+            entry,
         })
+    }
+}
+
+/// What goes in front of a conversation's first user message, JSON-escaped without quotes:
+/// the shared prefix, then the cache-busting id.
+fn first_prefix(sc: &Scenario, uuid: &Uuid, json: &mut String) {
+    if let Some(prefix) = sc.shared_prefix.as_deref() {
+        json_string_body(prefix, json);
+        json.push_str("\\n\\n");
+    }
+    if sc.bust {
+        json.push_str("[conversation ");
+        json.push_str(uuid.as_str());
+        json.push_str("] ");
     }
 }
 
@@ -252,13 +208,15 @@ struct ProfileSession {
     /// Turns built so far.
     turn: u32,
     history: Vec<Message>,
+    /// The dataset entry this conversation replays (dataset scenarios; else 0).
+    entry: usize,
 }
 
 impl ProfileSession {
-    /// The next user message as a JSON string literal, escaped piece by piece straight into
-    /// one string (escaping is per character, so the pieces join into the literal of the
-    /// whole text).
-    fn user_json(&mut self) -> String {
+    /// Appends the next user message to the history as a JSON string literal, escaped piece
+    /// by piece straight into one string (escaping is per character, so the pieces join into
+    /// the literal of the whole text). A dataset turn appends its pre-escaped messages.
+    fn push_user(&mut self) {
         let turn = self.turn as usize;
         let sc = &*self.sc;
         let sized;
@@ -269,24 +227,36 @@ impl ProfileSession {
                 sized = f.prompt(&mut self.rng);
                 &sized
             }
+            Prompts::Dataset(d) => {
+                let mut prefix = String::new();
+                if turn == 1 {
+                    first_prefix(sc, &self.uuid, &mut prefix);
+                }
+                return d.conversation(self.entry).push_turn(self.turn, &prefix, &mut self.history);
+            }
         };
         let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
         let mut json = String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64);
         json.push('"');
         if turn == 1 {
-            if let Some(prefix) = prefix {
-                json_string_body(prefix, &mut json);
-                json.push_str("\\n\\n");
-            }
-            if sc.bust {
-                json.push_str("[conversation ");
-                json.push_str(self.uuid.as_str());
-                json.push_str("] ");
-            }
+            first_prefix(sc, &self.uuid, &mut json);
         }
         json_string_body(text, &mut json);
         json.push('"');
-        json
+        self.history.push(Message { role: Role::User, content_json: json });
+    }
+
+    /// This turn's system prompt and `max_tokens`: a dataset entry's own, else the scenario's.
+    fn system_and_max_tokens(&self) -> (Option<&str>, u32) {
+        let sc = &*self.sc;
+        match &sc.prompts {
+            Prompts::Dataset(d) => {
+                let c = d.conversation(self.entry);
+                let system = c.system_json.as_deref().or(sc.system_json.as_deref());
+                (system, c.max_tokens(self.turn).unwrap_or(sc.max_tokens))
+            }
+            _ => (sc.system_json.as_deref(), sc.max_tokens),
+        }
     }
 }
 
@@ -301,10 +271,9 @@ impl Session for ProfileSession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        let content_json = self.user_json();
-        self.history.push(Message { role: Role::User, content_json });
-        let sc = &self.sc;
-        sc.write_request(sc.system_json.as_deref(), &self.history, sc.max_tokens, &self.uuid, out);
+        self.push_user();
+        let (system_json, max_tokens) = self.system_and_max_tokens();
+        self.sc.write_request(system_json, &self.history, max_tokens, &self.uuid, out);
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
@@ -312,7 +281,10 @@ impl Session for ProfileSession {
     }
 
     fn keeps_reply(&self) -> bool {
-        self.turns_total > 1
+        match &self.sc.prompts {
+            Prompts::Dataset(d) => d.needs_reply(self.entry),
+            _ => self.turns_total > 1,
+        }
     }
 
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
@@ -320,8 +292,18 @@ impl Session for ProfileSession {
         if !outcome.is_ok() || self.turn >= self.turns_total {
             return None;
         }
-        let mut content_json = String::new();
-        json_string(reply.unwrap_or(""), &mut content_json);
+        let recorded = match &self.sc.prompts {
+            Prompts::Dataset(d) => d.recorded_reply(self.entry, self.turn),
+            _ => None,
+        };
+        let content_json = match recorded {
+            Some(r) => r.to_string(),
+            None => {
+                let mut j = String::new();
+                json_string(reply.unwrap_or(""), &mut j);
+                j
+            }
+        };
         self.history.push(Message { role: Role::Assistant, content_json });
         Some(self.sc.think_time)
     }

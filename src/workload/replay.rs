@@ -13,7 +13,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Uuid};
-use super::profile::Scenario;
+use super::scenario::Scenario;
 use super::{Replay, Session};
 use crate::data::trace::Record;
 use crate::metrics::Outcome;

@@ -7,55 +7,19 @@
 //! came, whichever is later. Drops are counted as in the open loop: at the in-flight limit,
 //! and every record still unsent when the stage ends.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
-use std::future::{poll_fn, Future};
-use std::pin::pin;
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
-use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::open_loop::{start, yield_now, Turns, DISPATCH_QUANTUM, SPAWN_BURST};
+use super::conversation::{start, Feed, Turns};
+use super::open_loop::{yield_now, DISPATCH_QUANTUM, SPAWN_BURST};
 use super::{StageRun, Worker};
-use crate::data::trace::{Record, TraceReader};
+use crate::data::trace::TraceReader;
 use crate::http::conn::Transport;
 use crate::profile::stages::TraceStage;
-
-/// The records of one session still to come, handed from the dispatcher to its conversation.
-#[derive(Default)]
-pub(crate) struct Feed {
-    queue: RefCell<VecDeque<(Instant, Record, u32)>>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl Feed {
-    fn push(&self, due: Instant, record: Record, turns: u32) {
-        self.queue.borrow_mut().push_back((due, record, turns));
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-    }
-
-    /// The next record with its due time and the conversation's length, or `None` if none
-    /// came before `deadline`.
-    pub(super) async fn next_until(&self, deadline: Instant) -> Option<(Instant, Record, u32)> {
-        let mut sleep = pin!(crate::net::timer::sleep_until(deadline));
-        poll_fn(|cx| {
-            if let Some(x) = self.queue.borrow_mut().pop_front() {
-                return Poll::Ready(Some(x));
-            }
-            if sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            self.waker.set(Some(cx.waker().clone()));
-            Poll::Pending
-        })
-        .await
-    }
-}
 
 /// A session seen by this worker: its conversation (while it runs) and records so far.
 struct Live {

@@ -1,0 +1,84 @@
+//! One scenario, compiled: everything that does not change per request rendered once
+//! (request line and headers, model, system prompt as a JSON literal, the prompt source),
+//! and how a turn's request is written from it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::content::{Filler, Uuid};
+use crate::data::dataset::replay::Replay as DatasetReplay;
+use crate::metrics::{Limit, Measure, Metric, Outcome};
+use crate::protocol::{Message, ProtocolKind, TurnBody};
+
+/// Where a scenario's user messages come from, ready to use.
+pub(super) enum Prompts {
+    Pool(Vec<String>),
+    Scripted(Vec<String>),
+    Sized(Filler),
+    /// Entries of a dataset, each a whole conversation.
+    Dataset(DatasetReplay),
+}
+
+/// One scenario, compiled.
+pub(super) struct Scenario {
+    pub(super) name: String,
+    pub(super) protocol: ProtocolKind,
+    pub(super) target: usize,
+    /// `POST /path HTTP/1.1` + host + every static header, each line CRLF-terminated.
+    pub(super) head: String,
+    pub(super) model: String,
+    pub(super) system_json: Option<String>,
+    pub(super) max_tokens: u32,
+    pub(super) stream: bool,
+    pub(super) turns: (u32, u32),
+    pub(super) prompts: Prompts,
+    pub(super) think_time: Duration,
+    pub(super) slo: Vec<Limit>,
+    /// Prefix of the first user message shared by every conversation (shared-prefix mode).
+    pub(super) shared_prefix: Option<Arc<str>>,
+    pub(super) bust: bool,
+    pub(super) correlation_header: Option<String>,
+    /// The session-affinity header, when it is not the correlation header already.
+    pub(super) session_header: Option<String>,
+}
+
+impl Scenario {
+    /// Writes one turn's complete HTTP request into `out`. The body goes first, then the head
+    /// (whose content-length needs the body's length) is appended and rotated in front of
+    /// it: no buffer of its own.
+    pub(super) fn write_request(
+        &self,
+        system_json: Option<&str>,
+        messages: &[Message],
+        max_tokens: u32,
+        uuid: &Uuid,
+        out: &mut Vec<u8>,
+    ) {
+        let start = out.len();
+        let turn = TurnBody { model: &self.model, system_json, messages, max_tokens, stream: self.stream };
+        self.protocol.write_body(&turn, out);
+        let body_len = out.len() - start;
+        out.extend_from_slice(self.head.as_bytes());
+        for h in [&self.correlation_header, &self.session_header].into_iter().flatten() {
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(uuid.as_str().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
+        out.extend_from_slice(b"\r\n\r\n");
+        out[start..].rotate_left(body_len);
+    }
+
+    /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
+    pub(super) fn within_slo(&self, o: &Outcome) -> bool {
+        // A request without the value cannot miss its limit, except a stream's TTFT: a
+        // stream that sent no token missed it.
+        o.is_ok()
+            && self.slo.iter().all(|l| match l.request_value(o) {
+                Some(v) => l.holds(v),
+                None => !(self.stream && l.measure == Measure::Request(Metric::Ttft)),
+            })
+    }
+}
