@@ -325,6 +325,8 @@ impl<S: Transport> Worker<S> {
                 Vec::with_capacity(1024)
             }
         };
+        // Counted once the response's times are taken, so counting is in none of them.
+        out.tokenizer = session.tokenizer_counts(state.reply.as_deref());
         live.in_flight.fetch_sub(1, Relaxed);
         let mut ledgers = self.ledgers.borrow_mut();
         let n = &mut ledgers[stage.index].in_flight[scenario];

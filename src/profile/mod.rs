@@ -100,6 +100,9 @@ pub(crate) struct Profile {
     pub connections: Option<usize>,
     /// How long in-flight requests may finish after the last stage.
     pub grace: Option<Duration>,
+    /// Builds sized prompts of an exact length and counts every request's tokens client-side
+    /// (`None`: the chars / 4 estimate sizes prompts, nothing is counted).
+    pub tokenizer: Option<crate::tokens::Tokenizer>,
     /// The top-level `_comment`, when it is text (an array of strings is joined by lines).
     pub comment: Option<String>,
     /// What was accepted but may not do what the author meant (`path: what happens`), in

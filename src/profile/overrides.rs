@@ -11,8 +11,8 @@
 //!   it is checked against the stages like the profile's own.
 //! - `--insecure` sets `insecure_skip_verify`, `--capture-error-body` sets
 //!   `capture_error_body`; `--seed` sets `seed`.
-//! - `--timeout`, `--grace`, `--arrival`, `--max-inflight` and `--connections` replace their
-//!   field: the profile's value is then neither read nor checked, and errors name the flag.
+//! - `--timeout`, `--grace`, `--arrival`, `--max-inflight`, `--connections` and `--tokenizer`
+//!   replace their field: the profile's value is then neither read nor checked, and errors name the flag.
 //!
 //! So every value is the flag's when given, else the profile's, else the default (`Profile`
 //! holds the profile's defaults; `None` there means "not set", and the run's default applies).
@@ -48,6 +48,8 @@ pub(crate) struct Overrides {
     pub max_inflight: Option<usize>,
     pub connections: Option<usize>,
     pub capture_error_body: bool,
+    /// `o200k_base` or `cl100k_base`.
+    pub tokenizer: Option<String>,
     /// Where relative data paths in the profile (datasets, traces) are read from: the
     /// profile file's directory; `None` = the working directory.
     pub base_dir: Option<std::path::PathBuf>,
@@ -61,6 +63,7 @@ struct Replaced {
     arrival: Option<super::Arrival>,
     max_inflight: Option<usize>,
     connections: Option<usize>,
+    tokenizer: Option<crate::tokens::Tokenizer>,
 }
 
 impl Overrides {
@@ -89,12 +92,21 @@ impl Overrides {
             }
             parsed
         });
+        let tokenizer = |errs: &mut Vec<String>| {
+            let t = self.tokenizer.as_deref()?;
+            let parsed = crate::tokens::Tokenizer::parse(t);
+            if parsed.is_none() {
+                errs.push(super::suggest::not_one_of("--tokenizer", t, &crate::tokens::Tokenizer::NAMES));
+            }
+            parsed
+        };
         Replaced {
             timeout,
             grace,
             arrival,
             max_inflight: count(errs, "--max-inflight", self.max_inflight),
             connections: count(errs, "--connections", self.connections),
+            tokenizer: tokenizer(errs),
         }
     }
 }
@@ -120,6 +132,9 @@ pub(crate) fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profil
     if overrides.connections.is_some() {
         raw.connections = None;
     }
+    if overrides.tokenizer.is_some() {
+        raw.tokenizer = None;
+    }
     if overrides.capture_error_body {
         raw.capture_error_body = Some(true);
     }
@@ -130,6 +145,7 @@ pub(crate) fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profil
             p.arrival = replaced.arrival.or(p.arrival);
             p.max_inflight = replaced.max_inflight.or(p.max_inflight);
             p.connections = replaced.connections.or(p.connections);
+            p.tokenizer = replaced.tokenizer.or(p.tokenizer);
             Ok(p)
         }
         (Ok(_), false) => Err(errs),

@@ -14,6 +14,7 @@ use super::stages::{Load, Stage};
 use super::suggest::not_one_of;
 use super::{CacheMode, Correlation, Profile, Resolving};
 use crate::metrics::Limit;
+use crate::tokens::Tokenizer;
 use crate::units::parse_duration;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -51,6 +52,13 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
     let max_inflight =
         count(e, "max_inflight", raw.max_inflight, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
     let connections = count(e, "connections", raw.connections, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
+    let tokenizer = raw.tokenizer.as_deref().filter(|s| !s.is_empty()).and_then(|name| {
+        let parsed = Tokenizer::parse(name);
+        if parsed.is_none() {
+            e.push(not_one_of("tokenizer", name, &Tokenizer::NAMES));
+        }
+        parsed
+    });
     let scenarios = resolve_scenarios(&raw, think_time, ctx, e, &mut warns);
     if !errs.is_empty() {
         return Err(errs);
@@ -73,6 +81,7 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
         max_inflight,
         connections,
         grace,
+        tokenizer,
         comment: raw.comment.as_ref().and_then(comment_text),
         warnings: Vec::new(),
     };

@@ -41,6 +41,8 @@ pub(crate) struct RawProfile {
     pub max_inflight: Option<i64>,
     pub connections: Option<i64>,
     pub grace: Option<String>,
+    /// `o200k_base` or `cl100k_base`: exact prompt lengths and client-side token counts.
+    pub tokenizer: Option<String>,
 }
 
 /// `defaults`: inherited by every scenario.

@@ -4,6 +4,8 @@
 //! Everything that does not change per request is rendered once per scenario (request line,
 //! headers, model, system prompt as a JSON literal, sized filler); a turn appends the new user
 //! message (escaped once and kept in the history) and writes the body by concatenation.
+//! With a tokenizer, sized messages and the shared prefix are of an exact length and every
+//! turn is counted (`exact`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,19 +14,23 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
+use super::exact::{ExactFiller, Tally};
 use super::{Session, Workload};
 use crate::http::target::Target;
-use crate::metrics::{Limit, Measure, Metric, Outcome};
+use crate::metrics::{Limit, Measure, Metric, Outcome, TokenizerCounts};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
 use crate::protocol::kind::AnyDecoder;
 use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
+use crate::tokens::{exact_text, Tokenizer};
 
 /// Where a scenario's user messages come from, ready to use.
 enum Prompts {
     Pool(Vec<String>),
     Scripted(Vec<String>),
     Sized(Filler),
+    /// Sized, with a tokenizer.
+    Exact(ExactFiller),
 }
 
 /// One scenario, compiled.
@@ -44,6 +50,8 @@ struct Scenario {
     slo: Vec<Limit>,
     /// Prefix of the first user message shared by every conversation (shared-prefix mode).
     shared_prefix: Option<Arc<str>>,
+    /// The run's tokenizer, and the tokens of the system prompt and of the shared prefix.
+    tokenizer: Option<(Tokenizer, u64, u64)>,
     bust: bool,
     correlation_header: Option<String>,
 }
@@ -109,6 +117,11 @@ impl ProfileWorkload {
         seed: u64,
     ) -> Result<Self, String> {
         let shared_prefix: Option<Arc<str>> = (profile.cache_mode == CacheMode::SharedPrefix).then(|| {
+            if profile.tokenizer.is_some() {
+                let mut p = String::new();
+                exact_text(profile.shared_prefix_tokens, seed ^ 0x5eed, &mut p);
+                return Arc::from(p);
+            }
             let filler = Filler::new(profile.shared_prefix_tokens.max(1), seed ^ 0x5eed);
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut p = filler.prompt(&mut rng);
@@ -126,8 +139,16 @@ impl ProfileWorkload {
             let prompts = match &spec.content {
                 Content::Pool(p) => Prompts::Pool(p.clone()),
                 Content::Scripted(s) => Prompts::Scripted(s.clone()),
-                Content::Sized(tokens) => Prompts::Sized(Filler::new(*tokens, seed ^ i as u64)),
+                Content::Sized(tokens) => match profile.tokenizer {
+                    Some(t) => Prompts::Exact(ExactFiller::new(*tokens, t, seed ^ i as u64)),
+                    None => Prompts::Sized(Filler::new(*tokens, seed ^ i as u64)),
+                },
             };
+            let tokenizer = profile.tokenizer.map(|t| {
+                let system = spec.system.as_deref().map_or(0, |s| u64::from(t.count(s)));
+                let prefix = shared_prefix.as_ref().map_or(0, |_| u64::from(profile.shared_prefix_tokens));
+                (t, system, prefix)
+            });
             scenarios.push(Arc::new(Scenario {
                 name: spec.name.clone(),
                 protocol,
@@ -146,6 +167,7 @@ impl ProfileWorkload {
                 think_time: spec.think_time,
                 slo: spec.slo.clone(),
                 shared_prefix: shared_prefix.clone(),
+                tokenizer,
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
             }));
@@ -177,6 +199,7 @@ impl Workload for ProfileWorkload {
         let mut rng = SmallRng::seed_from_u64(seed);
         let turns_total = rng.gen_range(sc.turns.0..=sc.turns.1.max(sc.turns.0));
         let uuid = uuid_v4(&mut rng);
+        let tally = sc.tokenizer.map(|(t, system, _)| Tally::new(t, system));
         Box::new(ProfileSession {
             scenario,
             decoder: sc.protocol.decoder(),
@@ -186,6 +209,7 @@ impl Workload for ProfileWorkload {
             turns_total,
             turn: 0,
             history: Vec::new(),
+            tally,
         })
     }
 }
@@ -201,13 +225,18 @@ struct ProfileSession {
     /// Turns built so far.
     turn: u32,
     history: Vec<Message>,
+    /// With a tokenizer: the conversation counted.
+    tally: Option<Tally>,
 }
 
 impl ProfileSession {
     /// The next user message as a JSON string literal, escaped piece by piece straight into
     /// one string (escaping is per character, so the pieces join into the literal of the
-    /// whole text).
-    fn user_json(&mut self) -> String {
+    /// whole text), and its tokens by the tokenizer (0 without one).
+    fn user_json(&mut self) -> (String, u64) {
+        if let Some((tokenizer, _, prefix_tokens)) = self.sc.tokenizer {
+            return self.counted_user_json(tokenizer, prefix_tokens);
+        }
         let turn = self.turn as usize;
         let sc = &*self.sc;
         let sized;
@@ -218,6 +247,7 @@ impl ProfileSession {
                 sized = f.prompt(&mut self.rng);
                 &sized
             }
+            Prompts::Exact(_) => unreachable!("exact prompts are built with their tokenizer"),
         };
         let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
         let mut json = String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64);
@@ -235,7 +265,48 @@ impl ProfileSession {
         }
         json_string_body(text, &mut json);
         json.push('"');
-        json
+        (json, 0)
+    }
+
+    /// `user_json` with a tokenizer: the message is made whole, then counted (sized text
+    /// counts by construction), then escaped; returns it with its tokens.
+    fn counted_user_json(&mut self, tokenizer: Tokenizer, prefix_tokens: u64) -> (String, u64) {
+        let turn = self.turn as usize;
+        let sc = &*self.sc;
+        let mut text = String::new();
+        let mut lead = String::new();
+        let mut fixed = 0;
+        if turn == 1 {
+            if let Some(prefix) = &sc.shared_prefix {
+                // Exact words: the prefix adds its length to what follows the newline.
+                text.push_str(prefix);
+                fixed = prefix_tokens;
+                lead.push_str("\n\n");
+            }
+            if sc.bust {
+                lead.push_str("[conversation ");
+                lead.push_str(self.uuid.as_str());
+                lead.push_str("] ");
+            }
+        }
+        let after_prefix = text.len();
+        let tokens = match &sc.prompts {
+            Prompts::Exact(f) => f.write(&mut self.rng, &lead, &mut text),
+            Prompts::Pool(p) => {
+                text.push_str(&lead);
+                text.push_str(&p[self.rng.gen_range(0..p.len())]);
+                u64::from(tokenizer.count(&text[after_prefix..]))
+            }
+            Prompts::Scripted(s) => {
+                text.push_str(&lead);
+                text.push_str(&s[(turn - 1) % s.len()]);
+                u64::from(tokenizer.count(&text[after_prefix..]))
+            }
+            Prompts::Sized(_) => unreachable!("with a tokenizer sized prompts are exact"),
+        };
+        let mut json = String::new();
+        json_string(&text, &mut json);
+        (json, fixed + tokens)
     }
 }
 
@@ -250,7 +321,7 @@ impl Session for ProfileSession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        let content_json = self.user_json();
+        let (content_json, tokens) = self.user_json();
         self.history.push(Message { role: Role::User, content_json });
         // The body goes first, then the head (whose content-length needs the body's
         // length) is appended and rotated in front of it: no buffer of its own.
@@ -263,6 +334,9 @@ impl Session for ProfileSession {
             stream: self.sc.stream,
         };
         self.sc.protocol.write_body(&turn, out);
+        if let Some(tally) = &mut self.tally {
+            tally.user(tokens, self.sc.protocol, &turn);
+        }
         let body_len = out.len() - start;
         out.extend_from_slice(self.sc.head.as_bytes());
         if let Some(h) = &self.sc.correlation_header {
@@ -282,7 +356,11 @@ impl Session for ProfileSession {
     }
 
     fn keeps_reply(&self) -> bool {
-        self.turns_total > 1
+        self.turns_total > 1 || self.tally.is_some()
+    }
+
+    fn tokenizer_counts(&mut self, reply: Option<&str>) -> Option<TokenizerCounts> {
+        Some(self.tally.as_mut()?.counts(reply.unwrap_or("")))
     }
 
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
@@ -292,6 +370,9 @@ impl Session for ProfileSession {
         }
         let mut content_json = String::new();
         json_string(reply.unwrap_or(""), &mut content_json);
+        if let Some(tally) = &mut self.tally {
+            tally.reply_kept(reply.unwrap_or(""));
+        }
         self.history.push(Message { role: Role::Assistant, content_json });
         Some(self.sc.think_time)
     }
