@@ -316,6 +316,8 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
             m.itl = "normal:8ms,1ms".into();
             m.output_tokens = "uniform:8..48".into();
         }
+        // It counts prompts as the run does, so the two agree.
+        config.tokenizer = profile.tokenizer.map(|t| t.name().to_string());
         let settings = config.validate().map_err(PlanError::Runtime)?;
         let server = crate::mock::start(settings, &cores)
             .map_err(|e| PlanError::Runtime(format!("built-in mock: {e}")))?;
@@ -348,6 +350,10 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
         notice(&w);
     }
     let dns: Vec<(String, Duration)> = endpoints.iter().map(|t| (t.host.clone(), t.dns_time)).collect();
+    // The vocabulary loads in a moment: now, not on the first request.
+    if let Some(t) = profile.tokenizer {
+        t.warm();
+    }
     let workload = ProfileWorkload::new(&profile, &endpoints, &target_index, seed).map_err(usage)?;
     let fd_limit = crate::net::limits::raise_nofile();
     let dir = crate::report::run_dir::create(&req.out, seed).map_err(|e| {
@@ -410,8 +416,13 @@ pub(crate) fn finish(
     let shard = p.config.shard;
     let coverage = if shard.count > 1 { thresholds::Coverage::Shard } else { thresholds::Coverage::Whole };
     let checks = thresholds::evaluate(&p.limits, result, coverage);
-    let info =
-        summary::RunInfo { target: p.target_desc.join(", "), fd_limit: p.fd_limit, dns: p.dns.clone() };
+    let tokenizer = profile.tokenizer.map(|t| t.name().to_string());
+    let info = summary::RunInfo {
+        target: p.target_desc.join(", "),
+        fd_limit: p.fd_limit,
+        dns: p.dns.clone(),
+        tokenizer: tokenizer.clone(),
+    };
     let mut summary = summary::build(result, &info, &checks);
     let redacted = crate::report::redact::profile(p.profile_json.clone(), &p.redact_header);
     summary.meta = summary::Meta {
@@ -441,6 +452,7 @@ pub(crate) fn finish(
             .collect(),
         seed: Some(p.seed.0),
         seed_source: p.seed.1.to_string(),
+        tokenizer,
         limits: p.limits.clone(),
         warnings: profile.warnings.clone(),
     };

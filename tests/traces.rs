@@ -10,6 +10,12 @@ use common::capture::{Capture, Captured};
 use common::{llmload, profile_file, run_llmload, tempdir, RunOutput, Target};
 use serde_json::{json, Value};
 
+/// A replay ran: exit 0, or 3 when a loaded machine made llmload fall behind a few ms
+/// (its verdict then says so); the figures checked here do not depend on it.
+fn assert_replayed(code: i32, out: &str) {
+    assert!(code == 0 || (code == 3 && out.contains("GENERATOR-BOUND")), "exit {code}: {out}");
+}
+
 fn lines(run: &RunOutput) -> Vec<Value> {
     let text = std::fs::read_to_string(run.dir.join("results.jsonl")).expect("results.jsonl");
     text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
@@ -63,7 +69,7 @@ fn mooncake_records_arrive_at_their_scaled_times_with_their_lengths_and_shared_b
         json!({"trace": dir.join("t.jsonl"), "format": "mooncake", "time_scale": 0.5, "block_tokens": 16}),
     );
     let run = run_llmload(&[profile.to_str().unwrap(), "--cores", "1"], Duration::from_secs(60));
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
     let lines = lines(&run);
     assert_eq!(lines.len(), records.len(), "one request per record");
     // Intended starts are the recorded times × 0.5, to the µs.
@@ -87,7 +93,7 @@ fn mooncake_records_arrive_at_their_scaled_times_with_their_lengths_and_shared_b
     assert_eq!(by_len.iter().map(|(i, o, _)| (*i, *o)).collect::<Vec<_>>(), want);
     // Prefix blocks: records sharing k leading hash_ids share exactly k blocks of text.
     let text_of = |input: u32| by_len.iter().find(|(i, ..)| *i == input as usize).unwrap().2.clone();
-    let words = |s: &str| s.split_inclusive(|c: char| c == ' ').map(str::to_string).collect::<Vec<_>>();
+    let words = |s: &str| s.split(' ').skip(1).map(str::to_string).collect::<Vec<_>>();
     let block = |s: &str, k: usize| words(s).get(k * 16..(k + 1) * 16).map(|w| w.concat());
     let (a, b, c, d, e) = (text_of(48), text_of(60), text_of(20), text_of(64), text_of(16));
     for (x, y, shared) in [(&a, &b, 2), (&a, &c, 1), (&a, &d, 3), (&b, &d, 2), (&a, &e, 0)] {
@@ -118,7 +124,7 @@ fn jsonl_sessions_replay_as_conversations_in_order() {
         json!({"trace": dir.join("t.jsonl"), "format": "jsonl"}),
     );
     let run = run_llmload(&[profile.to_str().unwrap()], Duration::from_secs(60));
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
     let lines = lines(&run);
     assert_eq!(lines.len(), 5);
     let got = server.requests();
@@ -155,11 +161,12 @@ fn jsonl_sessions_replay_as_conversations_in_order() {
 fn every_sample_trace_replays_one_request_per_usable_record() {
     let server = Capture::start();
     let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/data");
-    for (file, format) in [
-        ("mooncake-sample.jsonl", "mooncake"),
-        ("azure-sample.csv", "azure"),
-        ("burstgpt-sample.csv", "burstgpt"),
-        ("trace-sample.jsonl", "jsonl"),
+    // Time scales that replay each sample's 40 records in about a second.
+    for (file, format, scale) in [
+        ("mooncake-sample.jsonl", "mooncake", "0.04"),
+        ("azure-sample.csv", "azure", "0.1"),
+        ("burstgpt-sample.csv", "burstgpt", "0.012"),
+        ("trace-sample.jsonl", "jsonl", "0.06"),
     ] {
         let path = data.join(file);
         let before = server.requests().len();
@@ -172,11 +179,11 @@ fn every_sample_trace_replays_one_request_per_usable_record() {
             "--trace-format",
             format,
             "--time-scale",
-            "0.001",
+            scale,
             "--out",
             tempdir("samples").to_str().unwrap(),
         ]);
-        assert_eq!(code, 0, "{file}: {stdout}{stderr}");
+        assert_replayed(code, &format!("{file}: {stdout}{stderr}"));
         let sent = server.requests().len() - before;
         let records = usable_records(&path, format);
         assert_eq!(sent, records, "{file}: one request per usable record");

@@ -61,6 +61,9 @@ pub(super) struct MockArgs {
     /// Reply text: filler (default) or echo of the last user message.
     #[arg(long, value_parser = ["filler", "echo"])]
     content: Option<String>,
+    /// Count prompt tokens with this tokenizer (o200k_base or cl100k_base) instead of chars / 4.
+    #[arg(long, value_name = "NAME")]
+    tokenizer: Option<String>,
 }
 
 impl MockArgs {
@@ -96,6 +99,9 @@ impl MockArgs {
         }
         if self.max_concurrency.is_some() {
             config.max_concurrency = self.max_concurrency;
+        }
+        if self.tokenizer.is_some() {
+            config.tokenizer = self.tokenizer.clone();
         }
         for m in &mut config.models {
             if let Some(v) = &self.ttft {

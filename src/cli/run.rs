@@ -119,6 +119,10 @@ pub(super) struct RunArgs {
     /// Seed for every random choice (default: a new one per run, recorded in summary.json).
     #[arg(long)]
     seed: Option<u64>,
+    /// Size prompts exactly and count every request's tokens on the client with this
+    /// tokenizer: o200k_base or cl100k_base (default: the profile's `tokenizer`, else none).
+    #[arg(long, value_name = "NAME")]
+    tokenizer: Option<String>,
     /// Source addresses to connect from, rotated per connection (e.g. 127.0.0.2,127.0.0.3).
     #[arg(long, value_delimiter = ',')]
     source_ip: Vec<String>,
@@ -242,6 +246,7 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
             max_inflight: args.max_inflight,
             connections: args.connections,
             capture_error_body: args.capture_error_body,
+            tokenizer: args.tokenizer.clone(),
             base_dir: None,
         },
         profile,

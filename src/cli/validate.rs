@@ -61,6 +61,9 @@ fn summary(path: &Path, p: &Profile) -> String {
     if let Some(s) = p.seed {
         extras.push(format!("seed {s}"));
     }
+    if let Some(t) = p.tokenizer {
+        extras.push(format!("tokenizer {}", t.name()));
+    }
     let _ = writeln!(out, "  {}", extras.join(", "));
     let weights: u64 = p.scenarios.iter().map(|s| u64::from(s.weight)).sum();
     let _ = writeln!(out, "scenarios ({}):", p.scenarios.len());

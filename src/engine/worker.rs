@@ -327,6 +327,8 @@ impl<S: Transport> Worker<S> {
                 Vec::with_capacity(1024)
             }
         };
+        // Counted once the response's times are taken, so counting is in none of them.
+        out.tokenizer = session.tokenizer_counts(state.reply.as_deref());
         live.in_flight.fetch_sub(1, Relaxed);
         let mut ledgers = self.ledgers.borrow_mut();
         let n = &mut ledgers[stage.index].in_flight[scenario];
@@ -493,10 +495,11 @@ pub(crate) async fn run<S: Transport>(
         match stage.load {
             Load::Closed { .. } => closed_loop::run(&ctx, run, seed),
             Load::Open { from, to } => open_loop::run(&ctx, run, from, to, stage.duration, seed).await,
-            Load::Trace { .. } => match &stage.trace {
-                Some(trace) => trace_loop::run(&ctx, run, trace, seed).await,
-                None => {}
-            },
+            Load::Trace { .. } => {
+                if let Some(trace) = &stage.trace {
+                    trace_loop::run(&ctx, run, trace, seed).await
+                }
+            }
         }
         let _ = ctx.stopping.sleep_until(end).await;
         ctx.ended[k].fire();

@@ -98,6 +98,20 @@ counters! {
         pub content_events: u64,
         /// Requests whose completion tokens were counted from events (no usage reported).
         pub counted_tokens: u64,
+        /// With a tokenizer: the prompt and completion tokens of successful requests as it
+        /// counts them (`TokenizerCounts`), apart from the server's usage above.
+        #[serde(default)]
+        pub tokenizer_prompt_tokens: u64,
+        #[serde(default)]
+        pub tokenizer_completion_tokens: u64,
+        /// Successful requests with both a tokenizer count and the server's usage, and those
+        /// whose usage prompt or completion count differs from the tokenizer's.
+        #[serde(default)]
+        pub tokenizer_compared: u64,
+        #[serde(default)]
+        pub tokenizer_prompt_mismatch: u64,
+        #[serde(default)]
+        pub tokenizer_completion_mismatch: u64,
         pub connects: u64,
         pub bytes_in: u64,
         pub bytes_out: u64,

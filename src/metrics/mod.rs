@@ -15,5 +15,5 @@ pub(crate) use counters::Counters;
 pub(crate) use error_kind::ErrorKind;
 pub(crate) use hist::Metric;
 pub(crate) use limit::{Limit, Measure};
-pub(crate) use outcome::Outcome;
+pub(crate) use outcome::{Outcome, TokenizerCounts};
 pub(crate) use stats::Stats;

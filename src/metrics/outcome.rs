@@ -26,6 +26,17 @@ impl TokenSource {
     }
 }
 
+/// A request's tokens as the run's tokenizer counts them on the client, beside the server's
+/// usage (`Outcome::prompt_tokens`, `completion_tokens`) and the counted events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TokenizerCounts {
+    /// The contents of every message sent (the system prompt included) plus the overhead of
+    /// the usual counting recipe (`tokens::chat_overhead`; the completions protocol has none).
+    pub prompt: u64,
+    /// The reply text.
+    pub completion: u64,
+}
+
 /// What happened to one request.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -51,6 +62,8 @@ pub struct Outcome {
     pub token_source: TokenSource,
     /// Usage and the counted events disagreed (streams with one token per event only).
     pub token_mismatch: bool,
+    /// Counted by the run's tokenizer (when it has one).
+    pub tokenizer: Option<TokenizerCounts>,
     /// Characters of content received.
     pub content_chars: u64,
     /// Connect time, when this request opened a new connection.
@@ -78,6 +91,7 @@ impl Outcome {
             completion_tokens: 0,
             token_source: TokenSource::None,
             token_mismatch: false,
+            tokenizer: None,
             content_chars: 0,
             connect_us: None,
             tls_us: None,

@@ -89,6 +89,16 @@ impl Stats {
         self.content_events += o.content_events;
         self.token_mismatch += u64::from(o.token_mismatch);
         self.counted_tokens += u64::from(o.token_source == TokenSource::Counted);
+        if let Some(t) = o.tokenizer {
+            self.tokenizer_prompt_tokens += t.prompt;
+            self.tokenizer_completion_tokens += t.completion;
+            // Only a response's usage is the server's own count to compare with.
+            if o.token_source == TokenSource::Usage {
+                self.tokenizer_compared += 1;
+                self.tokenizer_prompt_mismatch += u64::from(o.prompt_tokens != t.prompt);
+                self.tokenizer_completion_mismatch += u64::from(o.completion_tokens != t.completion);
+            }
+        }
     }
 
     /// Counts a request that finished inside the measurement window (see `served`).

@@ -5,6 +5,7 @@
 use serde::Serialize;
 use serde_json::json;
 
+use super::counted;
 use super::kit::{emit, Call, Generation, Limits, Render, Reply};
 use super::request::MessagesRequest;
 use crate::wire::api_error::{write_stream_error, Family};
@@ -34,7 +35,8 @@ pub(crate) fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         Err(reply) => return reply,
     };
     let limits = Limits { cap: req.max_tokens.unwrap_or(1), min_tokens: None, ignore_eos: false };
-    let gen = ctx.plan(model, limits, req.input_tokens(), &req.messages.last_user_text());
+    let input_tokens = ctx.prompt_tokens(req.input_tokens(), |t| counted::anthropic(t, body));
+    let gen = ctx.plan(model, limits, input_tokens, &req.messages.last_user_text());
     let id = format!("msg_{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let stream = MessagesStream { id, model: req.model.into_owned(), scratch: Vec::with_capacity(512) };
@@ -57,7 +59,8 @@ pub(crate) fn count_tokens(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         Ok((req, _)) => req,
         Err(reply) => return reply,
     };
-    ctx.json(&json!({"input_tokens": req.input_tokens()}), std::time::Duration::ZERO)
+    let input_tokens = ctx.prompt_tokens(req.input_tokens(), |t| counted::anthropic(t, body));
+    ctx.json(&json!({"input_tokens": input_tokens}), std::time::Duration::ZERO)
 }
 
 #[derive(Serialize)]

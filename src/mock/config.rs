@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::dist::{Dist, Unit};
 use super::faults::FaultPlan;
+use crate::tokens::Tokenizer;
 use crate::units::parse_duration;
 
 /// The configuration as written (JSON), before validation.
@@ -58,6 +59,10 @@ pub(crate) struct MockConfig {
     /// `rate_limit_error` at once. A server with a known capacity (limit ÷ service time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<usize>,
+    /// `o200k_base` or `cl100k_base`: prompt tokens are the contents counted by it (plus the
+    /// same per-message overhead), instead of chars / 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<String>,
     /// Served models; the defaults are mock-gpt, mock-claude and mock-embed.
     #[serde(default = "default_models")]
     pub models: Vec<ModelConfig>,
@@ -203,6 +208,8 @@ pub(crate) struct Settings {
     pub content: ContentMode,
     pub models: Vec<Model>,
     pub max_concurrency: Option<usize>,
+    /// Counts prompt tokens (`None`: the chars / 4 estimate).
+    pub tokenizer: Option<Tokenizer>,
 }
 
 impl MockConfig {
@@ -242,6 +249,16 @@ impl MockConfig {
         if self.max_concurrency == Some(0) {
             return Err("max_concurrency: must be at least 1".into());
         }
+        let tokenizer = match self.tokenizer.as_deref() {
+            None => None,
+            Some(name) => Some(Tokenizer::parse(name).ok_or_else(|| {
+                let mut e = format!("tokenizer: {name:?} is not one of {}", Tokenizer::NAMES.join(", "));
+                if let Some(s) = crate::names::did_you_mean(name, &Tokenizer::NAMES) {
+                    e.push_str(&format!("; did you mean {s:?}?"));
+                }
+                e
+            })?),
+        };
         let mut models = Vec::with_capacity(self.models.len());
         for (i, m) in self.models.iter().enumerate() {
             let at = |field: &str| format!("models[{i}].{field}");
@@ -309,6 +326,7 @@ impl MockConfig {
             content: self.content,
             max_concurrency: self.max_concurrency,
             models,
+            tokenizer,
         })
     }
 }
@@ -346,6 +364,13 @@ mod tests {
         assert!(c.validate().unwrap_err().starts_with("models[0].faults[0].rate"));
         let e = MockConfig::from_json(r#"{"listen": 5}"#).unwrap_err();
         assert!(e.starts_with("listen:"), "{e}");
+        let c = MockConfig::from_json(r#"{"tokenizer": "o200k_bas"}"#).unwrap();
+        assert_eq!(
+            c.validate().unwrap_err(),
+            r#"tokenizer: "o200k_bas" is not one of o200k_base, cl100k_base; did you mean "o200k_base"?"#
+        );
+        let c = MockConfig::from_json(r#"{"tokenizer": "cl100k_base"}"#).unwrap();
+        assert_eq!(c.validate().unwrap().tokenizer, Some(Tokenizer::Cl100k));
     }
 
     #[test]

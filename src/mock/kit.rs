@@ -19,6 +19,7 @@ use super::head::{status_message, Head};
 use super::request::{parse, Requested};
 use super::text::Words;
 use super::Core;
+use crate::tokens::Tokenizer;
 use crate::wire::api_error::{write_error_body, Family};
 use crate::wire::encode;
 
@@ -195,6 +196,12 @@ impl<'a> Call<'a> {
         }
     }
 
+    /// The prompt tokens to report: the `estimate`, or with `--tokenizer` what `counted`
+    /// counts (see `counted`).
+    pub(crate) fn prompt_tokens(&self, estimate: u64, counted: impl FnOnce(Tokenizer) -> Option<u64>) -> u64 {
+        self.core.settings.tokenizer.and_then(counted).unwrap_or(estimate)
+    }
+
     /// Plans a generation: output length (header, or the model's distribution), capped by
     /// the request; TTFT and ITL (headers, or the model's); the reply's words.
     pub(crate) fn plan(
@@ -219,7 +226,7 @@ impl<'a> Call<'a> {
         let offset = rng.gen_range(0..1024);
         let words = match self.core.settings.content {
             ContentMode::Echo => Words::echo(echo_text, offset),
-            ContentMode::Filler => Words::Filler(offset),
+            ContentMode::Filler => Words::filler(offset, self.core.settings.tokenizer),
         };
         Generation {
             tokens: wanted.min(cap),

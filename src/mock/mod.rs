@@ -9,6 +9,7 @@
 pub(crate) mod anthropic;
 pub(crate) mod config;
 pub(crate) mod conn;
+pub(crate) mod counted;
 pub(crate) mod dispatch;
 pub(crate) mod dist;
 pub(crate) mod faults;
@@ -140,6 +141,10 @@ impl Server {
 pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let listeners = reuseport_listeners(settings.listen, cores.len())?;
     let addr = listeners[0].local_addr()?;
+    // The vocabulary loads in a moment: before serving, not in the first request.
+    if let Some(t) = settings.tokenizer {
+        t.warm();
+    }
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new(cores.len()));
     let stop = Arc::new(AtomicBool::new(false));

@@ -8,6 +8,7 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
 
+use super::counted;
 use super::json;
 use super::kit::{emit, emit_raw, unix_now, Call, Generation, Limits, Render, Reply};
 use super::request::{ChatRequest, CompletionRequest, EmbeddingRequest};
@@ -95,7 +96,8 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(model, limits, req.prompt_tokens(), &req.messages.last_user_text());
+    let prompt_tokens = ctx.prompt_tokens(req.prompt_tokens(), |t| counted::chat(t, body));
+    let gen = ctx.plan(model, limits, prompt_tokens, &req.messages.last_user_text());
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         let stream = ChatStream::new(&ctx.request_id[4..], &req.model, unix_now(), include_usage);
@@ -228,7 +230,8 @@ pub(crate) fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         min_tokens: req.min_tokens,
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
-    let gen = ctx.plan(model, limits, req.prompt.tokens(), req.prompt.last_text());
+    let prompt_tokens = ctx.prompt_tokens(req.prompt.tokens(), |t| Some(counted::prompt(t, &req.prompt)));
+    let gen = ctx.plan(model, limits, prompt_tokens, req.prompt.last_text());
     let id = format!("cmpl-{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
@@ -362,7 +365,7 @@ pub(crate) fn embeddings(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
             json!({"object": "embedding", "index": i, "embedding": embedding})
         })
         .collect();
-    let tokens = req.input.tokens();
+    let tokens = ctx.prompt_tokens(req.input.tokens(), |t| Some(counted::prompt(t, &req.input)));
     let body = json!({"object": "list", "model": req.model, "data": data,
                       "usage": {"prompt_tokens": tokens, "total_tokens": tokens}});
     let delay = match ctx.head.ttft_ms {

@@ -66,7 +66,7 @@ pub(crate) struct Part<'a> {
 }
 
 /// Characters charged for a non-text part (an image is ~1k tokens at real providers).
-const NON_TEXT_PART_CHARS: usize = 4000;
+pub(crate) const NON_TEXT_PART_CHARS: usize = 4000;
 
 impl Content<'_> {
     /// Character count used by the token estimate.

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::counted;
 use super::kit::{emit, unix_now, Call, Generation, Limits, Render, Reply};
 use super::request::ResponsesRequest;
 
@@ -64,7 +65,8 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     };
     let limits =
         Limits { cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP), min_tokens: None, ignore_eos: false };
-    let gen = ctx.plan(model, limits, req.prompt_tokens(), &req.last_user_text());
+    let prompt_tokens = ctx.prompt_tokens(req.prompt_tokens(), |t| Some(counted::responses(t, &req)));
+    let gen = ctx.plan(model, limits, prompt_tokens, &req.last_user_text());
     let suffix = &ctx.request_id[4..];
     let id = format!("resp_{suffix}");
     let item_id = format!("msg_{suffix}");

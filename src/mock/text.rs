@@ -1,6 +1,9 @@
 //! Reply text and token arithmetic: deterministic filler words, echo of the last user message,
 //! and the prompt-token estimate (chars / 4, plus per-message overhead) that every route and
-//! `count_tokens` share, so usage always agrees with itself.
+//! `count_tokens` share, so usage always agrees with itself (`counted` has the same recipe
+//! with a tokenizer).
+
+use crate::tokens::Tokenizer;
 
 /// Filler vocabulary: common short English words, so a reply looks like text to a gateway's
 /// content filters and costs about one real token per word.
@@ -12,9 +15,9 @@ const WORDS: &[&str] = &[
     "between", "calls", "at", "any", "rate",
 ];
 
-/// Per-message overhead in OpenAI's counting recipe, and the reply priming.
-const TOKENS_PER_MESSAGE: u64 = 3;
-pub(crate) const REPLY_PRIMING: u64 = 3;
+/// Per-message overhead in OpenAI's counting recipe, and the reply priming (the client's
+/// tokenizer counts add the same).
+pub(crate) use crate::tokens::{REPLY_PRIMING, TOKENS_PER_MESSAGE};
 
 /// Tokens for `chars` characters of text (chars / 4, rounded up).
 pub(crate) fn tokens_for_chars(chars: usize) -> u64 {
@@ -29,6 +32,11 @@ pub(crate) fn message_tokens(chars: usize) -> u64 {
 /// Prompt tokens for a conversation given each message's character count.
 pub(crate) fn prompt_tokens<I: IntoIterator<Item = usize>>(message_chars: I) -> u64 {
     message_chars.into_iter().map(message_tokens).sum::<u64>() + REPLY_PRIMING
+}
+
+/// Prompt tokens for a conversation given each message's content tokens: the same recipe.
+pub(crate) fn prompt_of_contents<I: IntoIterator<Item = u64>>(contents: I) -> u64 {
+    contents.into_iter().map(|c| TOKENS_PER_MESSAGE + c).sum::<u64>() + REPLY_PRIMING
 }
 
 /// Two rounds of the vocabulary, each word after a space, and where each word's space is
@@ -58,6 +66,21 @@ pub(crate) enum Words {
 }
 
 impl Words {
+    /// Filler from word `offset`. A reply's first word has no space before it, and a few
+    /// words are one token only after a space (`treats` alone is three tokens, ` treats`
+    /// one); with a tokenizer the reply starts at the next word that is one token alone too,
+    /// so the reply is exactly as many tokens as words (its usage) in that encoding.
+    pub(crate) fn filler(offset: usize, tokenizer: Option<Tokenizer>) -> Words {
+        let mut offset = offset;
+        if let Some(t) = tokenizer {
+            // Most words are; the vocabulary has no run of more than two that are not.
+            while t.count(WORDS[offset % WORDS.len()]) != 1 {
+                offset += 1;
+            }
+        }
+        Words::Filler(offset)
+    }
+
     /// Echo of `text`, or filler if it has no words.
     pub(crate) fn echo(text: &str, offset: usize) -> Words {
         let words: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
@@ -126,6 +149,24 @@ mod tests {
         assert_eq!(tokens_for_chars(1), 1);
         assert_eq!(tokens_for_chars(8), 2);
         assert_eq!(prompt_tokens([8, 4]), 3 + 2 + 3 + 1 + 3);
+    }
+
+    #[test]
+    fn with_a_tokenizer_a_filler_reply_is_as_many_tokens_as_words() {
+        for t in [Tokenizer::O200k, Tokenizer::Cl100k] {
+            // Every word is one token after a space; some are not alone.
+            assert!(WORDS.iter().all(|w| t.count(&format!(" {w}")) == 1), "{}", t.name());
+            assert!(WORDS.iter().any(|w| t.count(w) > 1), "{}", t.name());
+            for offset in 0..WORDS.len() {
+                let w = Words::filler(offset, Some(t));
+                for n in [1, 2, 7, 60, 120] {
+                    let text = w.text(0, n);
+                    assert_eq!(u64::from(t.count(&text)), n, "{} from {offset}: {text:?}", t.name());
+                }
+            }
+        }
+        // Without one the words are as they always were.
+        assert!(matches!(Words::filler(42, None), Words::Filler(42)));
     }
 
     #[test]

@@ -52,6 +52,7 @@ use crate::metrics::Limit;
 use crate::protocol::ProtocolKind;
 
 /// What the command line adds on top of the raw profile while resolving.
+#[derive(Clone, Copy)]
 struct Resolving<'a> {
     /// How stage errors are labelled: `stages`, or `--stages` when overridden.
     stages_path: &'a str,
@@ -63,6 +64,8 @@ struct Resolving<'a> {
     headers: &'a [(String, String)],
     /// The directory relative data paths are read from (empty: the working directory).
     base_dir: &'a Path,
+    /// `--tokenizer`, which replaces the profile's (datasets are counted with it).
+    tokenizer: Option<crate::tokens::Tokenizer>,
 }
 
 impl Resolving<'_> {
@@ -109,6 +112,9 @@ pub(crate) struct Profile {
     pub grace: Option<Duration>,
     /// What closed-loop users hold, how connections are reused, the affinity header.
     pub sessions: Sessions,
+    /// Builds sized prompts of an exact length and counts every request's tokens client-side
+    /// (`None`: the chars / 4 estimate sizes prompts, nothing is counted).
+    pub tokenizer: Option<crate::tokens::Tokenizer>,
     /// The top-level `_comment`, when it is text (an array of strings is joined by lines).
     pub comment: Option<String>,
     /// What was accepted but may not do what the author meant (`path: what happens`), in

@@ -11,8 +11,8 @@
 //!   it is checked against the stages like the profile's own.
 //! - `--insecure` sets `insecure_skip_verify`, `--capture-error-body` sets
 //!   `capture_error_body`; `--seed` sets `seed`.
-//! - `--timeout`, `--grace`, `--arrival`, `--max-inflight` and `--connections` replace their
-//!   field: the profile's value is then neither read nor checked, and errors name the flag.
+//! - `--timeout`, `--grace`, `--arrival`, `--max-inflight`, `--connections` and `--tokenizer`
+//!   replace their field: the profile's value is then neither read nor checked, and errors name the flag.
 //!
 //! So every value is the flag's when given, else the profile's, else the default (`Profile`
 //! holds the profile's defaults; `None` there means "not set", and the run's default applies).
@@ -50,6 +50,8 @@ pub(crate) struct Overrides {
     pub max_inflight: Option<usize>,
     pub connections: Option<usize>,
     pub capture_error_body: bool,
+    /// `o200k_base` or `cl100k_base`.
+    pub tokenizer: Option<String>,
     /// Where relative data paths in the profile (datasets, traces) are read from: the
     /// profile file's directory; `None` = the working directory.
     pub base_dir: Option<std::path::PathBuf>,
@@ -72,6 +74,7 @@ struct Replaced {
     arrival: Option<super::Arrival>,
     max_inflight: Option<usize>,
     connections: Option<usize>,
+    tokenizer: Option<crate::tokens::Tokenizer>,
 }
 
 impl Overrides {
@@ -100,12 +103,21 @@ impl Overrides {
             }
             parsed
         });
+        let tokenizer = |errs: &mut Vec<String>| {
+            let t = self.tokenizer.as_deref()?;
+            let parsed = crate::tokens::Tokenizer::parse(t);
+            if parsed.is_none() {
+                errs.push(super::suggest::not_one_of("--tokenizer", t, &crate::tokens::Tokenizer::NAMES));
+            }
+            parsed
+        };
         Replaced {
             timeout,
             grace,
             arrival,
             max_inflight: count(errs, "--max-inflight", self.max_inflight),
             connections: count(errs, "--connections", self.connections),
+            tokenizer: tokenizer(errs),
         }
     }
 }
@@ -131,6 +143,9 @@ pub(crate) fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profil
     if overrides.connections.is_some() {
         raw.connections = None;
     }
+    if overrides.tokenizer.is_some() {
+        raw.tokenizer = None;
+    }
     if overrides.capture_error_body {
         raw.capture_error_body = Some(true);
     }
@@ -141,6 +156,7 @@ pub(crate) fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profil
             p.arrival = replaced.arrival.or(p.arrival);
             p.max_inflight = replaced.max_inflight.or(p.max_inflight);
             p.connections = replaced.connections.or(p.connections);
+            p.tokenizer = replaced.tokenizer.or(p.tokenizer);
             Ok(p)
         }
         (Ok(_), false) => Err(errs),
@@ -200,13 +216,13 @@ fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Ve
         }
         None => match &overrides.trace {
             Some(t) => {
-                raw.stages = Some(RawStages::List(vec![RawStage::Object(RawStageObject {
+                raw.stages = Some(RawStages::List(vec![RawStage::Object(Box::new(RawStageObject {
                     trace: Some(t.path.to_string_lossy().into_owned()),
                     format: t.format.clone(),
                     time_scale: t.time_scale,
                     limit: t.limit,
                     ..RawStageObject::default()
-                })]));
+                }))]));
                 "--trace"
             }
             None => "stages",
@@ -231,6 +247,8 @@ fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Ve
         vk: overrides.vk.as_deref(),
         headers: &overrides.headers,
         base_dir: overrides.base_dir.as_deref().unwrap_or(std::path::Path::new("")),
+        // Unknown names are reported by `replaced`.
+        tokenizer: overrides.tokenizer.as_deref().and_then(crate::tokens::Tokenizer::parse),
     };
     match resolve(raw, &ctx) {
         Ok(p) if errs.is_empty() => Ok(p),

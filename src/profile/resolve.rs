@@ -15,6 +15,7 @@ use super::suggest::not_one_of;
 use super::trace_stage::trace_stage;
 use super::{CacheMode, Concurrency, Correlation, Profile, Resolving, Reuse, Sessions};
 use crate::metrics::Limit;
+use crate::tokens::Tokenizer;
 use crate::units::parse_duration;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -53,7 +54,16 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
     let max_inflight =
         count(e, "max_inflight", raw.max_inflight, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
     let connections = count(e, "connections", raw.connections, 1, limits::MAX_INFLIGHT).map(|n| n as usize);
-    let scenarios = resolve_scenarios(&raw, think_time, ctx, e, &mut warns);
+    let tokenizer = raw.tokenizer.as_deref().filter(|s| !s.is_empty()).and_then(|name| {
+        let parsed = Tokenizer::parse(name);
+        if parsed.is_none() {
+            e.push(not_one_of("tokenizer", name, &Tokenizer::NAMES));
+        }
+        parsed
+    });
+    // Datasets are counted with the run's tokenizer: the flag's, else the profile's.
+    let with_tokenizer = Resolving { tokenizer: ctx.tokenizer.or(tokenizer), ..*ctx };
+    let scenarios = resolve_scenarios(&raw, think_time, &with_tokenizer, e, &mut warns);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -76,6 +86,7 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
         connections,
         grace,
         sessions,
+        tokenizer,
         comment: raw.comment.as_ref().and_then(comment_text),
         warnings: Vec::new(),
     };

@@ -150,7 +150,7 @@ fn resolve_one(
     let max_tokens = max_tokens(errs, &at("max_tokens"), s.max_tokens).unwrap_or(d.max_tokens);
     let turns = turns(errs, &at("turns"), s.turns.as_ref());
     // Token counts for datasets (`max_prompt_tokens`, recorded reply lengths).
-    let counter = Counter::Estimate;
+    let counter = ctx.tokenizer.map_or(Counter::Estimate, Counter::Exact);
     let content = content(errs, warns, &at("content"), s.content.as_ref(), ctx, counter);
     let turns = match &content {
         Content::Dataset(d) => {

@@ -47,6 +47,8 @@ pub(crate) struct RawProfile {
     pub connection: Option<String>,
     /// A header carrying the conversation id on every turn (session affinity).
     pub session_header: Option<String>,
+    /// `o200k_base` or `cl100k_base`: exact prompt lengths and client-side token counts.
+    pub tokenizer: Option<String>,
 }
 
 /// `defaults`: inherited by every scenario.
@@ -173,7 +175,7 @@ pub(crate) enum RawStages {
 #[serde(untagged)]
 pub(crate) enum RawStage {
     Text(String),
-    Object(RawStageObject),
+    Object(Box<RawStageObject>),
 }
 
 /// The object form of a stage: nexus's `{"concurrency": 20, "duration": "60s"}`, or ours
@@ -271,7 +273,8 @@ impl<'de> Deserialize<'de> for RawStage {
                 Ok(RawStage::Text(s.to_string()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawStage, A::Error> {
-                RawStageObject::deserialize(MapAccessDeserializer::new(map)).map(RawStage::Object)
+                RawStageObject::deserialize(MapAccessDeserializer::new(map))
+                    .map(|o| RawStage::Object(Box::new(o)))
             }
         }
         d.deserialize_any(V)

@@ -67,9 +67,17 @@ pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 
 /// The completions prompt for `turn` (see `write_body`).
 fn write_prompt(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
-    if let (None, [only]) = (turn.system_json, turn.messages) {
-        out.extend_from_slice(only.content_json.as_bytes());
-        return;
+    match composed_prompt(turn) {
+        None => out.extend_from_slice(turn.messages[0].content_json.as_bytes()),
+        Some(prompt) => write_json_string(&prompt, out),
+    }
+}
+
+/// The prompt text `write_body` sends for `turn`, unless it is the one user message's text as
+/// it is (`None`): with a system prompt or a history, the messages are put into one text.
+pub(crate) fn composed_prompt(turn: &TurnBody<'_>) -> Option<String> {
+    if let (None, [_]) = (turn.system_json, turn.messages) {
+        return None;
     }
     let mut prompt = String::new();
     if let Some(system) = turn.system_json {
@@ -86,7 +94,7 @@ fn write_prompt(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
     if turn.messages.last().is_some_and(|m| m.role == Role::User) {
         prompt.push_str("\nAssistant:");
     }
-    write_json_string(&prompt, out);
+    Some(prompt)
 }
 
 /// Decoder for OpenAI legacy completions.

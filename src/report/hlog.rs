@@ -116,6 +116,7 @@ mod tests {
             sink_dropped: 0,
             connecting_peak: vec![],
             generator_findings: vec![],
+            tokenizer: None,
             target_findings: vec![],
             interrupted: false,
             scenarios: [("chat".to_string(), figures(300)), ("a, b/c\n%\"é".to_string(), figures(40))]

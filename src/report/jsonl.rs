@@ -70,6 +70,12 @@ pub(crate) struct Line<'a> {
     /// `usage`, `counted` or `none` (`TokenSource::name`).
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     pub token_source: Option<Cow<'a, str>>,
+    /// With a tokenizer: the prompt (contents + the per-message overhead) and the reply as it
+    /// counts them on the client, beside the server's `prompt_tokens` / `completion_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer_prompt_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer_completion_tokens: Option<u64>,
     #[serde(default)]
     pub content_len: u64,
     pub warmup: bool,
@@ -146,6 +152,8 @@ impl LineFormat {
             prompt_tokens: Some(o.prompt_tokens),
             completion_tokens: o.completion_tokens,
             token_source: Some(Cow::Borrowed(o.token_source.name())),
+            tokenizer_prompt_tokens: o.tokenizer.map(|t| t.prompt),
+            tokenizer_completion_tokens: o.tokenizer.map(|t| t.completion),
             content_len: o.content_chars,
             warmup: t.warmup,
             in_window: Some(t.in_window),
@@ -203,6 +211,12 @@ pub(crate) fn write_line(l: &Line<'_>, out: &mut Vec<u8>) {
     w.int(b",\"completion_tokens\":", l.completion_tokens);
     if let Some(s) = &l.token_source {
         w.str(b",\"token_source\":", s);
+    }
+    if let Some(v) = l.tokenizer_prompt_tokens {
+        w.int(b",\"tokenizer_prompt_tokens\":", v);
+    }
+    if let Some(v) = l.tokenizer_completion_tokens {
+        w.int(b",\"tokenizer_completion_tokens\":", v);
     }
     w.int(b",\"content_len\":", l.content_len);
     w.bool(b",\"warmup\":", l.warmup);
@@ -315,6 +329,8 @@ mod tests {
             prompt_tokens: Some(5),
             completion_tokens: 0,
             token_source: Some("none".into()),
+            tokenizer_prompt_tokens: None,
+            tokenizer_completion_tokens: None,
             content_len: 0,
             warmup: false,
             in_window: Some(true),
@@ -367,6 +383,11 @@ mod tests {
             (Some("timeout_total".into()), None, None, None, None);
         (l.err_body, l.scenario) = (None, "a \"b\"\\\n\u{1}é".into());
         variants.push(l);
+        variants.push(Line {
+            tokenizer_prompt_tokens: Some(306),
+            tokenizer_completion_tokens: Some(0),
+            ..line()
+        });
         for rate in [50.0, 0.1, 1e21, f64::NAN] {
             variants.push(Line { rate: Some(rate), ..line() });
         }

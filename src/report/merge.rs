@@ -102,6 +102,12 @@ fn check_compatible(first: &Summary, other: &Summary, name: &str) -> Result<(), 
     if mine.get(..n) != theirs.get(..n) {
         return Err(format!("{name}: different stages ({} vs {})", theirs.join(","), mine.join(",")));
     }
+    // `--tokenizer` is not in the profile: counts of two tokenizers do not add up.
+    let (a, b) = (&first.meta.tokenizer, &other.meta.tokenizer);
+    if a != b {
+        let show = |t: &Option<String>| t.clone().unwrap_or_else(|| "none".into());
+        return Err(format!("{name}: a different tokenizer ({} vs {})", show(b), show(a)));
+    }
     Ok(())
 }
 
@@ -194,6 +200,7 @@ pub(crate) fn merge(inputs: &[(String, Summary)]) -> Result<Summary, String> {
         target: first.target.clone(),
         fd_limit: inputs.iter().map(|(_, s)| s.fd_limit).min().unwrap_or(0),
         dns: dns.into_iter().map(|(h, us)| (h, std::time::Duration::from_micros(us))).collect(),
+        tokenizer: first.meta.tokenizer.clone(),
     };
     // The limits the runs were judged by (older summaries: the profile's thresholds).
     let limits = match crate::profile::from_json(&first.meta.profile.to_string()) {
@@ -300,5 +307,13 @@ mod tests {
         assert_eq!(coverage, Coverage::Shard);
         let (_, coverage) = check(&[("a", run("1", "")), ("b", run("2", ""))]).unwrap();
         assert_eq!(coverage, Coverage::Whole);
+    }
+
+    #[test]
+    fn runs_counted_by_different_tokenizers_do_not_merge() {
+        let with = |t: Option<&str>| summary(Meta { tokenizer: t.map(str::to_string), ..Meta::default() });
+        let err = check_compatible(&with(Some("o200k_base")), &with(None), "b").unwrap_err();
+        assert_eq!(err, "b: a different tokenizer (none vs o200k_base)");
+        assert!(check_compatible(&with(Some("cl100k_base")), &with(Some("cl100k_base")), "b").is_ok());
     }
 }

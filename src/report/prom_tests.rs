@@ -37,6 +37,7 @@ fn summary() -> Summary {
             sink_dropped: 0,
             connecting_peak: vec![],
             generator_findings: vec![],
+            tokenizer: None,
             target_findings: vec![],
             interrupted: false,
             scenarios: parts.iter().map(|(n, s)| (n.to_string(), Figures::of(s, 2.0))).collect(),

@@ -54,6 +54,10 @@ fn outcome(l: &Line) -> Result<Outcome, String> {
     };
     o.prompt_tokens = need(l.prompt_tokens, "prompt_tokens")?;
     o.completion_tokens = l.completion_tokens;
+    o.tokenizer = match (l.tokenizer_prompt_tokens, l.tokenizer_completion_tokens) {
+        (Some(prompt), Some(completion)) => Some(crate::metrics::TokenizerCounts { prompt, completion }),
+        _ => None,
+    };
     o.token_source = match need(l.token_source.as_deref(), "token_source")? {
         "usage" => TokenSource::Usage,
         "counted" => TokenSource::Counted,
@@ -181,6 +185,8 @@ pub(crate) fn from_jsonl(path: &Path) -> Result<Summary, String> {
         target: "(rebuilt from results.jsonl)".into(),
         fd_limit: 0,
         dns: Vec::new(),
+        // The lines carry the counts, not the tokenizer's name.
+        tokenizer: None,
     };
     let mut out = summary::build(&run, &info, &[]);
     out.driver = "unknown (rebuilt from results.jsonl)".into();

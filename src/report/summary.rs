@@ -16,15 +16,17 @@ pub(crate) struct RunInfo {
     pub fd_limit: u64,
     /// Each endpoint and how long resolving it took (once, at start).
     pub dns: Vec<(String, std::time::Duration)>,
+    /// The tokenizer that counted every request on the client, if any.
+    pub tokenizer: Option<String>,
 }
 
 /// Bumped on any change of the layout (docs/metrics.md lists them; docs/summary.schema.json
 /// describes the current one).
-pub(crate) const SCHEMA_VERSION: u32 = 4;
+pub(crate) const SCHEMA_VERSION: u32 = 5;
 
 /// The versions this llmload reads. Version 2 has the same fields as 3 (only the order of a
 /// figures object differs: the counters all come before the rates now).
-pub(crate) const READS: [u32; 3] = [2, 3, 4];
+pub(crate) const READS: [u32; 4] = [2, 3, 4, 5];
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -75,6 +77,12 @@ pub struct Figures {
     pub goodput: f64,
     /// `served_tokens` ÷ the window.
     pub output_tokens_per_s: f64,
+    /// With a tokenizer: the share of `tokenizer_compared` whose usage prompt (completion)
+    /// count differs from the tokenizer's; 0 when nothing was compared.
+    #[serde(default)]
+    pub tokenizer_prompt_disagreement: f64,
+    #[serde(default)]
+    pub tokenizer_completion_disagreement: f64,
     /// Percentiles per metric (µs).
     pub us: BTreeMap<String, Percentiles>,
     /// Every non-empty histogram (µs), HdrHistogram V2 DEFLATE base64, for exact
@@ -95,6 +103,13 @@ impl Figures {
     pub fn of(s: &Stats, steady_secs: f64) -> Figures {
         let secs = steady_secs;
         let share = |n: u64| if s.requests > 0 { n as f64 / s.requests as f64 } else { 0.0 };
+        let compared = |n: u64| {
+            if s.tokenizer_compared > 0 {
+                n as f64 / s.tokenizer_compared as f64
+            } else {
+                0.0
+            }
+        };
         Figures {
             counters: s.counters.clone(),
             rps: per_second(s.served, secs),
@@ -103,6 +118,8 @@ impl Figures {
             ok_rate: share(s.ok),
             goodput: share(s.good),
             output_tokens_per_s: per_second(s.served_tokens, secs),
+            tokenizer_prompt_disagreement: compared(s.tokenizer_prompt_mismatch),
+            tokenizer_completion_disagreement: compared(s.tokenizer_completion_mismatch),
             us: Metric::ALL
                 .iter()
                 .map(|m| (m.name().to_string(), Percentiles::of(s.hists.get(*m))))
@@ -132,6 +149,10 @@ pub struct StageSummary {
     #[serde(default)]
     pub connecting_peak: Vec<usize>,
     pub generator_findings: Vec<String>,
+    /// The tokenizer that counted its requests on the client (`null`: none); its counts and
+    /// disagreement with the server's usage are in each figures object.
+    #[serde(default)]
+    pub tokenizer: Option<String>,
     /// What the target did that the rates alone do not say (see `health::target_findings`).
     #[serde(default)]
     pub target_findings: Vec<String>,
@@ -200,6 +221,10 @@ pub struct Meta {
     pub seed: Option<u64>,
     #[serde(default)]
     pub seed_source: String,
+    /// `tokenizer` / `--tokenizer`: what sized the prompts exactly and counted every request
+    /// on the client (`null`: none).
+    #[serde(default)]
+    pub tokenizer: Option<String>,
     /// Every limit the run was judged by (threshold name → limit): the profile's thresholds
     /// and the defaults (`error_rate` when the profile sets none, `ok_requests` ≥ 1).
     /// `merge` judges the merged figures by the same.
@@ -234,7 +259,7 @@ pub struct Summary {
     pub timeline: Vec<Second>,
 }
 
-fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> StageSummary {
+fn stage_summary(r: &StageResult, names: &[String], info: &RunInfo, fixed_connections: bool) -> StageSummary {
     let secs = r.steady.as_secs_f64();
     StageSummary {
         stage: r.stage.to_string(),
@@ -246,6 +271,7 @@ fn stage_summary(r: &StageResult, names: &[String], fixed_connections: bool) -> 
         sink_dropped: r.sink_dropped,
         connecting_peak: r.connecting_peak.clone(),
         generator_findings: super::health::stage_findings(r, fixed_connections),
+        tokenizer: info.tokenizer.clone(),
         target_findings: super::health::target_findings(r),
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
         all: Figures::of(&r.all, secs),
@@ -265,7 +291,11 @@ pub(crate) fn build(run: &RunResult, info: &RunInfo, checks: &[super::thresholds
         fd_limit: info.fd_limit,
         generator_bound: super::health::generator_bound(run),
         interrupted: run.interrupted,
-        stages: run.stages.iter().map(|s| stage_summary(s, &run.scenarios, run.fixed_connections)).collect(),
+        stages: run
+            .stages
+            .iter()
+            .map(|s| stage_summary(s, &run.scenarios, info, run.fixed_connections))
+            .collect(),
         thresholds: checks.to_vec(),
         pass: checks.iter().all(|c| c.pass),
         timeline: run.timeline.clone(),

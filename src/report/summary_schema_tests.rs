@@ -46,6 +46,7 @@ fn summary() -> Summary {
         sink_dropped: 0,
         connecting_peak: vec![],
         generator_findings: vec![],
+        tokenizer: None,
         target_findings: vec![],
         scenarios: [("chat".to_string(), Figures::of(&stats, 2.0))].into_iter().collect(),
         all: Figures::of(&stats, 2.0),

@@ -124,6 +124,22 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
             String::new()
         }
     )?;
+    if s.tokenizer_prompt_tokens + s.tokenizer_completion_tokens + s.tokenizer_compared > 0 {
+        let of = |n: u64| {
+            let share =
+                if s.tokenizer_compared > 0 { n as f64 * 100.0 / s.tokenizer_compared as f64 } else { 0.0 };
+            format!("{n} ({share:.1}%)")
+        };
+        writeln!(
+            w,
+            "    tokenizer  {} completion, {} prompt; of {} with usage, usage differs on {} prompts, {} completions",
+            s.tokenizer_completion_tokens,
+            s.tokenizer_prompt_tokens,
+            s.tokenizer_compared,
+            of(s.tokenizer_prompt_mismatch),
+            of(s.tokenizer_completion_mismatch)
+        )?;
+    }
     if !s.status.is_empty() {
         let codes: Vec<String> = s.status.iter().map(|(c, n)| format!("{c}={n}")).collect();
         writeln!(w, "    status     {}", codes.join(" "))?;
@@ -162,6 +178,9 @@ pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
             _ => "",
         };
         writeln!(w, "seed {seed}{how}: --seed {seed} repeats its prompts, conversation ids and schedule")?;
+    }
+    if let Some(t) = &meta.tokenizer {
+        writeln!(w, "tokenizer {t}: sized prompts of an exact length; every request counted on the client beside the server's usage")?;
     }
     for note in &meta.notes {
         writeln!(w, "note: {note}")?;

@@ -85,6 +85,17 @@ impl Counter {
     }
 }
 
+/// Tokens a chat prompt adds besides its contents in OpenAI's counting recipe (the built-in
+/// mock's too): each message (the system prompt included) adds this many ...
+pub(crate) const TOKENS_PER_MESSAGE: u64 = 3;
+/// ... and the priming of the reply adds this many once.
+pub(crate) const REPLY_PRIMING: u64 = 3;
+
+/// The tokens a chat prompt of `messages` messages adds besides their contents.
+pub(crate) fn chat_overhead(messages: usize) -> u64 {
+    TOKENS_PER_MESSAGE * messages as u64 + REPLY_PRIMING
+}
+
 /// The usual English estimate: chars / 4, rounded up.
 pub(crate) fn estimate(text: &str) -> u32 {
     u32::try_from(text.chars().count().div_ceil(4)).unwrap_or(u32::MAX)

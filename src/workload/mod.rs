@@ -3,6 +3,7 @@
 //! nothing about prompts or protocols beyond this interface.
 
 pub(crate) mod content;
+pub(crate) mod exact;
 pub(crate) mod profile;
 mod replay;
 mod scenario;
@@ -10,7 +11,7 @@ mod scenario;
 use std::time::Duration;
 
 use crate::data::trace::Record;
-use crate::metrics::Outcome;
+use crate::metrics::{Outcome, TokenizerCounts};
 use crate::protocol::Decoder;
 
 /// A compiled workload, shared read-only by every worker.
@@ -50,11 +51,16 @@ pub(crate) trait Session {
     fn build(&mut self, out: &mut Vec<u8>);
     /// The protocol decoder for the replies.
     fn decoder(&mut self) -> &mut dyn Decoder;
-    /// True when the reply text is needed (multi-turn history).
+    /// True when the reply text is needed (multi-turn history, or a tokenizer to count it).
     fn keeps_reply(&self) -> bool;
     /// After a turn: `Some(think)` to go on with another turn after `think`, `None` when the
     /// conversation is over.
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration>;
+    /// With a tokenizer: the turn last built and its `reply` as it counts them (called once
+    /// per turn, before `turn_done`).
+    fn tokenizer_counts(&mut self, _reply: Option<&str>) -> Option<TokenizerCounts> {
+        None
+    }
     /// (turn number, turns in this conversation), 1-based, of the turn last built.
     fn turn(&self) -> (u32, u32);
     /// The conversation's UUID (sent in the correlation header).

@@ -5,6 +5,8 @@
 //! Everything that does not change per request is rendered once per scenario (request line,
 //! headers, model, system prompt as a JSON literal, sized filler); a turn appends the new user
 //! message (escaped once and kept in the history) and writes the body by concatenation.
+//! With a tokenizer, sized messages and the shared prefix are of an exact length and every
+//! turn is counted (`exact`); dataset conversations are not counted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,16 +15,18 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
+use super::exact::{ExactFiller, Tally};
 use super::replay::ReplaySession;
 use super::scenario::{Prompts, Scenario};
 use super::{Replay, Session, Workload};
 use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::http::target::Target;
-use crate::metrics::Outcome;
+use crate::metrics::{Outcome, TokenizerCounts};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
 use crate::protocol::kind::AnyDecoder;
-use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role};
+use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
+use crate::tokens::{exact_text, Tokenizer};
 
 /// A compiled profile.
 pub(crate) struct ProfileWorkload {
@@ -85,6 +89,11 @@ impl ProfileWorkload {
         seed: u64,
     ) -> Result<Self, String> {
         let shared_prefix: Option<Arc<str>> = (profile.cache_mode == CacheMode::SharedPrefix).then(|| {
+            if profile.tokenizer.is_some() {
+                let mut p = String::new();
+                exact_text(profile.shared_prefix_tokens, seed ^ 0x5eed, &mut p);
+                return Arc::from(p);
+            }
             let filler = Filler::new(profile.shared_prefix_tokens.max(1), seed ^ 0x5eed);
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut p = filler.prompt(&mut rng);
@@ -102,11 +111,19 @@ impl ProfileWorkload {
             let prompts = match &spec.content {
                 Content::Pool(p) => Prompts::Pool(p.clone()),
                 Content::Scripted(s) => Prompts::Scripted(s.clone()),
-                Content::Sized(tokens) => Prompts::Sized(Filler::new(*tokens, seed ^ i as u64)),
+                Content::Sized(tokens) => match profile.tokenizer {
+                    Some(t) => Prompts::Exact(ExactFiller::new(*tokens, t, seed ^ i as u64)),
+                    None => Prompts::Sized(Filler::new(*tokens, seed ^ i as u64)),
+                },
                 Content::Dataset(d) => {
                     Prompts::Dataset(DatasetReplay::new(d.data.clone(), d.order, d.history))
                 }
             };
+            let tokenizer = profile.tokenizer.map(|t| {
+                let system = spec.system.as_deref().map_or(0, |s| u64::from(t.count(s)));
+                let prefix = shared_prefix.as_ref().map_or(0, |_| u64::from(profile.shared_prefix_tokens));
+                (t, system, prefix)
+            });
             scenarios.push(Arc::new(Scenario {
                 name: spec.name.clone(),
                 protocol,
@@ -125,6 +142,7 @@ impl ProfileWorkload {
                 think_time: spec.think_time,
                 slo: spec.slo.clone(),
                 shared_prefix: shared_prefix.clone(),
+                tokenizer,
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
                 session_header: profile.sessions.header.clone().filter(|h| {
@@ -169,6 +187,9 @@ impl Workload for ProfileWorkload {
             entry = d.pick(&mut rng);
             turns_total = d.conversation(entry).turns.len() as u32;
         }
+        // Dataset conversations are not counted client-side (their messages come escaped).
+        let counted = !matches!(sc.prompts, Prompts::Dataset(_));
+        let tally = sc.tokenizer.filter(|_| counted).map(|(t, system, _)| Tally::new(t, system));
         Box::new(ProfileSession {
             scenario,
             decoder: sc.protocol.decoder(),
@@ -179,6 +200,7 @@ impl Workload for ProfileWorkload {
             turn: 0,
             history: Vec::new(),
             entry,
+            tally,
         })
     }
 }
@@ -210,13 +232,21 @@ struct ProfileSession {
     history: Vec<Message>,
     /// The dataset entry this conversation replays (dataset scenarios; else 0).
     entry: usize,
+    /// With a tokenizer: the conversation counted.
+    tally: Option<Tally>,
 }
 
 impl ProfileSession {
     /// Appends the next user message to the history as a JSON string literal, escaped piece
     /// by piece straight into one string (escaping is per character, so the pieces join into
     /// the literal of the whole text). A dataset turn appends its pre-escaped messages.
-    fn push_user(&mut self) {
+    /// Returns the message's tokens by the tokenizer (0 without one, or for a dataset).
+    fn push_user(&mut self) -> u64 {
+        if let (Some((tokenizer, _, prefix_tokens)), true) = (self.sc.tokenizer, self.tally.is_some()) {
+            let (content_json, tokens) = self.counted_user_json(tokenizer, prefix_tokens);
+            self.history.push(Message { role: Role::User, content_json });
+            return tokens;
+        }
         let turn = self.turn as usize;
         let sc = &*self.sc;
         let sized;
@@ -232,8 +262,10 @@ impl ProfileSession {
                 if turn == 1 {
                     first_prefix(sc, &self.uuid, &mut prefix);
                 }
-                return d.conversation(self.entry).push_turn(self.turn, &prefix, &mut self.history);
+                d.conversation(self.entry).push_turn(self.turn, &prefix, &mut self.history);
+                return 0;
             }
+            Prompts::Exact(_) => unreachable!("exact prompts are built with their tokenizer"),
         };
         let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
         let mut json = String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64);
@@ -244,16 +276,58 @@ impl ProfileSession {
         json_string_body(text, &mut json);
         json.push('"');
         self.history.push(Message { role: Role::User, content_json: json });
+        0
+    }
+
+    /// `push_user` with a tokenizer: the message is made whole, then counted (sized text
+    /// counts by construction), then escaped; returns it with its tokens.
+    fn counted_user_json(&mut self, tokenizer: Tokenizer, prefix_tokens: u64) -> (String, u64) {
+        let turn = self.turn as usize;
+        let sc = &*self.sc;
+        let mut text = String::new();
+        let mut lead = String::new();
+        let mut fixed = 0;
+        if turn == 1 {
+            if let Some(prefix) = &sc.shared_prefix {
+                // Exact words: the prefix adds its length to what follows the newline.
+                text.push_str(prefix);
+                fixed = prefix_tokens;
+                lead.push_str("\n\n");
+            }
+            if sc.bust {
+                lead.push_str("[conversation ");
+                lead.push_str(self.uuid.as_str());
+                lead.push_str("] ");
+            }
+        }
+        let after_prefix = text.len();
+        let tokens = match &sc.prompts {
+            Prompts::Exact(f) => f.write(&mut self.rng, &lead, &mut text),
+            Prompts::Pool(p) => {
+                text.push_str(&lead);
+                text.push_str(&p[self.rng.gen_range(0..p.len())]);
+                u64::from(tokenizer.count(&text[after_prefix..]))
+            }
+            Prompts::Scripted(s) => {
+                text.push_str(&lead);
+                text.push_str(&s[(turn - 1) % s.len()]);
+                u64::from(tokenizer.count(&text[after_prefix..]))
+            }
+            Prompts::Sized(_) => unreachable!("with a tokenizer sized prompts are exact"),
+            Prompts::Dataset(_) => unreachable!("dataset conversations are not counted"),
+        };
+        let mut json = String::new();
+        json_string(&text, &mut json);
+        (json, fixed + tokens)
     }
 
     /// This turn's system prompt and `max_tokens`: a dataset entry's own, else the scenario's.
-    fn system_and_max_tokens(&self) -> (Option<&str>, u32) {
-        let sc = &*self.sc;
+    fn system_and_max_tokens(sc: &Scenario, entry: usize, turn: u32) -> (Option<&str>, u32) {
         match &sc.prompts {
             Prompts::Dataset(d) => {
-                let c = d.conversation(self.entry);
+                let c = d.conversation(entry);
                 let system = c.system_json.as_deref().or(sc.system_json.as_deref());
-                (system, c.max_tokens(self.turn).unwrap_or(sc.max_tokens))
+                (system, c.max_tokens(turn).unwrap_or(sc.max_tokens))
             }
             _ => (sc.system_json.as_deref(), sc.max_tokens),
         }
@@ -271,9 +345,20 @@ impl Session for ProfileSession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        self.push_user();
-        let (system_json, max_tokens) = self.system_and_max_tokens();
-        self.sc.write_request(system_json, &self.history, max_tokens, &self.uuid, out);
+        let tokens = self.push_user();
+        let sc = self.sc.clone();
+        let (system_json, max_tokens) = Self::system_and_max_tokens(&sc, self.entry, self.turn);
+        sc.write_request(system_json, &self.history, max_tokens, &self.uuid, out);
+        if let Some(tally) = &mut self.tally {
+            let turn = TurnBody {
+                model: &sc.model,
+                system_json,
+                messages: &self.history,
+                max_tokens,
+                stream: sc.stream,
+            };
+            tally.user(tokens, sc.protocol, &turn);
+        }
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
@@ -281,10 +366,15 @@ impl Session for ProfileSession {
     }
 
     fn keeps_reply(&self) -> bool {
-        match &self.sc.prompts {
-            Prompts::Dataset(d) => d.needs_reply(self.entry),
-            _ => self.turns_total > 1,
-        }
+        self.tally.is_some()
+            || match &self.sc.prompts {
+                Prompts::Dataset(d) => d.needs_reply(self.entry),
+                _ => self.turns_total > 1,
+            }
+    }
+
+    fn tokenizer_counts(&mut self, reply: Option<&str>) -> Option<TokenizerCounts> {
+        Some(self.tally.as_mut()?.counts(reply.unwrap_or("")))
     }
 
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
@@ -305,6 +395,9 @@ impl Session for ProfileSession {
             }
         };
         self.history.push(Message { role: Role::Assistant, content_json });
+        if let Some(tally) = &mut self.tally {
+            tally.reply_kept(reply.unwrap_or(""));
+        }
         Some(self.sc.think_time)
     }
 

@@ -6,15 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::content::{Filler, Uuid};
+use super::exact::ExactFiller;
 use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::protocol::{Message, ProtocolKind, TurnBody};
+use crate::tokens::Tokenizer;
 
 /// Where a scenario's user messages come from, ready to use.
 pub(super) enum Prompts {
     Pool(Vec<String>),
     Scripted(Vec<String>),
     Sized(Filler),
+    /// Sized, with a tokenizer.
+    Exact(ExactFiller),
     /// Entries of a dataset, each a whole conversation.
     Dataset(DatasetReplay),
 }
@@ -36,6 +40,8 @@ pub(super) struct Scenario {
     pub(super) slo: Vec<Limit>,
     /// Prefix of the first user message shared by every conversation (shared-prefix mode).
     pub(super) shared_prefix: Option<Arc<str>>,
+    /// The run's tokenizer, and the tokens of the system prompt and of the shared prefix.
+    pub(super) tokenizer: Option<(Tokenizer, u64, u64)>,
     pub(super) bust: bool,
     pub(super) correlation_header: Option<String>,
     /// The session-affinity header, when it is not the correlation header already.

@@ -32,6 +32,9 @@ const BACKOFF_CAP: Duration = Duration::from_secs(2);
 /// waits for the earliest one instead of starting another.
 const MAX_PARKED: usize = 1024;
 
+/// A conversation in think time: when it goes on, and its own connection (if it has one).
+type Parked<S> = (Instant, Box<dyn Session>, Option<Conn<S>>);
+
 /// Capped exponential backoff with jitter (each wait drawn from ½–1× the step, so users that
 /// failed together do not retry together).
 #[derive(Default)]
@@ -163,7 +166,7 @@ async fn life<S: Transport>(
     let requests = ctx.config.concurrency == Concurrency::Requests;
     let own_conn = ctx.config.reuse == Reuse::PerConversation;
     // Conversations in think time (requests mode): when each goes on, and its connection.
-    let mut parked: Vec<(Instant, Box<dyn Session>, Option<Conn<S>>)> = Vec::new();
+    let mut parked: Vec<Parked<S>> = Vec::new();
     loop {
         // Past this stage's part: on into the next stage (once it starts), or removed.
         while Instant::now() >= stop_at {

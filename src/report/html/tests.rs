@@ -41,6 +41,7 @@ fn stage(load: &str, scenarios: &[(&str, Stats)]) -> StageSummary {
         sink_dropped: 7,
         connecting_peak: vec![],
         generator_findings: vec!["a worker used 97% of a core".into()],
+        tokenizer: None,
         target_findings: vec![],
         interrupted: false,
         scenarios: scenarios.iter().map(|(n, s)| (n.to_string(), Figures::of(s, 2.5))).collect(),
