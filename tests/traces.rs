@@ -240,3 +240,68 @@ fn a_bad_record_is_refused_with_its_line_before_any_load() {
     assert!(stderr.contains("mooncake"), "suggests the format: {stderr}");
     target.assert_untouched("a bad trace");
 }
+
+#[test]
+fn the_mock_counting_with_the_same_tokenizer_sees_each_records_lengths() {
+    let mock = common::Mock::start(&[
+        "--tokenizer",
+        "o200k_base",
+        "--output-tokens",
+        "1000000",
+        "--ttft",
+        "0",
+        "--itl",
+        "0",
+    ]);
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/data/mooncake-sample.jsonl");
+    let want: Vec<(u64, u64)> = {
+        let mut v: Vec<(u64, u64)> = std::fs::read_to_string(&sample)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|r| (r["input_length"].as_u64().unwrap(), r["output_length"].as_u64().unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let target = format!("http://{}/v1/chat/completions", mock.addr);
+    let run = run_llmload(
+        &[
+            "--target",
+            &target,
+            "--model",
+            "mock-gpt",
+            "--trace",
+            sample.to_str().unwrap(),
+            "--trace-format",
+            "mooncake",
+            "--time-scale",
+            "0.04",
+        ],
+        Duration::from_secs(60),
+    );
+    assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
+    // The mock's prompt_tokens are the content's tokens + 3 per message + 3 (one message here).
+    let mut got: Vec<(u64, u64)> = lines(&run)
+        .iter()
+        .map(|l| (l["prompt_tokens"].as_u64().unwrap() - 6, l["completion_tokens"].as_u64().unwrap()))
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn burstgpt_failed_rows_are_skipped_with_a_warning() {
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/data/burstgpt-sample.csv");
+    let profile = trace_profile(
+        "burstgpt-warning",
+        "http://127.0.0.1:9/v1/chat/completions",
+        json!({"trace": sample, "format": "burstgpt"}),
+    );
+    let (code, out, err) = llmload(&["validate", profile.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("2 failed rows (0 Response tokens) are skipped; 38 records replay"),
+        "{out}{err}"
+    );
+}

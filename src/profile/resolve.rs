@@ -26,7 +26,7 @@ pub(super) fn resolve(raw: RawProfile, ctx: &Resolving) -> Result<Profile, Vec<S
     let mut errs = Vec::new();
     let mut warns = Vec::new();
     let e = &mut errs;
-    let stages = resolve_stages(raw.stages.as_ref(), ctx, e);
+    let stages = resolve_stages(raw.stages.as_ref(), ctx, e, &mut warns);
     let warmup = duration(e, ctx.warmup_path, raw.warmup.as_deref(), Duration::ZERO, limits::WARMUP);
     let cache_mode = match raw.cache_mode.as_deref().filter(|s| !s.is_empty()) {
         None => CacheMode::Bust,
@@ -165,7 +165,12 @@ fn resolve_thresholds(raw: &RawProfile, errs: &mut Vec<String>) -> Vec<Limit> {
     .collect()
 }
 
-fn resolve_stages(raw: Option<&RawStages>, ctx: &Resolving, errs: &mut Vec<String>) -> Vec<Stage> {
+fn resolve_stages(
+    raw: Option<&RawStages>,
+    ctx: &Resolving,
+    errs: &mut Vec<String>,
+    warns: &mut Vec<String>,
+) -> Vec<Stage> {
     let path = ctx.stages_path;
     let mut out = Vec::new();
     match raw {
@@ -182,7 +187,7 @@ fn resolve_stages(raw: Option<&RawStages>, ctx: &Resolving, errs: &mut Vec<Strin
                 let p = format!("{path}[{i}]");
                 let parsed = match item {
                     RawStage::Text(t) => Stage::parse(t).map_err(|e| vec![format!("{p}: {e}")]),
-                    RawStage::Object(o) if o.trace.is_some() => trace_stage(o, &p, ctx),
+                    RawStage::Object(o) if o.trace.is_some() => trace_stage(o, &p, ctx, warns),
                     RawStage::Object(o) => stage_object(o, &p).map_err(|e| vec![e]),
                 };
                 match parsed {

@@ -13,7 +13,12 @@ use crate::data::trace::{scan, TraceFormat};
 pub(crate) const DEFAULT_BLOCK_TOKENS: u32 = 512;
 
 /// `{"trace": "file", "format": "mooncake", "time_scale": 1.0, "limit": N, "block_tokens": 512}`.
-pub(super) fn trace_stage(o: &RawStageObject, path: &str, ctx: &Resolving) -> Result<Stage, Vec<String>> {
+pub(super) fn trace_stage(
+    o: &RawStageObject,
+    path: &str,
+    ctx: &Resolving,
+    warns: &mut Vec<String>,
+) -> Result<Stage, Vec<String>> {
     let mut errs = Vec::new();
     for (key, set) in [
         ("concurrency", o.concurrency.is_some()),
@@ -57,6 +62,12 @@ pub(super) fn trace_stage(o: &RawStageObject, path: &str, ctx: &Resolving) -> Re
             info.max_input_tokens,
             limits::MAX_INPUT_TOKENS
         )]);
+    }
+    if info.skipped > 0 {
+        warns.push(format!(
+            "{path}.trace: {} failed rows (0 Response tokens) are skipped; {} records replay",
+            info.skipped, info.records
+        ));
     }
     let stage = TraceStage { path: file, format, time_scale, limit, block_tokens, info }.stage();
     limits::STAGE.check(stage.duration).map_err(|e| vec![format!("{path}: the replay lasts {e}")])?;
