@@ -305,3 +305,52 @@ fn burstgpt_failed_rows_are_skipped_with_a_warning() {
         "{out}{err}"
     );
 }
+
+#[test]
+fn replayed_turns_are_counted_by_the_client_tokenizer_as_the_mock_counts_them() {
+    let mock = common::Mock::start(&[
+        "--tokenizer",
+        "o200k_base",
+        "--output-tokens",
+        "1000000",
+        "--ttft",
+        "0",
+        "--itl",
+        "0",
+    ]);
+    let target = format!("http://{}/v1/chat/completions", mock.addr);
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/data");
+    // Generated Mooncake text, and llmload JSONL with prompts, messages and sessions.
+    for (file, format, scale) in
+        [("mooncake-sample.jsonl", "mooncake", "0.04"), ("trace-sample.jsonl", "jsonl", "0.06")]
+    {
+        let path = data.join(file);
+        let run = run_llmload(
+            &[
+                "--target",
+                &target,
+                "--model",
+                "mock-gpt",
+                "--tokenizer",
+                "o200k_base",
+                "--trace",
+                path.to_str().unwrap(),
+                "--trace-format",
+                format,
+                "--time-scale",
+                scale,
+            ],
+            Duration::from_secs(60),
+        );
+        assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
+        let all = common::stage_all(&run.summary, 0);
+        assert!(all["ok"].as_u64().unwrap() > 0);
+        assert_eq!(all["tokenizer_compared"], all["ok"], "{file}: {all}");
+        for k in ["tokenizer_prompt_mismatch", "tokenizer_completion_mismatch"] {
+            assert_eq!(all[k], 0, "{file}: {k}: {all}");
+        }
+        for l in lines(&run) {
+            assert_eq!(l["tokenizer_prompt_tokens"], l["prompt_tokens"], "{file}: {l}");
+        }
+    }
+}

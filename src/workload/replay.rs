@@ -4,7 +4,8 @@
 //! input length. Mooncake records build it from `hash_ids`: block `h` is always the same
 //! text, so two records sharing k leading ids share exactly k blocks (what prefix caches saw
 //! in production). No cache-busting id goes into replayed prompts: it would change lengths
-//! and break the sharing. The record's output length is the turn's max_tokens.
+//! and break the sharing. The record's output length is the turn's max_tokens. With a
+//! tokenizer every turn is counted as the profile's sized turns are (`exact::Tally`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,12 +14,13 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Uuid};
+use super::exact::Tally;
 use super::scenario::Scenario;
 use super::{Replay, Session};
 use crate::data::trace::Record;
-use crate::metrics::Outcome;
+use crate::metrics::{Outcome, TokenizerCounts};
 use crate::protocol::kind::AnyDecoder;
-use crate::protocol::{json_string, Decoder, Message, Role};
+use crate::protocol::{json_string, Decoder, Message, Role, TurnBody};
 use crate::tokens::exact_text;
 
 /// Keeps generated record text apart from Mooncake block text of the same number.
@@ -39,6 +41,8 @@ pub(super) struct ReplaySession {
     /// A system message from a record's `messages`, replacing the scenario's.
     system_json: Option<String>,
     max_tokens: u32,
+    /// With a tokenizer: the conversation counted, and the next user message's tokens.
+    tally: Option<(Tally, u64)>,
 }
 
 impl ReplaySession {
@@ -48,7 +52,6 @@ impl ReplaySession {
         ReplaySession {
             scenario,
             decoder: sc.protocol.decoder(),
-            sc,
             rng,
             uuid,
             block_tokens: block_tokens.max(1),
@@ -57,6 +60,8 @@ impl ReplaySession {
             history: Vec::new(),
             system_json: None,
             max_tokens: 1,
+            tally: sc.tokenizer.map(|(t, system, _)| (Tally::new(t, system), 0)),
+            sc,
         }
     }
 }
@@ -89,10 +94,20 @@ impl Replay for ReplaySession {
     fn feed(&mut self, record: Record, turns: u32) {
         self.turns_total = turns.max(self.turn + 1);
         self.max_tokens = record.output_tokens.max(1);
+        let tokenizer = self.sc.tokenizer.map(|(t, ..)| t);
         if let Some(messages) = &record.messages {
             // The recorded context as written: it replaces what the conversation had.
             self.history.clear();
             self.system_json = None;
+            if let Some(t) = tokenizer {
+                // Every message but the last is context; the last is this turn's message.
+                let own_system = messages.iter().any(|(r, _)| matches!(r.as_str(), "system" | "developer"));
+                let system = if own_system { 0 } else { self.sc.tokenizer.map_or(0, |(_, s, _)| s) };
+                let mut tally = Tally::new(t, system);
+                let (last, context) = messages.split_last().expect("a record's messages are not empty");
+                context.iter().for_each(|(_, c)| tally.reply_kept(c));
+                self.tally = Some((tally, u64::from(t.count(&last.1))));
+            }
             for (role, content) in messages {
                 match role.as_str() {
                     "system" | "developer" => self.system_json = Some(json(content)),
@@ -105,8 +120,18 @@ impl Replay for ReplaySession {
             return;
         }
         let text = match &record.prompt {
-            Some(p) => json(p),
-            None => json(&record_text(&record, self.block_tokens, self.rng.gen())),
+            Some(p) => {
+                if let (Some(t), Some((_, next))) = (tokenizer, &mut self.tally) {
+                    *next = u64::from(t.count(p));
+                }
+                json(p)
+            }
+            None => {
+                if let Some((_, next)) = &mut self.tally {
+                    *next = u64::from(record.input_tokens);
+                }
+                json(&record_text(&record, self.block_tokens, self.rng.gen()))
+            }
         };
         self.history.push(Message { role: Role::User, content_json: text });
     }
@@ -123,8 +148,19 @@ impl Session for ReplaySession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        let system = self.system_json.as_deref().or(self.sc.system_json.as_deref());
-        self.sc.write_request(system, &self.history, self.max_tokens, &self.uuid, out);
+        let sc = &self.sc;
+        let system = self.system_json.as_deref().or(sc.system_json.as_deref());
+        sc.write_request(system, &self.history, self.max_tokens, &self.uuid, out);
+        if let Some((tally, next)) = &mut self.tally {
+            let turn = TurnBody {
+                model: &sc.model,
+                system_json: system,
+                messages: &self.history,
+                max_tokens: self.max_tokens,
+                stream: sc.stream,
+            };
+            tally.user(*next, sc.protocol, &turn);
+        }
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
@@ -132,7 +168,11 @@ impl Session for ReplaySession {
     }
 
     fn keeps_reply(&self) -> bool {
-        self.turns_total > 1
+        self.turns_total > 1 || self.tally.is_some()
+    }
+
+    fn tokenizer_counts(&mut self, reply: Option<&str>) -> Option<TokenizerCounts> {
+        Some(self.tally.as_mut()?.0.counts(reply.unwrap_or("")))
     }
 
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
@@ -140,6 +180,9 @@ impl Session for ReplaySession {
             return None;
         }
         self.history.push(Message { role: Role::Assistant, content_json: json(reply.unwrap_or("")) });
+        if let Some((tally, _)) = &mut self.tally {
+            tally.reply_kept(reply.unwrap_or(""));
+        }
         Some(Duration::ZERO)
     }
 
