@@ -71,6 +71,13 @@ impl Filler {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Uuid([u8; 36]);
 
+impl Default for Uuid {
+    /// The nil UUID, until one is drawn.
+    fn default() -> Uuid {
+        Uuid(*b"00000000-0000-0000-0000-000000000000")
+    }
+}
+
 impl Uuid {
     pub(crate) fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).expect("hex digits and dashes")

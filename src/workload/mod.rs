@@ -61,6 +61,11 @@ pub(crate) trait Session {
     fn tokenizer_counts(&mut self, _reply: Option<&str>) -> Option<TokenizerCounts> {
         None
     }
+    /// Starts a new conversation of the same scenario in place, as `Workload::session` would
+    /// from `seed`, reusing this one's buffers; false if this session cannot.
+    fn restart(&mut self, _seed: u64) -> bool {
+        false
+    }
     /// (turn number, turns in this conversation), 1-based, of the turn last built.
     fn turn(&self) -> (u32, u32);
     /// The conversation's UUID (sent in the correlation header).

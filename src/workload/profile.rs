@@ -178,30 +178,21 @@ impl Workload for ProfileWorkload {
 
     fn session(&self, scenario: usize, seed: u64) -> Box<dyn Session> {
         let sc = self.scenarios[scenario].clone();
-        let mut rng = SmallRng::seed_from_u64(seed);
-        let mut turns_total = rng.gen_range(sc.turns.0..=sc.turns.1.max(sc.turns.0));
-        let uuid = uuid_v4(&mut rng);
-        // A dataset entry is a whole conversation: it sets the turns.
-        let mut entry = 0;
-        if let Prompts::Dataset(d) = &sc.prompts {
-            entry = d.pick(&mut rng);
-            turns_total = d.conversation(entry).turns.len() as u32;
-        }
-        // Dataset conversations are not counted client-side (their messages come escaped).
-        let counted = !matches!(sc.prompts, Prompts::Dataset(_));
-        let tally = sc.tokenizer.filter(|_| counted).map(|(t, system, _)| Tally::new(t, system));
-        Box::new(ProfileSession {
+        let mut s = ProfileSession {
             scenario,
             decoder: sc.protocol.decoder(),
             sc,
-            rng,
-            uuid,
-            turns_total,
+            rng: SmallRng::seed_from_u64(seed),
+            uuid: Uuid::default(),
+            turns_total: 1,
             turn: 0,
             history: Vec::new(),
-            entry,
-            tally,
-        })
+            live: 0,
+            entry: 0,
+            tally: None,
+        };
+        s.begin(seed);
+        Box::new(s)
     }
 }
 
@@ -229,7 +220,10 @@ struct ProfileSession {
     turns_total: u32,
     /// Turns built so far.
     turn: u32,
+    /// The conversation's messages are `history[..live]`; entries past them are spares from
+    /// an earlier conversation of this session, whose strings are reused (no allocation).
     history: Vec<Message>,
+    live: usize,
     /// The dataset entry this conversation replays (dataset scenarios; else 0).
     entry: usize,
     /// With a tokenizer: the conversation counted.
@@ -237,6 +231,50 @@ struct ProfileSession {
 }
 
 impl ProfileSession {
+    /// Starts a conversation from `seed`: its turns, id, dataset entry and tally.
+    fn begin(&mut self, seed: u64) {
+        let sc = &*self.sc;
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let mut turns_total = rng.gen_range(sc.turns.0..=sc.turns.1.max(sc.turns.0));
+        self.uuid = uuid_v4(&mut rng);
+        // A dataset entry is a whole conversation: it sets the turns.
+        self.entry = 0;
+        if let Prompts::Dataset(d) = &sc.prompts {
+            self.entry = d.pick(&mut rng);
+            turns_total = d.conversation(self.entry).turns.len() as u32;
+        }
+        // Dataset conversations are not counted client-side (their messages come escaped).
+        let counted = !matches!(sc.prompts, Prompts::Dataset(_));
+        self.tally = sc.tokenizer.filter(|_| counted).map(|(t, system, _)| Tally::new(t, system));
+        self.rng = rng;
+        self.turns_total = turns_total;
+        self.turn = 0;
+        self.live = 0;
+        self.decoder = sc.protocol.decoder();
+    }
+
+    /// A string for the next message: a spare one, emptied, or a new one.
+    fn slot(&mut self) -> String {
+        match self.history.get_mut(self.live) {
+            Some(m) => {
+                let mut s = std::mem::take(&mut m.content_json);
+                s.clear();
+                s
+            }
+            None => String::new(),
+        }
+    }
+
+    /// Appends a message (into the slot `slot` took its string from).
+    fn put(&mut self, role: Role, content_json: String) {
+        let m = Message { role, content_json };
+        match self.history.get_mut(self.live) {
+            Some(spare) => *spare = m,
+            None => self.history.push(m),
+        }
+        self.live += 1;
+    }
+
     /// Appends the next user message to the history as a JSON string literal, escaped piece
     /// by piece straight into one string (escaping is per character, so the pieces join into
     /// the literal of the whole text). A dataset turn appends its pre-escaped messages.
@@ -244,7 +282,7 @@ impl ProfileSession {
     fn push_user(&mut self) -> u64 {
         if let (Some((tokenizer, _, prefix_tokens)), true) = (self.sc.tokenizer, self.tally.is_some()) {
             let (content_json, tokens) = self.counted_user_json(tokenizer, prefix_tokens);
-            self.history.push(Message { role: Role::User, content_json });
+            self.put(Role::User, content_json);
             return tokens;
         }
         let turn = self.turn as usize;
@@ -262,20 +300,31 @@ impl ProfileSession {
                 if turn == 1 {
                     first_prefix(sc, &self.uuid, &mut prefix);
                 }
+                self.history.truncate(self.live);
                 d.conversation(self.entry).push_turn(self.turn, &prefix, &mut self.history);
+                self.live = self.history.len();
                 return 0;
             }
             Prompts::Exact(_) => unreachable!("exact prompts are built with their tokenizer"),
         };
-        let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
-        let mut json = String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64);
+        let mut json = match self.history.get_mut(self.live) {
+            Some(m) => {
+                let mut s = std::mem::take(&mut m.content_json);
+                s.clear();
+                s
+            }
+            None => {
+                let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
+                String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64)
+            }
+        };
         json.push('"');
         if turn == 1 {
             first_prefix(sc, &self.uuid, &mut json);
         }
         json_string_body(text, &mut json);
         json.push('"');
-        self.history.push(Message { role: Role::User, content_json: json });
+        self.put(Role::User, json);
         0
     }
 
@@ -348,12 +397,12 @@ impl Session for ProfileSession {
         let tokens = self.push_user();
         let sc = self.sc.clone();
         let (system_json, max_tokens) = Self::system_and_max_tokens(&sc, self.entry, self.turn);
-        sc.write_request(system_json, &self.history, max_tokens, &self.uuid, out);
+        sc.write_request(system_json, &self.history[..self.live], max_tokens, &self.uuid, out);
         if let Some(tally) = &mut self.tally {
             let turn = TurnBody {
                 model: &sc.model,
                 system_json,
-                messages: &self.history,
+                messages: &self.history[..self.live],
                 max_tokens,
                 stream: sc.stream,
             };
@@ -377,24 +426,26 @@ impl Session for ProfileSession {
         Some(self.tally.as_mut()?.counts(reply.unwrap_or("")))
     }
 
+    fn restart(&mut self, seed: u64) -> bool {
+        self.begin(seed);
+        true
+    }
+
     fn turn_done(&mut self, outcome: &Outcome, reply: Option<&str>) -> Option<Duration> {
         // A failed turn has no reply to build on: the conversation ends (as nexus-loadtest).
         if !outcome.is_ok() || self.turn >= self.turns_total {
             return None;
         }
+        let mut content_json = self.slot();
         let recorded = match &self.sc.prompts {
             Prompts::Dataset(d) => d.recorded_reply(self.entry, self.turn),
             _ => None,
         };
-        let content_json = match recorded {
-            Some(r) => r.to_string(),
-            None => {
-                let mut j = String::new();
-                json_string(reply.unwrap_or(""), &mut j);
-                j
-            }
-        };
-        self.history.push(Message { role: Role::Assistant, content_json });
+        match recorded {
+            Some(r) => content_json.push_str(r),
+            None => json_string(reply.unwrap_or(""), &mut content_json),
+        }
+        self.put(Role::Assistant, content_json);
         if let Some(tally) = &mut self.tally {
             tally.reply_kept(reply.unwrap_or(""));
         }

@@ -163,6 +163,8 @@ async fn life<S: Transport>(
     let mut backoff = Backoff::default();
     let mut jitter = SmallRng::seed_from_u64(seed ^ 0x6a09_e667_f3bc_c909);
     let mut conv: Option<Box<dyn Session>> = None;
+    // The session of the conversation that ended last, to start the next one in.
+    let mut spare: Option<Box<dyn Session>> = None;
     let requests = ctx.config.concurrency == Concurrency::Requests;
     let own_conn = ctx.config.reuse == Reuse::PerConversation;
     // Conversations in think time (requests mode): when each goes on, and its connection.
@@ -199,14 +201,29 @@ async fn life<S: Transport>(
                 }
             }
         }
-        let session = conv.get_or_insert_with(|| {
-            let s = ctx
-                .workload
-                .session(scenario, seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d)));
-            conversation += 1;
-            state.reply = s.keeps_reply().then(String::new);
-            s
-        });
+        let session = match &mut conv {
+            Some(s) => s,
+            None => {
+                let seed = seed.wrapping_add(conversation.wrapping_mul(0x2545_f491_4f6c_dd1d));
+                conversation += 1;
+                // The last conversation's session starts over in place (its buffers reused).
+                let s = match spare.take() {
+                    Some(mut s) => {
+                        if s.restart(seed) {
+                            s
+                        } else {
+                            ctx.workload.session(scenario, seed)
+                        }
+                    }
+                    None => ctx.workload.session(scenario, seed),
+                };
+                match (&mut state.reply, s.keeps_reply()) {
+                    (Some(r), true) => r.clear(),
+                    (r, keeps) => *r = keeps.then(String::new),
+                }
+                conv.insert(s)
+            }
+        };
         if conn.is_none() {
             // A new connection waits for a connect place (the cap open loop has too), so
             // thousands of users starting together do not open their connections at once.
@@ -255,7 +272,7 @@ async fn life<S: Transport>(
             }
             Some(_) => {}
             None => {
-                conv = None;
+                spare = conv.take();
                 if own_conn {
                     conn = None;
                 }
