@@ -16,6 +16,7 @@ pub(crate) mod apportion;
 mod checks;
 pub(crate) mod implicit;
 pub(crate) mod limits;
+mod options;
 mod overrides;
 mod resolve;
 mod scenario;
@@ -275,6 +276,8 @@ pub(crate) struct ScenarioSpec {
     pub think_time: Duration,
     /// Per-request goodput limits (`ttft_ms`, `tpot_ms`, `e2e_ms`); empty = none.
     pub slo: Vec<Limit>,
+    /// Tools, reasoning and output options sent with every request.
+    pub options: RequestOptions,
 }
 
 impl ScenarioSpec {
@@ -282,6 +285,35 @@ impl ScenarioSpec {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+}
+
+/// What a scenario's requests ask for besides the conversation (`options`).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub(crate) struct RequestOptions {
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    pub reasoning_effort: Option<String>,
+    pub thinking_budget: Option<u32>,
+    pub response_format: Option<serde_json::Value>,
+    pub extra_body: Vec<(String, serde_json::Value)>,
+}
+
+/// A tool a model may call.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// A JSON Schema object.
+    pub parameters: serde_json::Value,
+}
+
+/// Whether and which tools the model must call.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ToolChoice {
+    Auto,
+    None,
+    Required,
+    Named(String),
 }
 
 /// Where a scenario's user messages come from.

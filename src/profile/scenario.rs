@@ -167,6 +167,7 @@ fn resolve_one(
     };
     let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, limits::PAUSE);
     let slo = s.slo.as_ref().map(|slo| resolve_slo(errs, &at("slo"), slo)).unwrap_or_default();
+    let options = super::options::resolve(s, protocol, max_tokens, &at, errs);
     let weight = match s.weight {
         Some(w) if w > 0 => {
             count(errs, &at("weight"), Some(w), 1, limits::MAX_WEIGHT).map_or(1, |w| w as u32)
@@ -198,6 +199,7 @@ fn resolve_one(
         content,
         think_time,
         slo,
+        options,
     })
 }
 

@@ -86,6 +86,18 @@ pub(crate) struct RawScenario {
     pub content: Option<RawContent>,
     pub think_time: Option<String>,
     pub slo: Option<RawSlo>,
+    /// Tool definitions `{name, description, parameters}`, sent in each protocol's shape.
+    pub tools: Option<Vec<Value>>,
+    /// `auto`, `none`, `required`, or `{"name": TOOL}`.
+    pub tool_choice: Option<Value>,
+    /// `low`, `medium` or `high` (OpenAI chat `reasoning_effort`, Responses `reasoning.effort`).
+    pub reasoning_effort: Option<String>,
+    /// Anthropic extended thinking: `thinking: {type: enabled, budget_tokens: N}`.
+    pub thinking_budget: Option<i64>,
+    /// OpenAI `response_format` (Responses: `text.format`), passed through.
+    pub response_format: Option<Value>,
+    /// Fields added to every request body as written (vllm bench's `--extra-body`).
+    pub extra_body: Option<serde_json::Map<String, Value>>,
 }
 
 /// `content`: where prompts come from.

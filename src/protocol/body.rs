@@ -61,6 +61,7 @@ pub(crate) fn open(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 /// `,"stream":…` (with `"stream_options":{"include_usage":true}` on a stream when the
 /// protocol sends usage only when asked) and the closing brace.
 pub(crate) fn close(turn: &TurnBody<'_>, ask_usage: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(turn.extra_json.as_bytes());
     out.extend_from_slice(if turn.stream { b",\"stream\":true" } else { b",\"stream\":false" });
     if turn.stream && ask_usage {
         out.extend_from_slice(b",\"stream_options\":{\"include_usage\":true}");
@@ -152,7 +153,14 @@ pub(crate) mod testing {
         stream: bool,
         verbatim: bool,
     ) -> Value {
-        let turn = TurnBody { model: "m\"odel\\x", system_json: system, messages, max_tokens: 77, stream };
+        let turn = TurnBody {
+            model: "m\"odel\\x",
+            system_json: system,
+            messages,
+            max_tokens: 77,
+            stream,
+            extra_json: "",
+        };
         let mut out = b"prefix".to_vec();
         write(&turn, &mut out);
         assert_eq!(&out[..6], b"prefix", "appends");

@@ -39,6 +39,8 @@ pub struct TurnBody<'a> {
     pub messages: &'a [Message],
     pub max_tokens: u32,
     pub stream: bool,
+    /// The scenario's options as `,"field":value` pieces (tools, reasoning, …), or empty.
+    pub extra_json: &'a str,
 }
 
 /// Counts `text` as content of `seen` and appends it to `reply`, when one is kept.

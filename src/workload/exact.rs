@@ -164,7 +164,7 @@ mod tests {
     }
 
     fn body<'a>(system_json: Option<&'a str>, messages: &'a [crate::protocol::Message]) -> TurnBody<'a> {
-        TurnBody { model: "m", system_json, messages, max_tokens: 5, stream: false }
+        TurnBody { model: "m", system_json, messages, max_tokens: 5, stream: false, extra_json: "" }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub(crate) mod content;
 pub(crate) mod exact;
+mod options;
 pub(crate) mod profile;
 mod replay;
 mod scenario;

@@ -143,6 +143,7 @@ impl ProfileWorkload {
                 slo: spec.slo.clone(),
                 shared_prefix: shared_prefix.clone(),
                 tokenizer,
+                extra_json: super::options::render(&spec.options, protocol),
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
                 session_header: profile.sessions.header.clone().filter(|h| {
@@ -405,6 +406,7 @@ impl Session for ProfileSession {
                 messages: &self.history[..self.live],
                 max_tokens,
                 stream: sc.stream,
+                extra_json: &sc.extra_json,
             };
             tally.user(tokens, sc.protocol, &turn);
         }

@@ -158,6 +158,7 @@ impl Session for ReplaySession {
                 messages: &self.history,
                 max_tokens: self.max_tokens,
                 stream: sc.stream,
+                extra_json: &sc.extra_json,
             };
             tally.user(*next, sc.protocol, &turn);
         }

@@ -43,6 +43,8 @@ pub(super) struct Scenario {
     /// The run's tokenizer, and the tokens of the system prompt and of the shared prefix.
     pub(super) tokenizer: Option<(Tokenizer, u64, u64)>,
     pub(super) bust: bool,
+    /// The request options' body fragment (`options::render`).
+    pub(super) extra_json: String,
     pub(super) correlation_header: Option<String>,
     /// The session-affinity header, when it is not the correlation header already.
     pub(super) session_header: Option<String>,
@@ -61,7 +63,14 @@ impl Scenario {
         out: &mut Vec<u8>,
     ) {
         let start = out.len();
-        let turn = TurnBody { model: &self.model, system_json, messages, max_tokens, stream: self.stream };
+        let turn = TurnBody {
+            model: &self.model,
+            system_json,
+            messages,
+            max_tokens,
+            stream: self.stream,
+            extra_json: &self.extra_json,
+        };
         self.protocol.write_body(&turn, out);
         let body_len = out.len() - start;
         out.extend_from_slice(self.head.as_bytes());
