@@ -549,6 +549,57 @@ mod tests {
     }
 
     #[test]
+    fn reasoning_tool_calls_and_cache_decode_and_the_fast_path_leaves_them() {
+        let mut d = OpenAiChat::default();
+        let events: &[(&str, &str)] = &[
+            ("", r#"{"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hm"}}]}"#),
+            ("", r#"{"choices":[{"index":0,"delta":{"reasoning":"m."}}]}"#),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            ),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#,
+            ),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c2","function":{"name":"g","arguments":"{}"}},{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
+            ),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":50,"completion_tokens":9,"prompt_tokens_details":{"cached_tokens":32},"completion_tokens_details":{"reasoning_tokens":4}}}"#,
+            ),
+        ];
+        let mut reasoning = 0;
+        let (mut finish, mut usage) = (None, None);
+        for (name, data) in events {
+            let seen = d.event(name.as_bytes(), data.as_bytes(), None).unwrap();
+            reasoning += seen.reasoning_chars;
+            finish = seen.finish.or(finish);
+            usage = seen.usage.or(usage);
+        }
+        assert_eq!((reasoning, finish), (4, Some(Finish::ToolCalls)));
+        assert_eq!(d.tool_calls(), ToolTally { calls: 2, arg_bytes: 9, invalid: 0 });
+        let want = Usage { reasoning_tokens: Some(4), cached_prompt_tokens: Some(32), ..Usage::new(50, 9) };
+        assert_eq!(usage, Some(want));
+        // Non-streaming: reasoning and tool calls leave the fast path; the full decode reads them.
+        let body = r#"{"choices":[{"message":{"content":null,"reasoning_content":"abc","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"x\""}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        assert_eq!(skim_body(body.as_bytes(), None), None);
+        let mut d = OpenAiChat::default();
+        let seen = d.body(body.as_bytes(), None).unwrap();
+        assert_eq!(
+            (seen.reasoning_chars, seen.content_chars, seen.finish),
+            (3, 3 + 4, Some(Finish::ToolCalls))
+        );
+        assert_eq!(d.tool_calls(), ToolTally { calls: 1, arg_bytes: 4, invalid: 1 });
+        assert_eq!(seen.usage.unwrap().cached_prompt_tokens, Some(4));
+        // The usual reply's zero details stay on the fast path, read as serde reads them.
+        let fast = skim_body(REPLIES[0].as_bytes(), None).unwrap();
+        assert_eq!((fast.usage.unwrap().cached_prompt_tokens, fast.finish), (Some(0), Some(Finish::Stop)));
+    }
+
+    #[test]
     fn fuzz_never_panics() {
         crate::protocol::kind::fuzz::run(&mut OpenAiChat::default(), STREAM, 0xC4A7);
     }
