@@ -97,6 +97,9 @@ fn note_event(
     if let Some(u) = seen.usage {
         *usage = Some(u);
     }
+    if seen.finish.is_some() {
+        out.finish = seen.finish;
+    }
     if seen.content_chars > 0 {
         out.content_events += 1;
         out.content_chars += seen.content_chars;
@@ -105,7 +108,22 @@ fn note_event(
             Some(last) => gaps.push(us_between(last, at)),
         }
         out.last_token = Some(at);
+        if seen.reasoning_chars > 0 {
+            note_reasoning(out, seen, at);
+        }
+        if seen.content_chars > seen.reasoning_chars && out.first_content.is_none() {
+            out.first_content = Some(at);
+        }
     }
+}
+
+/// A reasoning event (off the plain path: only reasoning models get here).
+#[cold]
+fn note_reasoning(out: &mut Outcome, seen: &Seen, at: Instant) {
+    out.reasoning_events += 1;
+    out.reasoning_chars += seen.reasoning_chars;
+    out.first_reasoning.get_or_insert(at);
+    out.last_reasoning = Some(at);
 }
 
 /// Settles a response whose body is complete: a non-200 keeps its body (when capturing); a
@@ -134,7 +152,9 @@ pub(super) fn finish(decoder: &mut dyn Decoder, state: &mut ResponseState, out: 
                 if seen.content_chars > 0 {
                     out.content_events = 1;
                     out.content_chars = seen.content_chars;
+                    out.reasoning_chars = seen.reasoning_chars;
                 }
+                out.finish = seen.finish;
                 seen.usage
             }
             Err(kind) => {
@@ -144,6 +164,10 @@ pub(super) fn finish(decoder: &mut dyn Decoder, state: &mut ResponseState, out: 
             }
         }
     };
+    let tools = decoder.tool_calls();
+    if tools.calls > 0 {
+        out.tools = tools;
+    }
     settle_tokens(out, usage, stream);
 }
 
@@ -155,10 +179,21 @@ fn settle_tokens(out: &mut Outcome, usage: Option<Usage>, stream: bool) {
             out.completion_tokens = u.completion_tokens;
             out.token_source = TokenSource::Usage;
             out.token_mismatch = stream && u.completion_tokens < out.content_events;
+            (out.cached_prompt_tokens, out.cache_write_tokens) =
+                (u.cached_prompt_tokens, u.cache_write_tokens);
+            out.raw_input_tokens = u.raw_input_tokens;
         }
         None if stream && out.content_events > 0 => {
             out.completion_tokens = out.content_events;
             out.token_source = TokenSource::Counted;
+        }
+        None => {}
+    }
+    // Reasoning tokens: usage's, else one per reasoning event of a stream.
+    match usage.and_then(|u| u.reasoning_tokens) {
+        Some(n) => (out.reasoning_tokens, out.reasoning_source) = (Some(n), TokenSource::Usage),
+        None if stream && out.reasoning_events > 0 => {
+            (out.reasoning_tokens, out.reasoning_source) = (Some(out.reasoning_events), TokenSource::Counted)
         }
         None => {}
     }

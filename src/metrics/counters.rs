@@ -112,6 +112,42 @@ counters! {
         pub tokenizer_prompt_mismatch: u64,
         #[serde(default)]
         pub tokenizer_completion_mismatch: u64,
+        /// Successful requests with reasoning (tokens in usage, or reasoning events), their
+        /// reasoning tokens, and those of them counted from events (no usage figure).
+        #[serde(default)]
+        pub reasoning_requests: u64,
+        #[serde(default)]
+        pub reasoning_tokens: u64,
+        #[serde(default)]
+        pub reasoning_counted: u64,
+        /// Successful requests whose answer was all reasoning: no text, no tool call.
+        #[serde(default)]
+        pub reasoning_only: u64,
+        /// Successful requests that called tools, their calls, the calls' argument bytes and
+        /// the calls whose arguments did not parse as JSON.
+        #[serde(default)]
+        pub tool_call_requests: u64,
+        #[serde(default)]
+        pub tool_calls: u64,
+        #[serde(default)]
+        pub tool_arg_bytes: u64,
+        #[serde(default)]
+        pub tool_args_invalid: u64,
+        /// Successful requests whose usage reported the prompt cache, their prompt tokens,
+        /// and of those the tokens read from and written to the cache.
+        #[serde(default)]
+        pub cache_reported: u64,
+        #[serde(default)]
+        pub cache_prompt_tokens: u64,
+        #[serde(default)]
+        pub cached_prompt_tokens: u64,
+        #[serde(default)]
+        pub cache_write_tokens: u64,
+        /// Successful requests that ended at the token budget, and in tool calls.
+        #[serde(default)]
+        pub finish_length: u64,
+        #[serde(default)]
+        pub finish_tool_calls: u64,
         pub connects: u64,
         pub bytes_in: u64,
         pub bytes_out: u64,
@@ -126,6 +162,13 @@ counters! {
 }
 
 impl Counters {
+    /// Token-weighted prompt cache hit ratio: cached prompt tokens ÷ the prompt tokens of the
+    /// requests that reported the cache; None when none did.
+    pub fn cache_hit_ratio(&self) -> Option<f64> {
+        (self.cache_reported > 0)
+            .then(|| self.cached_prompt_tokens as f64 / self.cache_prompt_tokens.max(1) as f64)
+    }
+
     /// The error classes seen, by name, in name order (as `summary.json` lists them).
     pub fn error_counts(&self) -> BTreeMap<&'static str, u64> {
         ErrorKind::ALL

@@ -23,6 +23,11 @@ pub enum Metric {
     Ttfb,
     /// Intended start → first content-bearing event (streams) or the response (non-streams).
     Ttft,
+    /// Intended start → first answer event of a stream (text or a tool call, not reasoning);
+    /// equals `Ttft` for a model that does not reason.
+    TtftContent,
+    /// First → last reasoning event of a stream (streams with reasoning only).
+    ReasoningTime,
     /// Every gap between consecutive content events.
     Itl,
     /// Per request: (last − first content time) / (tokens − 1).
@@ -35,12 +40,14 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 11] = [
         Metric::Latency,
         Metric::Service,
         Metric::SendLag,
         Metric::Ttfb,
         Metric::Ttft,
+        Metric::TtftContent,
+        Metric::ReasoningTime,
         Metric::Itl,
         Metric::Tpot,
         Metric::Connect,
@@ -60,6 +67,8 @@ impl Metric {
             Metric::SendLag => "send_lag",
             Metric::Ttfb => "ttfb",
             Metric::Ttft => "ttft",
+            Metric::TtftContent => "ttft_content",
+            Metric::ReasoningTime => "reasoning_time",
             Metric::Itl => "itl",
             Metric::Tpot => "tpot",
             Metric::Connect => "connect",

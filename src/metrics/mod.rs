@@ -8,6 +8,7 @@ pub mod hist;
 pub(crate) mod limit;
 pub(crate) mod live;
 pub(crate) mod outcome;
+pub(crate) mod reply;
 pub(crate) mod stats;
 pub(crate) mod timeline;
 

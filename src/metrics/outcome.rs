@@ -2,6 +2,7 @@
 
 use std::time::Instant;
 
+use super::reply::{Finish, ToolTally};
 use super::ErrorKind;
 
 /// Where token counts came from.
@@ -64,8 +65,30 @@ pub struct Outcome {
     pub token_mismatch: bool,
     /// Counted by the run's tokenizer (when it has one).
     pub tokenizer: Option<TokenizerCounts>,
-    /// Characters of content received.
+    /// Characters of output received (answer, reasoning and tool-call arguments).
     pub content_chars: u64,
+    /// First event with answer output (text or a tool call, not only reasoning): what
+    /// `ttft_content` measures. Streams only.
+    pub first_content: Option<Instant>,
+    /// First and last events with reasoning (streams only).
+    pub first_reasoning: Option<Instant>,
+    pub last_reasoning: Option<Instant>,
+    /// Events with reasoning, and the characters of reasoning (of `content_chars`).
+    pub reasoning_events: u64,
+    pub reasoning_chars: u64,
+    /// Reasoning tokens: usage's, else the counted reasoning events of a stream; None when
+    /// neither says (`reasoning_source` tells which).
+    pub reasoning_tokens: Option<u64>,
+    pub reasoning_source: TokenSource,
+    /// The reply's tool calls.
+    pub tools: ToolTally,
+    /// Usage's cached prompt tokens and cache writes (normalised, see `protocol::Usage`).
+    pub cached_prompt_tokens: Option<u64>,
+    pub cache_write_tokens: Option<u64>,
+    /// Anthropic's own `input_tokens` (without the cache), when it differs from `prompt_tokens`.
+    pub raw_input_tokens: Option<u64>,
+    /// How the reply ended, when it said.
+    pub finish: Option<Finish>,
     /// Connect time, when this request opened a new connection.
     pub connect_us: Option<u64>,
     /// TLS handshake time, when this request opened a new TLS connection.
@@ -93,11 +116,30 @@ impl Outcome {
             token_mismatch: false,
             tokenizer: None,
             content_chars: 0,
+            first_content: None,
+            first_reasoning: None,
+            last_reasoning: None,
+            reasoning_events: 0,
+            reasoning_chars: 0,
+            reasoning_tokens: None,
+            reasoning_source: TokenSource::None,
+            tools: ToolTally { calls: 0, arg_bytes: 0, invalid: 0 },
+            cached_prompt_tokens: None,
+            cache_write_tokens: None,
+            raw_input_tokens: None,
+            finish: None,
             connect_us: None,
             tls_us: None,
             bytes_in: 0,
             bytes_out: 0,
         }
+    }
+
+    /// An answer that was all reasoning: no answer text and no tool call, some reasoning
+    /// (the budget went to thinking).
+    pub fn reasoning_only(&self) -> bool {
+        let answered = self.content_chars > self.reasoning_chars || self.tools.calls > 0;
+        !answered && (self.reasoning_chars > 0 || self.reasoning_tokens.is_some_and(|n| n > 0))
     }
 
     /// Success: status 200, no error.

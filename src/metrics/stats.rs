@@ -89,6 +89,20 @@ impl Stats {
         self.content_events += o.content_events;
         self.token_mismatch += u64::from(o.token_mismatch);
         self.counted_tokens += u64::from(o.token_source == TokenSource::Counted);
+        if o.reasoning_tokens.is_some() || o.first_reasoning.is_some() || o.tools.calls > 0 {
+            self.record_reasoning_and_tools(o);
+        }
+        if let Some(cached) = o.cached_prompt_tokens.or(o.cache_write_tokens.map(|_| 0)) {
+            self.cache_reported += 1;
+            self.cache_prompt_tokens += o.prompt_tokens;
+            self.cached_prompt_tokens += cached;
+            self.cache_write_tokens += o.cache_write_tokens.unwrap_or(0);
+        }
+        match o.finish {
+            Some(crate::metrics::reply::Finish::Length) => self.finish_length += 1,
+            Some(crate::metrics::reply::Finish::ToolCalls) => self.finish_tool_calls += 1,
+            _ => {}
+        }
         if let Some(t) = o.tokenizer {
             self.tokenizer_prompt_tokens += t.prompt;
             self.tokenizer_completion_tokens += t.completion;
@@ -98,6 +112,31 @@ impl Stats {
                 self.tokenizer_prompt_mismatch += u64::from(o.prompt_tokens != t.prompt);
                 self.tokenizer_completion_mismatch += u64::from(o.completion_tokens != t.completion);
             }
+        }
+    }
+
+    /// The figures of a successful reply with reasoning or tool calls (apart, so a plain
+    /// reply pays one branch for them).
+    #[cold]
+    fn record_reasoning_and_tools(&mut self, o: &Outcome) {
+        if let (Some(first), Some(last)) = (o.first_reasoning, o.last_reasoning) {
+            self.hists.record(Metric::ReasoningTime, us_between(first, last));
+        }
+        if let Some(t) = o.first_content.filter(|_| o.first_reasoning.is_some()) {
+            // Without reasoning it equals TTFT, recorded below as such.
+            self.hists.record(Metric::TtftContent, us_between(o.intended, t));
+        }
+        if o.reasoning_tokens.is_some_and(|n| n > 0) || o.reasoning_events > 0 {
+            self.reasoning_requests += 1;
+            self.reasoning_tokens += o.reasoning_tokens.unwrap_or(0);
+            self.reasoning_counted += u64::from(o.reasoning_source == TokenSource::Counted);
+        }
+        self.reasoning_only += u64::from(o.reasoning_only());
+        if o.tools.calls > 0 {
+            self.tool_call_requests += 1;
+            self.tool_calls += u64::from(o.tools.calls);
+            self.tool_arg_bytes += o.tools.arg_bytes;
+            self.tool_args_invalid += u64::from(o.tools.invalid);
         }
     }
 

@@ -5,9 +5,13 @@
 //! `content_block_stop`)+ → `message_delta` → `message_stop`, with `ping` anywhere before the
 //! end. An event's JSON `type` is trusted over its `event:` line (they agree on the real API);
 //! the line is the fallback when the JSON has no `type`. TTFT is the first delta carrying text,
-//! thinking or tool-input JSON. Usage arrives in two halves — input tokens in `message_start`,
-//! the cumulative output count in `message_delta` — and is reported whole on each
-//! `message_delta`. Out-of-order events (a delta before `message_start` or its block's
+//! thinking or tool-input JSON; `thinking` and `redacted_thinking` blocks are reasoning,
+//! `tool_use` blocks are tool calls whose `input_json_delta` fragments are accumulated per
+//! block. Usage arrives in two halves — input tokens in `message_start`, the cumulative output
+//! count in `message_delta` — and is reported whole on each `message_delta`. Anthropic's
+//! `input_tokens` leaves out the cache (`cache_read_input_tokens`,
+//! `cache_creation_input_tokens`): the prompt tokens reported are their sum, as OpenAI counts
+//! them. Out-of-order events (a delta before `message_start` or its block's
 //! `content_block_start`, anything after `message_stop`) are protocol errors, as they break the
 //! official SDK.
 
@@ -15,7 +19,9 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
-use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
+use serde_json::Value;
+
+use super::{body, take_reasoning, take_text, Decoder, Finish, Seen, ToolCalls, ToolTally, TurnBody, Usage};
 use crate::metrics::ErrorKind;
 
 #[derive(Deserialize)]
@@ -24,6 +30,39 @@ struct WireUsage {
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+/// Input tokens as Anthropic splits them: (uncached input, cache reads, cache writes).
+#[derive(Clone, Copy, Default)]
+struct Input {
+    input: u64,
+    read: Option<u64>,
+    write: Option<u64>,
+}
+
+impl Input {
+    /// A later report: each part it has wins (input tokens only grow).
+    fn update(&mut self, u: &WireUsage) {
+        self.input = self.input.max(u.input_tokens.unwrap_or(0));
+        self.read = u.cache_read_input_tokens.or(self.read);
+        self.write = u.cache_creation_input_tokens.or(self.write);
+    }
+
+    fn usage(self, completion_tokens: u64) -> Usage {
+        let cached = self.read.is_some() || self.write.is_some();
+        Usage {
+            prompt_tokens: self.input + self.read.unwrap_or(0) + self.write.unwrap_or(0),
+            completion_tokens,
+            cached_prompt_tokens: self.read.or(self.write.map(|_| 0)),
+            cache_write_tokens: self.write.or(self.read.map(|_| 0)),
+            raw_input_tokens: cached.then_some(self.input),
+            ..Usage::default()
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -34,12 +73,16 @@ struct StartMessage {
 
 #[derive(Deserialize)]
 struct StartBlock<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     text: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    thinking: Option<Cow<'a, str>>,
 }
 
-/// The `delta` of a `content_block_delta` (text, thinking, tool input) or a `message_delta`
-/// (stop reason, ignored).
+/// The `delta` of a `content_block_delta` (text, thinking, tool input; a `signature_delta`
+/// is not output) or a `message_delta` (the stop reason).
 #[derive(Deserialize)]
 struct Delta<'a> {
     #[serde(borrow, default)]
@@ -48,6 +91,8 @@ struct Delta<'a> {
     thinking: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     partial_json: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +160,9 @@ struct BodyBlock<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     thinking: Option<Cow<'a, str>>,
+    /// A `tool_use` block's arguments.
+    #[serde(default)]
+    input: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -123,6 +171,8 @@ struct MessageBody<'a> {
     content: Vec<BodyBlock<'a>>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    #[serde(borrow, default)]
+    stop_reason: Option<Cow<'a, str>>,
 }
 
 /// Appends the JSON request body of `turn`: `max_tokens` first (required), the system
@@ -145,15 +195,18 @@ pub(crate) struct Anthropic {
     phase: Phase,
     /// Content blocks started so far (a delta must name one of them).
     blocks: u64,
-    /// Input tokens from `message_start`.
-    prompt_tokens: u64,
+    /// Input tokens from `message_start` (and a later `message_delta`).
+    input: Input,
+    tools: ToolCalls,
     /// The last cumulative output count from `message_delta`.
     completion_tokens: u64,
 }
 
 impl Decoder for Anthropic {
     fn reset(&mut self) {
-        *self = Anthropic::default();
+        let mut tools = std::mem::take(&mut self.tools);
+        tools.reset();
+        *self = Anthropic { tools, ..Anthropic::default() };
     }
 
     fn event(&mut self, name: &[u8], data: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
@@ -170,15 +223,29 @@ impl Decoder for Anthropic {
             (_, Kind::Error) => seen.error = true,
             (Phase::Before, Kind::MessageStart) => {
                 self.phase = Phase::Message;
-                let usage = event.message.as_ref().and_then(|m| m.usage.as_ref());
-                self.prompt_tokens = usage.and_then(|u| u.input_tokens).unwrap_or(0);
+                if let Some(u) = event.message.as_ref().and_then(|m| m.usage.as_ref()) {
+                    self.input.update(u);
+                }
             }
             (Phase::Before, _) | (Phase::Message, Kind::MessageStart) => {
                 return Err(ErrorKind::ProtocolError)
             }
             (Phase::Message, Kind::BlockStart) => {
                 self.blocks += 1;
-                if let Some(text) = event.content_block.as_ref().and_then(|b| b.text.as_deref()) {
+                let index = event.index.unwrap_or(self.blocks - 1);
+                let Some(block) = &event.content_block else { return Ok(seen) };
+                match block.kind.as_deref() {
+                    Some("tool_use" | "server_tool_use") => {
+                        self.tools.start(index).map_err(|_| ErrorKind::ProtocolError)?
+                    }
+                    // Opaque (encrypted) thinking: one reasoning event, no text.
+                    Some("redacted_thinking") => (seen.content_chars, seen.reasoning_chars) = (1, 1),
+                    _ => {}
+                }
+                if let Some(text) = &block.thinking {
+                    take_reasoning(&mut seen, &mut reply, text);
+                }
+                if let Some(text) = &block.text {
                     take_text(&mut seen, &mut reply, text);
                 }
             }
@@ -187,10 +254,15 @@ impl Decoder for Anthropic {
                     return Err(ErrorKind::ProtocolError);
                 }
                 if let Some(delta) = &event.delta {
-                    for text in [&delta.text, &delta.thinking].into_iter().flatten() {
+                    if let Some(text) = &delta.thinking {
+                        take_reasoning(&mut seen, &mut reply, text);
+                    }
+                    if let Some(text) = &delta.text {
                         take_text(&mut seen, &mut reply, text);
                     }
                     if let Some(json) = &delta.partial_json {
+                        let index = event.index.unwrap_or(0);
+                        self.tools.append(index, json).map_err(|_| ErrorKind::ProtocolError)?;
                         seen.content_chars += json.chars().count() as u64;
                     }
                 }
@@ -201,13 +273,13 @@ impl Decoder for Anthropic {
                 }
             }
             (Phase::Message, Kind::MessageDelta) => {
+                if let Some(reason) = event.delta.as_ref().and_then(|d| d.stop_reason.as_deref()) {
+                    seen.finish = Some(Finish::of(reason.as_bytes()));
+                }
                 if let Some(u) = &event.usage {
-                    self.prompt_tokens = self.prompt_tokens.max(u.input_tokens.unwrap_or(0));
+                    self.input.update(u);
                     self.completion_tokens = u.output_tokens.unwrap_or(self.completion_tokens);
-                    seen.usage = Some(Usage {
-                        prompt_tokens: self.prompt_tokens,
-                        completion_tokens: self.completion_tokens,
-                    });
+                    seen.usage = Some(self.input.usage(self.completion_tokens));
                 }
             }
             (Phase::Message, Kind::MessageStop) => {
@@ -220,24 +292,44 @@ impl Decoder for Anthropic {
 
     fn body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
         let message: MessageBody = serde_json::from_slice(body).map_err(|_| ErrorKind::ProtocolError)?;
-        let usage = message.usage.as_ref().map(|u| Usage {
-            prompt_tokens: u.input_tokens.unwrap_or(0),
-            completion_tokens: u.output_tokens.unwrap_or(0),
+        let usage = message.usage.as_ref().map(|u| {
+            let mut input = Input::default();
+            input.update(u);
+            input.usage(u.output_tokens.unwrap_or(0))
         });
-        let mut seen = Seen { usage, done: true, ..Seen::default() };
+        let mut seen = Seen {
+            usage,
+            done: true,
+            finish: message.stop_reason.as_deref().map(|r| Finish::of(r.as_bytes())),
+            ..Seen::default()
+        };
         let mut reply = reply;
         let mut other_blocks = false;
-        for block in &message.content {
-            let text = match block.kind.as_deref() {
-                Some("text") => &block.text,
-                Some("thinking") => &block.thinking,
-                _ => {
-                    other_blocks = true;
-                    continue;
+        self.tools.reset();
+        for (i, block) in message.content.iter().enumerate() {
+            match block.kind.as_deref() {
+                Some("text") => {
+                    if let Some(text) = &block.text {
+                        take_text(&mut seen, &mut reply, text);
+                    }
                 }
-            };
-            if let Some(text) = text {
-                take_text(&mut seen, &mut reply, text);
+                Some("thinking") => {
+                    if let Some(text) = &block.thinking {
+                        take_reasoning(&mut seen, &mut reply, text);
+                    }
+                }
+                Some("redacted_thinking") => {
+                    seen.content_chars += 1;
+                    seen.reasoning_chars += 1;
+                }
+                Some("tool_use" | "server_tool_use") => {
+                    // The arguments as compact JSON (the body's own spacing is not kept).
+                    let args = block.input.as_ref().map(Value::to_string).unwrap_or_default();
+                    self.tools.append(i as u64, &args).map_err(|_| ErrorKind::ProtocolError)?;
+                    seen.content_chars += args.chars().count() as u64;
+                    other_blocks = true;
+                }
+                _ => other_blocks = true,
             }
         }
         // A tool call is content even when it has no text.
@@ -250,6 +342,10 @@ impl Decoder for Anthropic {
 
     fn stream_complete(&self) -> bool {
         self.phase == Phase::Stopped
+    }
+
+    fn tool_calls(&self) -> ToolTally {
+        self.tools.tally()
     }
 }
 
@@ -319,7 +415,7 @@ mod tests {
         let (n, chars, usage, error) = run(&mut d, DOCS_STREAM, &mut reply);
         assert_eq!((n, chars, error), (2, 6, false));
         assert_eq!(reply, "Hello!");
-        assert_eq!(usage, Some(Usage { prompt_tokens: 25, completion_tokens: 15 }));
+        assert_eq!(usage, Some(Usage::new(25, 15)));
         assert!(d.stream_complete());
         d.reset();
         assert!(!d.stream_complete());
@@ -388,7 +484,7 @@ mod tests {
         let (n, chars, usage, _) = run(&mut d, events, &mut reply);
         assert_eq!((n, chars), (2, 3 + 5));
         assert_eq!(reply, "hmm", "tool input JSON is counted, not kept as reply text");
-        assert_eq!(usage, Some(Usage { prompt_tokens: 9, completion_tokens: 8 }), "a later value wins");
+        assert_eq!(usage, Some(Usage::new(9, 8)), "a later value wins");
     }
 
     #[test]
@@ -451,10 +547,17 @@ mod tests {
         let mut reply = String::new();
         let seen = d.body(body, Some(&mut reply)).unwrap();
         assert_eq!(reply, "Hello wörld");
-        assert_eq!(seen.content_chars, 11);
-        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 12, completion_tokens: 6 }));
+        assert_eq!(seen.content_chars, 11 + 7, "the tool's arguments are output");
+        let cache = Usage {
+            cached_prompt_tokens: Some(0),
+            cache_write_tokens: Some(0),
+            raw_input_tokens: Some(12),
+            ..Usage::new(12, 6)
+        };
+        assert_eq!(seen.usage, Some(cache));
+        assert_eq!((seen.finish, d.tool_calls().calls), (Some(Finish::Stop), 1));
         let tool_only = br#"{"content":[{"type":"tool_use","id":"t","name":"f","input":{}}]}"#;
-        assert_eq!(d.body(tool_only, None).unwrap().content_chars, 1);
+        assert_eq!(d.body(tool_only, None).unwrap().content_chars, 2, "its arguments, `{{}}`");
         // No content: a 200 carrying an error object, say.
         let error = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
         assert_eq!(d.body(error, None), Err(ErrorKind::ProtocolError));

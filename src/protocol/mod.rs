@@ -9,9 +9,12 @@ pub(crate) mod openai_chat;
 pub(crate) mod openai_completions;
 pub(crate) mod openai_responses;
 pub(crate) mod skim;
+pub(crate) mod tools;
 
+pub(crate) use crate::metrics::reply::{Finish, ToolTally};
 pub(crate) use body::{json_string, json_string_body, write_json_string};
 pub use kind::ProtocolKind;
+pub(crate) use tools::ToolCalls;
 
 use crate::metrics::ErrorKind;
 
@@ -51,18 +54,60 @@ pub(crate) fn take_text(seen: &mut Seen, reply: &mut Option<&mut String>, text: 
     }
 }
 
-/// Token usage reported by the server.
+/// Counts `text` as reasoning (and so as output) of `seen`, and appends it to `reply` as
+/// `take_text` does.
+pub(crate) fn take_reasoning(seen: &mut Seen, reply: &mut Option<&mut String>, text: &str) {
+    let before = seen.content_chars;
+    take_text(seen, reply, text);
+    seen.reasoning_chars += seen.content_chars - before;
+}
+
+/// Counts `text` as reasoning of `seen` without keeping it (a whole body's reasoning is not
+/// part of the reply a conversation sends back).
+pub(crate) fn count_reasoning(seen: &mut Seen, text: &str) {
+    let n = text.chars().count() as u64;
+    seen.content_chars += n;
+    seen.reasoning_chars += n;
+}
+
+/// Token usage reported by the server, normalised across protocols (docs/metrics.md).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Every prompt token, cached or not (Anthropic: `input_tokens` + cache reads + cache
+    /// writes, as OpenAI's `prompt_tokens` counts them).
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Of `completion_tokens`: `completion_tokens_details.reasoning_tokens` (chat) or
+    /// `output_tokens_details.reasoning_tokens` (Responses).
+    pub reasoning_tokens: Option<u64>,
+    /// Of `prompt_tokens`: read from the provider's cache (`prompt_tokens_details.cached_tokens`,
+    /// `input_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`).
+    pub cached_prompt_tokens: Option<u64>,
+    /// Anthropic `cache_creation_input_tokens`.
+    pub cache_write_tokens: Option<u64>,
+    /// Anthropic's own `input_tokens` (without the cache), when a cache field made
+    /// `prompt_tokens` differ from it.
+    pub raw_input_tokens: Option<u64>,
+}
+
+impl Usage {
+    /// Usage with only the two totals.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Usage {
+        Usage { prompt_tokens, completion_tokens, ..Usage::default() }
+    }
 }
 
 /// What one SSE event or body contained.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Seen {
-    /// Characters of content in this event (0: not content-bearing).
+    /// Characters of output in this event, of any kind: answer text, reasoning, tool-call
+    /// arguments (0: not content-bearing). TTFT is the first event with some.
     pub content_chars: u64,
+    /// Of `content_chars`: reasoning (an event with only reasoning is not the answer's
+    /// first token).
+    pub reasoning_chars: u64,
+    /// The finish reason, when this event or body carried one (a later one wins).
+    pub finish: Option<Finish>,
     /// Usage, when this event carried it (a later one wins).
     pub usage: Option<Usage>,
     /// The protocol's end marker (`[DONE]`, `message_stop`, `response.completed`).
@@ -81,6 +126,10 @@ pub trait Decoder {
     fn body(&mut self, body: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind>;
     /// Whether a stream that ended now ended properly (its end marker arrived).
     fn stream_complete(&self) -> bool;
+    /// The tool calls of the response so far (count, argument bytes, invalid JSON).
+    fn tool_calls(&self) -> ToolTally {
+        ToolTally::default()
+    }
 }
 
 /// Feeds `(event name, data)` pairs to a decoder, as the tests of every protocol do:

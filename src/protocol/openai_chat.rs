@@ -1,18 +1,37 @@
 //! OpenAI chat completions (`/chat/completions`), streaming and not: the request body and the
 //! response decoder.
 //!
-//! TTFT is the first chunk whose `delta` carries content (text, reasoning or tool-call
-//! arguments), not the role-only chunk a server sends first. Usage is read from whichever
-//! chunk carries it: LiteLLM repeats it on a chunk with non-empty `choices`.
+//! TTFT is the first chunk whose `delta` carries output (text, reasoning or tool-call
+//! arguments), not the role-only chunk a server sends first; reasoning arrives as
+//! `reasoning_content` (DeepSeek, vLLM before 0.10) or `reasoning` (vLLM, OpenRouter) and is
+//! counted apart. Tool calls stream as `tool_calls` deltas keyed by `index`, their `arguments`
+//! fragments accumulated per index. Usage is read from whichever chunk carries it: LiteLLM
+//! repeats it on a chunk with non-empty `choices`.
 
 use std::borrow::Cow;
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
 
+use super::openai_responses::MaybeText;
 use super::skim::{once, Skim, Str};
-use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
+use super::{
+    body, count_reasoning, take_reasoning, take_text, Decoder, Finish, Seen, ToolCalls, ToolTally, TurnBody,
+    Usage,
+};
 use crate::metrics::ErrorKind;
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct CompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
 
 #[derive(Deserialize)]
 struct WireUsage {
@@ -20,15 +39,36 @@ struct WireUsage {
     prompt_tokens: Option<u64>,
     #[serde(default)]
     completion_tokens: Option<u64>,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<CompletionDetails>,
 }
 
 impl WireUsage {
     fn usage(&self) -> Usage {
         Usage {
-            prompt_tokens: self.prompt_tokens.unwrap_or(0),
-            completion_tokens: self.completion_tokens.unwrap_or(0),
+            reasoning_tokens: self.completion_tokens_details.as_ref().and_then(|d| d.reasoning_tokens),
+            cached_prompt_tokens: self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens),
+            ..Usage::new(self.prompt_tokens.unwrap_or(0), self.completion_tokens.unwrap_or(0))
         }
     }
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta<'a> {
+    #[serde(borrow, default)]
+    arguments: MaybeText<'a>,
+}
+
+/// One entry of a `tool_calls` delta (`id`, `type` and the function's `name` come on the
+/// first fragment of a call, and are not needed here).
+#[derive(Deserialize)]
+struct ToolCallDelta<'a> {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(borrow, default)]
+    function: Option<FunctionDelta<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -37,14 +77,18 @@ struct Delta<'a> {
     content: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     reasoning_content: Option<Cow<'a, str>>,
-    #[serde(default)]
-    tool_calls: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    reasoning: MaybeText<'a>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct ChunkChoice<'a> {
     #[serde(borrow, default)]
     delta: Option<Delta<'a>>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -61,14 +105,20 @@ struct Chunk<'a> {
 struct Message<'a> {
     #[serde(borrow, default)]
     content: Option<Cow<'a, str>>,
-    #[serde(default)]
-    tool_calls: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning: MaybeText<'a>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
 }
 
 #[derive(Deserialize)]
 struct Choice<'a> {
     #[serde(borrow)]
     message: Message<'a>,
+    #[serde(borrow, default)]
+    finish_reason: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -82,14 +132,32 @@ struct Completion<'a> {
 /// Choices a reply may have for the fast path (more are left to serde).
 const SKIM_CHOICES: usize = 4;
 
+/// A count in a `*_details` object of usage (`null` for the object or the count: none).
+fn skim_detail(s: &mut Skim<'_>, name: &[u8]) -> Option<Option<u64>> {
+    if s.null()? {
+        return Some(None);
+    }
+    let (mut has, mut value) = (false, None);
+    s.object(|s, key| {
+        if key != name {
+            return s.skip();
+        }
+        once(&mut has)?;
+        value = s.count_or_null()?;
+        Some(())
+    })?;
+    Some(value)
+}
+
 /// The usual non-streaming reply read without serde: Some only when the skimmer read all of
-/// it (so the result is serde's, field for field); None leaves it to the full decode.
+/// it (so the result is serde's, field for field); None leaves it to the full decode — and so
+/// does any reasoning or tool call, which only the full decode counts.
 fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
     let mut s = Skim::new(body);
     let (mut has_choices, mut has_usage) = (false, false);
     let mut usage = None;
-    // Per choice: its content and whether it had tool calls.
-    let mut choices: [(Option<Str<'_>>, bool); SKIM_CHOICES] = [(None, false); SKIM_CHOICES];
+    // Per choice: its content and its finish reason.
+    let mut choices: [(Option<Str<'_>>, Option<Finish>); SKIM_CHOICES] = [(None, None); SKIM_CHOICES];
     let mut n = 0;
     s.object(|s, key| match key {
         b"choices" => {
@@ -97,11 +165,11 @@ fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
             s.array(|s| {
                 let slot = choices.get_mut(n)?;
                 n += 1;
-                let mut has_message = false;
+                let (mut has_message, mut has_finish) = (false, false);
                 s.object(|s, key| match key {
                     b"message" => {
                         once(&mut has_message)?;
-                        let (mut has_content, mut has_tools) = (false, false);
+                        let mut has_content = false;
                         s.object(|s, key| match key {
                             b"content" => {
                                 once(&mut has_content)?;
@@ -110,16 +178,21 @@ fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
                                 }
                                 Some(())
                             }
-                            b"tool_calls" => {
-                                once(&mut has_tools)?;
-                                slot.1 = !s.null()?;
-                                if slot.1 {
-                                    s.skip()?;
-                                }
-                                Some(())
-                            }
+                            // Present and not null: the full decode's.
+                            b"tool_calls" | b"reasoning_content" | b"reasoning" => s.null()?.then_some(()),
                             _ => s.skip(),
                         })
+                    }
+                    b"finish_reason" => {
+                        once(&mut has_finish)?;
+                        if !s.null()? {
+                            let reason = s.string()?;
+                            if reason.escapes > 0 || !reason.ascii {
+                                return None;
+                            }
+                            slot.1 = Some(Finish::of(reason.raw));
+                        }
+                        Some(())
                     }
                     _ => s.skip(),
                 })?;
@@ -132,10 +205,21 @@ fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
                 return Some(());
             }
             let (mut prompt, mut completion) = ((false, None), (false, None));
+            let (mut cached, mut reasoning) = ((false, None), (false, None));
             s.object(|s, key| {
                 let field = match key {
                     b"prompt_tokens" => &mut prompt,
                     b"completion_tokens" => &mut completion,
+                    b"prompt_tokens_details" => {
+                        once(&mut cached.0)?;
+                        cached.1 = skim_detail(s, b"cached_tokens")?;
+                        return Some(());
+                    }
+                    b"completion_tokens_details" => {
+                        once(&mut reasoning.0)?;
+                        reasoning.1 = skim_detail(s, b"reasoning_tokens")?;
+                        return Some(());
+                    }
                     _ => return s.skip(),
                 };
                 once(&mut field.0)?;
@@ -143,8 +227,9 @@ fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
                 Some(())
             })?;
             usage = Some(Usage {
-                prompt_tokens: prompt.1.unwrap_or(0),
-                completion_tokens: completion.1.unwrap_or(0),
+                reasoning_tokens: reasoning.1,
+                cached_prompt_tokens: cached.1,
+                ..Usage::new(prompt.1.unwrap_or(0), completion.1.unwrap_or(0))
             });
             Some(())
         }
@@ -162,16 +247,14 @@ fn skim_body(body: &[u8], reply: Option<&mut String>) -> Option<Seen> {
     }
     let mut seen = Seen { usage, done: true, ..Seen::default() };
     let mut reply = reply;
-    for ((text, tools), c) in choices.iter().zip(chars) {
+    for ((text, finish), c) in choices.iter().zip(chars) {
         if let Some(t) = text {
             seen.content_chars += c;
             if let Some(r) = reply.as_deref_mut() {
                 t.push_to(r);
             }
         }
-        if *tools && seen.content_chars == 0 {
-            seen.content_chars = 1;
-        }
+        seen.finish = finish.or(seen.finish);
     }
     Some(seen)
 }
@@ -195,11 +278,33 @@ pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 #[derive(Default)]
 pub(crate) struct OpenAiChat {
     done: bool,
+    tools: ToolCalls,
+}
+
+/// Counts the tool calls of a delta or message into `tools` (arguments as output of `seen`);
+/// a call without an index is keyed by its place in the list.
+fn take_calls(seen: &mut Seen, tools: &mut ToolCalls, calls: &[ToolCallDelta<'_>]) -> Result<(), ErrorKind> {
+    for (i, call) in calls.iter().enumerate() {
+        let key = call.index.unwrap_or(i as u64);
+        match call.function.as_ref().and_then(|f| f.arguments.0.as_deref()) {
+            Some(args) => {
+                tools.append(key, args).map_err(|_| ErrorKind::ProtocolError)?;
+                seen.content_chars += args.chars().count() as u64;
+            }
+            None => tools.start(key).map_err(|_| ErrorKind::ProtocolError)?,
+        }
+    }
+    // A tool call is output even before its arguments.
+    if !calls.is_empty() && seen.content_chars == 0 {
+        seen.content_chars = 1;
+    }
+    Ok(())
 }
 
 impl Decoder for OpenAiChat {
     fn reset(&mut self) {
         self.done = false;
+        self.tools.reset();
     }
 
     fn event(&mut self, _name: &[u8], data: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
@@ -214,12 +319,21 @@ impl Decoder for OpenAiChat {
             return Ok(seen);
         }
         let mut reply = reply;
-        for delta in chunk.choices.iter().filter_map(|c| c.delta.as_ref()) {
-            for text in [&delta.content, &delta.reasoning_content].into_iter().flatten() {
+        for choice in &chunk.choices {
+            if let Some(reason) = &choice.finish_reason {
+                seen.finish = Some(Finish::of(reason.as_bytes()));
+            }
+            let Some(delta) = &choice.delta else { continue };
+            for text in
+                [delta.reasoning_content.as_deref(), delta.reasoning.0.as_deref()].into_iter().flatten()
+            {
+                take_reasoning(&mut seen, &mut reply, text);
+            }
+            if let Some(text) = &delta.content {
                 take_text(&mut seen, &mut reply, text);
             }
-            if delta.tool_calls.is_some() && seen.content_chars == 0 {
-                seen.content_chars = 1;
+            if let Some(calls) = &delta.tool_calls {
+                take_calls(&mut seen, &mut self.tools, calls)?;
             }
         }
         Ok(seen)
@@ -236,6 +350,10 @@ impl Decoder for OpenAiChat {
     fn stream_complete(&self) -> bool {
         self.done
     }
+
+    fn tool_calls(&self) -> ToolTally {
+        self.tools.tally()
+    }
 }
 
 impl OpenAiChat {
@@ -245,12 +363,29 @@ impl OpenAiChat {
         let mut seen =
             Seen { usage: completion.usage.as_ref().map(WireUsage::usage), done: true, ..Seen::default() };
         let mut reply = reply;
-        for choice in &completion.choices {
-            if let Some(text) = &choice.message.content {
+        self.tools.reset();
+        for (i, choice) in completion.choices.iter().enumerate() {
+            let m = &choice.message;
+            for text in [m.reasoning_content.as_deref(), m.reasoning.0.as_deref()].into_iter().flatten() {
+                count_reasoning(&mut seen, text);
+            }
+            if let Some(text) = &m.content {
                 take_text(&mut seen, &mut reply, text);
             }
-            if choice.message.tool_calls.is_some() && seen.content_chars == 0 {
-                seen.content_chars = 1;
+            if let Some(calls) = &m.tool_calls {
+                // Calls of different choices apart (each choice numbers its own from 0).
+                for (j, call) in calls.iter().enumerate() {
+                    let key = ((i as u64) << 32) | j as u64;
+                    let args = call.function.as_ref().and_then(|f| f.arguments.0.as_deref()).unwrap_or("");
+                    self.tools.append(key, args).map_err(|_| ErrorKind::ProtocolError)?;
+                    seen.content_chars += args.chars().count() as u64;
+                }
+                if !calls.is_empty() && seen.content_chars == 0 {
+                    seen.content_chars = 1;
+                }
+            }
+            if let Some(reason) = &choice.finish_reason {
+                seen.finish = Some(Finish::of(reason.as_bytes()));
             }
         }
         self.done = true;
@@ -293,7 +428,7 @@ mod tests {
         let litellm =
             br#"{"choices":[{"index":0,"delta":{}}],"usage":{"prompt_tokens":3,"completion_tokens":7}}"#;
         let seen = d.event(b"", litellm, None).unwrap();
-        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 3, completion_tokens: 7 }));
+        assert_eq!(seen.usage, Some(Usage::new(3, 7)));
         assert!(!d.stream_complete());
         assert!(d.event(b"", b"[DONE]", None).unwrap().done);
         assert!(d.stream_complete());
@@ -315,7 +450,6 @@ mod tests {
     const REPLIES: &[&str] = &[
         r#"{"id":"chatcmpl-d8ab72f0501a6e2400000000","object":"chat.completion","created":1796181302,"model":"mock-gpt","choices":[{"index":0,"message":{"role":"assistant","content":"calls at any rate the model answers with a short and plain reply about your request","refusal":null,"annotations":[]},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":29,"completion_tokens":16,"total_tokens":45,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},"service_tier":"default","system_fingerprint":"fp_llmload_mock"}"#,
         "{\"choices\":[{\"message\":{\"content\":\"a \\\"quoted\\\"\\nline\\t/\\/ caf\u{e9} \u{1F980}\"}}],\"usage\":null}",
-        r#"{"choices":[{"message":{"content":null,"tool_calls":[{"id":"c","function":{"arguments":"{}"}}]}}]}"#,
         r#"{"choices":[{"message":{"content":"x","tool_calls":null}},{"message":{"content":"yz"}}],"usage":{"prompt_tokens":null}}"#,
         " {\n \"usage\" : { \"completion_tokens\" : 0 } ,\r\t\"choices\":[ ] } \n",
     ];
@@ -408,10 +542,61 @@ mod tests {
             usage = seen.usage.or(usage);
         }
         assert_eq!((events, reply.as_str()), (1, "Hello"));
-        assert_eq!(usage, Some(Usage { prompt_tokens: 19, completion_tokens: 7 }));
+        assert_eq!(usage, Some(Usage::new(19, 7)));
         assert!(!d.stream_complete(), "no [DONE] yet");
         assert!(d.event(b"", b"[DONE]", None).unwrap().done);
         assert!(d.stream_complete());
+    }
+
+    #[test]
+    fn reasoning_tool_calls_and_cache_decode_and_the_fast_path_leaves_them() {
+        let mut d = OpenAiChat::default();
+        let events: &[(&str, &str)] = &[
+            ("", r#"{"choices":[{"index":0,"delta":{"role":"assistant","reasoning_content":"hm"}}]}"#),
+            ("", r#"{"choices":[{"index":0,"delta":{"reasoning":"m."}}]}"#),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#,
+            ),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\":"}}]}}]}"#,
+            ),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c2","function":{"name":"g","arguments":"{}"}},{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
+            ),
+            (
+                "",
+                r#"{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":50,"completion_tokens":9,"prompt_tokens_details":{"cached_tokens":32},"completion_tokens_details":{"reasoning_tokens":4}}}"#,
+            ),
+        ];
+        let mut reasoning = 0;
+        let (mut finish, mut usage) = (None, None);
+        for (name, data) in events {
+            let seen = d.event(name.as_bytes(), data.as_bytes(), None).unwrap();
+            reasoning += seen.reasoning_chars;
+            finish = seen.finish.or(finish);
+            usage = seen.usage.or(usage);
+        }
+        assert_eq!((reasoning, finish), (4, Some(Finish::ToolCalls)));
+        assert_eq!(d.tool_calls(), ToolTally { calls: 2, arg_bytes: 9, invalid: 0 });
+        let want = Usage { reasoning_tokens: Some(4), cached_prompt_tokens: Some(32), ..Usage::new(50, 9) };
+        assert_eq!(usage, Some(want));
+        // Non-streaming: reasoning and tool calls leave the fast path; the full decode reads them.
+        let body = r#"{"choices":[{"message":{"content":null,"reasoning_content":"abc","tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{\"x\""}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":5,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":4}}}"#;
+        assert_eq!(skim_body(body.as_bytes(), None), None);
+        let mut d = OpenAiChat::default();
+        let seen = d.body(body.as_bytes(), None).unwrap();
+        assert_eq!(
+            (seen.reasoning_chars, seen.content_chars, seen.finish),
+            (3, 3 + 4, Some(Finish::ToolCalls))
+        );
+        assert_eq!(d.tool_calls(), ToolTally { calls: 1, arg_bytes: 4, invalid: 1 });
+        assert_eq!(seen.usage.unwrap().cached_prompt_tokens, Some(4));
+        // The usual reply's zero details stay on the fast path, read as serde reads them.
+        let fast = skim_body(REPLIES[0].as_bytes(), None).unwrap();
+        assert_eq!((fast.usage.unwrap().cached_prompt_tokens, fast.finish), (Some(0), Some(Finish::Stop)));
     }
 
     #[test]

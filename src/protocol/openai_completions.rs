@@ -23,10 +23,7 @@ struct WireUsage {
 
 impl WireUsage {
     fn usage(&self) -> Usage {
-        Usage {
-            prompt_tokens: self.prompt_tokens.unwrap_or(0),
-            completion_tokens: self.completion_tokens.unwrap_or(0),
-        }
+        Usage::new(self.prompt_tokens.unwrap_or(0), self.completion_tokens.unwrap_or(0))
     }
 }
 
@@ -204,7 +201,7 @@ mod tests {
         let (n, chars, usage) = run(&mut d, STREAM, &mut reply);
         assert_eq!((n, chars), (2, 5));
         assert_eq!(reply, "Hellö");
-        assert_eq!(usage, Some(Usage { prompt_tokens: 10, completion_tokens: 16 }));
+        assert_eq!(usage, Some(Usage::new(10, 16)));
         assert!(d.stream_complete());
         d.reset();
         assert!(!d.stream_complete());
@@ -215,7 +212,7 @@ mod tests {
         let mut d = OpenAiCompletions::default();
         let chunk = br#"{"id":"cmpl-1","object":"text_completion","choices":[{"index":0,"text":"","finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":7,"total_tokens":10}}"#;
         let seen = d.event(b"", chunk, None).unwrap();
-        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 3, completion_tokens: 7 }));
+        assert_eq!(seen.usage, Some(Usage::new(3, 7)));
         assert_eq!(seen.content_chars, 0);
         // Usage on a content chunk: both are taken.
         let both =
@@ -244,7 +241,7 @@ mod tests {
         let mut reply = String::new();
         let seen = d.body(body, Some(&mut reply)).unwrap();
         assert_eq!((reply.as_str(), seen.content_chars), ("Hi thére", 8));
-        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 10, completion_tokens: 16 }));
+        assert_eq!(seen.usage, Some(Usage::new(10, 16)));
         assert!(d.stream_complete());
         assert_eq!(d.body(b"{}", None), Err(ErrorKind::ProtocolError));
         assert_eq!(d.body(br#"{"error":{"message":"x"}}"#, None), Err(ErrorKind::ProtocolError));

@@ -5,7 +5,9 @@
 //! `sequence_number` strictly increases; it has no `[DONE]` and ends with `response.completed`,
 //! `response.incomplete` or `response.failed`, whose `response.usage` holds the token counts.
 //! TTFT is the first `response.output_text.delta` (or refusal, reasoning text, or function-call
-//! arguments delta). Events after the end are protocol errors, except a stray `[DONE]`.
+//! arguments delta); `response.reasoning_*` deltas are reasoning, and function calls are keyed
+//! by `output_index`, their argument fragments accumulated per call. Events after the end are
+//! protocol errors, except a stray `[DONE]`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -13,13 +15,16 @@ use std::fmt;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::{body, take_text, Decoder, Seen, TurnBody, Usage};
+use super::{
+    body, count_reasoning, take_reasoning, take_text, Decoder, Finish, Seen, ToolCalls, ToolTally, TurnBody,
+    Usage,
+};
 use crate::metrics::ErrorKind;
 
 /// A field that is a string on the events read here but may be another value on others
 /// (`delta`, `text`): the string, or nothing.
 #[derive(Default)]
-struct MaybeText<'a>(Option<Cow<'a, str>>);
+pub(crate) struct MaybeText<'a>(pub(crate) Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -68,26 +73,58 @@ impl<'de: 'a, 'a> Deserialize<'de> for MaybeText<'a> {
 }
 
 #[derive(Deserialize)]
+struct InputDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct OutputDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct WireUsage {
     #[serde(default)]
     input_tokens: Option<u64>,
     #[serde(default)]
     output_tokens: Option<u64>,
+    #[serde(default)]
+    input_tokens_details: Option<InputDetails>,
+    #[serde(default)]
+    output_tokens_details: Option<OutputDetails>,
 }
 
 impl WireUsage {
     fn usage(&self) -> Usage {
         Usage {
-            prompt_tokens: self.input_tokens.unwrap_or(0),
-            completion_tokens: self.output_tokens.unwrap_or(0),
+            reasoning_tokens: self.output_tokens_details.as_ref().and_then(|d| d.reasoning_tokens),
+            cached_prompt_tokens: self.input_tokens_details.as_ref().and_then(|d| d.cached_tokens),
+            ..Usage::new(self.input_tokens.unwrap_or(0), self.output_tokens.unwrap_or(0))
         }
     }
 }
 
 #[derive(Deserialize)]
-struct ResponseObject {
+struct Incomplete<'a> {
+    #[serde(borrow, default)]
+    reason: MaybeText<'a>,
+}
+
+#[derive(Deserialize)]
+struct ResponseObject<'a> {
     #[serde(default)]
     usage: Option<WireUsage>,
+    #[serde(borrow, default)]
+    incomplete_details: Option<Incomplete<'a>>,
+}
+
+/// The `item` of `response.output_item.added` (only its type is read).
+#[derive(Deserialize)]
+struct AddedItem<'a> {
+    #[serde(borrow, default, rename = "type")]
+    kind: MaybeText<'a>,
 }
 
 #[derive(Deserialize)]
@@ -99,7 +136,31 @@ struct Event<'a> {
     #[serde(borrow, default)]
     delta: MaybeText<'a>,
     #[serde(default)]
-    response: Option<ResponseObject>,
+    output_index: Option<u64>,
+    #[serde(borrow, default)]
+    item: Option<AddedItem<'a>>,
+    #[serde(borrow, default)]
+    response: Option<ResponseObject<'a>>,
+}
+
+/// How a response ended: its end event (or body status), its incomplete reason, whether it
+/// called functions.
+fn finish_of(status: &[u8], incomplete: Option<&Incomplete<'_>>, calls: bool) -> Finish {
+    match status {
+        b"completed" | b"response.completed" if calls => Finish::ToolCalls,
+        b"completed" | b"response.completed" => Finish::Stop,
+        b"incomplete" | b"response.incomplete" => match incomplete.and_then(|i| i.reason.0.as_deref()) {
+            Some(reason) => Finish::of(reason.as_bytes()),
+            None => Finish::Other,
+        },
+        _ => Finish::Other,
+    }
+}
+
+/// A reasoning event's text delta (`response.reasoning_text.delta`,
+/// `response.reasoning_summary_text.delta`, and any other `response.reasoning*.delta`).
+fn is_reasoning_delta(kind: &[u8]) -> bool {
+    kind.starts_with(b"response.reasoning") && kind.ends_with(b".delta")
 }
 
 #[derive(Deserialize)]
@@ -116,6 +177,12 @@ struct OutputItem<'a> {
     kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     content: Option<Vec<Part<'a>>>,
+    /// A reasoning item's summary parts.
+    #[serde(borrow, default)]
+    summary: Option<Vec<Part<'a>>>,
+    /// A function call's arguments.
+    #[serde(borrow, default)]
+    arguments: MaybeText<'a>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +193,10 @@ struct ResponseBody<'a> {
     usage: Option<WireUsage>,
     #[serde(default)]
     error: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    status: MaybeText<'a>,
+    #[serde(borrow, default)]
+    incomplete_details: Option<Incomplete<'a>>,
 }
 
 /// Appends the JSON request body of `turn`: the system prompt as `instructions`, the
@@ -147,11 +218,14 @@ pub(crate) fn write_body(turn: &TurnBody<'_>, out: &mut Vec<u8>) {
 pub(crate) struct OpenAiResponses {
     done: bool,
     last_sequence: Option<u64>,
+    tools: ToolCalls,
 }
 
 impl Decoder for OpenAiResponses {
     fn reset(&mut self) {
-        *self = OpenAiResponses::default();
+        self.done = false;
+        self.last_sequence = None;
+        self.tools.reset();
     }
 
     fn event(&mut self, name: &[u8], data: &[u8], reply: Option<&mut String>) -> Result<Seen, ErrorKind> {
@@ -173,21 +247,35 @@ impl Decoder for OpenAiResponses {
         let mut seen = Seen::default();
         let mut reply = reply;
         match kind {
-            b"response.output_text.delta"
-            | b"response.refusal.delta"
-            | b"response.reasoning_text.delta"
-            | b"response.reasoning_summary_text.delta" => {
+            b"response.output_text.delta" | b"response.refusal.delta" => {
                 if let Some(text) = &event.delta.0 {
                     take_text(&mut seen, &mut reply, text);
                 }
             }
+            k if is_reasoning_delta(k) => {
+                if let Some(text) = &event.delta.0 {
+                    take_reasoning(&mut seen, &mut reply, text);
+                }
+            }
+            b"response.output_item.added" => {
+                let kind = event.item.as_ref().and_then(|i| i.kind.0.as_deref());
+                if kind == Some("function_call") {
+                    let key = event.output_index.unwrap_or(self.tools.len() as u64);
+                    self.tools.start(key).map_err(|_| ErrorKind::ProtocolError)?;
+                }
+            }
             b"response.function_call_arguments.delta" => {
                 if let Some(args) = &event.delta.0 {
+                    let key = event.output_index.unwrap_or(0);
+                    self.tools.append(key, args).map_err(|_| ErrorKind::ProtocolError)?;
                     seen.content_chars = args.chars().count() as u64;
                 }
             }
             b"response.completed" | b"response.incomplete" | b"response.failed" => {
-                seen.usage = event.response.as_ref().and_then(|r| r.usage.as_ref()).map(WireUsage::usage);
+                let response = event.response.as_ref();
+                seen.usage = response.and_then(|r| r.usage.as_ref()).map(WireUsage::usage);
+                let incomplete = response.and_then(|r| r.incomplete_details.as_ref());
+                seen.finish = Some(finish_of(kind, incomplete, self.tools.len() > 0));
                 seen.error = kind == b"response.failed";
                 seen.done = true;
                 self.done = true;
@@ -208,10 +296,24 @@ impl Decoder for OpenAiResponses {
         };
         let mut reply = reply;
         let mut calls = false;
-        for item in &response.output {
+        self.tools.reset();
+        for (i, item) in response.output.iter().enumerate() {
             match item.kind.as_deref() {
                 Some("message") | None => {}
-                Some("reasoning") => continue,
+                Some("reasoning") => {
+                    let parts = item.summary.iter().flatten().chain(item.content.iter().flatten());
+                    for text in parts.filter_map(|p| p.text.0.as_ref()) {
+                        count_reasoning(&mut seen, text);
+                    }
+                    continue;
+                }
+                Some("function_call") => {
+                    calls = true;
+                    let args = item.arguments.0.as_deref().unwrap_or("");
+                    self.tools.append(i as u64, args).map_err(|_| ErrorKind::ProtocolError)?;
+                    seen.content_chars += args.chars().count() as u64;
+                    continue;
+                }
                 Some(_) => calls = true,
             }
             let parts = item.content.iter().flatten();
@@ -225,12 +327,23 @@ impl Decoder for OpenAiResponses {
         if calls && seen.content_chars == 0 {
             seen.content_chars = 1;
         }
+        if let Some(status) = &response.status.0 {
+            seen.finish = Some(finish_of(
+                status.as_bytes(),
+                response.incomplete_details.as_ref(),
+                self.tools.len() > 0,
+            ));
+        }
         self.done = true;
         Ok(seen)
     }
 
     fn stream_complete(&self) -> bool {
         self.done
+    }
+
+    fn tool_calls(&self) -> ToolTally {
+        self.tools.tally()
     }
 }
 
@@ -315,7 +428,10 @@ mod tests {
         let (n, chars, usage) = run(&mut d, STREAM, &mut reply);
         assert_eq!((n, chars), (2, 6));
         assert_eq!(reply, "Hellö!");
-        assert_eq!(usage, Some(Usage { prompt_tokens: 9, completion_tokens: 2 }));
+        assert_eq!(
+            usage,
+            Some(Usage { reasoning_tokens: Some(0), cached_prompt_tokens: Some(0), ..Usage::new(9, 2) })
+        );
         assert!(d.stream_complete());
         d.reset();
         assert!(!d.stream_complete());
@@ -329,7 +445,7 @@ mod tests {
         let mut d = OpenAiResponses::default();
         let seen = d.event(b"response.incomplete", incomplete, None).unwrap();
         assert!(seen.done && !seen.error);
-        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 3, completion_tokens: 16 }));
+        assert_eq!(seen.usage, Some(Usage::new(3, 16)));
         assert!(d.stream_complete());
         let failed = br#"{"type":"response.failed","response":{"status":"failed","error":{"code":"server_error","message":"x"},"usage":null},"sequence_number":3}"#;
         let mut d = OpenAiResponses::default();
@@ -412,10 +528,16 @@ mod tests {
         let mut reply = String::new();
         let seen = d.body(body, Some(&mut reply)).unwrap();
         assert_eq!(reply, "Hello there!");
-        assert_eq!((seen.content_chars, seen.error), (12, false));
-        assert_eq!(seen.usage, Some(Usage { prompt_tokens: 9, completion_tokens: 2 }));
-        let call = br#"{"output":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"}]}"#;
-        assert_eq!(d.body(call, None).unwrap().content_chars, 1);
+        assert_eq!((seen.content_chars, seen.reasoning_chars, seen.error), (12 + 6, 6, false));
+        assert_eq!(
+            seen.usage,
+            Some(Usage { reasoning_tokens: Some(0), cached_prompt_tokens: Some(0), ..Usage::new(9, 2) })
+        );
+        assert_eq!(seen.finish, Some(Finish::Stop));
+        let call = br#"{"status":"completed","output":[{"type":"function_call","call_id":"c","name":"f","arguments":"{}"}]}"#;
+        let seen = d.body(call, None).unwrap();
+        assert_eq!((seen.content_chars, seen.finish), (2, Some(Finish::ToolCalls)));
+        assert_eq!(d.tool_calls(), ToolTally { calls: 1, arg_bytes: 2, invalid: 0 });
         let failed = br#"{"status":"failed","output":[],"error":{"code":"server_error","message":"x"}}"#;
         assert!(d.body(failed, None).unwrap().error);
         assert_eq!(d.body(br#"{"id":"resp_1"}"#, None), Err(ErrorKind::ProtocolError));

@@ -88,6 +88,35 @@ pub(crate) fn target_findings(stage: &StageResult) -> Vec<String> {
     out
 }
 
+/// Scenarios (and the stage as a whole) whose successful answers were all reasoning, with
+/// no text and no tool call: reasoning used the token budget (raise `max_tokens`, or lower the
+/// reasoning effort). Some answers so: said as a share.
+pub(crate) fn reasoning_findings(stage: &StageResult, names: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let rows = names.iter().map(String::as_str).zip(&stage.scenarios);
+    let rows: Vec<(&str, &Stats)> = if names.len() > 1 { rows.collect() } else { vec![("ALL", &stage.all)] };
+    for (name, s) in rows {
+        if s.reasoning_only == 0 {
+            continue;
+        }
+        let share = if s.reasoning_only == s.ok {
+            format!("all {} ok answers", s.ok)
+        } else {
+            format!("{} of {} ok answers", s.reasoning_only, s.ok)
+        };
+        let budget = if s.finish_length > 0 {
+            format!(", {} ended at the token budget", s.finish_length)
+        } else {
+            String::new()
+        };
+        out.push(format!(
+            "{name}: {share} had 0 content tokens, only reasoning ({} reasoning tokens{budget}): reasoning used              the budget (raise max_tokens or lower the reasoning effort)",
+            s.reasoning_tokens
+        ));
+    }
+    out
+}
+
 /// The findings that mean llmload itself ran out of something (ports, fds, CPU, its
 /// schedule) — unlike drops at the in-flight limit, which a slow server causes.
 pub(crate) fn generator_limits(stage: &StageResult, fixed_connections: bool) -> Vec<String> {

@@ -76,6 +76,39 @@ pub(crate) struct Line<'a> {
     pub tokenizer_prompt_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tokenizer_completion_tokens: Option<u64>,
+    /// Streams that reasoned: intended start → first answer event (text or a tool call), and
+    /// first → last reasoning event (without reasoning the first equals `ttft_us`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_content_us: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_us: Option<u64>,
+    /// Reasoning tokens and where they came from (`usage` or `counted` events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_source: Option<Cow<'a, str>>,
+    /// Of `content_len`: characters of reasoning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_len: Option<u64>,
+    /// Tool calls, their argument bytes and the calls whose arguments are not JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_arg_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_args_invalid: Option<u32>,
+    /// Usage's prompt cache: tokens read from it and written to it (normalised).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+    /// The provider's own figure where a normalised one differs from it: Anthropic's
+    /// `input_tokens` (without the cache; `prompt_tokens` adds the cache reads and writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_input_tokens: Option<u64>,
+    /// How the reply ended, normalised (`stop`, `length`, `tool_calls`, `other`).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<Cow<'a, str>>,
     #[serde(default)]
     pub content_len: u64,
     pub warmup: bool,
@@ -154,6 +187,24 @@ impl LineFormat {
             token_source: Some(Cow::Borrowed(o.token_source.name())),
             tokenizer_prompt_tokens: o.tokenizer.map(|t| t.prompt),
             tokenizer_completion_tokens: o.tokenizer.map(|t| t.completion),
+            ttft_content_us: o
+                .first_content
+                .filter(|_| o.first_reasoning.is_some())
+                .map(|t| us_between(o.intended, t)),
+            reasoning_us: match (o.first_reasoning, o.last_reasoning) {
+                (Some(f), Some(l)) => Some(us_between(f, l)),
+                _ => None,
+            },
+            reasoning_tokens: o.reasoning_tokens,
+            reasoning_source: o.reasoning_tokens.map(|_| Cow::Borrowed(o.reasoning_source.name())),
+            reasoning_len: (o.reasoning_chars > 0).then_some(o.reasoning_chars),
+            tool_calls: (o.tools.calls > 0).then_some(o.tools.calls),
+            tool_arg_bytes: (o.tools.calls > 0).then_some(o.tools.arg_bytes),
+            tool_args_invalid: (o.tools.calls > 0).then_some(o.tools.invalid),
+            cached_prompt_tokens: o.cached_prompt_tokens,
+            cache_write_tokens: o.cache_write_tokens,
+            raw_input_tokens: o.raw_input_tokens,
+            finish_reason: o.finish.map(|f| Cow::Borrowed(f.name())),
             content_len: o.content_chars,
             warmup: t.warmup,
             in_window: Some(t.in_window),
@@ -218,6 +269,7 @@ pub(crate) fn write_line(l: &Line<'_>, out: &mut Vec<u8>) {
     if let Some(v) = l.tokenizer_completion_tokens {
         w.int(b",\"tokenizer_completion_tokens\":", v);
     }
+    write_reply_fields(w, l);
     w.int(b",\"content_len\":", l.content_len);
     w.bool(b",\"warmup\":", l.warmup);
     if let Some(b) = l.in_window {
@@ -230,6 +282,42 @@ pub(crate) fn write_line(l: &Line<'_>, out: &mut Vec<u8>) {
         w.str(b",\"err_body\":", b);
     }
     w.out.extend_from_slice(b"}\n");
+}
+
+/// The optional figures of reasoning, tool calls, the cache and the finish (apart: a plain
+/// reply has none of them).
+#[inline]
+fn write_reply_fields(w: &mut Fields<'_>, l: &Line<'_>) {
+    let ints = [
+        (&b",\"ttft_content_us\":"[..], l.ttft_content_us),
+        (b",\"reasoning_us\":", l.reasoning_us),
+        (b",\"reasoning_tokens\":", l.reasoning_tokens),
+    ];
+    for (key, v) in ints {
+        if let Some(v) = v {
+            w.int(key, v);
+        }
+    }
+    if let Some(s) = &l.reasoning_source {
+        w.str(b",\"reasoning_source\":", s);
+    }
+    let ints = [
+        (&b",\"reasoning_len\":"[..], l.reasoning_len),
+        (b",\"tool_calls\":", l.tool_calls.map(u64::from)),
+        (b",\"tool_arg_bytes\":", l.tool_arg_bytes),
+        (b",\"tool_args_invalid\":", l.tool_args_invalid.map(u64::from)),
+        (b",\"cached_prompt_tokens\":", l.cached_prompt_tokens),
+        (b",\"cache_write_tokens\":", l.cache_write_tokens),
+        (b",\"raw_input_tokens\":", l.raw_input_tokens),
+    ];
+    for (key, v) in ints {
+        if let Some(v) = v {
+            w.int(key, v);
+        }
+    }
+    if let Some(s) = &l.finish_reason {
+        w.str(b",\"finish_reason\":", s);
+    }
 }
 
 /// The members of one JSON object being written; each is given its key with the punctuation
@@ -331,6 +419,18 @@ mod tests {
             token_source: Some("none".into()),
             tokenizer_prompt_tokens: None,
             tokenizer_completion_tokens: None,
+            ttft_content_us: None,
+            reasoning_us: None,
+            reasoning_tokens: None,
+            reasoning_source: None,
+            reasoning_len: None,
+            tool_calls: None,
+            tool_arg_bytes: None,
+            tool_args_invalid: None,
+            cached_prompt_tokens: None,
+            cache_write_tokens: None,
+            raw_input_tokens: None,
+            finish_reason: None,
             content_len: 0,
             warmup: false,
             in_window: Some(true),
@@ -388,6 +488,27 @@ mod tests {
             tokenizer_completion_tokens: Some(0),
             ..line()
         });
+        // A reasoning, tool-calling, cached reply: every optional figure, and some alone.
+        let full = Line {
+            ttft_content_us: Some(90_000),
+            reasoning_us: Some(80_000),
+            reasoning_tokens: Some(12),
+            reasoning_source: Some("usage".into()),
+            reasoning_len: Some(300),
+            tool_calls: Some(2),
+            tool_arg_bytes: Some(41),
+            tool_args_invalid: Some(0),
+            cached_prompt_tokens: Some(1024),
+            cache_write_tokens: Some(0),
+            raw_input_tokens: Some(17),
+            finish_reason: Some("tool_calls".into()),
+            ..line()
+        };
+        variants.push(full.clone());
+        variants.push(Line { reasoning_us: None, tool_calls: None, raw_input_tokens: None, ..full.clone() });
+        variants.push(Line { cached_prompt_tokens: Some(0), finish_reason: Some("length".into()), ..line() });
+        let text = serde_json::to_string(&full).unwrap();
+        assert_eq!(serde_json::from_str::<Line>(&text).unwrap(), full);
         for rate in [50.0, 0.1, 1e21, f64::NAN] {
             variants.push(Line { rate: Some(rate), ..line() });
         }

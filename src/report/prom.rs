@@ -190,6 +190,10 @@ fn metric_help(m: Metric) -> &'static str {
         Metric::SendLag => "Actual send minus intended start (open loop).",
         Metric::Ttfb => "Intended start to the first response byte.",
         Metric::Ttft => "Intended start to the first content-bearing event of a stream (streams only).",
+        Metric::TtftContent => {
+            "Intended start to the first answer event of a stream that reasoned (text or a tool call)."
+        }
+        Metric::ReasoningTime => "First to last reasoning event of a stream (streams with reasoning only).",
         Metric::Itl => "Gaps between consecutive content events.",
         Metric::Tpot => "Per request: (last - first content time) / (tokens - 1).",
         Metric::Connect => "TCP connect time of a new connection.",

@@ -53,6 +53,31 @@ fn outcome(l: &Line) -> Result<Outcome, String> {
         None => None,
     };
     o.prompt_tokens = need(l.prompt_tokens, "prompt_tokens")?;
+    o.first_content = l.ttft_content_us.map(at);
+    if let (Some(f), Some(r)) = (l.ttft_content_us.or(l.ttft_us), l.reasoning_us) {
+        // The lines keep the span of the reasoning, not its start: it is put to end where the
+        // answer starts (the reasoning-time histogram is exact; nothing reads its start).
+        o.first_reasoning = Some(at(f.saturating_sub(r)));
+        o.last_reasoning = Some(at(f));
+    }
+    o.reasoning_tokens = l.reasoning_tokens;
+    o.content_chars = l.content_len;
+    o.reasoning_chars = l.reasoning_len.unwrap_or(0);
+    o.reasoning_source = match l.reasoning_source.as_deref() {
+        Some("usage") => TokenSource::Usage,
+        Some("counted") => TokenSource::Counted,
+        _ => TokenSource::None,
+    };
+    if let Some(calls) = l.tool_calls {
+        o.tools = crate::metrics::reply::ToolTally {
+            calls,
+            arg_bytes: l.tool_arg_bytes.unwrap_or(0),
+            invalid: l.tool_args_invalid.unwrap_or(0),
+        };
+    }
+    (o.cached_prompt_tokens, o.cache_write_tokens) = (l.cached_prompt_tokens, l.cache_write_tokens);
+    o.raw_input_tokens = l.raw_input_tokens;
+    o.finish = l.finish_reason.as_deref().and_then(crate::metrics::reply::Finish::from_name);
     o.completion_tokens = l.completion_tokens;
     o.tokenizer = match (l.tokenizer_prompt_tokens, l.tokenizer_completion_tokens) {
         (Some(prompt), Some(completion)) => Some(crate::metrics::TokenizerCounts { prompt, completion }),

@@ -22,11 +22,11 @@ pub(crate) struct RunInfo {
 
 /// Bumped on any change of the layout (docs/metrics.md lists them; docs/summary.schema.json
 /// describes the current one).
-pub(crate) const SCHEMA_VERSION: u32 = 5;
+pub(crate) const SCHEMA_VERSION: u32 = 6;
 
 /// The versions this llmload reads. Version 2 has the same fields as 3 (only the order of a
 /// figures object differs: the counters all come before the rates now).
-pub(crate) const READS: [u32; 4] = [2, 3, 4, 5];
+pub(crate) const READS: [u32; 5] = [2, 3, 4, 5, 6];
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -83,6 +83,10 @@ pub struct Figures {
     pub tokenizer_prompt_disagreement: f64,
     #[serde(default)]
     pub tokenizer_completion_disagreement: f64,
+    /// Token-weighted prompt cache hit ratio (`Counters::cache_hit_ratio`): null when no
+    /// response reported the cache.
+    #[serde(default)]
+    pub cache_hit_ratio: Option<f64>,
     /// Percentiles per metric (µs).
     pub us: BTreeMap<String, Percentiles>,
     /// Every non-empty histogram (µs), HdrHistogram V2 DEFLATE base64, for exact
@@ -120,6 +124,7 @@ impl Figures {
             output_tokens_per_s: per_second(s.served_tokens, secs),
             tokenizer_prompt_disagreement: compared(s.tokenizer_prompt_mismatch),
             tokenizer_completion_disagreement: compared(s.tokenizer_completion_mismatch),
+            cache_hit_ratio: s.cache_hit_ratio(),
             us: Metric::ALL
                 .iter()
                 .map(|m| (m.name().to_string(), Percentiles::of(s.hists.get(*m))))
@@ -272,7 +277,11 @@ fn stage_summary(r: &StageResult, names: &[String], info: &RunInfo, fixed_connec
         connecting_peak: r.connecting_peak.clone(),
         generator_findings: super::health::stage_findings(r, fixed_connections),
         tokenizer: info.tokenizer.clone(),
-        target_findings: super::health::target_findings(r),
+        target_findings: {
+            let mut f = super::health::target_findings(r);
+            f.extend(super::health::reasoning_findings(r, names));
+            f
+        },
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
         all: Figures::of(&r.all, secs),
     }

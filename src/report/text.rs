@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use hdrhistogram::Histogram;
 
-use super::health::{stage_findings, target_findings};
+use super::health::{reasoning_findings, stage_findings, target_findings};
 use super::view::RunView;
 use crate::engine::StageResult;
 use crate::metrics::{ErrorKind, Metric, Stats};
@@ -140,6 +140,7 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
             of(s.tokenizer_completion_mismatch)
         )?;
     }
+    reply_lines(w, s)?;
     if !s.status.is_empty() {
         let codes: Vec<String> = s.status.iter().map(|(c, n)| format!("{c}={n}")).collect();
         writeln!(w, "    status     {}", codes.join(" "))?;
@@ -159,6 +160,43 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
                 writeln!(w, "    hint       {}: {hint}", k.name())?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Reasoning, tool calls and the prompt cache, when the replies had any.
+fn reply_lines(w: &mut impl Write, s: &Stats) -> io::Result<()> {
+    let h = |m| s.hists.get(m);
+    if s.reasoning_requests > 0 || s.reasoning_only > 0 {
+        writeln!(
+            w,
+            "    reasoning  {} requests, {} tokens{}; reasoning time p50 {}  p99 {}; ttft_content p50 {}  p99 {}",
+            s.reasoning_requests,
+            s.reasoning_tokens,
+            if s.reasoning_counted > 0 { format!(" ({} counted from events)", s.reasoning_counted) } else { String::new() },
+            pct(h(Metric::ReasoningTime), 0.5),
+            pct(h(Metric::ReasoningTime), 0.99),
+            pct(h(Metric::TtftContent), 0.5),
+            pct(h(Metric::TtftContent), 0.99)
+        )?;
+    }
+    if s.tool_calls > 0 {
+        writeln!(
+            w,
+            "    tools      {} calls in {} requests, {} argument bytes, {} invalid JSON arguments",
+            s.tool_calls, s.tool_call_requests, s.tool_arg_bytes, s.tool_args_invalid
+        )?;
+    }
+    if let Some(ratio) = s.cache_hit_ratio() {
+        writeln!(
+            w,
+            "    cache      hit ratio {:.1}% ({} of {} prompt tokens cached, {} written) over {} requests",
+            ratio * 100.0,
+            s.cached_prompt_tokens,
+            s.cache_prompt_tokens,
+            s.cache_write_tokens,
+            s.cache_reported
+        )?;
     }
     Ok(())
 }
@@ -219,7 +257,7 @@ pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
             }
         }
         block(w, "ALL", &r.all, secs)?;
-        for finding in target_findings(r) {
+        for finding in target_findings(r).into_iter().chain(reasoning_findings(r, &run.scenarios)) {
             writeln!(w, "  ! {finding}")?;
         }
     }
