@@ -52,6 +52,9 @@ pub(super) struct MockArgs {
     /// Output length in tokens for every model, e.g. `64`, `uniform:16..256`.
     #[arg(long)]
     output_tokens: Option<String>,
+    /// Reasoning tokens before every answer, for every model (a count or distribution).
+    #[arg(long, value_name = "N")]
+    reasoning_tokens: Option<String>,
     /// Tokens per streamed content event for every model.
     #[arg(long)]
     tokens_per_event: Option<u32>,
@@ -112,6 +115,9 @@ impl MockArgs {
             }
             if let Some(v) = &self.output_tokens {
                 m.output_tokens = v.clone();
+            }
+            if self.reasoning_tokens.is_some() {
+                m.reasoning_tokens = self.reasoning_tokens.clone();
             }
             if let Some(v) = self.tokens_per_event {
                 m.tokens_per_event = v;

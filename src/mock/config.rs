@@ -113,6 +113,10 @@ pub(crate) struct ModelConfig {
     /// Embedding length when the request does not ask for `dimensions`.
     #[serde(default = "default_dims")]
     pub embedding_dimensions: u32,
+    /// Reasoning tokens before each answer (a count or distribution, as `output_tokens`);
+    /// none by default. Anthropic sends them only when the request enables thinking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<String>,
     /// Faults drawn per request by rate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRule>,
@@ -168,6 +172,7 @@ fn default_models() -> Vec<ModelConfig> {
             output_tokens: default_output_tokens(),
             tokens_per_event: 1,
             embedding_dimensions: default_dims(),
+            reasoning_tokens: None,
             faults: Vec::new(),
         })
         .collect()
@@ -188,6 +193,7 @@ pub(crate) struct Model {
     pub output_tokens: Dist,
     pub tokens_per_event: u32,
     pub embedding_dimensions: u32,
+    pub reasoning_tokens: Option<Dist>,
     pub faults: Vec<(f64, FaultPlan)>,
 }
 
@@ -281,6 +287,12 @@ impl MockConfig {
             }
             let output_tokens = Dist::parse(&m.output_tokens, Unit::Count)
                 .map_err(|e| format!("{}: {e}", at("output_tokens")))?;
+            let reasoning_tokens = match &m.reasoning_tokens {
+                None => None,
+                Some(v) => Some(
+                    Dist::parse(v, Unit::Count).map_err(|e| format!("{}: {e}", at("reasoning_tokens")))?,
+                ),
+            };
             let mut faults = Vec::new();
             for (j, rule) in m.faults.iter().enumerate() {
                 if !(0.0..=1.0).contains(&rule.rate) {
@@ -301,6 +313,7 @@ impl MockConfig {
                 output_tokens,
                 tokens_per_event: m.tokens_per_event,
                 embedding_dimensions: m.embedding_dimensions,
+                reasoning_tokens,
                 faults,
             });
         }

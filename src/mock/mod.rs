@@ -6,6 +6,7 @@
 //! `routes` → `handlers` (shared checks) → `openai` / `responses` / `anthropic` (bodies and
 //! stream events) → `pacing` (deadline-paced stream sender); `metrics` for `/metrics`.
 
+pub(crate) mod agentic;
 pub(crate) mod anthropic;
 pub(crate) mod config;
 pub(crate) mod conn;
@@ -25,6 +26,7 @@ pub(crate) mod responses;
 pub(crate) mod routes;
 pub(crate) mod scan;
 pub(crate) mod text;
+pub(crate) mod tools;
 
 use std::cell::{Cell, RefCell};
 use std::io;

@@ -61,6 +61,9 @@ pub(crate) enum Content<'a> {
 /// (images, documents) are charged a fixed amount.
 #[derive(Deserialize, Debug)]
 pub(crate) struct Part<'a> {
+    /// `text`, `image`, `tool_result`, …
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
 }
@@ -103,21 +106,41 @@ fn chars_of(content: &Option<Content<'_>>) -> usize {
     content.as_ref().map_or(0, Content::chars)
 }
 
+/// Who spoke last, which decides whether a request offering tools gets a tool call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum LastTurn {
+    /// A user message (not a tool result).
+    User,
+    /// An OpenAI `tool` message, or an Anthropic user message with a `tool_result` block.
+    ToolResult,
+    /// Anything else (assistant, system, no messages).
+    #[default]
+    Other,
+}
+
 /// A `messages` array as the mock uses it, summarised while it is read (no list is kept):
-/// the token estimate of every message and the last user message's content.
+/// the token estimate of every message, the last user message's content, the last turn.
 #[derive(Debug, Default)]
 pub(crate) struct Messages<'a> {
     /// Σ `text::message_tokens` over the messages.
     pub tokens: u64,
     /// The content of the last message whose role is `user` (`None` when it has none).
     pub last_user: Option<Content<'a>>,
+    pub last: LastTurn,
 }
 
 impl<'a> Messages<'a> {
     /// Counts one message in.
-    pub(crate) fn push(&mut self, user: bool, content: Option<Content<'a>>) {
+    pub(crate) fn push(&mut self, role: &[u8], content: Option<Content<'a>>) {
         self.tokens += message_tokens(chars_of(&content));
-        if user {
+        let tool_result = |c: &Option<Content<'_>>| matches!(c, Some(Content::Parts(ps)) if ps.iter().any(|p| p.kind.as_deref() == Some("tool_result")));
+        self.last = match role {
+            b"tool" => LastTurn::ToolResult,
+            b"user" if tool_result(&content) => LastTurn::ToolResult,
+            b"user" => LastTurn::User,
+            _ => LastTurn::Other,
+        };
+        if role == b"user" {
             self.last_user = content;
         }
     }
@@ -139,7 +162,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Messages<'a>, A::Error> {
                 let mut messages = Messages::default();
                 while let Some(m) = seq.next_element::<Message<'a>>()? {
-                    messages.push(m.role == "user", m.content);
+                    messages.push(m.role.as_bytes(), m.content);
                 }
                 Ok(messages)
             }
@@ -176,6 +199,9 @@ pub(crate) struct ChatRequest<'a> {
     pub ignore_eos: Option<bool>,
     #[serde(default)]
     pub n: Option<u64>,
+    /// Tool definitions (`{type: function, function: {name, parameters}}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
 }
 
 impl ChatRequest<'_> {
@@ -346,6 +372,28 @@ pub(crate) struct MessagesRequest<'a> {
     pub max_tokens: Option<u64>,
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Tool definitions (`{name, description, input_schema}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    /// Extended thinking: `{type: enabled, budget_tokens}` turns thinking blocks on.
+    #[serde(default)]
+    pub thinking: Option<Thinking>,
+}
+
+/// Anthropic `thinking`.
+#[derive(Deserialize, Debug)]
+pub(crate) struct Thinking {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub budget_tokens: Option<u64>,
+}
+
+impl Thinking {
+    /// The thinking budget when enabled (no budget: unbounded).
+    pub(crate) fn budget(&self) -> Option<u64> {
+        (self.kind == "enabled").then(|| self.budget_tokens.unwrap_or(u64::MAX))
+    }
 }
 
 impl MessagesRequest<'_> {
@@ -388,6 +436,29 @@ mod tests {
         let r: MessagesRequest = parse(body).unwrap();
         assert_eq!(r.input_tokens(), 3 + 1 + 3 + 2 + 3);
         assert_eq!(r.max_tokens, Some(9));
+        assert_eq!(r.messages.last, LastTurn::User);
+    }
+
+    #[test]
+    fn the_last_turn_tells_a_tool_result() {
+        let r: ChatRequest = parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"},
+            {"role":"assistant","content":null},{"role":"tool","tool_call_id":"c","content":"42"}],
+            "tools":[{"type":"function","function":{"name":"f"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages.last, LastTurn::ToolResult);
+        assert_eq!(r.tools.map(|t| t.len()), Some(1));
+        let r: MessagesRequest = parse(br#"{"model":"c","max_tokens":9,"thinking":{"type":"enabled","budget_tokens":1024},
+            "messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"42"}]}]}"#)
+        .unwrap();
+        assert_eq!(r.messages.last, LastTurn::ToolResult);
+        assert_eq!(r.thinking.and_then(|t| t.budget()), Some(1024));
+        let r: ChatRequest = parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages.last, LastTurn::Other);
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
-    ctx.core.counters().tokens(gen.tokens);
+    ctx.core.counters().generation(&gen);
     let text = gen.text();
     let output = json!([message_item(&item_id, final_status(&gen), Some(&text))]);
     let body = response_object(&id, &req.model, created, final_status(&gen), output, Some(&gen));

@@ -1,0 +1,210 @@
+//! The mock's reasoning and tool-call shapes over loopback, checked event by event: OpenAI
+//! chat `reasoning_content` deltas and `tool_calls` deltas, Anthropic thinking and tool_use
+//! blocks, the usage counts, and the `/metrics` ground truth that matches them.
+
+mod common;
+
+use serde_json::{json, Value};
+
+use common::{post, roundtrip, Mock};
+
+const FAST: [(&str, &str); 2] = [("x-mock-ttft-ms", "0"), ("x-mock-itl-ms", "0")];
+
+/// The JSON `data:` payloads of an SSE body (`[DONE]` left out).
+fn events(body: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(body)
+        .split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).expect("event JSON"))
+        .collect()
+}
+
+fn call(mock: &Mock, path: &str, extra: &[(&str, &str)], body: &Value) -> (u16, Vec<u8>) {
+    let mut headers = FAST.to_vec();
+    headers.extend_from_slice(extra);
+    if path.ends_with("messages") {
+        headers.push(("anthropic-version", "2023-06-01"));
+    }
+    let r = roundtrip(mock, &post(path, &headers, &body.to_string()));
+    (r.status, r.body)
+}
+
+fn metric(mock: &Mock, name: &str) -> u64 {
+    let r = roundtrip(mock, b"GET /metrics HTTP/1.1\r\nhost: t\r\n\r\n");
+    let text = String::from_utf8(r.body).unwrap();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "required": ["city", "unit"],
+        "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}}}}})
+}
+
+#[test]
+fn chat_streams_reasoning_before_content_and_counts_it() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let body = json!({"model": "mock-gpt", "stream": true, "stream_options": {"include_usage": true},
+                      "messages": [{"role": "user", "content": "hi"}]});
+    let (status, raw) = call(
+        &mock,
+        "/v1/chat/completions",
+        &[("x-mock-reasoning-tokens", "4"), ("x-mock-output-tokens", "3")],
+        &body,
+    );
+    assert_eq!(status, 200);
+    let ev = events(&raw);
+    let deltas: Vec<&Value> = ev.iter().filter_map(|e| e["choices"].get(0).map(|c| &c["delta"])).collect();
+    assert_eq!(deltas[0], &json!({"role": "assistant", "content": ""}));
+    let reasoning: Vec<&str> = deltas.iter().filter_map(|d| d["reasoning_content"].as_str()).collect();
+    let content: Vec<&str> = deltas[1..].iter().filter_map(|d| d["content"].as_str()).collect();
+    assert_eq!((reasoning.len(), content.len()), (4, 3));
+    // Every reasoning delta comes before the first content delta.
+    let last_reasoning = deltas.iter().rposition(|d| d.get("reasoning_content").is_some()).unwrap();
+    let first_content = deltas.iter().skip(1).position(|d| d.get("content").is_some()).unwrap() + 1;
+    assert!(last_reasoning < first_content);
+    let usage = &ev.last().unwrap()["usage"];
+    assert_eq!(usage["completion_tokens"], 7);
+    assert_eq!(usage["completion_tokens_details"]["reasoning_tokens"], 4);
+    assert_eq!(ev[ev.len() - 2]["choices"][0]["finish_reason"], "stop");
+    assert_eq!(metric(&mock, "llmload_mock_reasoning_tokens_emitted_total"), 4);
+    assert_eq!(metric(&mock, "llmload_mock_tokens_emitted_total"), 7);
+}
+
+#[test]
+fn reasoning_that_eats_the_budget_leaves_no_answer() {
+    let mock = Mock::start(&["--cores", "1", "--reasoning-tokens", "50"]);
+    let body =
+        json!({"model": "mock-gpt", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    let (status, raw) = call(&mock, "/v1/chat/completions", &[], &body);
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "length");
+    assert_eq!(choice["message"]["content"], Value::Null);
+    assert_eq!(choice["message"]["reasoning_content"].as_str().unwrap().split(' ').count(), 10);
+    assert_eq!(v["usage"]["completion_tokens"], 10);
+    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 10);
+}
+
+#[test]
+fn chat_tool_calls_stream_in_fragments_and_then_a_tool_result_gets_an_answer() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let body = json!({"model": "mock-gpt", "stream": true, "tools": [weather_tool()],
+                      "messages": [{"role": "user", "content": "weather?"}]});
+    let (_, raw) = call(&mock, "/v1/chat/completions", &[], &body);
+    let ev = events(&raw);
+    let mut id = String::new();
+    let mut args = String::new();
+    for e in &ev {
+        for tc in e["choices"][0]["delta"]["tool_calls"].as_array().into_iter().flatten() {
+            assert_eq!(tc["index"], 0);
+            if let Some(i) = tc["id"].as_str() {
+                assert!(id.is_empty(), "the id comes once");
+                id = i.to_string();
+                assert_eq!(tc["type"], "function");
+                assert_eq!(tc["function"]["name"], "get_weather");
+            }
+            args.push_str(tc["function"]["arguments"].as_str().unwrap());
+        }
+    }
+    assert!(id.starts_with("call_"), "{id}");
+    assert_eq!(serde_json::from_str::<Value>(&args).unwrap(), json!({"city": "mock", "unit": "c"}));
+    assert_eq!(ev.last().unwrap()["choices"][0]["finish_reason"], "tool_calls");
+    assert!(ev.iter().all(|e| e["choices"][0]["delta"].get("content").is_none_or(|c| c == "")));
+
+    // Non-streaming, two calls asked for.
+    let mut body = body;
+    body["stream"] = json!(false);
+    let (_, raw) = call(&mock, "/v1/chat/completions", &[("x-mock-tool-calls", "2")], &body);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    let msg = &v["choices"][0]["message"];
+    assert_eq!(msg["content"], Value::Null);
+    let calls = msg["tool_calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_ne!(calls[0]["id"], calls[1]["id"]);
+    assert_eq!(calls[1]["function"]["arguments"], r#"{"city":"mock","unit":"c"}"#);
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    // 26 characters of arguments: 7 fragments (one token each) per call.
+    assert_eq!(v["usage"]["completion_tokens"], 14);
+
+    // The tool result turn: a normal answer.
+    body["messages"] = json!([{"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": null, "tool_calls": calls},
+        {"role": "tool", "tool_call_id": calls[0]["id"], "content": "sunny"}]);
+    let (_, raw) = call(&mock, "/v1/chat/completions", &[("x-mock-output-tokens", "3")], &body);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert!(v["choices"][0]["message"].get("tool_calls").is_none());
+    assert_eq!(metric(&mock, "llmload_mock_tool_calls_emitted_total"), 3);
+}
+
+#[test]
+fn anthropic_thinking_then_text_then_tool_use_blocks() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let tool = json!({"name": "lookup", "input_schema": {"type": "object", "required": ["q"],
+                      "properties": {"q": {"type": "string"}}}});
+    let body = json!({"model": "mock-claude", "max_tokens": 2000, "stream": true,
+                      "thinking": {"type": "enabled", "budget_tokens": 1024},
+                      "tools": [tool], "messages": [{"role": "user", "content": "find it"}]});
+    let (_, raw) = call(&mock, "/v1/messages", &[("x-mock-reasoning-tokens", "3")], &body);
+    let ev = events(&raw);
+    let kinds: Vec<String> = ev
+        .iter()
+        .map(|e| {
+            let t = e["type"].as_str().unwrap();
+            match t {
+                "content_block_start" => format!("start:{}", e["content_block"]["type"].as_str().unwrap()),
+                "content_block_delta" => e["delta"]["type"].as_str().unwrap().to_string(),
+                _ => t.to_string(),
+            }
+        })
+        .collect();
+    let frags = r#"{"q":"mock"}"#.len().div_ceil(4);
+    let mut want = vec!["message_start", "start:thinking", "ping"];
+    want.extend(["thinking_delta"; 3]);
+    want.extend(["signature_delta", "content_block_stop", "start:tool_use"]);
+    want.extend(std::iter::repeat_n("input_json_delta", frags));
+    want.extend(["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(kinds, want);
+    assert_eq!(ev[1]["content_block"], json!({"type": "thinking", "thinking": "", "signature": ""}));
+    let tool_start = ev.iter().find(|e| e["content_block"]["type"] == "tool_use").unwrap();
+    assert_eq!(tool_start["index"], 1);
+    assert!(tool_start["content_block"]["id"].as_str().unwrap().starts_with("toolu_"));
+    assert_eq!(tool_start["content_block"]["input"], json!({}));
+    let delta = ev.iter().rev().find(|e| e["type"] == "message_delta").unwrap();
+    assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+    assert_eq!(delta["usage"]["output_tokens"], 3 + frags as u64);
+
+    // Without thinking enabled the header is ignored; without tools, a text answer.
+    let plain = json!({"model": "mock-claude", "max_tokens": 100,
+                       "messages": [{"role": "user", "content": "hi"}]});
+    let (_, raw) = call(
+        &mock,
+        "/v1/messages",
+        &[("x-mock-reasoning-tokens", "3"), ("x-mock-output-tokens", "2")],
+        &plain,
+    );
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["content"].as_array().unwrap().len(), 1);
+    assert_eq!(v["usage"]["output_tokens"], 2);
+
+    // Non-streaming with thinking: [thinking, text].
+    let mut thinking = plain;
+    thinking["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+    let (_, raw) = call(
+        &mock,
+        "/v1/messages",
+        &[("x-mock-reasoning-tokens", "3"), ("x-mock-output-tokens", "2")],
+        &thinking,
+    );
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["content"][0]["type"], "thinking");
+    assert!(v["content"][0]["signature"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(v["content"][0]["thinking"].as_str().unwrap().split(' ').count(), 3);
+    assert_eq!(v["content"][1]["type"], "text");
+    assert_eq!(v["usage"]["output_tokens"], 5);
+    assert_eq!(v["stop_reason"], "end_turn");
+}
