@@ -208,3 +208,93 @@ fn anthropic_thinking_then_text_then_tool_use_blocks() {
     assert_eq!(v["usage"]["output_tokens"], 5);
     assert_eq!(v["stop_reason"], "end_turn");
 }
+
+#[test]
+fn the_prefix_cache_reports_shared_prefixes_as_each_provider_does() {
+    // 1000 blocks of 4 tokens (16 characters); TTFT is prefill time per uncached token.
+    let mock = Mock::start(&[
+        "--cores",
+        "2",
+        "--prefix-cache",
+        "1000",
+        "--prefix-cache-block",
+        "4",
+        "--ttft",
+        "prefill:0ms+1ms",
+    ]);
+    let system = "You are a careful assistant. ".repeat(20);
+    let chat = |user: &str| {
+        json!({"model": "mock-gpt", "max_tokens": 2,
+               "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}]})
+    };
+    let ask = |body: &Value, headers: &[(&str, &str)]| -> Value {
+        let (status, raw) = call(&mock, "/v1/chat/completions", headers, body);
+        assert_eq!(status, 200);
+        serde_json::from_slice(&raw).unwrap()
+    };
+    let first = ask(&chat("first question"), &[]);
+    assert_eq!(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    let second = ask(&chat("second question"), &[]);
+    let cached = second["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap();
+    // The shared system prompt (580 characters after the role marker) is cached, whole blocks only.
+    let shared = "\n<|system|>".len() + system.len() + "\n<|user|>".len();
+    assert_eq!(cached, (shared / 16) as u64 * 4, "{second}");
+    assert!(cached < second["usage"]["prompt_tokens"].as_u64().unwrap());
+
+    // Responses: input_tokens_details.cached_tokens.
+    let resp = json!({"model": "mock-gpt", "max_output_tokens": 2, "instructions": system, "input": "hello"});
+    let (_, raw) = call(&mock, "/v1/responses", &[], &resp);
+    let (_, raw2) = call(&mock, "/v1/responses", &[], &resp);
+    let (a, b): (Value, Value) =
+        (serde_json::from_slice(&raw).unwrap(), serde_json::from_slice(&raw2).unwrap());
+    assert_eq!(a["usage"]["input_tokens_details"]["cached_tokens"], 0);
+    assert!(b["usage"]["input_tokens_details"]["cached_tokens"].as_u64().unwrap() > 0);
+
+    // Anthropic: only with cache_control; read + creation + input = the whole prompt.
+    let msg = |cc: bool| {
+        let mut sys = json!({"type": "text", "text": system});
+        if cc {
+            sys["cache_control"] = json!({"type": "ephemeral"});
+        }
+        json!({"model": "mock-claude", "max_tokens": 2, "system": [sys],
+               "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let (_, raw) = call(&mock, "/v1/messages", &[], &msg(false));
+    let plain: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(plain["usage"]["cache_creation_input_tokens"], 0);
+    let total = plain["usage"]["input_tokens"].as_u64().unwrap();
+    let (_, raw) = call(&mock, "/v1/messages", &[], &msg(true));
+    let write: Value = serde_json::from_slice(&raw).unwrap();
+    let u = &write["usage"];
+    assert!(u["cache_creation_input_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(u["cache_read_input_tokens"], 0);
+    let (_, raw) = call(&mock, "/v1/messages", &[], &msg(true));
+    let read: Value = serde_json::from_slice(&raw).unwrap();
+    let r = &read["usage"];
+    assert_eq!(r["cache_read_input_tokens"], u["cache_creation_input_tokens"]);
+    assert_eq!(r["cache_creation_input_tokens"], 0);
+    let sum = |u: &Value| {
+        ["input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"]
+            .iter()
+            .map(|k| u[k].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    // Estimated prompt sizes differ only by the cache_control key, which is not text.
+    assert_eq!(sum(u), total);
+    assert_eq!(sum(r), total);
+    let reported = cached
+        + b["usage"]["input_tokens_details"]["cached_tokens"].as_u64().unwrap()
+        + r["cache_read_input_tokens"].as_u64().unwrap();
+    assert_eq!(metric(&mock, "llmload_mock_cached_prompt_tokens_total"), reported);
+}
+
+#[test]
+fn without_the_flag_nothing_is_cached() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let body = json!({"model": "mock-gpt", "max_tokens": 2, "messages": [{"role": "user", "content": "same again"}]});
+    for _ in 0..2 {
+        let (_, raw) = call(&mock, "/v1/chat/completions", &[], &body);
+        let v: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
+    }
+}

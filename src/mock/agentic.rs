@@ -76,6 +76,7 @@ mod tests {
             reasoning: 0,
             calls: Vec::new(),
             cached_tokens: 0,
+            cache_written_tokens: 0,
             hit_cap,
             prompt_tokens: 10,
             ttft: Duration::ZERO,

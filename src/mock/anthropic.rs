@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::kit::{emit, Call, Generation, Limits, Render, Reply};
 use super::request::MessagesRequest;
-use super::{agentic, counted};
+use super::{agentic, cache, counted};
 use crate::wire::api_error::{write_stream_error, Family};
 
 /// The signature every mock thinking block carries (base64, as real ones are).
@@ -23,9 +23,12 @@ fn stop_reason(gen: &Generation) -> &'static str {
     }
 }
 
+/// Anthropic's usage: `input_tokens` counts only what was neither read from nor written to
+/// the cache (the three add up to the prompt).
 fn usage(gen: &Generation, output_tokens: u64) -> serde_json::Value {
-    json!({"input_tokens": gen.prompt_tokens, "cache_creation_input_tokens": 0,
-           "cache_read_input_tokens": 0, "output_tokens": output_tokens})
+    let input = gen.prompt_tokens - gen.cached_tokens - gen.cache_written_tokens;
+    json!({"input_tokens": input, "cache_creation_input_tokens": gen.cache_written_tokens,
+           "cache_read_input_tokens": gen.cached_tokens, "output_tokens": output_tokens})
 }
 
 /// `POST /messages`.
@@ -50,6 +53,7 @@ pub(crate) fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     if let Some(tools) = &req.tools {
         agentic::add_calls(&mut gen, ctx.head, tools, req.messages.last, "toolu_", &ctx.request_id[4..]);
     }
+    cache::apply(ctx, model, &mut gen, body);
     let id = format!("msg_{}", &ctx.request_id[4..]);
     if req.stream.unwrap_or(false) {
         let stream = MessagesStream {

@@ -63,9 +63,27 @@ pub(crate) struct MockConfig {
     /// same per-message overhead), instead of chars / 4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
+    /// A prefix cache of this many blocks (off when absent); see `cache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheConfig>,
     /// Served models; the defaults are mock-gpt, mock-claude and mock-embed.
     #[serde(default = "default_models")]
     pub models: Vec<ModelConfig>,
+}
+
+/// The prefix cache's size.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrefixCacheConfig {
+    /// Blocks kept (least recently used evicted first).
+    pub blocks: usize,
+    /// Tokens per block (4 characters each, the estimate's unit).
+    #[serde(default = "default_block_tokens")]
+    pub block_tokens: u64,
+}
+
+pub(crate) fn default_block_tokens() -> u64 {
+    16
 }
 
 /// When non-streaming replies go out.
@@ -216,6 +234,8 @@ pub(crate) struct Settings {
     pub max_concurrency: Option<usize>,
     /// Counts prompt tokens (`None`: the chars / 4 estimate).
     pub tokenizer: Option<Tokenizer>,
+    /// Prefix cache (blocks, tokens per block).
+    pub prefix_cache: Option<(usize, u64)>,
 }
 
 impl MockConfig {
@@ -264,6 +284,14 @@ impl MockConfig {
                 }
                 e
             })?),
+        };
+        let prefix_cache = match &self.prefix_cache {
+            None => None,
+            Some(c) if c.blocks == 0 => return Err("prefix_cache.blocks: must be at least 1".into()),
+            Some(c) if c.block_tokens == 0 || c.block_tokens > 1 << 20 => {
+                return Err("prefix_cache.block_tokens: must be 1..=1048576".into())
+            }
+            Some(c) => Some((c.blocks, c.block_tokens)),
         };
         let mut models = Vec::with_capacity(self.models.len());
         for (i, m) in self.models.iter().enumerate() {
@@ -340,6 +368,7 @@ impl MockConfig {
             max_concurrency: self.max_concurrency,
             models,
             tokenizer,
+            prefix_cache,
         })
     }
 }

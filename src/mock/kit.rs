@@ -82,6 +82,8 @@ pub(crate) struct Generation {
     pub calls: Vec<ToolCall>,
     /// Prompt tokens served from the prefix cache (0 without one).
     pub cached_tokens: u64,
+    /// Prompt tokens this request stored in the prefix cache (Anthropic reports them).
+    pub cache_written_tokens: u64,
     /// True when the request's cap cut the output (finish reason `length` / `max_tokens`).
     pub hit_cap: bool,
     pub prompt_tokens: u64,
@@ -310,6 +312,7 @@ impl<'a> Call<'a> {
             reasoning: 0,
             calls: Vec::new(),
             cached_tokens: 0,
+            cache_written_tokens: 0,
             hit_cap: wanted >= cap,
             prompt_tokens,
             ttft: Duration::from_nanos((ttft_us * 1e3) as u64),

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::json;
 use super::kit::{emit, emit_raw, unix_now, Call, Generation, Limits, Render, Reply};
 use super::request::{ChatRequest, CompletionRequest, EmbeddingRequest};
-use super::{agentic, counted};
+use super::{agentic, cache, counted};
 use crate::wire::api_error::{write_stream_error, Family};
 use crate::wire::encode;
 
@@ -107,6 +107,7 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     if let Some(tools) = &req.tools {
         agentic::add_calls(&mut gen, ctx.head, tools, req.messages.last, "call_", &ctx.request_id[4..]);
     }
+    cache::apply(ctx, model, &mut gen, body);
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         let stream = ChatStream::new(&ctx.request_id[4..], &req.model, unix_now(), include_usage);

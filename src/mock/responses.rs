@@ -4,17 +4,18 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::counted;
 use super::kit::{emit, unix_now, Call, Generation, Limits, Render, Reply};
 use super::request::ResponsesRequest;
+use super::{cache, counted};
 
 const DEFAULT_CAP: u64 = 4096;
 
 fn usage(gen: &Generation) -> Value {
     json!({"input_tokens": gen.prompt_tokens,
-           "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
-           "output_tokens": gen.tokens, "output_tokens_details": {"reasoning_tokens": 0},
-           "total_tokens": gen.prompt_tokens + gen.tokens})
+           "input_tokens_details": {"cached_tokens": gen.cached_tokens, "cache_write_tokens": 0},
+           "output_tokens": gen.completion_tokens(),
+           "output_tokens_details": {"reasoning_tokens": gen.reasoning},
+           "total_tokens": gen.prompt_tokens + gen.completion_tokens()})
 }
 
 /// The message output item, with its text so far.
@@ -66,7 +67,8 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let limits =
         Limits { cap: req.max_output_tokens.unwrap_or(DEFAULT_CAP), min_tokens: None, ignore_eos: false };
     let prompt_tokens = ctx.prompt_tokens(req.prompt_tokens(), |t| Some(counted::responses(t, &req)));
-    let gen = ctx.plan(model, limits, prompt_tokens, &req.last_user_text());
+    let mut gen = ctx.plan(model, limits, prompt_tokens, &req.last_user_text());
+    cache::apply(ctx, model, &mut gen, body);
     let suffix = &ctx.request_id[4..];
     let id = format!("resp_{suffix}");
     let item_id = format!("msg_{suffix}");
