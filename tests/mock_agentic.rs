@@ -298,3 +298,53 @@ fn without_the_flag_nothing_is_cached() {
         assert_eq!(v["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
     }
 }
+
+#[test]
+fn responses_stream_a_reasoning_item_before_the_message() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let body = json!({"model": "mock-gpt", "stream": true, "input": "hi"});
+    let headers = [("x-mock-reasoning-tokens", "2"), ("x-mock-output-tokens", "1")];
+    let (_, raw) = call(&mock, "/v1/responses", &headers, &body);
+    let ev = events(&raw);
+    let kinds: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.reasoning_summary_part.added",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.delta",
+            "response.reasoning_summary_text.done",
+            "response.reasoning_summary_part.done",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added",
+            "response.output_text.delta",
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed",
+        ]
+    );
+    let seq: Vec<u64> = ev.iter().map(|e| e["sequence_number"].as_u64().unwrap()).collect();
+    assert!(seq.windows(2).all(|w| w[1] == w[0] + 1));
+    assert_eq!(ev[2]["item"]["type"], "reasoning");
+    assert!(ev[2]["item"]["id"].as_str().unwrap().starts_with("rs_"));
+    assert_eq!(ev[9]["output_index"], 1);
+    let done = &ev.last().unwrap()["response"];
+    assert_eq!(done["output"][0]["summary"][0]["type"], "summary_text");
+    assert_eq!(done["output"][1]["type"], "message");
+    assert_eq!(done["usage"]["output_tokens"], 3);
+    assert_eq!(done["usage"]["output_tokens_details"]["reasoning_tokens"], 2);
+
+    // Non-streaming, reasoning eating the budget: only the reasoning item, incomplete.
+    let body = json!({"model": "mock-gpt", "max_output_tokens": 4, "input": "hi"});
+    let (_, raw) = call(&mock, "/v1/responses", &[("x-mock-reasoning-tokens", "9")], &body);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["status"], "incomplete");
+    assert_eq!(v["output"].as_array().unwrap().len(), 1);
+    assert_eq!(v["output"][0]["type"], "reasoning");
+    assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 4);
+}

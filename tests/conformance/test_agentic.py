@@ -152,3 +152,53 @@ def test_anthropic_tool_result_gets_an_answer(anth):
         model=CLAUDE_MODEL, max_tokens=100, messages=messages, tools=[LOOKUP], extra_headers=fast(3)
     )
     assert second.stop_reason == "end_turn" and [b.type for b in second.content] == ["text"]
+
+
+def test_responses_reasoning_item_and_events(oai):
+    from openai.types import responses as r
+
+    typed = {
+        "response.reasoning_summary_part.added": r.ResponseReasoningSummaryPartAddedEvent,
+        "response.reasoning_summary_text.delta": r.ResponseReasoningSummaryTextDeltaEvent,
+        "response.reasoning_summary_text.done": r.ResponseReasoningSummaryTextDoneEvent,
+        "response.reasoning_summary_part.done": r.ResponseReasoningSummaryPartDoneEvent,
+    }
+    seen = set()
+    with oai.responses.stream(
+        model=CHAT_MODEL, input="hi", extra_headers={**fast(2), "x-mock-reasoning-tokens": "3"}
+    ) as stream:
+        for event in stream:
+            d = event.to_dict(warnings=False)  # the parsed final response warns on re-serialising
+            cls = typed.get(d["type"]) or helpers._responses_event_types().get(d["type"])
+            assert cls is not None, d["type"]
+            cls.model_validate(d)
+            seen.add(d["type"])
+        final = stream.get_final_response()
+    assert set(typed) <= seen
+    reasoning, message = final.output
+    assert isinstance(reasoning, r.ResponseReasoningItem)
+    assert len(reasoning.summary[0].text.split()) == 3
+    assert message.type == "message" and len(final.output_text.split()) == 2
+    assert final.usage.output_tokens == 5 and final.usage.output_tokens_details.reasoning_tokens == 3
+
+
+def test_cached_tokens_are_typed(mock_factory):
+    m = mock_factory("--prefix-cache", "1000", "--prefix-cache-block", "4")
+    oai = helpers.openai_client(m.url)
+    anth = helpers.anthropic_client(m.url)
+    system = "You are a careful assistant. " * 20
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": "hi"}]
+    oai.chat.completions.create(model=CHAT_MODEL, messages=msgs, extra_headers=fast(1))
+    c = oai.chat.completions.create(model=CHAT_MODEL, messages=msgs, extra_headers=fast(1))
+    assert isinstance(c.usage.prompt_tokens_details.cached_tokens, int)
+    assert 0 < c.usage.prompt_tokens_details.cached_tokens <= c.usage.prompt_tokens
+    sys_blocks = [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}]
+    first = anth.messages.create(
+        model=CLAUDE_MODEL, max_tokens=10, system=sys_blocks, messages=ASK, extra_headers=fast(1)
+    )
+    second = anth.messages.create(
+        model=CLAUDE_MODEL, max_tokens=10, system=sys_blocks, messages=ASK, extra_headers=fast(1)
+    )
+    assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0
+    assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+    assert second.usage.input_tokens == first.usage.input_tokens
