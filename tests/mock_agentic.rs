@@ -348,3 +348,16 @@ fn responses_stream_a_reasoning_item_before_the_message() {
     assert_eq!(v["output"][0]["type"], "reasoning");
     assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 4);
 }
+
+#[test]
+fn bad_header_values_are_refused_by_name() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let body = json!({"model": "mock-gpt", "messages": [{"role": "user", "content": "hi"}]});
+    for (h, v) in [("x-mock-reasoning-tokens", "-1"), ("x-mock-tool-calls", "129")] {
+        let (status, raw) = call(&mock, "/v1/chat/completions", &[(h, v)], &body);
+        assert_eq!(status, 400);
+        let msg =
+            serde_json::from_slice::<Value>(&raw).unwrap()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.starts_with(h), "{msg}");
+    }
+}

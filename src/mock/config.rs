@@ -411,6 +411,14 @@ mod tests {
             c.validate().unwrap_err(),
             r#"tokenizer: "o200k_bas" is not one of o200k_base, cl100k_base; did you mean "o200k_base"?"#
         );
+        let c = MockConfig::from_json(r#"{"models":[{"id":"a","reasoning_tokens":"gamma:1"}]}"#).unwrap();
+        assert!(c.validate().unwrap_err().starts_with("models[0].reasoning_tokens:"));
+        let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"block_tokens":0}}"#).unwrap();
+        assert_eq!(c.validate().unwrap_err(), "prefix_cache.block_tokens: must be 1..=1048576");
+        let e = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"size":3}}"#).unwrap_err();
+        assert!(e.starts_with("prefix_cache") && e.contains("size"), "{e}");
+        let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10}}"#).unwrap();
+        assert_eq!(c.validate().unwrap().prefix_cache, Some((10, 16)));
         let c = MockConfig::from_json(r#"{"tokenizer": "cl100k_base"}"#).unwrap();
         assert_eq!(c.validate().unwrap().tokenizer, Some(Tokenizer::Cl100k));
     }
