@@ -361,3 +361,37 @@ fn bad_header_values_are_refused_by_name() {
         assert!(msg.starts_with(h), "{msg}");
     }
 }
+
+#[test]
+fn responses_function_calls_stream_as_items() {
+    let mock = Mock::start(&["--cores", "1"]);
+    let tool = json!({"type": "function", "name": "lookup", "parameters": {"type": "object",
+                      "required": ["q"], "properties": {"q": {"type": "string"}}}});
+    let body = json!({"model": "mock-gpt", "stream": true, "tools": [tool], "input": "find it"});
+    let (_, raw) = call(&mock, "/v1/responses", &[], &body);
+    let ev = events(&raw);
+    let kinds: Vec<&str> = ev.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    let frags = r#"{"q":"mock"}"#.len().div_ceil(4);
+    let mut want = vec!["response.created", "response.in_progress", "response.output_item.added"];
+    want.extend(std::iter::repeat_n("response.function_call_arguments.delta", frags));
+    want.extend(["response.function_call_arguments.done", "response.output_item.done", "response.completed"]);
+    assert_eq!(kinds, want);
+    let item = &ev[2]["item"];
+    assert_eq!(
+        (item["type"].as_str(), item["name"].as_str(), item["arguments"].as_str()),
+        (Some("function_call"), Some("lookup"), Some(""))
+    );
+    assert!(item["call_id"].as_str().unwrap().starts_with("call_"));
+    let done = &ev.last().unwrap()["response"];
+    assert_eq!(done["output"][0]["arguments"], r#"{"q":"mock"}"#);
+    assert_eq!(done["usage"]["output_tokens"], frags as u64);
+
+    // The function_call_output turn gets a message.
+    let mut body = body;
+    body["stream"] = json!(false);
+    body["input"] = json!([{"role": "user", "content": "find it"}, done["output"][0],
+        {"type": "function_call_output", "call_id": item["call_id"], "output": "42"}]);
+    let (_, raw) = call(&mock, "/v1/responses", &[("x-mock-output-tokens", "2")], &body);
+    let v: Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(v["output"][0]["type"], "message", "{v}");
+}

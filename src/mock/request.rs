@@ -297,6 +297,9 @@ pub(crate) enum ResponseInput<'a> {
 /// One input item; messages carry `role` and `content`.
 #[derive(Deserialize, Debug)]
 pub(crate) struct ResponseItem<'a> {
+    /// `message`, `function_call`, `function_call_output`, … (messages may omit it).
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -316,9 +319,24 @@ pub(crate) struct ResponsesRequest<'a> {
     pub max_output_tokens: Option<u64>,
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Tool definitions (`{type: function, name, parameters}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
 }
 
 impl ResponsesRequest<'_> {
+    /// Who spoke last: a `function_call_output` item is a tool result.
+    pub(crate) fn last_turn(&self) -> LastTurn {
+        match &self.input {
+            ResponseInput::Text(_) => LastTurn::User,
+            ResponseInput::Items(items) => match items.last() {
+                Some(i) if i.kind.as_deref() == Some("function_call_output") => LastTurn::ToolResult,
+                Some(i) if i.role.as_deref() == Some("user") => LastTurn::User,
+                _ => LastTurn::Other,
+            },
+        }
+    }
+
     pub(crate) fn prompt_tokens(&self) -> u64 {
         let instr = self.instructions.as_ref().map(|i| i.chars().count());
         match &self.input {

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::kit::{emit, unix_now, Call, Generation, Limits, Render, Reply};
 use super::request::ResponsesRequest;
+use super::tools::ToolCall;
 use super::{agentic, cache, counted};
 
 const DEFAULT_CAP: u64 = 4096;
@@ -34,6 +35,12 @@ fn reasoning_item(item_id: &str, text: Option<&str>) -> Value {
         None => json!([]),
     };
     json!({"id": item_id, "type": "reasoning", "summary": summary})
+}
+
+/// A function_call output item (`fc_…`, with its `call_…` id).
+fn call_item(call: &ToolCall, arguments: &str, status: &str) -> Value {
+    json!({"id": call.id.replacen("call_", "fc_", 1), "type": "function_call", "status": status,
+           "call_id": call.id, "name": call.name, "arguments": arguments})
 }
 
 /// The whole response object in a given state.
@@ -78,6 +85,9 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let prompt_tokens = ctx.prompt_tokens(req.prompt_tokens(), |t| Some(counted::responses(t, &req)));
     let mut gen = ctx.plan(model, limits, prompt_tokens, &req.last_user_text());
     agentic::add_reasoning(&mut gen, agentic::reasoning_wanted(ctx.core, ctx.head, model), limits.cap);
+    if let Some(tools) = &req.tools {
+        agentic::add_calls(&mut gen, ctx.head, tools, req.last_turn(), "call_", &ctx.request_id[4..]);
+    }
     cache::apply(ctx, model, &mut gen, body);
     let suffix = &ctx.request_id[4..];
     let id = format!("resp_{suffix}");
@@ -105,9 +115,10 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     if gen.reasoning > 0 {
         output.push(reasoning_item(&reasoning_id, Some(&gen.reasoning_text())));
     }
-    if gen.tokens > 0 || gen.reasoning == 0 {
+    if gen.tokens > 0 || (gen.reasoning == 0 && gen.calls.is_empty()) {
         output.push(message_item(&item_id, final_status(&gen), Some(&gen.text())));
     }
+    output.extend(gen.calls.iter().map(|c| call_item(c, &c.arguments, "completed")));
     let output = Value::Array(output);
     let body = response_object(&id, &req.model, created, final_status(&gen), output, Some(&gen));
     ctx.json(&body, delay)
@@ -131,6 +142,7 @@ enum Phase {
     Start,
     Reasoning,
     Message,
+    Calls,
 }
 
 /// Renders a Responses stream.
@@ -202,8 +214,31 @@ impl Render for ResponsesStream {
         self.event(out, "response.in_progress", json!({"response": resp}));
         if gen.reasoning > 0 {
             self.open_reasoning(out);
-        } else {
+        } else if gen.calls.is_empty() {
             self.open_message(out);
+        }
+    }
+
+    /// A call's item opens with its first fragment and closes with its last.
+    fn call_fragment(&mut self, gen: &Generation, call: usize, frag: usize, out: &mut Vec<u8>) {
+        if self.phase == Phase::Reasoning {
+            self.close_reasoning(out);
+        }
+        self.phase = Phase::Calls;
+        let c = &gen.calls[call];
+        let index = self.msg_index + call as u32;
+        let item_id = c.id.replacen("call_", "fc_", 1);
+        if frag == 0 {
+            let item = call_item(c, "", "in_progress");
+            self.event(out, "response.output_item.added", json!({"output_index": index, "item": item}));
+        }
+        let delta = json!({"item_id": item_id, "output_index": index, "delta": c.fragment(frag)});
+        self.event(out, "response.function_call_arguments.delta", delta);
+        if frag + 1 == c.fragments() {
+            let done = json!({"item_id": item_id, "output_index": index, "arguments": c.arguments});
+            self.event(out, "response.function_call_arguments.done", done);
+            let item = call_item(c, &c.arguments, "completed");
+            self.event(out, "response.output_item.done", json!({"output_index": index, "item": item}));
         }
     }
 
@@ -239,6 +274,13 @@ impl Render for ResponsesStream {
                 self.close_reasoning(out);
             }
             output.push(reasoning_item(&self.reasoning_id, Some(&self.reasoning_text)));
+        }
+        if !gen.calls.is_empty() {
+            output.extend(gen.calls.iter().map(|c| call_item(c, &c.arguments, "completed")));
+            let resp =
+                response_object(&self.id, &self.model, self.created, status, Value::Array(output), Some(gen));
+            self.event(out, "response.completed", json!({"response": resp}));
+            return;
         }
         // Reasoning that used the whole budget leaves no message item.
         if gen.tokens == 0 && gen.reasoning > 0 {

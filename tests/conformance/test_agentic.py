@@ -202,3 +202,35 @@ def test_cached_tokens_are_typed(mock_factory):
     assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert second.usage.input_tokens == first.usage.input_tokens
+
+
+def test_responses_function_calls(oai):
+    from openai.types import responses as r
+
+    tool = {"type": "function", "name": "get_weather", "parameters": WEATHER["function"]["parameters"]}
+    with oai.responses.stream(model=CHAT_MODEL, input="weather?", tools=[tool]) as stream:
+        for event in stream:
+            d = event.to_dict(warnings=False)
+            if d["type"].startswith("response.function_call_arguments"):
+                cls = (
+                    r.ResponseFunctionCallArgumentsDeltaEvent
+                    if d["type"].endswith("delta")
+                    else r.ResponseFunctionCallArgumentsDoneEvent
+                )
+                cls.model_validate(d)
+        final = stream.get_final_response()
+    (call,) = final.output
+    assert isinstance(call, r.ResponseFunctionToolCall)
+    assert call.name == "get_weather" and call.call_id.startswith("call_")
+    assert json.loads(call.arguments) == {"city": "mock", "unit": "celsius", "days": 1}
+    follow = oai.responses.create(
+        model=CHAT_MODEL,
+        tools=[tool],
+        input=[
+            {"role": "user", "content": "weather?"},
+            call.model_dump(exclude_none=True),
+            {"type": "function_call_output", "call_id": call.call_id, "output": "sunny"},
+        ],
+        extra_headers=fast(2),
+    )
+    assert follow.output[0].type == "message" and len(follow.output_text.split()) == 2
