@@ -66,19 +66,53 @@ pub(crate) struct Part<'a> {
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
+    /// A `tool_result` block's content.
+    #[serde(borrow, default)]
+    pub content: Option<Box<Content<'a>>>,
+    /// A `tool_use` block's input.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
 }
 
 /// Characters charged for a non-text part (an image is ~1k tokens at real providers).
 pub(crate) const NON_TEXT_PART_CHARS: usize = 4000;
+
+/// What a part counts as: its text, a tool result's content, a tool call's input JSON; `None`
+/// for a part without text (an image), which is charged a fixed amount.
+pub(crate) enum PartText<'p, 'a> {
+    Text(&'p str),
+    Nested(&'p Content<'a>),
+    Json(String),
+    None,
+}
+
+impl<'a> Part<'a> {
+    pub(crate) fn counted(&self) -> PartText<'_, 'a> {
+        match (&self.text, self.kind.as_deref(), &self.content, &self.input) {
+            (Some(t), _, _, _) => PartText::Text(t),
+            (None, Some("tool_result"), Some(c), _) => PartText::Nested(c),
+            (None, Some("tool_result"), None, _) => PartText::Text(""),
+            (None, Some("tool_use"), _, Some(input)) => PartText::Json(input.to_string()),
+            _ => PartText::None,
+        }
+    }
+
+    fn chars(&self) -> usize {
+        match self.counted() {
+            PartText::Text(t) => t.chars().count(),
+            PartText::Nested(c) => c.chars(),
+            PartText::Json(j) => j.chars().count(),
+            PartText::None => NON_TEXT_PART_CHARS,
+        }
+    }
+}
 
 impl Content<'_> {
     /// Character count used by the token estimate.
     pub(crate) fn chars(&self) -> usize {
         match self {
             Content::Text(t) => t.chars().count(),
-            Content::Parts(parts) => {
-                parts.iter().map(|p| p.text.as_ref().map_or(NON_TEXT_PART_CHARS, |t| t.chars().count())).sum()
-            }
+            Content::Parts(parts) => parts.iter().map(Part::chars).sum(),
         }
     }
 
@@ -477,6 +511,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.messages.last, LastTurn::Other);
+    }
+
+    #[test]
+    fn tool_blocks_count_their_contents_not_an_image() {
+        let r: MessagesRequest = parse(br#"{"model":"c","max_tokens":9,"messages":[
+            {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"q":"ab"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"12345678"},
+                                      {"type":"tool_result","tool_use_id":"u","content":[{"type":"text","text":"abcd"}]}]}]}"#)
+        .unwrap();
+        // {"q":"ab"} is 10 characters (3 tokens); 8 + 4 characters (3 tokens).
+        assert_eq!(r.input_tokens(), (3 + 3) + (3 + 3) + 3);
     }
 
     #[test]
