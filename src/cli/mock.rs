@@ -52,6 +52,9 @@ pub(super) struct MockArgs {
     /// Output length in tokens for every model, e.g. `64`, `uniform:16..256`.
     #[arg(long)]
     output_tokens: Option<String>,
+    /// Reasoning tokens before every answer, for every model (a count or distribution).
+    #[arg(long, value_name = "N")]
+    reasoning_tokens: Option<String>,
     /// Tokens per streamed content event for every model.
     #[arg(long)]
     tokens_per_event: Option<u32>,
@@ -61,6 +64,12 @@ pub(super) struct MockArgs {
     /// Reply text: filler (default) or echo of the last user message.
     #[arg(long, value_parser = ["filler", "echo"])]
     content: Option<String>,
+    /// Keep a prefix cache of this many prompt blocks and report cached tokens (off by default).
+    #[arg(long, value_name = "BLOCKS")]
+    prefix_cache: Option<usize>,
+    /// Tokens per prefix-cache block (default 16).
+    #[arg(long, value_name = "TOKENS", requires = "prefix_cache")]
+    prefix_cache_block: Option<u64>,
     /// Count prompt tokens with this tokenizer (o200k_base or cl100k_base) instead of chars / 4.
     #[arg(long, value_name = "NAME")]
     tokenizer: Option<String>,
@@ -103,6 +112,13 @@ impl MockArgs {
         if self.tokenizer.is_some() {
             config.tokenizer = self.tokenizer.clone();
         }
+        if let Some(blocks) = self.prefix_cache {
+            let block_tokens = self
+                .prefix_cache_block
+                .or(config.prefix_cache.as_ref().map(|c| c.block_tokens))
+                .unwrap_or_else(crate::mock::config::default_block_tokens);
+            config.prefix_cache = Some(crate::mock::config::PrefixCacheConfig { blocks, block_tokens });
+        }
         for m in &mut config.models {
             if let Some(v) = &self.ttft {
                 m.ttft = v.clone();
@@ -112,6 +128,9 @@ impl MockArgs {
             }
             if let Some(v) = &self.output_tokens {
                 m.output_tokens = v.clone();
+            }
+            if self.reasoning_tokens.is_some() {
+                m.reasoning_tokens = self.reasoning_tokens.clone();
             }
             if let Some(v) = self.tokens_per_event {
                 m.tokens_per_event = v;

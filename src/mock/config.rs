@@ -63,9 +63,27 @@ pub(crate) struct MockConfig {
     /// same per-message overhead), instead of chars / 4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<String>,
+    /// A prefix cache of this many blocks (off when absent); see `cache`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix_cache: Option<PrefixCacheConfig>,
     /// Served models; the defaults are mock-gpt, mock-claude and mock-embed.
     #[serde(default = "default_models")]
     pub models: Vec<ModelConfig>,
+}
+
+/// The prefix cache's size.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrefixCacheConfig {
+    /// Blocks kept (least recently used evicted first).
+    pub blocks: usize,
+    /// Tokens per block (4 characters each, the estimate's unit).
+    #[serde(default = "default_block_tokens")]
+    pub block_tokens: u64,
+}
+
+pub(crate) fn default_block_tokens() -> u64 {
+    16
 }
 
 /// When non-streaming replies go out.
@@ -113,6 +131,10 @@ pub(crate) struct ModelConfig {
     /// Embedding length when the request does not ask for `dimensions`.
     #[serde(default = "default_dims")]
     pub embedding_dimensions: u32,
+    /// Reasoning tokens before each answer (a count or distribution, as `output_tokens`);
+    /// none by default. Anthropic sends them only when the request enables thinking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<String>,
     /// Faults drawn per request by rate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRule>,
@@ -168,6 +190,7 @@ fn default_models() -> Vec<ModelConfig> {
             output_tokens: default_output_tokens(),
             tokens_per_event: 1,
             embedding_dimensions: default_dims(),
+            reasoning_tokens: None,
             faults: Vec::new(),
         })
         .collect()
@@ -188,6 +211,7 @@ pub(crate) struct Model {
     pub output_tokens: Dist,
     pub tokens_per_event: u32,
     pub embedding_dimensions: u32,
+    pub reasoning_tokens: Option<Dist>,
     pub faults: Vec<(f64, FaultPlan)>,
 }
 
@@ -210,6 +234,8 @@ pub(crate) struct Settings {
     pub max_concurrency: Option<usize>,
     /// Counts prompt tokens (`None`: the chars / 4 estimate).
     pub tokenizer: Option<Tokenizer>,
+    /// Prefix cache (blocks, tokens per block).
+    pub prefix_cache: Option<(usize, u64)>,
 }
 
 impl MockConfig {
@@ -259,6 +285,14 @@ impl MockConfig {
                 e
             })?),
         };
+        let prefix_cache = match &self.prefix_cache {
+            None => None,
+            Some(c) if c.blocks == 0 => return Err("prefix_cache.blocks: must be at least 1".into()),
+            Some(c) if c.block_tokens == 0 || c.block_tokens > 1 << 20 => {
+                return Err("prefix_cache.block_tokens: must be 1..=1048576".into())
+            }
+            Some(c) => Some((c.blocks, c.block_tokens)),
+        };
         let mut models = Vec::with_capacity(self.models.len());
         for (i, m) in self.models.iter().enumerate() {
             let at = |field: &str| format!("models[{i}].{field}");
@@ -281,6 +315,12 @@ impl MockConfig {
             }
             let output_tokens = Dist::parse(&m.output_tokens, Unit::Count)
                 .map_err(|e| format!("{}: {e}", at("output_tokens")))?;
+            let reasoning_tokens = match &m.reasoning_tokens {
+                None => None,
+                Some(v) => Some(
+                    Dist::parse(v, Unit::Count).map_err(|e| format!("{}: {e}", at("reasoning_tokens")))?,
+                ),
+            };
             let mut faults = Vec::new();
             for (j, rule) in m.faults.iter().enumerate() {
                 if !(0.0..=1.0).contains(&rule.rate) {
@@ -301,6 +341,7 @@ impl MockConfig {
                 output_tokens,
                 tokens_per_event: m.tokens_per_event,
                 embedding_dimensions: m.embedding_dimensions,
+                reasoning_tokens,
                 faults,
             });
         }
@@ -327,6 +368,7 @@ impl MockConfig {
             max_concurrency: self.max_concurrency,
             models,
             tokenizer,
+            prefix_cache,
         })
     }
 }
@@ -369,6 +411,14 @@ mod tests {
             c.validate().unwrap_err(),
             r#"tokenizer: "o200k_bas" is not one of o200k_base, cl100k_base; did you mean "o200k_base"?"#
         );
+        let c = MockConfig::from_json(r#"{"models":[{"id":"a","reasoning_tokens":"gamma:1"}]}"#).unwrap();
+        assert!(c.validate().unwrap_err().starts_with("models[0].reasoning_tokens:"));
+        let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"block_tokens":0}}"#).unwrap();
+        assert_eq!(c.validate().unwrap_err(), "prefix_cache.block_tokens: must be 1..=1048576");
+        let e = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"size":3}}"#).unwrap_err();
+        assert!(e.starts_with("prefix_cache") && e.contains("size"), "{e}");
+        let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10}}"#).unwrap();
+        assert_eq!(c.validate().unwrap().prefix_cache, Some((10, 16)));
         let c = MockConfig::from_json(r#"{"tokenizer": "cl100k_base"}"#).unwrap();
         assert_eq!(c.validate().unwrap().tokenizer, Some(Tokenizer::Cl100k));
     }

@@ -3,7 +3,8 @@
 //! system prompt or `instructions` is a message) with each content counted by the tokenizer,
 //! so `prompt_tokens − 3 × messages − 3` is the contents' tokens. Completions and embeddings
 //! prompts have no overhead (each text at least 1, as estimated). A part without text (an
-//! image) is charged 1,000 tokens, as estimated.
+//! image) is charged 1,000 tokens, as estimated;
+//! tool_result and tool_use blocks count their content and input JSON.
 //!
 //! The chat and Anthropic request types sum the estimate of `messages` while reading them and
 //! keep no list, so with a tokenizer those bodies are read again for their messages (the
@@ -12,7 +13,7 @@
 use serde::Deserialize;
 
 use super::request::{
-    Content, Message, Prompt, ResponseInput, ResponsesRequest, System, NON_TEXT_PART_CHARS,
+    Content, Message, PartText, Prompt, ResponseInput, ResponsesRequest, System, NON_TEXT_PART_CHARS,
 };
 use super::text::prompt_of_contents;
 use crate::tokens::Tokenizer;
@@ -31,7 +32,12 @@ fn content(t: Tokenizer, c: &Content<'_>) -> u64 {
         Content::Text(s) => u64::from(t.count(s)),
         Content::Parts(parts) => parts
             .iter()
-            .map(|p| p.text.as_ref().map_or(NON_TEXT_PART_CHARS as u64 / 4, |s| u64::from(t.count(s))))
+            .map(|p| match p.counted() {
+                PartText::Text(s) => u64::from(t.count(s)),
+                PartText::Nested(c) => content(t, c),
+                PartText::Json(j) => u64::from(t.count(&j)),
+                PartText::None => NON_TEXT_PART_CHARS as u64 / 4,
+            })
             .sum(),
     }
 }

@@ -21,6 +21,10 @@ pub(crate) struct Head {
     pub ttft_ms: Option<f64>,
     pub itl_ms: Option<f64>,
     pub output_tokens: Option<u64>,
+    /// `x-mock-reasoning-tokens`.
+    pub reasoning_tokens: Option<u64>,
+    /// `x-mock-tool-calls`.
+    pub tool_calls: Option<u64>,
     pub fault: Result<FaultPlan, String>,
     /// A header the mock could not accept (bad x-mock-* value), answered with 400.
     pub bad_header: Option<String>,
@@ -41,6 +45,8 @@ pub(crate) fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
         ttft_ms: None,
         itl_ms: None,
         output_tokens: None,
+        reasoning_tokens: None,
+        tool_calls: None,
         fault: Ok(FaultPlan::default()),
         bad_header: None,
     };
@@ -75,7 +81,8 @@ pub(crate) fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
     head
 }
 
-/// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-fault`.
+/// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-reasoning-tokens`,
+/// `x-mock-tool-calls`, `x-mock-fault`.
 fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
     let text = std::str::from_utf8(value).unwrap_or("\u{fffd}");
     let ms = || text.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && *v <= 3.6e6);
@@ -96,6 +103,16 @@ fn parse_mock_header(name: &str, value: &[u8], head: &mut Head) {
         match parse_decimal(value).filter(|&n| n <= 1_000_000) {
             Some(n) => head.output_tokens = Some(n),
             None => bad(head, "a whole number up to 1000000"),
+        }
+    } else if name.eq_ignore_ascii_case("reasoning-tokens") {
+        match parse_decimal(value).filter(|&n| n <= 1_000_000) {
+            Some(n) => head.reasoning_tokens = Some(n),
+            None => bad(head, "a whole number up to 1000000"),
+        }
+    } else if name.eq_ignore_ascii_case("tool-calls") {
+        match parse_decimal(value).filter(|&n| n <= 128) {
+            Some(n) => head.tool_calls = Some(n),
+            None => bad(head, "a whole number up to 128"),
         }
     } else if name.eq_ignore_ascii_case("fault") {
         head.fault = FaultPlan::parse(text);

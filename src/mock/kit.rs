@@ -18,6 +18,7 @@ use super::faults::FaultPlan;
 use super::head::{status_message, Head};
 use super::request::{parse, Requested};
 use super::text::Words;
+use super::tools::ToolCall;
 use super::Core;
 use crate::tokens::Tokenizer;
 use crate::wire::api_error::{write_error_body, Family};
@@ -61,16 +62,28 @@ pub(crate) trait Render {
     fn prelude(&mut self, _gen: &Generation, _out: &mut Vec<u8>) {}
     /// One content event carrying `text`.
     fn content(&mut self, text: &str, out: &mut Vec<u8>);
+    /// One reasoning event carrying `text` (only routes that plan reasoning get these).
+    fn reasoning(&mut self, _text: &str, _out: &mut Vec<u8>) {}
+    /// Fragment `frag` of tool call `call`'s arguments (only routes that plan calls).
+    fn call_fragment(&mut self, _gen: &Generation, _call: usize, _frag: usize, _out: &mut Vec<u8>) {}
     /// The closing events after the last token.
     fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>);
     /// An in-stream error event.
     fn error(&mut self, out: &mut Vec<u8>);
 }
 
-/// The planned output of one request.
+/// The planned output of one request: reasoning tokens, then answer tokens, then tool calls.
 pub(crate) struct Generation {
-    /// Completion tokens to emit.
+    /// Answer (content) tokens to emit.
     pub tokens: u64,
+    /// Reasoning tokens sent before the answer (0: none).
+    pub reasoning: u64,
+    /// Tool calls sent after the answer; each argument fragment is one token.
+    pub calls: Vec<ToolCall>,
+    /// Prompt tokens served from the prefix cache (0 without one).
+    pub cached_tokens: u64,
+    /// Prompt tokens this request stored in the prefix cache (Anthropic reports them).
+    pub cache_written_tokens: u64,
     /// True when the request's cap cut the output (finish reason `length` / `max_tokens`).
     pub hit_cap: bool,
     pub prompt_tokens: u64,
@@ -80,10 +93,76 @@ pub(crate) struct Generation {
     pub words: Words,
 }
 
+/// What one streamed event carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Reasoning tokens `[from, to)`.
+    Reasoning(u64, u64),
+    /// Answer tokens `[from, to)`.
+    Content(u64, u64),
+    /// Argument fragment `frag` of tool call `call`.
+    Call { call: usize, frag: usize },
+}
+
+impl Step {
+    /// Tokens the event carries (what its pacing gap is drawn for).
+    pub(crate) fn tokens(self) -> u64 {
+        match self {
+            Step::Reasoning(a, b) | Step::Content(a, b) => b - a,
+            Step::Call { .. } => 1,
+        }
+    }
+}
+
 impl Generation {
-    /// Number of content events.
-    pub(crate) fn events(&self) -> u64 {
+    fn reasoning_events(&self) -> u64 {
+        self.reasoning.div_ceil(u64::from(self.tokens_per_event))
+    }
+
+    fn content_events(&self) -> u64 {
         self.tokens.div_ceil(u64::from(self.tokens_per_event))
+    }
+
+    /// Number of streamed events (reasoning, content and argument fragments).
+    pub(crate) fn events(&self) -> u64 {
+        self.reasoning_events() + self.content_events() + self.call_tokens()
+    }
+
+    /// Tokens of tool-call arguments (one per fragment).
+    pub(crate) fn call_tokens(&self) -> u64 {
+        self.calls.iter().map(|c| c.fragments() as u64).sum()
+    }
+
+    /// Completion tokens as usage reports them: reasoning + answer + tool-call arguments.
+    pub(crate) fn completion_tokens(&self) -> u64 {
+        self.reasoning + self.tokens + self.call_tokens()
+    }
+
+    /// What event `e` carries.
+    pub(crate) fn step(&self, e: u64) -> Step {
+        let per = u64::from(self.tokens_per_event);
+        let r = self.reasoning_events();
+        if e < r {
+            return Step::Reasoning(e * per, ((e + 1) * per).min(self.reasoning));
+        }
+        let c = self.content_events();
+        if e < r + c {
+            let (from, to) = self.event_tokens(e - r);
+            return Step::Content(from, to);
+        }
+        let mut k = (e - r - c) as usize;
+        for (call, c) in self.calls.iter().enumerate() {
+            if k < c.fragments() {
+                return Step::Call { call, frag: k };
+            }
+            k -= c.fragments();
+        }
+        unreachable!("event {e} is past the last of {}", self.events())
+    }
+
+    /// The reasoning text.
+    pub(crate) fn reasoning_text(&self) -> String {
+        self.words.text(0, self.reasoning)
     }
 
     /// The gap before content event `e` (e ≥ 1): one ITL draw per token it carries.
@@ -91,7 +170,7 @@ impl Generation {
         Duration::from_nanos((self.itl.sample(rng, 0) * 1e3) as u64 * tokens_in_event)
     }
 
-    /// Tokens carried by content event `e`: `[from, to)`.
+    /// Tokens carried by content event `e` (counted among content events): `[from, to)`.
     pub(crate) fn event_tokens(&self, e: u64) -> (u64, u64) {
         let per = u64::from(self.tokens_per_event);
         (e * per, ((e + 1) * per).min(self.tokens))
@@ -230,6 +309,10 @@ impl<'a> Call<'a> {
         };
         Generation {
             tokens: wanted.min(cap),
+            reasoning: 0,
+            calls: Vec::new(),
+            cached_tokens: 0,
+            cache_written_tokens: 0,
             hit_cap: wanted >= cap,
             prompt_tokens,
             ttft: Duration::from_nanos((ttft_us * 1e3) as u64),
@@ -250,8 +333,7 @@ impl<'a> Call<'a> {
                     let mut rng = self.core.rng.borrow_mut();
                     let mut total = gen.ttft;
                     for e in 1..gen.events() {
-                        let (a, b) = gen.event_tokens(e);
-                        total += gen.gap(&mut *rng, b - a);
+                        total += gen.gap(&mut *rng, gen.step(e).tokens());
                     }
                     total
                 }

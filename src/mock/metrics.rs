@@ -26,6 +26,9 @@ pub(crate) struct CoreCounters {
     in_flight: AtomicI64,
     streams: AtomicI64,
     tokens: AtomicU64,
+    reasoning_tokens: AtomicU64,
+    tool_calls: AtomicU64,
+    cached_tokens: AtomicU64,
     faults: AtomicU64,
     lag_buckets: [AtomicU64; LAG_BOUNDS.len() + 1],
     lag_sum_ns: AtomicU64,
@@ -47,6 +50,22 @@ impl CoreCounters {
     }
     pub(crate) fn tokens(&self, n: u64) {
         self.tokens.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn reasoning_tokens(&self, n: u64) {
+        self.reasoning_tokens.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn tool_calls(&self, n: u64) {
+        self.tool_calls.fetch_add(n, Relaxed);
+    }
+    pub(crate) fn cached_tokens(&self, n: u64) {
+        self.cached_tokens.fetch_add(n, Relaxed);
+    }
+    /// A non-streaming reply's tokens, reasoning and calls, all sent at once.
+    pub(crate) fn generation(&self, gen: &super::kit::Generation) {
+        self.tokens(gen.completion_tokens());
+        self.reasoning_tokens(gen.reasoning);
+        self.tool_calls(gen.calls.len() as u64);
+        self.cached_tokens(gen.cached_tokens);
     }
     pub(crate) fn fault(&self) {
         self.faults.fetch_add(1, Relaxed);
@@ -150,6 +169,24 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "llmload_mock_reasoning_tokens_emitted_total",
+            "Reasoning tokens sent (included in tokens_emitted).",
+            self.sum(|s| s.reasoning_tokens.load(Relaxed)),
+        );
+        counter(
+            &mut out,
+            "llmload_mock_tool_calls_emitted_total",
+            "Tool calls sent (streams: calls whose first fragment went out).",
+            self.sum(|s| s.tool_calls.load(Relaxed)),
+        );
+        counter(
+            &mut out,
+            "llmload_mock_cached_prompt_tokens_total",
+            "Prompt tokens reported as served from the prefix cache.",
+            self.sum(|s| s.cached_tokens.load(Relaxed)),
+        );
+        counter(
+            &mut out,
             "llmload_mock_faults_injected_total",
             "Requests given an injected fault.",
             self.sum(|s| s.faults.load(Relaxed)),
@@ -184,14 +221,19 @@ mod tests {
         m.of_core(0).lag(Duration::from_micros(30));
         m.of_core(1).lag(Duration::from_millis(3));
         m.of_core(1).tokens(5);
+        m.of_core(0).reasoning_tokens(3);
+        m.of_core(1).tool_calls(2);
         let text = m.render();
         assert!(text.contains("llmload_mock_requests_total{route=\"chat_completions\",status=\"200\"} 2"));
         assert!(text.contains("llmload_mock_requests_total{route=\"messages\",status=\"other\"} 1"));
         assert!(text.contains("llmload_mock_pacing_lag_seconds_bucket{le=\"0.00005\"} 1"));
         assert!(text.contains("llmload_mock_pacing_lag_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("llmload_mock_tokens_emitted_total 5"));
+        assert!(text.contains("llmload_mock_reasoning_tokens_emitted_total 3\n"));
+        assert!(text.contains("llmload_mock_tool_calls_emitted_total 2\n"));
+        assert!(text.contains("llmload_mock_cached_prompt_tokens_total 0\n"));
         // One TYPE line per family.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 6);
+        assert_eq!(types, 9);
     }
 }

@@ -6,7 +6,9 @@
 //! `routes` → `handlers` (shared checks) → `openai` / `responses` / `anthropic` (bodies and
 //! stream events) → `pacing` (deadline-paced stream sender); `metrics` for `/metrics`.
 
+pub(crate) mod agentic;
 pub(crate) mod anthropic;
+pub(crate) mod cache;
 pub(crate) mod config;
 pub(crate) mod conn;
 pub(crate) mod counted;
@@ -25,6 +27,7 @@ pub(crate) mod responses;
 pub(crate) mod routes;
 pub(crate) mod scan;
 pub(crate) mod text;
+pub(crate) mod tools;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -50,6 +53,8 @@ pub(crate) struct Core {
     pub index: usize,
     pub rng: RefCell<SmallRng>,
     pub idle: Rc<idle::Idle>,
+    /// The process's prefix cache, when on (one lock for every core).
+    pub cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
     next_id: Cell<u64>,
     id_salt: u64,
 }
@@ -66,7 +71,12 @@ impl RequestId {
 }
 
 impl Core {
-    fn new(settings: Arc<Settings>, metrics: Arc<Metrics>, index: usize) -> Core {
+    fn new(
+        settings: Arc<Settings>,
+        metrics: Arc<Metrics>,
+        cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
+        index: usize,
+    ) -> Core {
         let mut rng =
             SmallRng::seed_from_u64(settings.seed ^ (index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         // Ids must differ between mock processes (several may sit behind one gateway), so
@@ -77,7 +87,7 @@ impl Core {
         let id_salt =
             rng.gen::<u64>() ^ clock.rotate_left(23) ^ u64::from(std::process::id()).rotate_left(47);
         let idle = idle::Idle::new(settings.idle_timeout);
-        Core { settings, metrics, index, rng: RefCell::new(rng), idle, next_id: Cell::new(0), id_salt }
+        Core { settings, metrics, index, rng: RefCell::new(rng), idle, cache, next_id: Cell::new(0), id_salt }
     }
 
     /// This core's counters.
@@ -145,6 +155,9 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     if let Some(t) = settings.tokenizer {
         t.warm();
     }
+    let prefix_cache = settings.prefix_cache.map(|(blocks, block_tokens)| {
+        Arc::new(std::sync::Mutex::new(cache::PrefixCache::new(blocks, block_tokens)))
+    });
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new(cores.len()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -153,10 +166,11 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Driver>();
     let threads = {
         let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
+        let prefix_cache = prefix_cache.clone();
         spawn_pinned("mock", cores, move |index, driver| {
             let listener =
                 slots.lock().expect("listener slots")[index].take().expect("one listener per core");
-            let core = Rc::new(Core::new(settings.clone(), metrics.clone(), index));
+            let core = Rc::new(Core::new(settings.clone(), metrics.clone(), prefix_cache.clone(), index));
             let (stop, ready) = (stop.clone(), ready_tx.clone());
             async move {
                 let listener = match monoio::net::TcpListener::from_std(listener) {

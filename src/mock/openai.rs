@@ -8,10 +8,10 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::json;
 
-use super::counted;
 use super::json;
 use super::kit::{emit, emit_raw, unix_now, Call, Generation, Limits, Render, Reply};
 use super::request::{ChatRequest, CompletionRequest, EmbeddingRequest};
+use super::{agentic, cache, counted};
 use crate::wire::api_error::{write_stream_error, Family};
 use crate::wire::encode;
 
@@ -57,17 +57,22 @@ fn write_usage(out: &mut Vec<u8>, gen: &Generation) {
     out.extend_from_slice(b"{\"prompt_tokens\":");
     json::uint(out, gen.prompt_tokens);
     out.extend_from_slice(b",\"completion_tokens\":");
-    json::uint(out, gen.tokens);
+    json::uint(out, gen.completion_tokens());
     out.extend_from_slice(b",\"total_tokens\":");
-    json::uint(out, gen.prompt_tokens + gen.tokens);
+    json::uint(out, gen.prompt_tokens + gen.completion_tokens());
+    out.extend_from_slice(b",\"prompt_tokens_details\":{\"cached_tokens\":");
+    json::uint(out, gen.cached_tokens);
+    out.extend_from_slice(b",\"audio_tokens\":0},\"completion_tokens_details\":{\"reasoning_tokens\":");
+    json::uint(out, gen.reasoning);
     out.extend_from_slice(
-        b",\"prompt_tokens_details\":{\"cached_tokens\":0,\"audio_tokens\":0},\"completion_tokens_details\":\
-{\"reasoning_tokens\":0,\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
+        b",\"audio_tokens\":0,\"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
     );
 }
 
 fn finish_reason(gen: &Generation) -> &'static str {
-    if gen.hit_cap {
+    if !gen.calls.is_empty() {
+        "tool_calls"
+    } else if gen.hit_cap {
         "length"
     } else {
         "stop"
@@ -97,14 +102,19 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         ignore_eos: req.ignore_eos.unwrap_or(false),
     };
     let prompt_tokens = ctx.prompt_tokens(req.prompt_tokens(), |t| counted::chat(t, body));
-    let gen = ctx.plan(model, limits, prompt_tokens, &req.messages.last_user_text());
+    let mut gen = ctx.plan(model, limits, prompt_tokens, &req.messages.last_user_text());
+    agentic::add_reasoning(&mut gen, agentic::reasoning_wanted(ctx.core, ctx.head, model), limits.cap);
+    if let Some(tools) = &req.tools {
+        agentic::add_calls(&mut gen, ctx.head, tools, req.messages.last, "call_", &ctx.request_id[4..]);
+    }
+    cache::apply(ctx, model, &mut gen, body);
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
         let stream = ChatStream::new(&ctx.request_id[4..], &req.model, unix_now(), include_usage);
         return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
-    ctx.core.counters().tokens(gen.tokens);
+    ctx.core.counters().generation(&gen);
     ctx.out.clear();
     write_chat_completion(ctx.out, &ctx.request_id[4..], unix_now(), &req.model, &gen);
     ctx.full(200, "application/json", delay)
@@ -118,9 +128,38 @@ fn write_chat_completion(out: &mut Vec<u8>, id_hex: &str, created: u64, model: &
     json::uint(out, created);
     out.extend_from_slice(b",\"model\":");
     json::string(out, model);
-    out.extend_from_slice(b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"");
-    gen.words.write_json(0, gen.tokens, out);
-    out.extend_from_slice(b"\",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"");
+    out.extend_from_slice(b",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
+    // No answer (tool calls, or reasoning used the budget): `null`, as providers send.
+    if gen.tokens == 0 {
+        out.extend_from_slice(b"null");
+    } else {
+        out.push(b'"');
+        gen.words.write_json(0, gen.tokens, out);
+        out.push(b'"');
+    }
+    if gen.reasoning > 0 {
+        out.extend_from_slice(b",\"reasoning_content\":\"");
+        gen.words.write_json(0, gen.reasoning, out);
+        out.push(b'"');
+    }
+    out.extend_from_slice(b",\"refusal\":null,\"annotations\":[]");
+    if !gen.calls.is_empty() {
+        out.extend_from_slice(b",\"tool_calls\":[");
+        for (i, call) in gen.calls.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"id\":");
+            json::string(out, &call.id);
+            out.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
+            json::string(out, &call.name);
+            out.extend_from_slice(b",\"arguments\":");
+            json::string(out, &call.arguments);
+            out.extend_from_slice(b"}}");
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b"},\"logprobs\":null,\"finish_reason\":\"");
     out.extend_from_slice(finish_reason(gen).as_bytes());
     out.extend_from_slice(b"\"}],\"usage\":");
     write_usage(out, gen);
@@ -188,6 +227,34 @@ impl Render for ChatStream {
         self.chunk(out, b"\"content\":\"", Some(text), None);
     }
 
+    fn reasoning(&mut self, text: &str, out: &mut Vec<u8>) {
+        self.chunk(out, b"\"reasoning_content\":\"", Some(text), None);
+    }
+
+    /// The first fragment of a call opens it (index, id, type, name, empty arguments), as
+    /// OpenAI streams them; every fragment then carries only its index and arguments.
+    fn call_fragment(&mut self, gen: &Generation, call: usize, frag: usize, out: &mut Vec<u8>) {
+        let c = &gen.calls[call];
+        let mut delta = Vec::with_capacity(96 + c.name.len());
+        if frag == 0 {
+            delta.extend_from_slice(b"\"tool_calls\":[{\"index\":");
+            json::uint(&mut delta, call as u64);
+            delta.extend_from_slice(b",\"id\":");
+            json::string(&mut delta, &c.id);
+            delta.extend_from_slice(b",\"type\":\"function\",\"function\":{\"name\":");
+            json::string(&mut delta, &c.name);
+            delta.extend_from_slice(b",\"arguments\":\"\"}}]");
+            self.chunk(out, &delta, None, None);
+            delta.clear();
+        }
+        delta.extend_from_slice(b"\"tool_calls\":[{\"index\":");
+        json::uint(&mut delta, call as u64);
+        delta.extend_from_slice(b",\"function\":{\"arguments\":");
+        json::string(&mut delta, c.fragment(frag));
+        delta.extend_from_slice(b"}}]");
+        self.chunk(out, &delta, None, None);
+    }
+
     fn finish(&mut self, gen: &Generation, out: &mut Vec<u8>) {
         self.chunk(out, b"", None, Some(finish_reason(gen)));
         if self.include_usage {
@@ -245,7 +312,7 @@ pub(crate) fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         return ctx.stream(Box::new(stream), gen);
     }
     let delay = ctx.nonstream_delay(&gen);
-    ctx.core.counters().tokens(gen.tokens);
+    ctx.core.counters().generation(&gen);
     let body = json!({
         "id": id, "object": "text_completion", "created": unix_now(), "model": req.model,
         "choices": [{"index": 0, "text": gen.text(), "logprobs": null, "finish_reason": finish_reason(&gen)}],

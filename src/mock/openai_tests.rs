@@ -106,6 +106,10 @@ struct Delta<'a> {
 fn generation(words: Words, tokens: u64, hit_cap: bool) -> Generation {
     Generation {
         tokens,
+        reasoning: 0,
+        calls: Vec::new(),
+        cached_tokens: 0,
+        cache_written_tokens: 0,
         hit_cap,
         prompt_tokens: 7,
         ttft: Duration::ZERO,

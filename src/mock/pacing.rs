@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use monoio::io::AsyncWriteRent;
 
-use super::kit::{write_all, StreamJob};
+use super::kit::{write_all, Step, StreamJob};
+use super::metrics::CoreCounters;
 use super::Core;
 use crate::wire::encode;
 
@@ -46,24 +47,24 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
     let events = gen.events();
     let mut due = start + gen.ttft;
     let mut text = String::with_capacity(64);
-    let mut sent_tokens = 0u64;
+    let mut sent = Sent { cached: gen.cached_tokens, ..Sent::default() };
     for e in 0..events {
         if faults.drop_after_events == Some(e as u32) {
             // An abrupt close before the chunked terminator, as a crashed upstream looks.
             write_all(stream, out).await?;
-            counters.tokens(sent_tokens);
+            sent.record(counters);
             return Ok(false);
         }
         if faults.sse_error_after == Some(e as u32) {
             render.error(out);
             out.extend_from_slice(encode::LAST_CHUNK);
-            counters.tokens(sent_tokens);
+            sent.record(counters);
             write_all(stream, out).await?;
             return Ok(keep_alive);
         }
-        let (from, to) = gen.event_tokens(e);
+        let step = gen.step(e);
         if e > 0 {
-            due += gen.gap(&mut *core.rng.borrow_mut(), to - from);
+            due += gen.gap(&mut *core.rng.borrow_mut(), step.tokens());
         }
         if faults.stall_ms.is_some() && e == u64::from(faults.stall_after) {
             due += Duration::from_millis(faults.stall_ms.unwrap_or(0));
@@ -77,16 +78,30 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
             now = Instant::now();
         }
         counters.lag(now.saturating_duration_since(due));
-        text.clear();
-        for k in from..to {
-            gen.words.push_token(k, &mut text);
+        match step {
+            Step::Reasoning(from, to) | Step::Content(from, to) => {
+                text.clear();
+                for k in from..to {
+                    gen.words.push_token(k, &mut text);
+                }
+                if matches!(step, Step::Reasoning(..)) {
+                    render.reasoning(&text, out);
+                } else {
+                    render.content(&text, out);
+                }
+            }
+            Step::Call { call, frag } => render.call_fragment(&gen, call, frag, out),
         }
-        render.content(&text, out);
-        sent_tokens = to;
+        sent.tokens += step.tokens();
+        match step {
+            Step::Reasoning(from, to) => sent.reasoning += to - from,
+            Step::Call { frag: 0, .. } => sent.calls += 1,
+            _ => {}
+        }
     }
     if faults.drop_after_events == Some(events as u32) {
         write_all(stream, out).await?;
-        counters.tokens(sent_tokens);
+        sent.record(counters);
         return Ok(false);
     }
     if faults.sse_error_after.is_some_and(|n| u64::from(n) == events) {
@@ -95,7 +110,26 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
         render.finish(&gen, out);
     }
     out.extend_from_slice(encode::LAST_CHUNK);
-    counters.tokens(sent_tokens);
+    sent.record(counters);
     write_all(stream, out).await?;
     Ok(keep_alive)
+}
+
+/// What a stream has sent so far, counted on `/metrics` when it ends (however it ends).
+#[derive(Default)]
+struct Sent {
+    tokens: u64,
+    reasoning: u64,
+    calls: u64,
+    /// Prompt tokens the prefix cache served (counted whether or not usage went out).
+    cached: u64,
+}
+
+impl Sent {
+    fn record(&self, counters: &CoreCounters) {
+        counters.tokens(self.tokens);
+        counters.reasoning_tokens(self.reasoning);
+        counters.tool_calls(self.calls);
+        counters.cached_tokens(self.cached);
+    }
 }

@@ -61,21 +61,58 @@ pub(crate) enum Content<'a> {
 /// (images, documents) are charged a fixed amount.
 #[derive(Deserialize, Debug)]
 pub(crate) struct Part<'a> {
+    /// `text`, `image`, `tool_result`, …
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub text: Option<Cow<'a, str>>,
+    /// A `tool_result` block's content.
+    #[serde(borrow, default)]
+    pub content: Option<Box<Content<'a>>>,
+    /// A `tool_use` block's input.
+    #[serde(default)]
+    pub input: Option<serde_json::Value>,
 }
 
 /// Characters charged for a non-text part (an image is ~1k tokens at real providers).
 pub(crate) const NON_TEXT_PART_CHARS: usize = 4000;
+
+/// What a part counts as: its text, a tool result's content, a tool call's input JSON; `None`
+/// for a part without text (an image), which is charged a fixed amount.
+pub(crate) enum PartText<'p, 'a> {
+    Text(&'p str),
+    Nested(&'p Content<'a>),
+    Json(String),
+    None,
+}
+
+impl<'a> Part<'a> {
+    pub(crate) fn counted(&self) -> PartText<'_, 'a> {
+        match (&self.text, self.kind.as_deref(), &self.content, &self.input) {
+            (Some(t), _, _, _) => PartText::Text(t),
+            (None, Some("tool_result"), Some(c), _) => PartText::Nested(c),
+            (None, Some("tool_result"), None, _) => PartText::Text(""),
+            (None, Some("tool_use"), _, Some(input)) => PartText::Json(input.to_string()),
+            _ => PartText::None,
+        }
+    }
+
+    fn chars(&self) -> usize {
+        match self.counted() {
+            PartText::Text(t) => t.chars().count(),
+            PartText::Nested(c) => c.chars(),
+            PartText::Json(j) => j.chars().count(),
+            PartText::None => NON_TEXT_PART_CHARS,
+        }
+    }
+}
 
 impl Content<'_> {
     /// Character count used by the token estimate.
     pub(crate) fn chars(&self) -> usize {
         match self {
             Content::Text(t) => t.chars().count(),
-            Content::Parts(parts) => {
-                parts.iter().map(|p| p.text.as_ref().map_or(NON_TEXT_PART_CHARS, |t| t.chars().count())).sum()
-            }
+            Content::Parts(parts) => parts.iter().map(Part::chars).sum(),
         }
     }
 
@@ -103,21 +140,41 @@ fn chars_of(content: &Option<Content<'_>>) -> usize {
     content.as_ref().map_or(0, Content::chars)
 }
 
+/// Who spoke last, which decides whether a request offering tools gets a tool call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum LastTurn {
+    /// A user message (not a tool result).
+    User,
+    /// An OpenAI `tool` message, or an Anthropic user message with a `tool_result` block.
+    ToolResult,
+    /// Anything else (assistant, system, no messages).
+    #[default]
+    Other,
+}
+
 /// A `messages` array as the mock uses it, summarised while it is read (no list is kept):
-/// the token estimate of every message and the last user message's content.
+/// the token estimate of every message, the last user message's content, the last turn.
 #[derive(Debug, Default)]
 pub(crate) struct Messages<'a> {
     /// Σ `text::message_tokens` over the messages.
     pub tokens: u64,
     /// The content of the last message whose role is `user` (`None` when it has none).
     pub last_user: Option<Content<'a>>,
+    pub last: LastTurn,
 }
 
 impl<'a> Messages<'a> {
     /// Counts one message in.
-    pub(crate) fn push(&mut self, user: bool, content: Option<Content<'a>>) {
+    pub(crate) fn push(&mut self, role: &[u8], content: Option<Content<'a>>) {
         self.tokens += message_tokens(chars_of(&content));
-        if user {
+        let tool_result = |c: &Option<Content<'_>>| matches!(c, Some(Content::Parts(ps)) if ps.iter().any(|p| p.kind.as_deref() == Some("tool_result")));
+        self.last = match role {
+            b"tool" => LastTurn::ToolResult,
+            b"user" if tool_result(&content) => LastTurn::ToolResult,
+            b"user" => LastTurn::User,
+            _ => LastTurn::Other,
+        };
+        if role == b"user" {
             self.last_user = content;
         }
     }
@@ -139,7 +196,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Messages<'a> {
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Messages<'a>, A::Error> {
                 let mut messages = Messages::default();
                 while let Some(m) = seq.next_element::<Message<'a>>()? {
-                    messages.push(m.role == "user", m.content);
+                    messages.push(m.role.as_bytes(), m.content);
                 }
                 Ok(messages)
             }
@@ -176,6 +233,9 @@ pub(crate) struct ChatRequest<'a> {
     pub ignore_eos: Option<bool>,
     #[serde(default)]
     pub n: Option<u64>,
+    /// Tool definitions (`{type: function, function: {name, parameters}}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
 }
 
 impl ChatRequest<'_> {
@@ -271,6 +331,9 @@ pub(crate) enum ResponseInput<'a> {
 /// One input item; messages carry `role` and `content`.
 #[derive(Deserialize, Debug)]
 pub(crate) struct ResponseItem<'a> {
+    /// `message`, `function_call`, `function_call_output`, … (messages may omit it).
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
@@ -290,9 +353,24 @@ pub(crate) struct ResponsesRequest<'a> {
     pub max_output_tokens: Option<u64>,
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Tool definitions (`{type: function, name, parameters}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
 }
 
 impl ResponsesRequest<'_> {
+    /// Who spoke last: a `function_call_output` item is a tool result.
+    pub(crate) fn last_turn(&self) -> LastTurn {
+        match &self.input {
+            ResponseInput::Text(_) => LastTurn::User,
+            ResponseInput::Items(items) => match items.last() {
+                Some(i) if i.kind.as_deref() == Some("function_call_output") => LastTurn::ToolResult,
+                Some(i) if i.role.as_deref() == Some("user") => LastTurn::User,
+                _ => LastTurn::Other,
+            },
+        }
+    }
+
     pub(crate) fn prompt_tokens(&self) -> u64 {
         let instr = self.instructions.as_ref().map(|i| i.chars().count());
         match &self.input {
@@ -346,6 +424,28 @@ pub(crate) struct MessagesRequest<'a> {
     pub max_tokens: Option<u64>,
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Tool definitions (`{name, description, input_schema}`).
+    #[serde(default)]
+    pub tools: Option<Vec<serde_json::Value>>,
+    /// Extended thinking: `{type: enabled, budget_tokens}` turns thinking blocks on.
+    #[serde(default)]
+    pub thinking: Option<Thinking>,
+}
+
+/// Anthropic `thinking`.
+#[derive(Deserialize, Debug)]
+pub(crate) struct Thinking {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub budget_tokens: Option<u64>,
+}
+
+impl Thinking {
+    /// The thinking budget when enabled (no budget: unbounded).
+    pub(crate) fn budget(&self) -> Option<u64> {
+        (self.kind == "enabled").then(|| self.budget_tokens.unwrap_or(u64::MAX))
+    }
 }
 
 impl MessagesRequest<'_> {
@@ -388,6 +488,40 @@ mod tests {
         let r: MessagesRequest = parse(body).unwrap();
         assert_eq!(r.input_tokens(), 3 + 1 + 3 + 2 + 3);
         assert_eq!(r.max_tokens, Some(9));
+        assert_eq!(r.messages.last, LastTurn::User);
+    }
+
+    #[test]
+    fn the_last_turn_tells_a_tool_result() {
+        let r: ChatRequest = parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"hi"},
+            {"role":"assistant","content":null},{"role":"tool","tool_call_id":"c","content":"42"}],
+            "tools":[{"type":"function","function":{"name":"f"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages.last, LastTurn::ToolResult);
+        assert_eq!(r.tools.map(|t| t.len()), Some(1));
+        let r: MessagesRequest = parse(br#"{"model":"c","max_tokens":9,"thinking":{"type":"enabled","budget_tokens":1024},
+            "messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"42"}]}]}"#)
+        .unwrap();
+        assert_eq!(r.messages.last, LastTurn::ToolResult);
+        assert_eq!(r.thinking.and_then(|t| t.budget()), Some(1024));
+        let r: ChatRequest = parse(
+            br#"{"model":"m","messages":[{"role":"user","content":"a"},{"role":"assistant","content":"b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.messages.last, LastTurn::Other);
+    }
+
+    #[test]
+    fn tool_blocks_count_their_contents_not_an_image() {
+        let r: MessagesRequest = parse(br#"{"model":"c","max_tokens":9,"messages":[
+            {"role":"assistant","content":[{"type":"tool_use","id":"t","name":"f","input":{"q":"ab"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"12345678"},
+                                      {"type":"tool_result","tool_use_id":"u","content":[{"type":"text","text":"abcd"}]}]}]}"#)
+        .unwrap();
+        // {"q":"ab"} is 10 characters (3 tokens); 8 + 4 characters (3 tokens).
+        assert_eq!(r.input_tokens(), (3 + 3) + (3 + 3) + 3);
     }
 
     #[test]

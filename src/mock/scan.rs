@@ -24,6 +24,7 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
     let mut messages = None;
     let (mut stream, mut stream_options, mut ignore_eos) = (None, None, None);
     let (mut max_tokens, mut max_completion_tokens, mut min_tokens, mut n) = (None, None, None, None);
+    let mut tools = None;
     s.object(|s, key| match key {
         b"model" => once(&mut model, s.string()?),
         b"messages" => once(&mut messages, s.messages()?),
@@ -34,6 +35,8 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
         b"min_tokens" => once(&mut min_tokens, s.opt(Scan::uint)?),
         b"ignore_eos" => once(&mut ignore_eos, s.opt(Scan::boolean)?),
         b"n" => once(&mut n, s.opt(Scan::uint)?),
+        // Tool definitions are left to serde (read whole); only none (`[]`, `null`) is plain.
+        b"tools" => once(&mut tools, s.no_tools()?),
         key => s.unknown(key),
     })?;
     s.ws();
@@ -50,6 +53,7 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
         min_tokens: min_tokens.flatten(),
         ignore_eos: ignore_eos.flatten(),
         n: n.flatten(),
+        tools: None,
     })
 }
 
@@ -202,13 +206,21 @@ impl<'a> Scan<'a> {
             if !matches!(role, b"user" | b"assistant" | b"system") {
                 std::str::from_utf8(role).ok()?;
             }
-            messages.push(role == b"user", content);
+            messages.push(role, content);
             match self.next()? {
                 b',' => {}
                 b']' => return Some(messages),
                 _ => return None,
             }
         }
+    }
+
+    /// `[]` or `null`, else give up.
+    fn no_tools(&mut self) -> Option<()> {
+        if self.literal(b"null").is_some() {
+            return Some(());
+        }
+        (self.next()? == b'[' && self.next()? == b']').then_some(())
     }
 
     /// Skips any plain value.
@@ -288,7 +300,8 @@ mod tests {
     /// What both parsers saw, for comparison.
     fn summary(r: &ChatRequest<'_>) -> String {
         format!(
-            "{} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            r.messages.last,
             r.model,
             r.messages.tokens,
             r.messages.last_user_text(),
@@ -339,6 +352,8 @@ mod tests {
             r#"{"model":"m","messages":[],"x":tru}"#,
             r#"{"model":"m","messages":[]} x"#,
             r#"{"model":"m","messages":[],}"#,
+            r#"{"model":"m","messages":[],"tools":[{"type":"function","function":{"name":"f"}}]}"#,
+            r#"{"model":"m","messages":[],"tools":[],"tools":[]}"#,
             "{\"model\":\"a\tb\",\"messages\":[]}",
             r#"{"messages":[]}"#,
             r#"{"model":"m","messages":[]"#,
