@@ -178,7 +178,9 @@ fn settle_tokens(out: &mut Outcome, usage: Option<Usage>, stream: bool) {
             out.prompt_tokens = u.prompt_tokens;
             out.completion_tokens = u.completion_tokens;
             out.token_source = TokenSource::Usage;
-            out.token_mismatch = stream && u.completion_tokens < out.content_events;
+            // A tool call's first event (its id and name, no arguments yet) carries no token.
+            out.token_mismatch =
+                stream && u.completion_tokens + u64::from(out.tools.calls) < out.content_events;
             (out.cached_prompt_tokens, out.cache_write_tokens) =
                 (u.cached_prompt_tokens, u.cache_write_tokens);
             out.raw_input_tokens = u.raw_input_tokens;

@@ -8,7 +8,7 @@ use super::anthropic::{self, Anthropic};
 use super::openai_chat::{self, OpenAiChat};
 use super::openai_completions::{self, OpenAiCompletions};
 use super::openai_responses::{self, OpenAiResponses};
-use super::{Decoder, Seen, TurnBody};
+use super::{Decoder, Seen, ToolTally, TurnBody};
 use crate::metrics::ErrorKind;
 
 /// A wire protocol.
@@ -136,6 +136,15 @@ impl Decoder for AnyDecoder {
             Decoders::Anthropic(d) => d.stream_complete(),
             Decoders::OpenAiResponses(d) => d.stream_complete(),
             Decoders::OpenAiCompletions(d) => d.stream_complete(),
+        }
+    }
+
+    fn tool_calls(&self) -> ToolTally {
+        match &self.0 {
+            Decoders::OpenAiChat(d) => d.tool_calls(),
+            Decoders::Anthropic(d) => d.tool_calls(),
+            Decoders::OpenAiResponses(d) => d.tool_calls(),
+            Decoders::OpenAiCompletions(d) => d.tool_calls(),
         }
     }
 }

@@ -39,6 +39,15 @@ impl Mock {
         }
     }
 
+    /// The value of an unlabelled counter on the mock's `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let r = roundtrip(self, b"GET /metrics HTTP/1.1\r\nhost: t\r\n\r\n");
+        let text = String::from_utf8(r.body).unwrap();
+        let line =
+            text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    }
+
     pub fn connect(&self) -> TcpStream {
         let s = TcpStream::connect(&self.addr).expect("connect to mock");
         s.set_nodelay(true).unwrap();
