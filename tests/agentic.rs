@@ -148,3 +148,33 @@ fn a_shared_prefix_hits_the_prefix_cache_and_cache_busting_does_not() {
     let bust = run_with("bust");
     assert!(bust["cache_hit_ratio"].as_f64().unwrap() < 0.05, "{bust}");
 }
+
+#[test]
+fn an_anthropic_shared_prefix_carries_a_cache_breakpoint_and_hits() {
+    // The mock caches Anthropic prompts only when a cache_control breakpoint asks, as Anthropic does.
+    let mock = Mock::start(&[
+        "--cores",
+        "1",
+        "--ttft",
+        "0",
+        "--itl",
+        "0",
+        "--output-tokens",
+        "2",
+        "--prefix-cache",
+        "100000",
+    ]);
+    let p = profile_file(
+        "anthropic-cache",
+        json!({"defaults": {"target": format!("http://{}/v1/messages", mock.addr), "protocol": "anthropic",
+                            "model": "mock-claude", "max_tokens": 2},
+               "stages": ["2:500ms"], "cache_mode": "shared-prefix", "shared_prefix_tokens": 512,
+               "scenarios": [{"name": "s", "content": {"mode": "sized", "approx_input_tokens": 64}}]}),
+    );
+    let run = run_llmload(&[p.to_str().unwrap(), "--cores", "1"], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let all = stage_all(&run.summary, 0);
+    assert_eq!(n(&all["cached_prompt_tokens"]), mock.metric("llmload_mock_cached_prompt_tokens_total"));
+    assert!(n(&all["cache_write_tokens"]) > 0, "the first request writes the prefix: {all}");
+    assert!(all["cache_hit_ratio"].as_f64().unwrap() > 0.5, "{all}");
+}

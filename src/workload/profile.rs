@@ -205,10 +205,15 @@ fn first_prefix(sc: &Scenario, uuid: &Uuid, json: &mut String) {
         json.push_str("\\n\\n");
     }
     if sc.bust {
-        json.push_str("[conversation ");
-        json.push_str(uuid.as_str());
-        json.push_str("] ");
+        bust_id(uuid, json);
     }
+}
+
+/// The cache-busting id in front of a first message.
+fn bust_id(uuid: &Uuid, json: &mut String) {
+    json.push_str("[conversation ");
+    json.push_str(uuid.as_str());
+    json.push_str("] ");
 }
 
 /// One conversation of a profile scenario.
@@ -319,12 +324,30 @@ impl ProfileSession {
                 String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64)
             }
         };
-        json.push('"');
-        if turn == 1 {
-            first_prefix(sc, &self.uuid, &mut json);
+        match sc.shared_prefix.as_deref().filter(|_| turn == 1 && sc.protocol == ProtocolKind::Anthropic) {
+            // Anthropic caches only what a `cache_control` breakpoint ends: the shared prefix
+            // is a text block of its own, marked, and the rest of the message follows it.
+            Some(prefix) => {
+                json.push_str("[{\"type\":\"text\",\"text\":\"");
+                json_string_body(prefix, &mut json);
+                json.push_str(
+                    "\",\"cache_control\":{\"type\":\"ephemeral\"}},{\"type\":\"text\",\"text\":\"",
+                );
+                if sc.bust {
+                    bust_id(&self.uuid, &mut json);
+                }
+                json_string_body(text, &mut json);
+                json.push_str("\"}]");
+            }
+            None => {
+                json.push('"');
+                if turn == 1 {
+                    first_prefix(sc, &self.uuid, &mut json);
+                }
+                json_string_body(text, &mut json);
+                json.push('"');
+            }
         }
-        json_string_body(text, &mut json);
-        json.push('"');
         self.put(Role::User, json);
         0
     }
