@@ -5,75 +5,13 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use common::capture::{Capture, Captured};
 use common::{assert_accounted, llmload, profile_file, run_llmload, stage_all, tempdir, Target};
-
-/// One recorded request: headers (lower-case names) and the JSON body.
-struct Captured {
-    headers: HashMap<String, String>,
-    body: Value,
-}
-
-/// A server that records every request and answers each with a chat completion whose content
-/// is `reply-<n>` (n counts requests from 1).
-fn recording_server() -> (String, Arc<Mutex<Vec<Captured>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let seen: Arc<Mutex<Vec<Captured>>> = Arc::default();
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut conn = conn;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let mut headers = HashMap::new();
-                    loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let Some((k, v)) = line.trim_end().split_once(':') else { break };
-                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                    }
-                    let mut body = vec![0; headers["content-length"].parse().unwrap()];
-                    if reader.read_exact(&mut body).is_err() {
-                        return;
-                    }
-                    let n = {
-                        let mut log = log.lock().unwrap();
-                        log.push(Captured { headers, body: serde_json::from_slice(&body).unwrap() });
-                        log.len()
-                    };
-                    let reply = format!(
-                        r#"{{"choices":[{{"message":{{"role":"assistant","content":"reply-{n}"}}}}],"usage":{{"prompt_tokens":5,"completion_tokens":2}}}}"#
-                    );
-                    let resp = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
-                        reply.len()
-                    );
-                    if conn.write_all(resp.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    (addr, seen)
-}
 
 /// Writes `text` as `name` in a fresh directory.
 fn data_file(name: &str, text: &str) -> PathBuf {
@@ -94,19 +32,19 @@ fn profile(addr: &str, cache_mode: &str, content: Value) -> Value {
 
 /// Runs a profile on one core and returns what the server saw, in order.
 fn run(profile: Value) -> Vec<Captured> {
-    let (addr, seen) = recording_server();
+    let server = Capture::numbered();
+    let addr = server.url.trim_start_matches("http://").split('/').next().unwrap().to_string();
     let text = profile.to_string().replace("ADDR", &addr);
     let path = profile_file("datasets", serde_json::from_str(&text).unwrap());
     let run = run_llmload(&[path.to_str().unwrap(), "--cores", "1", "--no-jsonl"], Duration::from_secs(30));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_accounted(stage_all(&run.summary, 0));
-    let captured = std::mem::take(&mut *seen.lock().unwrap());
-    captured
+    server.requests()
 }
 
 /// (role, content) of every message of a request.
 fn messages(c: &Captured) -> Vec<(String, String)> {
-    c.body["messages"]
+    c.json()["messages"]
         .as_array()
         .unwrap()
         .iter()
@@ -145,7 +83,7 @@ fn jsonl_prompts_are_sent_verbatim_in_file_order() {
     for (i, c) in seen.iter().enumerate() {
         let (msgs, max_tokens) = &want[i % 3];
         assert_eq!(&messages(c), msgs, "request {i}");
-        assert_eq!(c.body["max_tokens"], *max_tokens, "request {i}");
+        assert_eq!(c.json()["max_tokens"], *max_tokens, "request {i}");
     }
 }
 
@@ -198,10 +136,10 @@ fn sharegpt_turns_go_in_order_with_the_recorded_lengths_and_live_history() {
         let max_tokens = [estimate(a1), estimate(a2), 64, estimate("one two three four five six")];
         for (i, c) in cycle.iter().enumerate() {
             assert_eq!(messages(c), want[i], "request {}", n + i);
-            assert_eq!(c.body["max_tokens"], max_tokens[i], "request {}", n + i);
+            assert_eq!(c.json()["max_tokens"], max_tokens[i], "request {}", n + i);
         }
         // One conversation id per conversation.
-        let ids: Vec<&str> = cycle.iter().map(|c| c.headers["x-request-id"].as_str()).collect();
+        let ids: Vec<&str> = cycle.iter().map(|c| c.header("x-request-id").unwrap()).collect();
         if ids.len() == 4 {
             assert!(ids[0] == ids[1] && ids[1] == ids[2] && ids[2] != ids[3], "{ids:?}");
         }
@@ -231,21 +169,21 @@ fn cache_busting_puts_the_conversation_id_in_front_of_the_first_user_message() {
     let file = data_file("s.json", SHAREGPT);
     let seen = run(profile("ADDR", "bust", json!({"mode": "dataset", "path": file})));
     assert!(seen.len() >= 4, "only {} requests", seen.len());
-    let id = &seen[0].headers["x-request-id"];
+    let id = seen[0].header("x-request-id").unwrap();
     let first = format!("[conversation {id}] first question");
     assert_eq!(messages(&seen[0])[1].1, first);
     // The history keeps the prefixed message; later user messages are sent as written.
     let second = messages(&seen[1]);
     assert_eq!((second[1].1.as_str(), second[3].1.as_str()), (first.as_str(), "second question"));
-    let b_id = &seen[3].headers["x-request-id"];
+    let b_id = seen[3].header("x-request-id").unwrap();
     assert_eq!(messages(&seen[3]), pairs(&[("user", &format!("[conversation {b_id}] single"))]));
 }
 
 #[test]
 fn dataset_replays_a_text_file_without_a_profile() {
-    let (addr, seen) = recording_server();
+    let server = Capture::numbered();
     let file = data_file("p.txt", "line one\n\nline \"two\"\r\nline three\n");
-    let target = format!("http://{addr}/v1");
+    let target = server.url.trim_end_matches("/chat/completions").to_string();
     let run = run_llmload(
         &[
             "--target",
@@ -261,14 +199,14 @@ fn dataset_replays_a_text_file_without_a_profile() {
         Duration::from_secs(30),
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let seen = seen.lock().unwrap();
+    let seen = server.requests();
     assert!(seen.len() >= 3, "only {} requests", seen.len());
     for (i, c) in seen.iter().enumerate() {
         let want = ["line one", "line \"two\"", "line three"][i % 3];
-        let id = &c.headers["x-request-id"];
+        let id = c.header("x-request-id").unwrap();
         // The implicit profile keeps the default cache busting.
         assert_eq!(messages(c), pairs(&[("user", &format!("[conversation {id}] {want}"))]), "request {i}");
-        assert_eq!(c.body["max_tokens"], 64);
+        assert_eq!(c.json()["max_tokens"], 64);
     }
     // The recorded profile names the dataset.
     assert_eq!(run.summary["meta"]["profile"]["scenarios"][0]["content"]["mode"], "dataset");

@@ -1,5 +1,6 @@
-//! A server that records every request it gets (time, head, body) and answers each with a
-//! fixed OpenAI chat completion: for tests that check the bytes llmload sends.
+//! A server that records every request it gets (time, head, body) and answers each with an
+//! OpenAI chat completion, `ok then` (or `reply-N`, N counting requests from 1): for tests
+//! that check the bytes llmload sends.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -36,7 +37,17 @@ pub struct Capture {
 const REPLY: &str = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok then"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#;
 
 impl Capture {
+    /// Every reply says `ok then`.
     pub fn start() -> Capture {
+        Capture::serving(false)
+    }
+
+    /// The N-th request's reply says `reply-N`.
+    pub fn numbered() -> Capture {
+        Capture::serving(true)
+    }
+
+    fn serving(numbered: bool) -> Capture {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -45,7 +56,7 @@ impl Capture {
             for (n, conn) in listener.incoming().enumerate() {
                 let Ok(conn) = conn else { continue };
                 let g = g.clone();
-                std::thread::spawn(move || serve(conn, n, &g));
+                std::thread::spawn(move || serve(conn, n, numbered, &g));
             }
         });
         Capture { url, got }
@@ -59,7 +70,7 @@ impl Capture {
     }
 }
 
-fn serve(conn: std::net::TcpStream, n: usize, got: &Mutex<Vec<Captured>>) {
+fn serve(conn: std::net::TcpStream, n: usize, numbered: bool, got: &Mutex<Vec<Captured>>) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
     loop {
@@ -87,10 +98,16 @@ fn serve(conn: std::net::TcpStream, n: usize, got: &Mutex<Vec<Captured>>) {
         if r.read_exact(&mut body).is_err() {
             return;
         }
-        got.lock().unwrap().push(Captured { at, conn: n, head, body });
+        let count = {
+            let mut got = got.lock().unwrap();
+            got.push(Captured { at, conn: n, head, body });
+            got.len()
+        };
+        let text = if numbered { format!("reply-{count}") } else { "ok then".to_string() };
+        let body = REPLY.replace("ok then", &text);
         let reply = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{REPLY}",
-            REPLY.len()
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
         );
         if w.write_all(reply.as_bytes()).is_err() {
             return;
