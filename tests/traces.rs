@@ -354,3 +354,45 @@ fn replayed_turns_are_counted_by_the_client_tokenizer_as_the_mock_counts_them() 
         }
     }
 }
+
+#[test]
+fn a_session_whose_conversation_failed_goes_on_as_a_new_one_as_long_as_what_is_left() {
+    let server = Capture::start();
+    let dir = tempdir("session-fail");
+    let records: String = ["one", "fail me", "three", "four"]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            json!({"timestamp_ms": i * 30, "input_tokens": 5, "output_tokens": 2, "session_id": "s", "prompt": p})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(dir.join("t.jsonl"), records).unwrap();
+    let profile = trace_profile(
+        "session-fail-profile",
+        &server.url,
+        json!({"trace": dir.join("t.jsonl"), "format": "jsonl"}),
+    );
+    let run = run_llmload(&[profile.to_str().unwrap(), "--max-error-rate", "1"], Duration::from_secs(60));
+    assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
+    let mut turns: Vec<(u64, u64, u64)> = lines(&run)
+        .iter()
+        .map(|l| {
+            (
+                l["intended_start"].as_u64().unwrap(),
+                l["turn"].as_u64().unwrap(),
+                l["turns_total"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    turns.sort();
+    let turns: Vec<(u64, u64)> = turns.into_iter().map(|(_, t, n)| (t, n)).collect();
+    // The failed turn ends the first conversation; "three" and "four" are a new one of 2 turns.
+    assert_eq!(turns, [(1, 4), (2, 4), (1, 2), (2, 2)]);
+    let got = server.requests();
+    let four = got.iter().find(|c| user_text(c) == "four").unwrap().json();
+    let contents: Vec<&str> =
+        four["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(contents, ["three", "ok then", "four"]);
+}

@@ -1,6 +1,7 @@
 //! A server that records every request it gets (time, head, body) and answers each with an
 //! OpenAI chat completion, `ok then` (or `reply-N`, N counting requests from 1): for tests
-//! that check the bytes llmload sends.
+//! that check the bytes llmload sends. A request whose body holds the text `fail me` gets a
+//! 500 instead.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -103,10 +104,14 @@ fn serve(conn: std::net::TcpStream, n: usize, numbered: bool, got: &Mutex<Vec<Ca
             got.push(Captured { at, conn: n, head, body });
             got.len()
         };
+        let failing = got.lock().unwrap()[count - 1].body.windows(7).any(|w| w == b"fail me");
         let text = if numbered { format!("reply-{count}") } else { "ok then".to_string() };
-        let body = REPLY.replace("ok then", &text);
+        let (status, body) = match failing {
+            true => ("500 Internal Server Error", r#"{"error":{"message":"asked to fail"}}"#.to_string()),
+            false => ("200 OK", REPLY.replace("ok then", &text)),
+        };
         let reply = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         if w.write_all(reply.as_bytes()).is_err() {

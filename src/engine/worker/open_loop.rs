@@ -19,11 +19,11 @@ use crate::http::conn::Transport;
 
 /// Shortest time between two timer wakes of the dispatcher: bounds the send lag it adds
 /// (p99 goal: 1 ms) while cutting wakes at high rates (20k/s: from 20k to 5k wakes/s).
-pub(super) const DISPATCH_QUANTUM: Duration = Duration::from_micros(200);
+const DISPATCH_QUANTUM: Duration = Duration::from_micros(200);
 
 /// Arrivals spawned in a row before the dispatcher yields, so the requests it starts get to
 /// run even when it is behind its schedule and never sleeps.
-pub(super) const SPAWN_BURST: u32 = 64;
+const SPAWN_BURST: u32 = 64;
 
 /// Runs this worker's share of the stage's arrivals until the stage ends.
 pub(crate) async fn run<S: Transport>(
@@ -44,27 +44,18 @@ pub(crate) async fn run<S: Transport>(
             .phase(phase);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
     let mut arrivals = 0u64;
-    let mut last_wake = stage.start;
-    let mut burst = 0;
+    let mut pacer = Pacer::new(stage.start);
     while let Some(offset) = schedule.next_offset() {
         let due = stage.start + Duration::from_secs_f64(offset);
-        let now = Instant::now();
-        if due > now {
-            // At most one timer wake per DISPATCH_QUANTUM: a wake (a context switch) costs more
-            // than a request, so arrivals closer together than that go out in small batches.
-            if ctx.stopping.sleep_until(due.max(last_wake + DISPATCH_QUANTUM)).await.is_err() {
-                return;
+        match pacer.until(ctx, &stage, due).await {
+            Due::Now => {}
+            Due::Stopped => return,
+            Due::Past => {
+                // So far behind that the stage is over: this arrival and the rest were never sent.
+                let rest = 1 + schedule.skip_before(duration.as_secs_f64());
+                drop_arrivals(ctx, &stage, due, rest, true, &mut rng);
+                break;
             }
-            last_wake = Instant::now();
-            burst = 0;
-        } else if now >= stage.end {
-            // So far behind that the stage is over: this arrival and the rest were never sent.
-            let rest = 1 + schedule.skip_before(duration.as_secs_f64());
-            drop_arrivals(ctx, &stage, due, rest, true, &mut rng);
-            break;
-        }
-        if ctx.stopped() {
-            return;
         }
         if ctx.busy.get() >= ctx.max_inflight {
             // At the in-flight limit: this arrival and every other one already due are dropped
@@ -77,14 +68,67 @@ pub(crate) async fn run<S: Transport>(
         arrivals += 1;
         let session = ctx.workload.session(scenario, seed.wrapping_add(arrivals));
         start(ctx, stage, due, Turns::Think(session));
-        burst += 1;
-        if burst >= SPAWN_BURST {
-            burst = 0;
-            yield_now().await;
-        }
+        pacer.spawned().await;
     }
     // Hold the stage open until its end.
     let _ = ctx.stopping.sleep_until(stage.end).await;
+}
+
+/// What a dispatcher does with an arrival once `Pacer::until` returns.
+pub(super) enum Due {
+    /// Send it now.
+    Now,
+    /// The stage is over: it was never sent.
+    Past,
+    /// The run is stopping.
+    Stopped,
+}
+
+/// Paces a dispatcher (open loop, trace replay): waits until each arrival is due, with at
+/// most one timer wake per `DISPATCH_QUANTUM` (a wake, a context switch, costs more than a
+/// request, so arrivals closer together go out in small batches), and yields after every
+/// `SPAWN_BURST` arrivals started in a row.
+pub(super) struct Pacer {
+    last_wake: Instant,
+    burst: u32,
+}
+
+impl Pacer {
+    pub(super) fn new(start: Instant) -> Pacer {
+        Pacer { last_wake: start, burst: 0 }
+    }
+
+    /// Waits for `due` (now if it has passed).
+    pub(super) async fn until<S: Transport>(
+        &mut self,
+        ctx: &Worker<S>,
+        stage: &StageRun,
+        due: Instant,
+    ) -> Due {
+        let now = Instant::now();
+        if due > now {
+            if ctx.stopping.sleep_until(due.max(self.last_wake + DISPATCH_QUANTUM)).await.is_err() {
+                return Due::Stopped;
+            }
+            self.last_wake = Instant::now();
+            self.burst = 0;
+        } else if now >= stage.end {
+            return Due::Past;
+        }
+        if ctx.stopped() {
+            return Due::Stopped;
+        }
+        Due::Now
+    }
+
+    /// One more arrival started.
+    pub(super) async fn spawned(&mut self) {
+        self.burst += 1;
+        if self.burst >= SPAWN_BURST {
+            self.burst = 0;
+            yield_now().await;
+        }
+    }
 }
 
 /// Counts `n` arrivals (the first due at `due`) that were never sent, split between the
@@ -108,7 +152,7 @@ pub(super) fn drop_arrivals<S: Transport>(
 }
 
 /// Lets every other ready task of this thread run once.
-pub(super) async fn yield_now() {
+async fn yield_now() {
     let mut yielded = false;
     std::future::poll_fn(|cx| {
         if std::mem::replace(&mut yielded, true) {

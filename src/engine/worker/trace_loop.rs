@@ -9,21 +9,22 @@
 
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
-use std::time::Instant;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::conversation::{start, Feed, Turns};
-use super::open_loop::{yield_now, DISPATCH_QUANTUM, SPAWN_BURST};
+use super::open_loop::{Due, Pacer};
 use super::{StageRun, Worker};
 use crate::data::trace::TraceReader;
 use crate::http::conn::Transport;
 use crate::profile::stages::TraceStage;
 
-/// A session seen by this worker: its conversation (while it runs) and records so far.
+/// A session seen by this worker: its conversation (while it runs) and that conversation's
+/// length, and the session's records so far.
 struct Live {
     feed: Weak<Feed>,
+    turns: u32,
     seen: u32,
 }
 
@@ -42,7 +43,7 @@ pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trac
     let Ok(reader) = TraceReader::open(&trace.path, trace.format) else { return };
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
     let mut sessions: HashMap<String, Live> = HashMap::new();
-    let (mut arrivals, mut burst, mut last_wake) = (0u64, 0, stage.start);
+    let (mut arrivals, mut pacer) = (0u64, Pacer::new(stage.start));
     let mut behind = false;
     let records = reader.take(trace.limit.unwrap_or(u64::MAX) as usize).enumerate();
     for (i, record) in records {
@@ -56,41 +57,35 @@ pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trac
             ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, true);
             continue;
         }
-        let now = Instant::now();
-        if due > now {
-            if ctx.stopping.sleep_until(due.max(last_wake + DISPATCH_QUANTUM)).await.is_err() {
-                return;
+        match pacer.until(ctx, &stage, due).await {
+            Due::Now => {}
+            Due::Stopped => return,
+            Due::Past => {
+                // So far behind that the stage is over: this record and the rest were never sent.
+                behind = true;
+                ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, true);
+                continue;
             }
-            last_wake = Instant::now();
-            burst = 0;
-        } else if now >= stage.end {
-            // So far behind that the stage is over: this record and the rest were never sent.
-            behind = true;
-            ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, true);
-            continue;
         }
-        if ctx.stopped() {
-            return;
-        }
-        // A session's later record goes to its conversation, if that still runs.
-        let turns = match record.session.as_deref() {
-            Some(id) => {
-                let total = trace.info.sessions.get(id).map_or(1, |s| s.turns);
-                let live = sessions.entry(id.to_string()).or_insert(Live { feed: Weak::new(), seen: 0 });
-                live.seen += 1;
-                let left = total.saturating_sub(live.seen - 1).max(1);
-                let feed = live.feed.upgrade();
-                if live.seen >= total {
-                    sessions.remove(id);
-                }
-                if let Some(feed) = feed {
-                    feed.push(due, record, total);
-                    continue;
-                }
-                Some((left, id.to_string()))
+        // A session's later record goes to its conversation, if that still runs; else it
+        // starts one as long as what is left of the session (its start was dropped, or the
+        // conversation ended on a failed turn).
+        let mut left = 1;
+        if let Some(id) = record.session.as_deref() {
+            let total = trace.info.sessions.get(id).map_or(1, |s| s.turns);
+            let live =
+                sessions.entry(id.to_string()).or_insert(Live { feed: Weak::new(), turns: 0, seen: 0 });
+            live.seen += 1;
+            left = total.saturating_sub(live.seen - 1).max(1);
+            let (feed, turns) = (live.feed.upgrade(), live.turns);
+            if live.seen >= total {
+                sessions.remove(id);
             }
-            None => None,
-        };
+            if let Some(feed) = feed {
+                feed.push(due, record, turns);
+                continue;
+            }
+        }
         if ctx.busy.get() >= ctx.max_inflight {
             ctx.dropped(&stage, due, ctx.workload.scenario_for_arrival(rng.gen()), 1, false);
             continue;
@@ -99,25 +94,12 @@ pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trac
         arrivals += 1;
         let mut session = ctx.workload.replay(scenario, seed.wrapping_add(arrivals), trace.block_tokens);
         let feed = Rc::new(Feed::default());
-        let left = match &turns {
-            Some((left, id)) => {
-                if *left > 1 {
-                    if let Some(live) = sessions.get_mut(id) {
-                        live.feed = Rc::downgrade(&feed);
-                    }
-                }
-                *left
-            }
-            None => 1,
-        };
-        // A conversation joined part-way (its start was dropped) is as long as what is left.
+        if let Some(live) = record.session.as_deref().and_then(|id| sessions.get_mut(id)) {
+            (live.feed, live.turns) = (Rc::downgrade(&feed), left);
+        }
         session.feed(record, left);
         start(ctx, stage, due, Turns::Trace(session, feed));
-        burst += 1;
-        if burst >= SPAWN_BURST {
-            burst = 0;
-            yield_now().await;
-        }
+        pacer.spawned().await;
     }
     // Hold the stage open until its end.
     let _ = ctx.stopping.sleep_until(stage.end).await;
