@@ -8,6 +8,7 @@
 //! conversation), so N counts requests in flight. With `connection: per-conversation` each
 //! conversation has its own connection (parked with it), closed when the conversation ends.
 
+use std::collections::BinaryHeap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,29 @@ const BACKOFF_CAP: Duration = Duration::from_secs(2);
 const MAX_PARKED: usize = 1024;
 
 /// A conversation in think time: when it goes on, and its own connection (if it has one).
-type Parked<S> = (Instant, Box<dyn Session>, Option<Conn<S>>);
+struct Parked<S> {
+    due: Instant,
+    session: Box<dyn Session>,
+    conn: Option<Conn<S>>,
+}
+
+// Ordered by due time, the earliest first out of a (max-)heap.
+impl<S> Ord for Parked<S> {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        o.due.cmp(&self.due)
+    }
+}
+impl<S> PartialOrd for Parked<S> {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl<S> PartialEq for Parked<S> {
+    fn eq(&self, o: &Self) -> bool {
+        self.due == o.due
+    }
+}
+impl<S> Eq for Parked<S> {}
 
 /// Capped exponential backoff with jitter (each wait drawn from ½–1× the step, so users that
 /// failed together do not retry together).
@@ -168,7 +191,7 @@ async fn life<S: Transport>(
     let requests = ctx.config.concurrency == Concurrency::Requests;
     let own_conn = ctx.config.reuse == Reuse::PerConversation;
     // Conversations in think time (requests mode): when each goes on, and its connection.
-    let mut parked: Vec<Parked<S>> = Vec::new();
+    let mut parked: BinaryHeap<Parked<S>> = BinaryHeap::new();
     loop {
         // Past this stage's part: on into the next stage (once it starts), or removed.
         while Instant::now() >= stop_at {
@@ -185,20 +208,17 @@ async fn life<S: Transport>(
         if ctx.stopped() {
             return;
         }
-        if conv.is_none() && !parked.is_empty() {
-            // The parked conversation due first, if it is due (or if no more may be parked).
-            let (i, due) =
-                parked.iter().enumerate().map(|(i, p)| (i, p.0)).min_by_key(|p| p.1).expect("some");
-            if due <= Instant::now() || parked.len() >= MAX_PARKED {
-                if due > Instant::now() && !nap(cap_at(k, last, stop_at, due)).await {
-                    return;
-                }
-                let (_, s, c) = parked.swap_remove(i);
-                state.reply = s.keeps_reply().then(String::new);
-                conv = Some(s);
-                if own_conn {
-                    conn = c;
-                }
+        // The parked conversation due first, if it is due (or if no more may be parked).
+        let due = parked.peek().filter(|_| conv.is_none()).map(|p| p.due);
+        if let Some(due) = due.filter(|&d| d <= Instant::now() || parked.len() >= MAX_PARKED) {
+            if due > Instant::now() && !nap(cap_at(k, last, stop_at, due)).await {
+                return;
+            }
+            let p = parked.pop().expect("peeked");
+            keep_reply(&mut state.reply, p.session.keeps_reply());
+            conv = Some(p.session);
+            if own_conn {
+                conn = p.conn;
             }
         }
         let session = match &mut conv {
@@ -217,10 +237,7 @@ async fn life<S: Transport>(
                     }
                     None => ctx.workload.session(scenario, seed),
                 };
-                match (&mut state.reply, s.keeps_reply()) {
-                    (Some(r), true) => r.clear(),
-                    (r, keeps) => *r = keeps.then(String::new),
-                }
+                keep_reply(&mut state.reply, s.keeps_reply());
                 conv.insert(s)
             }
         };
@@ -263,7 +280,8 @@ async fn life<S: Transport>(
         match session.turn_done(&out, state.reply.as_deref()) {
             Some(think) if requests && !think.is_zero() => {
                 let s = conv.take().expect("in a conversation");
-                parked.push((Instant::now() + think, s, if own_conn { conn.take() } else { None }));
+                let conn = if own_conn { conn.take() } else { None };
+                parked.push(Parked { due: Instant::now() + think, session: s, conn });
             }
             Some(think) if !think.is_zero() => {
                 if !nap(cap(Instant::now() + think)).await {
@@ -278,6 +296,15 @@ async fn life<S: Transport>(
                 }
             }
         }
+    }
+}
+
+/// The reply buffer for a conversation's next turn: emptied (its capacity kept) if the
+/// conversation keeps replies, else none.
+fn keep_reply(reply: &mut Option<String>, keeps: bool) {
+    match (reply, keeps) {
+        (Some(r), true) => r.clear(),
+        (r, keeps) => *r = keeps.then(String::new),
     }
 }
 
