@@ -292,6 +292,7 @@ impl ProfileSession {
             return tokens;
         }
         let turn = self.turn as usize;
+        let mut json = self.slot();
         let sc = &*self.sc;
         let sized;
         let text: &str = match &sc.prompts {
@@ -313,17 +314,8 @@ impl ProfileSession {
             }
             Prompts::Exact(_) => unreachable!("exact prompts are built with their tokenizer"),
         };
-        let mut json = match self.history.get_mut(self.live) {
-            Some(m) => {
-                let mut s = std::mem::take(&mut m.content_json);
-                s.clear();
-                s
-            }
-            None => {
-                let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
-                String::with_capacity(text.len() + prefix.map_or(0, str::len) + 64)
-            }
-        };
+        let prefix = sc.shared_prefix.as_deref().filter(|_| turn == 1);
+        json.reserve(text.len() + prefix.map_or(0, str::len) + 64);
         match sc.shared_prefix.as_deref().filter(|_| turn == 1 && sc.protocol == ProtocolKind::Anthropic) {
             // Anthropic caches only what a `cache_control` breakpoint ends: the shared prefix
             // is a text block of its own, marked, and the rest of the message follows it.
