@@ -9,11 +9,6 @@ use std::time::Duration;
 use common::{profile_file, run_llmload, stage_all, Mock};
 use serde_json::{json, Value};
 
-fn lines(run: &common::RunOutput) -> Vec<Value> {
-    let text = std::fs::read_to_string(run.dir.join("results.jsonl")).expect("results.jsonl");
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
-
 fn n(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("a count: {v}"))
 }
@@ -51,7 +46,7 @@ fn reasoning_tokens_and_time_to_the_answer_match_the_mock() {
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     let all = stage_all(&run.summary, 0);
-    let lines = lines(&run);
+    let lines = run.lines();
     assert!(!lines.is_empty());
     for l in &lines {
         assert_eq!(l["reasoning_tokens"], 8, "{l}");

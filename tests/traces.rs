@@ -7,18 +7,13 @@ mod common;
 use std::time::Duration;
 
 use common::capture::{Capture, Captured};
-use common::{llmload, profile_file, run_llmload, tempdir, RunOutput, Target};
+use common::{llmload, profile_file, run_llmload, tempdir, Target};
 use serde_json::{json, Value};
 
 /// A replay ran: exit 0, or 3 when a loaded machine made llmload fall behind a few ms
 /// (its verdict then says so); the figures checked here do not depend on it.
 fn assert_replayed(code: i32, out: &str) {
     assert!(code == 0 || (code == 3 && out.contains("GENERATOR-BOUND")), "exit {code}: {out}");
-}
-
-fn lines(run: &RunOutput) -> Vec<Value> {
-    let text = std::fs::read_to_string(run.dir.join("results.jsonl")).expect("results.jsonl");
-    text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
 }
 
 /// The last user message's text of a captured chat request.
@@ -70,7 +65,7 @@ fn mooncake_records_arrive_at_their_scaled_times_with_their_lengths_and_shared_b
     );
     let run = run_llmload(&[profile.to_str().unwrap(), "--cores", "1"], Duration::from_secs(60));
     assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
-    let lines = lines(&run);
+    let lines = run.lines();
     assert_eq!(lines.len(), records.len(), "one request per record");
     // Intended starts are the recorded times × 0.5, to the µs.
     let mut starts: Vec<u64> = lines.iter().map(|l| l["intended_start"].as_u64().unwrap()).collect();
@@ -125,7 +120,7 @@ fn jsonl_sessions_replay_as_conversations_in_order() {
     );
     let run = run_llmload(&[profile.to_str().unwrap()], Duration::from_secs(60));
     assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
-    let lines = lines(&run);
+    let lines = run.lines();
     assert_eq!(lines.len(), 5);
     let got = server.requests();
     let find =
@@ -282,7 +277,8 @@ fn the_mock_counting_with_the_same_tokenizer_sees_each_records_lengths() {
     );
     assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
     // The mock's prompt_tokens are the content's tokens + 3 per message + 3 (one message here).
-    let mut got: Vec<(u64, u64)> = lines(&run)
+    let mut got: Vec<(u64, u64)> = run
+        .lines()
         .iter()
         .map(|l| (l["prompt_tokens"].as_u64().unwrap() - 6, l["completion_tokens"].as_u64().unwrap()))
         .collect();
@@ -349,7 +345,7 @@ fn replayed_turns_are_counted_by_the_client_tokenizer_as_the_mock_counts_them() 
         for k in ["tokenizer_prompt_mismatch", "tokenizer_completion_mismatch"] {
             assert_eq!(all[k], 0, "{file}: {k}: {all}");
         }
-        for l in lines(&run) {
+        for l in run.lines() {
             assert_eq!(l["tokenizer_prompt_tokens"], l["prompt_tokens"], "{file}: {l}");
         }
     }
@@ -376,7 +372,8 @@ fn a_session_whose_conversation_failed_goes_on_as_a_new_one_as_long_as_what_is_l
     );
     let run = run_llmload(&[profile.to_str().unwrap(), "--max-error-rate", "1"], Duration::from_secs(60));
     assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
-    let mut turns: Vec<(u64, u64, u64)> = lines(&run)
+    let mut turns: Vec<(u64, u64, u64)> = run
+        .lines()
         .iter()
         .map(|l| {
             (

@@ -151,6 +151,14 @@ pub struct RunOutput {
     pub dir: std::path::PathBuf,
 }
 
+impl RunOutput {
+    /// The run's results.jsonl, one value per line.
+    pub fn lines(&self) -> Vec<serde_json::Value> {
+        let text = std::fs::read_to_string(self.dir.join("results.jsonl")).expect("results.jsonl");
+        text.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    }
+}
+
 /// Runs `llmload run <args> --out <tmp>` and fails the test if it takes longer than
 /// `limit` (a hang is a bug). Reads the run's summary.json.
 pub fn run_llmload(args: &[&str], limit: Duration) -> RunOutput {
