@@ -411,14 +411,15 @@ impl Session for ProfileSession {
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
         let tokens = self.push_user();
-        let sc = self.sc.clone();
-        let (system_json, max_tokens) = Self::system_and_max_tokens(&sc, self.entry, self.turn);
-        sc.write_request(system_json, &self.history[..self.live], max_tokens, &self.uuid, out);
-        if let Some(tally) = &mut self.tally {
+        // Borrowed field by field: the tally changes while the scenario is read.
+        let ProfileSession { sc, entry, turn, history, live, uuid, tally, .. } = self;
+        let (system_json, max_tokens) = Self::system_and_max_tokens(sc, *entry, *turn);
+        sc.write_request(system_json, &history[..*live], max_tokens, uuid, out);
+        if let Some(tally) = tally {
             let turn = TurnBody {
                 model: &sc.model,
                 system_json,
-                messages: &self.history[..self.live],
+                messages: &history[..*live],
                 max_tokens,
                 stream: sc.stream,
                 extra_json: &sc.extra_json,
