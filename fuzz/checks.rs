@@ -172,8 +172,8 @@ pub fn request(data: &[u8]) {
 }
 
 /// What a decoder made of a stream: content events and chars, the last usage, error, done,
-/// the reply text, and whether the scan failed.
-type Decoded2 = (u64, u64, Option<(u64, u64)>, bool, bool, String, bool);
+/// the reply text, whether the scan failed, and the tool calls kept (id, name, arguments).
+type Decoded2 = (u64, u64, Option<(u64, u64)>, bool, bool, String, bool, Vec<(String, String, String)>);
 
 fn decode_stream(kind: ProtocolKind, data: &[u8], cuts: &[usize]) -> Decoded2 {
     let mut decoder = kind.decoder();
@@ -194,12 +194,16 @@ fn decode_stream(kind: ProtocolKind, data: &[u8], cuts: &[usize]) -> Decoded2 {
         }
     }
     assert_eq!(chars, reply.chars().count() as u64, "{}: counted chars are the reply's", kind.name());
-    (n, chars, usage, error, done || decoder.stream_complete(), reply, failed)
+    let calls = (0..)
+        .map_while(|i| decoder.tool_call(i))
+        .map(|c| (c.id.to_string(), c.name.to_string(), c.arguments.to_string()))
+        .collect();
+    (n, chars, usage, error, done || decoder.stream_complete(), reply, failed, calls)
 }
 
 /// Every protocol decoder: a body or an event of any bytes is an outcome (never a panic),
 /// the content it counts is the text it keeps (or one char for a reply whose only content is
-/// a block without text), and a stream decodes the same at every split.
+/// a block without text), and a stream decodes the same at every split (tool calls kept too).
 pub fn protocol(data: &[u8]) {
     for kind in ProtocolKind::ALL {
         let mut decoder = kind.decoder();

@@ -64,6 +64,11 @@ fn an_option_the_protocol_lacks_is_refused_naming_the_field() {
         (json!({"tools": [{"name": "a b"}]}), "scenarios[0].tools[0]"),
         (json!({"reasoning_effort": "hgih"}), "did you mean \"high\""),
         (json!({"extra_body": {"model": "x"}}), "scenarios[0].extra_body"),
+        (json!({"tool_result_tokens": 64}), "scenarios[0].tool_result_tokens: the scenario has no tools"),
+        (
+            json!({"tools": [{"name": "a"}], "tool_result_tokens": 0}),
+            "scenarios[0].tool_result_tokens: 0 must be at least 1",
+        ),
     ] {
         let mut s = scenario.clone();
         s["name"] = json!("s");

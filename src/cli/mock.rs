@@ -70,6 +70,10 @@ pub(super) struct MockArgs {
     /// Tokens per prefix-cache block (default 16).
     #[arg(long, value_name = "TOKENS", requires = "prefix_cache")]
     prefix_cache_block: Option<u64>,
+    /// Share (0–1) of requests offering tools, after a user turn, that answer with tool calls
+    /// (default 1: all); the rest answer in text.
+    #[arg(long, value_name = "P")]
+    tool_call_rate: Option<f64>,
     /// Count prompt tokens with this tokenizer (o200k_base or cl100k_base) instead of chars / 4.
     #[arg(long, value_name = "NAME")]
     tokenizer: Option<String>,
@@ -111,6 +115,9 @@ impl MockArgs {
         }
         if self.tokenizer.is_some() {
             config.tokenizer = self.tokenizer.clone();
+        }
+        if let Some(p) = self.tool_call_rate {
+            config.tool_call_rate = p;
         }
         if let Some(blocks) = self.prefix_cache {
             let block_tokens = self

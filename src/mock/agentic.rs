@@ -1,13 +1,15 @@
 //! What a 2026 model adds to a planned generation: reasoning tokens before the answer (from
 //! `x-mock-reasoning-tokens`, else the model's `reasoning_tokens`) within the request's cap,
 //! and tool calls in place of the answer when the request offers tools (`x-mock-tool-calls`,
-//! else one call when the last message is the user's, none after a tool result).
+//! else one call, in `tool_call_rate` of the requests whose last message is the user's; never
+//! after a tool result, so an agent loop ends).
 
+use rand::Rng;
 use serde_json::Value;
 
 use super::config::Model;
 use super::head::Head;
-use super::kit::Generation;
+use super::kit::{Call, Generation};
 use super::request::LastTurn;
 use super::tools;
 use super::Core;
@@ -39,22 +41,23 @@ pub(crate) fn add_reasoning(gen: &mut Generation, wanted: u64, cap: u64) {
     }
 }
 
-/// Tool calls for a request offering `tools`: the header's count, else 1 after a user turn
-/// and 0 after a tool result. Calls replace the answer (no content tokens, not capped);
-/// none are made when reasoning used the whole budget.
-pub(crate) fn add_calls(
-    gen: &mut Generation,
-    head: &Head,
-    tools: &[Value],
-    last: LastTurn,
-    prefix: &str,
-    id_hex: &str,
-) {
+/// Tool calls for a request offering `tools`: none after a tool result; else the header's
+/// count (1 without it after a user turn, 0 after anything else), in the `tool_call_rate`
+/// share of requests (drawn only below 1). Calls replace the answer (no content tokens, not
+/// capped); none are made when reasoning used the whole budget.
+pub(crate) fn add_calls(gen: &mut Generation, ctx: &Call<'_>, tools: &[Value], last: LastTurn, prefix: &str) {
     if tools.is_empty() || (gen.hit_cap && gen.tokens == 0) {
         return;
     }
-    let n = head.tool_calls.unwrap_or(u64::from(last == LastTurn::User));
-    let calls = tools::plan(tools, n.min(128), prefix, id_hex);
+    let n = match last {
+        LastTurn::ToolResult => 0,
+        _ => ctx.head.tool_calls.unwrap_or(u64::from(last == LastTurn::User)),
+    };
+    let rate = ctx.core.settings.tool_call_rate;
+    if n == 0 || (rate < 1.0 && ctx.core.rng.borrow_mut().gen::<f64>() >= rate) {
+        return;
+    }
+    let calls = tools::plan(tools, n.min(128), prefix, &ctx.request_id[4..]);
     if !calls.is_empty() {
         gen.calls = calls;
         gen.tokens = 0;

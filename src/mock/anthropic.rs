@@ -51,7 +51,7 @@ pub(crate) fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         agentic::add_reasoning(&mut gen, wanted, limits.cap);
     }
     if let Some(tools) = &req.tools {
-        agentic::add_calls(&mut gen, ctx.head, tools, req.messages.last, "toolu_", &ctx.request_id[4..]);
+        agentic::add_calls(&mut gen, ctx, tools, req.messages.last, "toolu_");
     }
     cache::apply(ctx, model, &mut gen, body);
     let id = format!("msg_{}", &ctx.request_id[4..]);

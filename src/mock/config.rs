@@ -66,6 +66,10 @@ pub(crate) struct MockConfig {
     /// A prefix cache of this many blocks (off when absent); see `cache`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_cache: Option<PrefixCacheConfig>,
+    /// Share (0–1) of requests offering tools, after a user turn, that answer with tool calls;
+    /// the rest answer in text. 1 (the default): all of them.
+    #[serde(default = "one_f64")]
+    pub tool_call_rate: f64,
     /// Served models; the defaults are mock-gpt, mock-claude and mock-embed.
     #[serde(default = "default_models")]
     pub models: Vec<ModelConfig>,
@@ -177,6 +181,9 @@ fn default_output_tokens() -> String {
 fn one() -> u32 {
     1
 }
+fn one_f64() -> f64 {
+    1.0
+}
 fn default_dims() -> u32 {
     1536
 }
@@ -236,6 +243,8 @@ pub(crate) struct Settings {
     pub tokenizer: Option<Tokenizer>,
     /// Prefix cache (blocks, tokens per block).
     pub prefix_cache: Option<(usize, u64)>,
+    /// Share of tool-offering requests after a user turn that call tools.
+    pub tool_call_rate: f64,
 }
 
 impl MockConfig {
@@ -293,6 +302,9 @@ impl MockConfig {
             }
             Some(c) => Some((c.blocks, c.block_tokens)),
         };
+        if !(0.0..=1.0).contains(&self.tool_call_rate) {
+            return Err(format!("tool_call_rate: {} is not between 0 and 1", self.tool_call_rate));
+        }
         let mut models = Vec::with_capacity(self.models.len());
         for (i, m) in self.models.iter().enumerate() {
             let at = |field: &str| format!("models[{i}].{field}");
@@ -369,6 +381,7 @@ impl MockConfig {
             models,
             tokenizer,
             prefix_cache,
+            tool_call_rate: self.tool_call_rate,
         })
     }
 }
@@ -415,6 +428,9 @@ mod tests {
         assert!(c.validate().unwrap_err().starts_with("models[0].reasoning_tokens:"));
         let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"block_tokens":0}}"#).unwrap();
         assert_eq!(c.validate().unwrap_err(), "prefix_cache.block_tokens: must be 1..=1048576");
+        let c = MockConfig::from_json(r#"{"tool_call_rate":1.5}"#).unwrap();
+        assert_eq!(c.validate().unwrap_err(), "tool_call_rate: 1.5 is not between 0 and 1");
+        assert_eq!(MockConfig::default().validate().unwrap().tool_call_rate, 1.0);
         let e = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"size":3}}"#).unwrap_err();
         assert!(e.starts_with("prefix_cache") && e.contains("size"), "{e}");
         let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10}}"#).unwrap();

@@ -28,6 +28,7 @@ pub(crate) struct CoreCounters {
     tokens: AtomicU64,
     reasoning_tokens: AtomicU64,
     tool_calls: AtomicU64,
+    tool_replies: AtomicU64,
     cached_tokens: AtomicU64,
     faults: AtomicU64,
     lag_buckets: [AtomicU64; LAG_BOUNDS.len() + 1],
@@ -54,8 +55,12 @@ impl CoreCounters {
     pub(crate) fn reasoning_tokens(&self, n: u64) {
         self.reasoning_tokens.fetch_add(n, Relaxed);
     }
+    /// One reply's tool calls (called once per reply): the calls, and the reply if it had any.
     pub(crate) fn tool_calls(&self, n: u64) {
-        self.tool_calls.fetch_add(n, Relaxed);
+        if n > 0 {
+            self.tool_calls.fetch_add(n, Relaxed);
+            self.tool_replies.fetch_add(1, Relaxed);
+        }
     }
     pub(crate) fn cached_tokens(&self, n: u64) {
         self.cached_tokens.fetch_add(n, Relaxed);
@@ -181,6 +186,12 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "llmload_mock_tool_call_replies_total",
+            "Replies that called tools (see --tool-call-rate).",
+            self.sum(|s| s.tool_replies.load(Relaxed)),
+        );
+        counter(
+            &mut out,
             "llmload_mock_cached_prompt_tokens_total",
             "Prompt tokens reported as served from the prefix cache.",
             self.sum(|s| s.cached_tokens.load(Relaxed)),
@@ -231,9 +242,10 @@ mod tests {
         assert!(text.contains("llmload_mock_tokens_emitted_total 5"));
         assert!(text.contains("llmload_mock_reasoning_tokens_emitted_total 3\n"));
         assert!(text.contains("llmload_mock_tool_calls_emitted_total 2\n"));
+        assert!(text.contains("llmload_mock_tool_call_replies_total 1\n"));
         assert!(text.contains("llmload_mock_cached_prompt_tokens_total 0\n"));
         // One TYPE line per family.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 9);
+        assert_eq!(types, 10);
     }
 }

@@ -105,7 +105,7 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let mut gen = ctx.plan(model, limits, prompt_tokens, &req.messages.last_user_text());
     agentic::add_reasoning(&mut gen, agentic::reasoning_wanted(ctx.core, ctx.head, model), limits.cap);
     if let Some(tools) = &req.tools {
-        agentic::add_calls(&mut gen, ctx.head, tools, req.messages.last, "call_", &ctx.request_id[4..]);
+        agentic::add_calls(&mut gen, ctx, tools, req.messages.last, "call_");
     }
     cache::apply(ctx, model, &mut gen, body);
     if req.stream.unwrap_or(false) {

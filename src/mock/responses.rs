@@ -86,7 +86,7 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     let mut gen = ctx.plan(model, limits, prompt_tokens, &req.last_user_text());
     agentic::add_reasoning(&mut gen, agentic::reasoning_wanted(ctx.core, ctx.head, model), limits.cap);
     if let Some(tools) = &req.tools {
-        agentic::add_calls(&mut gen, ctx.head, tools, req.last_turn(), "call_", &ctx.request_id[4..]);
+        agentic::add_calls(&mut gen, ctx, tools, req.last_turn(), "call_");
     }
     cache::apply(ctx, model, &mut gen, body);
     let suffix = &ctx.request_id[4..];

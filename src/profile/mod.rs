@@ -80,6 +80,9 @@ impl Resolving<'_> {
 pub(crate) const DEFAULT_PROMPT: &str = "In one short sentence, explain a randomly chosen idea.";
 /// The script line when a scripted scenario gives no `script` (nexus's default).
 pub(crate) const DEFAULT_SCRIPT_LINE: &str = "continue";
+/// Tokens of each tool result without `tool_result_tokens`: a short tool output.
+pub(crate) const DEFAULT_TOOL_RESULT_TOKENS: u32 = 64;
+
 /// Input size of a sized scenario without `approx_input_tokens` (nexus's default).
 pub(crate) const DEFAULT_SIZED_TOKENS: u32 = 256;
 
@@ -292,6 +295,9 @@ impl ScenarioSpec {
 pub(crate) struct RequestOptions {
     pub tools: Vec<Tool>,
     pub tool_choice: Option<ToolChoice>,
+    /// Tokens of each tool result sent after a reply that called tools (`None`: the default,
+    /// `DEFAULT_TOOL_RESULT_TOKENS`).
+    pub tool_result_tokens: Option<u32>,
     pub reasoning_effort: Option<String>,
     pub thinking_budget: Option<u32>,
     pub response_format: Option<serde_json::Value>,

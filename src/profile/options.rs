@@ -1,10 +1,12 @@
 //! A scenario's request options: tools (`{name, description, parameters}`, sent in each
-//! protocol's shape), `tool_choice`, reasoning (`reasoning_effort` for OpenAI, `thinking_budget`
-//! for Anthropic), `response_format`, and `extra_body` fields passed through as written. An
-//! option the scenario's protocol has no field for is an error naming it.
+//! protocol's shape), `tool_choice`, `tool_result_tokens` (the size of each tool result a
+//! tool-result turn sends), reasoning (`reasoning_effort` for OpenAI, `thinking_budget` for
+//! Anthropic), `response_format`, and `extra_body` fields passed through as written. An option
+//! the scenario's protocol has no field for is an error naming it.
 
 use serde_json::Value;
 
+use super::limits::{self, count};
 use super::schema::RawScenario;
 use super::suggest::not_one_of;
 use super::{RequestOptions, Tool, ToolChoice};
@@ -47,6 +49,15 @@ pub(super) fn resolve(
         match tool_choice(c, &o.tools, &at("tool_choice")) {
             Ok(c) => o.tool_choice = Some(c),
             Err(e) => errs.push(e),
+        }
+    }
+    if let Some(n) = s.tool_result_tokens {
+        let path = at("tool_result_tokens");
+        if o.tools.is_empty() {
+            errs.push(format!("{path}: the scenario has no tools"));
+        } else {
+            let n = count(errs, &path, Some(n), 1, limits::MAX_INPUT_TOKENS.into());
+            o.tool_result_tokens = n.map(|n| n as u32);
         }
     }
     let no_field = |field: &str, p: ProtocolKind, instead: &str| {

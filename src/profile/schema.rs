@@ -90,6 +90,8 @@ pub(crate) struct RawScenario {
     pub tools: Option<Vec<Value>>,
     /// `auto`, `none`, `required`, or `{"name": TOOL}`.
     pub tool_choice: Option<Value>,
+    /// Tokens of each tool result a tool-result turn sends (default 64).
+    pub tool_result_tokens: Option<i64>,
     /// `low`, `medium` or `high` (OpenAI chat `reasoning_effort`, Responses `reasoning.effort`).
     pub reasoning_effort: Option<String>,
     /// Anthropic extended thinking: `thinking: {type: enabled, budget_tokens: N}`.

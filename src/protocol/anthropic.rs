@@ -21,7 +21,10 @@ use serde::Deserialize;
 
 use serde_json::Value;
 
-use super::{body, take_reasoning, take_text, Decoder, Finish, Seen, ToolCalls, ToolTally, TurnBody, Usage};
+use super::openai_responses::MaybeText;
+use super::{
+    body, take_reasoning, take_text, Decoder, Finish, KeptCall, Seen, ToolCalls, ToolTally, TurnBody, Usage,
+};
 use crate::metrics::ErrorKind;
 
 #[derive(Deserialize)]
@@ -79,6 +82,11 @@ struct StartBlock<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     thinking: Option<Cow<'a, str>>,
+    /// A `tool_use` block's id and name.
+    #[serde(borrow, default)]
+    id: MaybeText<'a>,
+    #[serde(borrow, default)]
+    name: MaybeText<'a>,
 }
 
 /// The `delta` of a `content_block_delta` (text, thinking, tool input; a `signature_delta`
@@ -160,7 +168,11 @@ struct BodyBlock<'a> {
     text: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     thinking: Option<Cow<'a, str>>,
-    /// A `tool_use` block's arguments.
+    /// A `tool_use` block's id, name and arguments.
+    #[serde(borrow, default)]
+    id: MaybeText<'a>,
+    #[serde(borrow, default)]
+    name: MaybeText<'a>,
     #[serde(default)]
     input: Option<Value>,
 }
@@ -236,7 +248,7 @@ impl Decoder for Anthropic {
                 let Some(block) = &event.content_block else { return Ok(seen) };
                 match block.kind.as_deref() {
                     Some("tool_use" | "server_tool_use") => {
-                        self.tools.start(index).map_err(|_| ErrorKind::ProtocolError)?
+                        self.tools.start(index, block.id.0.as_deref(), block.name.0.as_deref())
                     }
                     // Opaque (encrypted) thinking: one reasoning event, no text.
                     Some("redacted_thinking") => (seen.content_chars, seen.reasoning_chars) = (1, 1),
@@ -262,7 +274,7 @@ impl Decoder for Anthropic {
                     }
                     if let Some(json) = &delta.partial_json {
                         let index = event.index.unwrap_or(0);
-                        self.tools.append(index, json).map_err(|_| ErrorKind::ProtocolError)?;
+                        self.tools.append(index, json);
                         seen.content_chars += json.chars().count() as u64;
                     }
                 }
@@ -325,7 +337,8 @@ impl Decoder for Anthropic {
                 Some("tool_use" | "server_tool_use") => {
                     // The arguments as compact JSON (the body's own spacing is not kept).
                     let args = block.input.as_ref().map(Value::to_string).unwrap_or_default();
-                    self.tools.append(i as u64, &args).map_err(|_| ErrorKind::ProtocolError)?;
+                    self.tools.start(i as u64, block.id.0.as_deref(), block.name.0.as_deref());
+                    self.tools.append(i as u64, &args);
                     seen.content_chars += args.chars().count() as u64;
                     other_blocks = true;
                 }
@@ -346,6 +359,10 @@ impl Decoder for Anthropic {
 
     fn tool_calls(&self) -> ToolTally {
         self.tools.tally()
+    }
+
+    fn tool_call(&self, i: usize) -> Option<KeptCall<'_>> {
+        self.tools.kept(i)
     }
 }
 

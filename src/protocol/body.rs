@@ -85,22 +85,24 @@ pub(crate) fn literal(name: &[u8], json: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(json.as_bytes());
 }
 
-fn role_name(role: Role) -> &'static [u8] {
-    match role {
-        Role::User => b"user",
-        Role::Assistant => b"assistant",
-    }
-}
-
-/// `{"role":…,"content":…}` per message, comma-separated (and after a comma when `comma`).
+/// `{"role":…,"content":…}` per message, comma-separated (and after a comma when `comma`);
+/// a `Role::Raw` entry as it is.
 pub(crate) fn messages(messages: &[Message], mut comma: bool, out: &mut Vec<u8>) {
     for m in messages {
         if comma {
             out.push(b',');
         }
         comma = true;
+        let role: &[u8] = match m.role {
+            Role::User => b"user",
+            Role::Assistant => b"assistant",
+            Role::Raw => {
+                out.extend_from_slice(m.content_json.as_bytes());
+                continue;
+            }
+        };
         out.extend_from_slice(b"{\"role\":\"");
-        out.extend_from_slice(role_name(m.role));
+        out.extend_from_slice(role);
         out.extend_from_slice(b"\",\"content\":");
         out.extend_from_slice(m.content_json.as_bytes());
         out.push(b'}');

@@ -8,7 +8,7 @@ use super::anthropic::{self, Anthropic};
 use super::openai_chat::{self, OpenAiChat};
 use super::openai_completions::{self, OpenAiCompletions};
 use super::openai_responses::{self, OpenAiResponses};
-use super::{Decoder, Seen, ToolTally, TurnBody};
+use super::{Decoder, KeptCall, Seen, ToolTally, TurnBody};
 use crate::metrics::ErrorKind;
 
 /// A wire protocol.
@@ -145,6 +145,15 @@ impl Decoder for AnyDecoder {
             Decoders::Anthropic(d) => d.tool_calls(),
             Decoders::OpenAiResponses(d) => d.tool_calls(),
             Decoders::OpenAiCompletions(d) => d.tool_calls(),
+        }
+    }
+
+    fn tool_call(&self, i: usize) -> Option<KeptCall<'_>> {
+        match &self.0 {
+            Decoders::OpenAiChat(d) => d.tool_call(i),
+            Decoders::Anthropic(d) => d.tool_call(i),
+            Decoders::OpenAiResponses(d) => d.tool_call(i),
+            Decoders::OpenAiCompletions(d) => d.tool_call(i),
         }
     }
 }

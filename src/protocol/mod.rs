@@ -9,11 +9,15 @@ pub(crate) mod openai_chat;
 pub(crate) mod openai_completions;
 pub(crate) mod openai_responses;
 pub(crate) mod skim;
+#[cfg(test)]
+mod tool_stream_tests;
+pub(crate) mod tool_turn;
 pub(crate) mod tools;
 
 pub(crate) use crate::metrics::reply::{Finish, ToolTally};
 pub(crate) use body::{json_string, json_string_body, write_json_string};
 pub use kind::ProtocolKind;
+pub use tools::KeptCall;
 pub(crate) use tools::ToolCalls;
 
 use crate::metrics::ErrorKind;
@@ -23,6 +27,10 @@ use crate::metrics::ErrorKind;
 pub enum Role {
     User,
     Assistant,
+    /// Not a `{role, content}` message: `content_json` is one or more whole JSON objects
+    /// (comma-separated) in the protocol's own shape, written as they are — a tool-call turn's
+    /// OpenAI `tool_calls` message and `tool` results, Responses `function_call` items.
+    Raw,
 }
 
 /// One message of a conversation, its content already encoded as a JSON string literal
@@ -129,6 +137,11 @@ pub trait Decoder {
     /// The tool calls of the response so far (count, argument bytes, invalid JSON).
     fn tool_calls(&self) -> ToolTally {
         ToolTally::default()
+    }
+    /// Tool call `i` of the response, in order of appearance, among the first
+    /// `tools::MAX_KEPT` (its id, name and arguments, for a tool-result turn).
+    fn tool_call(&self, _i: usize) -> Option<KeptCall<'_>> {
+        None
     }
 }
 

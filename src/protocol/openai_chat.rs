@@ -16,8 +16,8 @@ use serde::Deserialize;
 use super::openai_responses::MaybeText;
 use super::skim::{once, Skim, Str};
 use super::{
-    body, count_reasoning, take_reasoning, take_text, Decoder, Finish, Seen, ToolCalls, ToolTally, TurnBody,
-    Usage,
+    body, count_reasoning, take_reasoning, take_text, Decoder, Finish, KeptCall, Seen, ToolCalls, ToolTally,
+    TurnBody, Usage,
 };
 use crate::metrics::ErrorKind;
 
@@ -58,17 +58,33 @@ impl WireUsage {
 #[derive(Deserialize)]
 struct FunctionDelta<'a> {
     #[serde(borrow, default)]
+    name: MaybeText<'a>,
+    #[serde(borrow, default)]
     arguments: MaybeText<'a>,
 }
 
-/// One entry of a `tool_calls` delta (`id`, `type` and the function's `name` come on the
-/// first fragment of a call, and are not needed here).
+/// One entry of a `tool_calls` delta (`id` and the function's `name` come on the first
+/// fragment of a call; `type` is not needed).
 #[derive(Deserialize)]
 struct ToolCallDelta<'a> {
     #[serde(default)]
     index: Option<u64>,
     #[serde(borrow, default)]
+    id: MaybeText<'a>,
+    #[serde(borrow, default)]
     function: Option<FunctionDelta<'a>>,
+}
+
+impl ToolCallDelta<'_> {
+    /// Notes this entry as call `key` of `tools`, arguments counted as output of `seen`.
+    fn take(&self, key: u64, seen: &mut Seen, tools: &mut ToolCalls) {
+        let f = self.function.as_ref();
+        tools.start(key, self.id.0.as_deref(), f.and_then(|f| f.name.0.as_deref()));
+        if let Some(args) = f.and_then(|f| f.arguments.0.as_deref()) {
+            tools.append(key, args);
+            seen.content_chars += args.chars().count() as u64;
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -283,22 +299,14 @@ pub(crate) struct OpenAiChat {
 
 /// Counts the tool calls of a delta or message into `tools` (arguments as output of `seen`);
 /// a call without an index is keyed by its place in the list.
-fn take_calls(seen: &mut Seen, tools: &mut ToolCalls, calls: &[ToolCallDelta<'_>]) -> Result<(), ErrorKind> {
+fn take_calls(seen: &mut Seen, tools: &mut ToolCalls, calls: &[ToolCallDelta<'_>]) {
     for (i, call) in calls.iter().enumerate() {
-        let key = call.index.unwrap_or(i as u64);
-        match call.function.as_ref().and_then(|f| f.arguments.0.as_deref()) {
-            Some(args) => {
-                tools.append(key, args).map_err(|_| ErrorKind::ProtocolError)?;
-                seen.content_chars += args.chars().count() as u64;
-            }
-            None => tools.start(key).map_err(|_| ErrorKind::ProtocolError)?,
-        }
+        call.take(call.index.unwrap_or(i as u64), seen, tools);
     }
     // A tool call is output even before its arguments.
     if !calls.is_empty() && seen.content_chars == 0 {
         seen.content_chars = 1;
     }
-    Ok(())
 }
 
 impl Decoder for OpenAiChat {
@@ -333,7 +341,7 @@ impl Decoder for OpenAiChat {
                 take_text(&mut seen, &mut reply, text);
             }
             if let Some(calls) = &delta.tool_calls {
-                take_calls(&mut seen, &mut self.tools, calls)?;
+                take_calls(&mut seen, &mut self.tools, calls);
             }
         }
         Ok(seen)
@@ -353,6 +361,10 @@ impl Decoder for OpenAiChat {
 
     fn tool_calls(&self) -> ToolTally {
         self.tools.tally()
+    }
+
+    fn tool_call(&self, i: usize) -> Option<KeptCall<'_>> {
+        self.tools.kept(i)
     }
 }
 
@@ -375,10 +387,7 @@ impl OpenAiChat {
             if let Some(calls) = &m.tool_calls {
                 // Calls of different choices apart (each choice numbers its own from 0).
                 for (j, call) in calls.iter().enumerate() {
-                    let key = ((i as u64) << 32) | j as u64;
-                    let args = call.function.as_ref().and_then(|f| f.arguments.0.as_deref()).unwrap_or("");
-                    self.tools.append(key, args).map_err(|_| ErrorKind::ProtocolError)?;
-                    seen.content_chars += args.chars().count() as u64;
+                    call.take(((i as u64) << 32) | j as u64, &mut seen, &mut self.tools);
                 }
                 if !calls.is_empty() && seen.content_chars == 0 {
                     seen.content_chars = 1;

@@ -16,8 +16,8 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::{
-    body, count_reasoning, take_reasoning, take_text, Decoder, Finish, Seen, ToolCalls, ToolTally, TurnBody,
-    Usage,
+    body, count_reasoning, take_reasoning, take_text, Decoder, Finish, KeptCall, Seen, ToolCalls, ToolTally,
+    TurnBody, Usage,
 };
 use crate::metrics::ErrorKind;
 
@@ -120,11 +120,15 @@ struct ResponseObject<'a> {
     incomplete_details: Option<Incomplete<'a>>,
 }
 
-/// The `item` of `response.output_item.added` (only its type is read).
+/// The `item` of `response.output_item.added` (its type, and a function call's id and name).
 #[derive(Deserialize)]
 struct AddedItem<'a> {
     #[serde(borrow, default, rename = "type")]
     kind: MaybeText<'a>,
+    #[serde(borrow, default)]
+    call_id: MaybeText<'a>,
+    #[serde(borrow, default)]
+    name: MaybeText<'a>,
 }
 
 #[derive(Deserialize)]
@@ -180,7 +184,11 @@ struct OutputItem<'a> {
     /// A reasoning item's summary parts.
     #[serde(borrow, default)]
     summary: Option<Vec<Part<'a>>>,
-    /// A function call's arguments.
+    /// A function call's id, name and arguments.
+    #[serde(borrow, default)]
+    call_id: MaybeText<'a>,
+    #[serde(borrow, default)]
+    name: MaybeText<'a>,
     #[serde(borrow, default)]
     arguments: MaybeText<'a>,
 }
@@ -258,16 +266,17 @@ impl Decoder for OpenAiResponses {
                 }
             }
             b"response.output_item.added" => {
-                let kind = event.item.as_ref().and_then(|i| i.kind.0.as_deref());
-                if kind == Some("function_call") {
+                if let Some(item) =
+                    event.item.as_ref().filter(|i| i.kind.0.as_deref() == Some("function_call"))
+                {
                     let key = event.output_index.unwrap_or(self.tools.len() as u64);
-                    self.tools.start(key).map_err(|_| ErrorKind::ProtocolError)?;
+                    self.tools.start(key, item.call_id.0.as_deref(), item.name.0.as_deref());
                 }
             }
             b"response.function_call_arguments.delta" => {
                 if let Some(args) = &event.delta.0 {
                     let key = event.output_index.unwrap_or(0);
-                    self.tools.append(key, args).map_err(|_| ErrorKind::ProtocolError)?;
+                    self.tools.append(key, args);
                     seen.content_chars = args.chars().count() as u64;
                 }
             }
@@ -310,7 +319,8 @@ impl Decoder for OpenAiResponses {
                 Some("function_call") => {
                     calls = true;
                     let args = item.arguments.0.as_deref().unwrap_or("");
-                    self.tools.append(i as u64, args).map_err(|_| ErrorKind::ProtocolError)?;
+                    self.tools.start(i as u64, item.call_id.0.as_deref(), item.name.0.as_deref());
+                    self.tools.append(i as u64, args);
                     seen.content_chars += args.chars().count() as u64;
                     continue;
                 }
@@ -344,6 +354,10 @@ impl Decoder for OpenAiResponses {
 
     fn tool_calls(&self) -> ToolTally {
         self.tools.tally()
+    }
+
+    fn tool_call(&self, i: usize) -> Option<KeptCall<'_>> {
+        self.tools.kept(i)
     }
 }
 

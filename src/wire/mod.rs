@@ -12,4 +12,4 @@ pub mod request;
 pub mod response;
 pub mod sse;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;

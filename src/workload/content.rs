@@ -41,7 +41,16 @@ pub(crate) struct Filler {
 impl Filler {
     /// Filler for prompts of about `tokens` input tokens.
     pub(crate) fn new(tokens: u32, seed: u64) -> Filler {
-        let len = (tokens as usize * CHARS_PER_TOKEN).saturating_sub(60).max(8);
+        // The frame `prompt` puts around the words is about 60 bytes.
+        Filler::of_len((tokens as usize * CHARS_PER_TOKEN).saturating_sub(60).max(8), seed)
+    }
+
+    /// Filler for bare passages (`passage`) of about `tokens` tokens: tool results.
+    pub(crate) fn bare(tokens: u32, seed: u64) -> Filler {
+        Filler::of_len((tokens as usize * CHARS_PER_TOKEN).max(4), seed)
+    }
+
+    fn of_len(len: usize, seed: u64) -> Filler {
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(seed);
         let mut text = String::with_capacity(len * 2 + 16);
         let mut starts = Vec::new();
@@ -53,12 +62,16 @@ impl Filler {
         Filler { text, starts, len }
     }
 
-    /// A prompt of the planned size, starting at a random word.
-    pub(crate) fn prompt<R: Rng>(&self, rng: &mut R) -> String {
+    /// The planned size of words, starting at a random word (no frame, no allocation).
+    pub(crate) fn passage<R: Rng>(&self, rng: &mut R) -> &str {
         let usable = self.starts.partition_point(|&s| s + self.len <= self.text.len());
         let start = self.starts[rng.gen_range(0..usable.max(1))];
-        let body = &self.text[start..start + self.len];
-        let body = body.trim_end();
+        self.text[start..start + self.len].trim_end()
+    }
+
+    /// A prompt of the planned size, starting at a random word.
+    pub(crate) fn prompt<R: Rng>(&self, rng: &mut R) -> String {
+        let body = self.passage(rng);
         let mut s = String::with_capacity(body.len() + 64);
         s.push_str("Context: ");
         s.push_str(body);
@@ -122,6 +135,11 @@ mod tests {
         assert_ne!(a, b);
         let big = Filler::new(12_500, 3).prompt(&mut rng);
         assert!((12_000..=13_000).contains(&(big.len() / CHARS_PER_TOKEN)));
+        let bare = Filler::bare(64, 4);
+        let p = bare.passage(&mut rng);
+        assert!((60..=64).contains(&(p.len() / CHARS_PER_TOKEN)) && !p.contains("Context"), "{p}");
+        let distinct: std::collections::HashSet<&str> = (0..10).map(|_| bare.passage(&mut rng)).collect();
+        assert!(distinct.len() > 1, "passages vary");
     }
 
     #[test]

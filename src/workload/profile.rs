@@ -23,9 +23,11 @@ use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::http::target::Target;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
-use crate::profile::{CacheMode, Content, Profile, ScenarioSpec};
+use crate::profile::{CacheMode, Content, Profile, ScenarioSpec, DEFAULT_TOOL_RESULT_TOKENS};
 use crate::protocol::kind::AnyDecoder;
-use crate::protocol::{json_string, json_string_body, Decoder, Message, ProtocolKind, Role, TurnBody};
+use crate::protocol::{
+    json_string, json_string_body, tool_turn, Decoder, Finish, Message, ProtocolKind, Role, TurnBody,
+};
 use crate::tokens::{exact_text, Tokenizer};
 
 /// A compiled profile.
@@ -144,6 +146,13 @@ impl ProfileWorkload {
                 shared_prefix: shared_prefix.clone(),
                 tokenizer,
                 extra_json: super::options::render(&spec.options, protocol),
+                // Dataset conversations replay their recorded turns: no tool-result turns.
+                tool_results: (!spec.options.tools.is_empty()
+                    && !matches!(spec.content, Content::Dataset(_)))
+                .then(|| {
+                    let tokens = spec.options.tool_result_tokens.unwrap_or(DEFAULT_TOOL_RESULT_TOKENS);
+                    Filler::bare(tokens, seed ^ 0x7001 ^ i as u64)
+                }),
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
                 session_header: profile.sessions.header.clone().filter(|h| {
@@ -191,6 +200,7 @@ impl Workload for ProfileWorkload {
             live: 0,
             entry: 0,
             tally: None,
+            tool_turn: None,
         };
         s.begin(seed);
         Box::new(s)
@@ -234,6 +244,9 @@ struct ProfileSession {
     entry: usize,
     /// With a tokenizer: the conversation counted.
     tally: Option<Tally>,
+    /// The next turn sends the tool results already in the history (no user message); the
+    /// results' tokens by the tokenizer (0 without one).
+    tool_turn: Option<u64>,
 }
 
 impl ProfileSession {
@@ -256,6 +269,7 @@ impl ProfileSession {
         self.turns_total = turns_total;
         self.turn = 0;
         self.live = 0;
+        self.tool_turn = None;
         self.decoder = sc.protocol.decoder();
     }
 
@@ -279,6 +293,39 @@ impl ProfileSession {
             None => self.history.push(m),
         }
         self.live += 1;
+    }
+
+    /// After a reply that called tools: its calls, then one result per call, join the history
+    /// in the protocol's shape, and the next turn sends them in place of a user message (as an
+    /// agent loop does). False (nothing added) when the decoder kept no call.
+    fn push_tool_turn(&mut self, reply: &str) -> bool {
+        // The scenario's handle (not its filler) is copied: the session is changed below.
+        let sc = self.sc.clone();
+        let Some(filler) = &sc.tool_results else { return false };
+        let protocol = sc.protocol;
+        let mut calls = self.slot();
+        let Some(role) = tool_turn::write_calls(protocol, &self.decoder, reply, &mut calls) else {
+            // Nothing written: the string goes back to its spare entry.
+            if let Some(spare) = self.history.get_mut(self.live) {
+                spare.content_json = calls;
+            }
+            return false;
+        };
+        self.put(role, calls);
+        if let Some(tally) = &mut self.tally {
+            tally.reply_kept(reply);
+        }
+        let mut results = self.slot();
+        let counter = sc.tokenizer.filter(|_| self.tally.is_some()).map(|(t, _, _)| t);
+        let (rng, mut tokens) = (&mut self.rng, 0);
+        let role = tool_turn::write_results(protocol, &self.decoder, &mut results, &mut |_, out| {
+            let text = filler.passage(rng);
+            tokens += counter.map_or(0, |t| u64::from(t.count(text)));
+            json_string_body(text, out);
+        });
+        self.put(role, results);
+        self.tool_turn = Some(tokens);
+        true
     }
 
     /// Appends the next user message to the history as a JSON string literal, escaped piece
@@ -410,7 +457,10 @@ impl Session for ProfileSession {
 
     fn build(&mut self, out: &mut Vec<u8>) {
         self.turn += 1;
-        let tokens = self.push_user();
+        let tokens = match self.tool_turn.take() {
+            Some(results) => results,
+            None => self.push_user(),
+        };
         // Borrowed field by field: the tally changes while the scenario is read.
         let ProfileSession { sc, entry, turn, history, live, uuid, tally, .. } = self;
         let (system_json, max_tokens) = Self::system_and_max_tokens(sc, *entry, *turn);
@@ -453,6 +503,11 @@ impl Session for ProfileSession {
         // A failed turn has no reply to build on: the conversation ends (as nexus-loadtest).
         if !outcome.is_ok() || self.turn >= self.turns_total {
             return None;
+        }
+        // The tool-result turn is one of the conversation's turns (it replaces a user turn);
+        // the think time before it stands for the tools' run time.
+        if outcome.finish == Some(Finish::ToolCalls) && self.push_tool_turn(reply.unwrap_or("")) {
+            return Some(self.sc.think_time);
         }
         let mut content_json = self.slot();
         let recorded = match &self.sc.prompts {

@@ -45,6 +45,9 @@ pub(super) struct Scenario {
     pub(super) bust: bool,
     /// The request options' body fragment (`options::render`).
     pub(super) extra_json: String,
+    /// With tools: the text of each tool result a tool-result turn sends (sized by
+    /// `tool_result_tokens`). `None`: a reply that calls tools is followed by a user turn.
+    pub(super) tool_results: Option<Filler>,
     pub(super) correlation_header: Option<String>,
     /// The session-affinity header, when it is not the correlation header already.
     pub(super) session_header: Option<String>,

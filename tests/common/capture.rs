@@ -1,7 +1,8 @@
 //! A server that records every request it gets (time, head, body) and answers each with an
 //! OpenAI chat completion, `ok then` (or `reply-N`, N counting requests from 1): for tests
 //! that check the bytes llmload sends. A request whose body holds the text `fail me` gets a
-//! 500 instead.
+//! 500 instead. As a proxy (`Capture::proxy`) it forwards each request to an upstream (the
+//! mock) instead and records the upstream's reply too, de-chunked.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -16,6 +17,9 @@ pub struct Captured {
     pub conn: usize,
     pub head: String,
     pub body: Vec<u8>,
+    /// The reply body the upstream sent (proxy only; de-chunked), and its status.
+    pub reply: Vec<u8>,
+    pub status: u16,
 }
 
 impl Captured {
@@ -27,6 +31,30 @@ impl Captured {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(": "))
     }
+
+    /// The `data:` payloads of a streamed reply (`[DONE]` left out), or the whole JSON body.
+    pub fn reply_json(&self) -> Vec<serde_json::Value> {
+        let text = String::from_utf8_lossy(&self.reply);
+        if text.trim_start().starts_with('{') {
+            return vec![serde_json::from_str(&text).expect("a JSON reply")];
+        }
+        text.split("\n\n")
+            .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).expect("event JSON"))
+            .collect()
+    }
+}
+
+/// What the server does with a request.
+#[derive(Clone)]
+enum Mode {
+    /// Answers itself, `reply-N` when numbered.
+    Reply { numbered: bool },
+    /// Forwards to this address.
+    Proxy(String),
+    /// Answers every request with this JSON body.
+    Body(Arc<String>),
 }
 
 /// The server; it runs until the test ends.
@@ -48,7 +76,21 @@ impl Capture {
         Capture::serving(true)
     }
 
+    /// Forwards every request to `upstream` (HOST:PORT) and records both sides.
+    pub fn proxy(upstream: &str) -> Capture {
+        Capture::with(Mode::Proxy(upstream.to_string()))
+    }
+
+    /// Every reply is `body` (a JSON body, 200).
+    pub fn replying(body: String) -> Capture {
+        Capture::with(Mode::Body(Arc::new(body)))
+    }
+
     fn serving(numbered: bool) -> Capture {
+        Capture::with(Mode::Reply { numbered })
+    }
+
+    fn with(mode: Mode) -> Capture {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1/chat/completions", listener.local_addr().unwrap());
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -56,8 +98,8 @@ impl Capture {
         std::thread::spawn(move || {
             for (n, conn) in listener.incoming().enumerate() {
                 let Ok(conn) = conn else { continue };
-                let g = g.clone();
-                std::thread::spawn(move || serve(conn, n, numbered, &g));
+                let (g, mode) = (g.clone(), mode.clone());
+                std::thread::spawn(move || serve(conn, n, &mode, &g));
             }
         });
         Capture { url, got }
@@ -71,9 +113,10 @@ impl Capture {
     }
 }
 
-fn serve(conn: std::net::TcpStream, n: usize, numbered: bool, got: &Mutex<Vec<Captured>>) {
+fn serve(conn: std::net::TcpStream, n: usize, mode: &Mode, got: &Mutex<Vec<Captured>>) {
     let mut w = conn.try_clone().unwrap();
     let mut r = BufReader::new(conn);
+    let mut upstream = None;
     loop {
         let mut head = String::new();
         loop {
@@ -99,16 +142,41 @@ fn serve(conn: std::net::TcpStream, n: usize, numbered: bool, got: &Mutex<Vec<Ca
         if r.read_exact(&mut body).is_err() {
             return;
         }
+        if let Mode::Proxy(addr) = mode {
+            if !forward(
+                addr,
+                &mut upstream,
+                &head,
+                &body,
+                &mut w,
+                got,
+                Captured {
+                    at,
+                    conn: n,
+                    head: head.clone(),
+                    body: body.clone(),
+                    reply: Vec::new(),
+                    status: 0,
+                },
+            ) {
+                return;
+            }
+            continue;
+        }
+        let numbered = matches!(mode, Mode::Reply { numbered: true });
         let count = {
             let mut got = got.lock().unwrap();
-            got.push(Captured { at, conn: n, head, body });
+            got.push(Captured { at, conn: n, head, body, reply: Vec::new(), status: 0 });
             got.len()
         };
         let failing = got.lock().unwrap()[count - 1].body.windows(7).any(|w| w == b"fail me");
         let text = if numbered { format!("reply-{count}") } else { "ok then".to_string() };
         let (status, body) = match failing {
             true => ("500 Internal Server Error", r#"{"error":{"message":"asked to fail"}}"#.to_string()),
-            false => ("200 OK", REPLY.replace("ok then", &text)),
+            false => match mode {
+                Mode::Body(b) => ("200 OK", b.to_string()),
+                _ => ("200 OK", REPLY.replace("ok then", &text)),
+            },
         };
         let reply = format!(
             "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -118,4 +186,39 @@ fn serve(conn: std::net::TcpStream, n: usize, numbered: bool, got: &Mutex<Vec<Ca
             return;
         }
     }
+}
+
+/// Sends one request upstream (on this client connection's own upstream connection) and the
+/// reply back, de-chunked with a content-length; records both. False when either side failed.
+fn forward(
+    addr: &str,
+    upstream: &mut Option<std::net::TcpStream>,
+    head: &str,
+    body: &[u8],
+    w: &mut std::net::TcpStream,
+    got: &Mutex<Vec<Captured>>,
+    mut captured: Captured,
+) -> bool {
+    if upstream.is_none() {
+        let Ok(s) = std::net::TcpStream::connect(addr) else { return false };
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+        *upstream = Some(s);
+    }
+    let up = upstream.as_mut().unwrap();
+    let mut request = head.as_bytes().to_vec();
+    request.extend_from_slice(b"\r\n");
+    request.extend_from_slice(body);
+    if up.write_all(&request).is_err() {
+        return false;
+    }
+    let r = super::read_response(up, Instant::now());
+    let kind = r.header("content-type").unwrap_or("application/json").to_string();
+    let reply = format!(
+        "HTTP/1.1 {} X\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n",
+        r.status,
+        r.body.len()
+    );
+    (captured.reply, captured.status) = (r.body.clone(), r.status);
+    got.lock().unwrap().push(captured);
+    w.write_all(reply.as_bytes()).is_ok() && w.write_all(&r.body).is_ok()
 }
