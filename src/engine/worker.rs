@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::stage_sync::StageSync;
 use super::{EngineConfig, WorkerMsg};
+use crate::http::cancel::CancelAfter;
 use crate::http::conn::{connect, Conn, Transport};
 use crate::http::exchange::{exchange, ResponseState};
 use crate::metrics::live::{Live, WorkerCounters};
@@ -143,7 +144,7 @@ impl<S: Transport> Worker<S> {
         err_body: Option<&Vec<u8>>,
     ) {
         let live = self.live();
-        let finished = outcome.error != Some(ErrorKind::Cancelled);
+        let finished = !outcome.error.is_some_and(ErrorKind::is_cancel);
         if outcome.is_ok() {
             // The latency bucket also counts the request as ok.
             live.latency.record(us_between(outcome.intended, outcome.end));
@@ -317,7 +318,8 @@ impl<S: Transport> Worker<S> {
         live.in_flight.fetch_add(1, Relaxed);
         let scenario = session.scenario();
         self.ledgers.borrow_mut()[stage.index].in_flight[scenario] += 1;
-        let attempts = self.attempts(conn, session, request, state, out, stage.cancel_at);
+        let client = session.client_cancel();
+        let attempts = self.attempts(conn, session, request, state, out, stage.cancel_at, client);
         let request = match self.cancelling.guard(self.retired[stage.retire].guard(attempts)).await {
             Ok(Ok(request)) => request,
             _ => {
@@ -337,6 +339,7 @@ impl<S: Transport> Worker<S> {
         request
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn attempts(
         &self,
         conn: &mut Option<Conn<S>>,
@@ -345,6 +348,7 @@ impl<S: Transport> Worker<S> {
         state: &mut ResponseState,
         out: &mut Outcome,
         cancel_at: Instant,
+        client: Option<CancelAfter>,
     ) -> Vec<u8> {
         for attempt in 0..2 {
             if conn.is_none() {
@@ -363,8 +367,8 @@ impl<S: Transport> Worker<S> {
                 }
             }
             let c = conn.as_mut().expect("connected above");
-            let ex =
-                exchange(c, request, session.decoder(), state, out, &self.config.timeouts, cancel_at).await;
+            let timeouts = &self.config.timeouts;
+            let ex = exchange(c, request, session.decoder(), state, out, timeouts, cancel_at, client).await;
             request = ex.request;
             if !ex.reusable {
                 *conn = None;

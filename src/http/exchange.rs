@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 
+use super::cancel::CancelAfter;
 use super::conn::{Conn, READ_BUF};
 pub(crate) use super::settle::ResponseState;
 use super::settle::{finish, scan_events};
@@ -65,6 +66,8 @@ enum Phase {
 struct Deadlines {
     total: Instant,
     cancel: Instant,
+    /// The client's own cancel point (`CancelAfter::Elapsed`), else past the total limit.
+    client: Instant,
     t: Timeouts,
 }
 
@@ -84,10 +87,11 @@ impl Deadlines {
             ),
             (self.total, ErrorKind::TimeoutTotal),
             (self.cancel, ErrorKind::Cancelled),
+            (self.client, ErrorKind::CancelledByClient),
         ]
         .into_iter()
         .min_by_key(|(d, _)| *d)
-        .expect("three deadlines");
+        .expect("four deadlines");
         if deadline <= now {
             return Err(kind);
         }
@@ -111,7 +115,9 @@ impl Deadlines {
     }
 }
 
-/// Sends `request` on `conn` and reads the whole response into `out`.
+/// Sends `request` on `conn` and reads the whole response into `out`; with `client`, the
+/// request is abandoned (its connection closed) at that point, as a user cancels.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     conn: &mut Conn<S>,
     request: Vec<u8>,
@@ -120,6 +126,7 @@ pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     out: &mut Outcome,
     timeouts: &Timeouts,
     cancel_at: Instant,
+    client: Option<CancelAfter>,
 ) -> Exchanged {
     decoder.reset();
     state.clear();
@@ -133,8 +140,13 @@ pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
         return Exchanged { request, reusable: false, stale };
     }
     out.bytes_out = request.len() as u64;
-    let deadlines = Deadlines { total: out.sent + timeouts.total, cancel: cancel_at, t: *timeouts };
-    let result = read_response(conn, decoder, state, out, &deadlines).await;
+    let total = out.sent + timeouts.total;
+    let client_at = match client {
+        Some(CancelAfter::Elapsed(d)) => out.sent + d,
+        _ => total + Duration::from_secs(1),
+    };
+    let deadlines = Deadlines { total, cancel: cancel_at, client: client_at, t: *timeouts };
+    let result = read_response(conn, decoder, state, out, &deadlines, client).await;
     out.end = Instant::now();
     match result {
         Ok(keep_alive) => {
@@ -157,10 +169,16 @@ async fn read_response<S: AsyncReadRent>(
     state: &mut ResponseState,
     out: &mut Outcome,
     deadlines: &Deadlines,
+    client: Option<CancelAfter>,
 ) -> Result<bool, ErrorKind> {
     let head = read_head(conn, out, deadlines).await?;
     out.status = head.status;
+    // Only a response that is going well is abandoned; a refusal is counted as it is.
+    let client = client.filter(|_| head.status == 200);
     let stream = head.event_stream && head.status == 200;
+    if client.is_some_and(|c| c.reached(0, stream)) {
+        return Err(ErrorKind::CancelledByClient);
+    }
     let mut body = BodyDecoder::new(head.framing);
     let mut at = out.first_byte.unwrap_or_else(Instant::now);
     let mut pos = head.len;
@@ -179,6 +197,9 @@ async fn read_response<S: AsyncReadRent>(
         }
         if done {
             break;
+        }
+        if client.is_some_and(|c| c.reached(out.content_events, stream)) {
+            return Err(ErrorKind::CancelledByClient);
         }
         match deadlines.read(conn, Phase::Idle).await {
             Ok((n, t)) => {

@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use monoio::net::TcpStream;
 
 use super::*;
+use crate::http::cancel::CancelAfter;
 use crate::http::conn::connect;
 use crate::metrics::outcome::TokenSource;
 use crate::net::cores::block_on;
@@ -78,6 +79,7 @@ struct Client {
     conn: Conn<TcpStream>,
     decoder: OpenAiChat,
     state: ResponseState,
+    cancel: Option<CancelAfter>,
 }
 
 const REQUEST: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}";
@@ -85,7 +87,7 @@ const REQUEST: &[u8] = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nconten
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
         let c = connect::<TcpStream>(addr, None, Duration::from_secs(5), None).await.expect("connect");
-        Client { conn: c.conn, decoder: OpenAiChat::default(), state: ResponseState::new(true) }
+        Client { conn: c.conn, decoder: OpenAiChat::default(), state: ResponseState::new(true), cancel: None }
     }
 
     async fn send(&mut self) -> Sent {
@@ -102,6 +104,7 @@ impl Client {
             &mut out,
             &timeouts,
             cancel_at,
+            self.cancel,
         )
         .await;
         assert_eq!(ex.request, REQUEST, "the request buffer comes back");
@@ -284,4 +287,45 @@ fn empty_completions_and_failed_responses() {
     assert_eq!((limited.out.status, limited.out.error, limited.reusable), (429, None, true));
     assert_eq!(limited.err_body.as_deref(), Some(&br#"{"error":{"message":"slow down"}}"#[..]));
     assert_eq!((garbage.out.error, garbage.reusable), (Some(ErrorKind::HttpParse), false));
+}
+
+/// A scenario's `cancel`: abandoned after N events, after a time, at the first byte of a
+/// whole body; never a refusal. The server keeps the connection open (it waits for another
+/// request), so only the client's cancel ends these exchanges.
+#[test]
+fn client_cancel_abandons_at_its_point_and_never_a_refusal() {
+    let events = [SSE_CHUNKED.to_vec(), chunk(&delta("a")), chunk(&delta("b")), chunk(&delta("c"))].concat();
+    let head_and_one = [SSE_CHUNKED.to_vec(), chunk(&delta("a"))].concat();
+    let whole = with_length("200 OK", &json_reply("hello", Some((3, 2))));
+    let refused = with_length("429 Too Many Requests", b"{}");
+    let keep_open = |r: Vec<u8>| vec![vec![r], vec![]];
+    let cases = [
+        (events, CancelAfter::Events(2)),
+        (head_and_one, CancelAfter::Elapsed(Duration::from_millis(50))),
+        (whole, CancelAfter::Events(1)),
+    ];
+    for (reply, after) in cases {
+        let (addr, server) = serve(vec![keep_open(reply)]);
+        let s = run(server, async move {
+            let mut c = Client::connect(addr).await;
+            c.cancel = Some(after);
+            c.send().await
+        });
+        assert_eq!((s.out.status, s.out.error, s.reusable), (200, Some(ErrorKind::CancelledByClient), false));
+        match after {
+            CancelAfter::Events(1) => assert_eq!(s.out.content_events, 0, "a whole body is abandoned unread"),
+            CancelAfter::Events(n) => assert!(s.out.content_events >= u64::from(n)),
+            CancelAfter::Elapsed(d) => {
+                assert_eq!(s.out.content_events, 1);
+                assert!(s.out.end - s.out.sent >= d, "not before its time");
+            }
+        }
+    }
+    let (addr, server) = serve(vec![vec![vec![refused]]]);
+    let s = run(server, async move {
+        let mut c = Client::connect(addr).await;
+        c.cancel = Some(CancelAfter::Events(1));
+        c.send().await
+    });
+    assert_eq!((s.out.status, s.out.error), (429, None), "a refusal is counted as it is");
 }

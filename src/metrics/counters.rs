@@ -59,12 +59,16 @@ counters! {
     #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
     pub struct Counters {
         /// Requests sent (or attempted) whose intended start fell in the measurement window:
-        /// `ok + failed + cancelled`.
+        /// `ok + failed + cancelled + client_cancelled`.
         pub requests: u64,
         pub ok: u64,
         /// Errors and non-200 statuses (excluding cancellations).
         pub failed: u64,
         pub cancelled: u64,
+        /// Abandoned on purpose by the scenario's `cancel` (`cancelled_by_client`): outside
+        /// the shares of successes, errors and goodput.
+        #[serde(default)]
+        pub client_cancelled: u64,
         /// Open-loop arrivals never sent: the in-flight limit was reached, or (`dropped_behind`)
         /// llmload fell so far behind its schedule that the stage ended first. Offered load is
         /// `requests + dropped`.
@@ -162,6 +166,12 @@ counters! {
 }
 
 impl Counters {
+    /// The requests the success, error and goodput shares are taken of: all but those the
+    /// client cancelled on purpose.
+    pub fn judged(&self) -> u64 {
+        self.requests - self.client_cancelled
+    }
+
     /// Token-weighted prompt cache hit ratio: cached prompt tokens ÷ the prompt tokens of the
     /// requests that reported the cache; None when none did.
     pub fn cache_hit_ratio(&self) -> Option<f64> {

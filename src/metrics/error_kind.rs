@@ -55,13 +55,16 @@ pub enum ErrorKind {
     EmptyCompletion,
     /// In flight when the stage's grace period ended; not the server's fault.
     Cancelled,
+    /// Abandoned on purpose by a scenario's `cancel` (as users cancel); neither a success nor
+    /// an error, and outside the success and goodput shares.
+    CancelledByClient,
     /// Anything else.
     Other,
 }
 
 impl ErrorKind {
     /// Every class, in report order.
-    pub const ALL: [ErrorKind; 23] = [
+    pub const ALL: [ErrorKind; 24] = [
         ErrorKind::GenPortExhaustion,
         ErrorKind::GenSourceAddr,
         ErrorKind::GenFdExhaustion,
@@ -84,6 +87,7 @@ impl ErrorKind {
         ErrorKind::StreamError,
         ErrorKind::EmptyCompletion,
         ErrorKind::Cancelled,
+        ErrorKind::CancelledByClient,
         ErrorKind::Other,
     ];
 
@@ -120,6 +124,7 @@ impl ErrorKind {
             ErrorKind::StreamError => "stream_error",
             ErrorKind::EmptyCompletion => "empty_completion",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::CancelledByClient => "cancelled_by_client",
             ErrorKind::Other => "other",
         }
     }
@@ -138,6 +143,11 @@ impl ErrorKind {
                 | ErrorKind::GenFdExhaustion
                 | ErrorKind::Cancelled
         )
+    }
+
+    /// True for requests that did not finish: cancelled at a stage's end or by the client.
+    pub fn is_cancel(self) -> bool {
+        matches!(self, ErrorKind::Cancelled | ErrorKind::CancelledByClient)
     }
 
     /// True for the TLS classes (the handshake failed, whatever the reason).

@@ -25,7 +25,7 @@ pub enum Measure {
     Percentile(Metric, f64),
     /// One request's latency (a scenario's goodput SLO).
     Request(Metric),
-    /// Share of the stage's requests that failed or were cancelled.
+    /// Share of the stage's requests that failed or were cancelled (not by the client's `cancel`).
     ErrorRate,
     /// Share of the stage's requests that succeeded within their scenario's SLO.
     Goodput,
@@ -220,7 +220,7 @@ impl Limit {
     /// The value on a stage's figures, in this limit's unit; None when nothing was measured
     /// (no request, an empty histogram) or the measure is a per-request one.
     pub fn value(&self, s: &Stats, steady_s: f64) -> Option<f64> {
-        let share = |n: u64| (s.requests > 0).then(|| n as f64 / s.requests as f64);
+        let share = |n: u64| (s.judged() > 0).then(|| n as f64 / s.judged() as f64);
         match self.measure {
             Measure::Percentile(m, q) => {
                 let h = s.hists.get(m);

@@ -45,6 +45,11 @@ impl Stats {
             self.errors[ErrorKind::Cancelled.index()] += 1;
             return;
         }
+        if o.error == Some(ErrorKind::CancelledByClient) {
+            self.client_cancelled += 1;
+            self.errors[ErrorKind::CancelledByClient.index()] += 1;
+            return;
+        }
         if o.status != 0 {
             *self.status.entry(o.status).or_insert(0) += 1;
         }

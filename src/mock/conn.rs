@@ -125,7 +125,11 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
                     keep_alive,
                     &extra[..n],
                 );
-                write_all(&mut stream, &mut bufs.write).await.map(|_| keep_alive)
+                let r = write_all(&mut stream, &mut bufs.write).await.map(|_| keep_alive);
+                if r.is_err() {
+                    counters.disconnect(0, start.elapsed());
+                }
+                r
             }
             Reply::Stream(job) => {
                 counters.request_done(head.route, 200);

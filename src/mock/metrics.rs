@@ -31,6 +31,9 @@ pub(crate) struct CoreCounters {
     tool_replies: AtomicU64,
     cached_tokens: AtomicU64,
     faults: AtomicU64,
+    disconnects: AtomicU64,
+    disconnect_events: AtomicU64,
+    disconnect_ns: AtomicU64,
     lag_buckets: [AtomicU64; LAG_BOUNDS.len() + 1],
     lag_sum_ns: AtomicU64,
 }
@@ -71,6 +74,13 @@ impl CoreCounters {
         self.reasoning_tokens(gen.reasoning);
         self.tool_calls(gen.calls.len() as u64);
         self.cached_tokens(gen.cached_tokens);
+    }
+    /// A client that went away mid-reply (a write failed): how many events had been written,
+    /// and how long after the request arrived the mock noticed and stopped generating.
+    pub(crate) fn disconnect(&self, events: u64, after: Duration) {
+        self.disconnects.fetch_add(1, Relaxed);
+        self.disconnect_events.fetch_add(events, Relaxed);
+        self.disconnect_ns.fetch_add(after.as_nanos() as u64, Relaxed);
     }
     pub(crate) fn fault(&self) {
         self.faults.fetch_add(1, Relaxed);
@@ -198,6 +208,26 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "llmload_mock_client_disconnects_total",
+            "Replies cut short because the client closed the connection (noticed at the next write; \
+             generation stopped there).",
+            self.sum(|s| s.disconnects.load(Relaxed)),
+        );
+        counter(
+            &mut out,
+            "llmload_mock_disconnect_events_total",
+            "Events written to those replies before the disconnect was noticed.",
+            self.sum(|s| s.disconnect_events.load(Relaxed)),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP llmload_mock_disconnect_seconds_total Time from request arrival to the noticed disconnect, summed.\n\
+             # TYPE llmload_mock_disconnect_seconds_total counter\n\
+             llmload_mock_disconnect_seconds_total {}",
+            self.sum(|s| s.disconnect_ns.load(Relaxed)) as f64 / 1e9
+        );
+        counter(
+            &mut out,
             "llmload_mock_faults_injected_total",
             "Requests given an injected fault.",
             self.sum(|s| s.faults.load(Relaxed)),
@@ -234,6 +264,8 @@ mod tests {
         m.of_core(1).tokens(5);
         m.of_core(0).reasoning_tokens(3);
         m.of_core(1).tool_calls(2);
+        m.of_core(0).disconnect(3, Duration::from_millis(250));
+        m.of_core(1).disconnect(0, Duration::from_millis(250));
         let text = m.render();
         assert!(text.contains("llmload_mock_requests_total{route=\"chat_completions\",status=\"200\"} 2"));
         assert!(text.contains("llmload_mock_requests_total{route=\"messages\",status=\"other\"} 1"));
@@ -244,8 +276,11 @@ mod tests {
         assert!(text.contains("llmload_mock_tool_calls_emitted_total 2\n"));
         assert!(text.contains("llmload_mock_tool_call_replies_total 1\n"));
         assert!(text.contains("llmload_mock_cached_prompt_tokens_total 0\n"));
+        assert!(text.contains("llmload_mock_client_disconnects_total 2\n"));
+        assert!(text.contains("llmload_mock_disconnect_events_total 3\n"));
+        assert!(text.contains("llmload_mock_disconnect_seconds_total 0.5\n"));
         // One TYPE line per family.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 10);
+        assert_eq!(types, 13);
     }
 }

@@ -14,7 +14,9 @@ use super::Core;
 use crate::wire::encode;
 
 /// Sends `job` as a chunked SSE response. Returns whether the connection may be reused
-/// (false after an injected drop, or when the client asked to close).
+/// (false after an injected drop, or when the client asked to close). What went out is
+/// counted however the stream ends; a failed write is a client that went away, counted as a
+/// disconnect (generation stops there).
 pub(crate) async fn send_stream<S: AsyncWriteRent>(
     stream: &mut S,
     out: &mut Vec<u8>,
@@ -23,6 +25,27 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
     arrived: Instant,
     request_id: &str,
     keep_alive: bool,
+) -> io::Result<bool> {
+    let counters = core.counters();
+    let mut sent = Sent { cached: job.gen.cached_tokens, ..Sent::default() };
+    let r = paced(stream, out, core, job, arrived, request_id, keep_alive, &mut sent).await;
+    sent.record(counters);
+    if r.is_err() {
+        counters.disconnect(sent.events, arrived.elapsed());
+    }
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn paced<S: AsyncWriteRent>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    core: &Core,
+    job: StreamJob,
+    arrived: Instant,
+    request_id: &str,
+    keep_alive: bool,
+    sent: &mut Sent,
 ) -> io::Result<bool> {
     let StreamJob { mut render, gen, faults } = job;
     let counters = core.counters();
@@ -47,18 +70,15 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
     let events = gen.events();
     let mut due = start + gen.ttft;
     let mut text = String::with_capacity(64);
-    let mut sent = Sent { cached: gen.cached_tokens, ..Sent::default() };
     for e in 0..events {
         if faults.drop_after_events == Some(e as u32) {
             // An abrupt close before the chunked terminator, as a crashed upstream looks.
             write_all(stream, out).await?;
-            sent.record(counters);
             return Ok(false);
         }
         if faults.sse_error_after == Some(e as u32) {
             render.error(out);
             out.extend_from_slice(encode::LAST_CHUNK);
-            sent.record(counters);
             write_all(stream, out).await?;
             return Ok(keep_alive);
         }
@@ -93,6 +113,7 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
             Step::Call { call, frag } => render.call_fragment(&gen, call, frag, out),
         }
         sent.tokens += step.tokens();
+        sent.events += 1;
         match step {
             Step::Reasoning(from, to) => sent.reasoning += to - from,
             Step::Call { frag: 0, .. } => sent.calls += 1,
@@ -101,7 +122,6 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
     }
     if faults.drop_after_events == Some(events as u32) {
         write_all(stream, out).await?;
-        sent.record(counters);
         return Ok(false);
     }
     if faults.sse_error_after.is_some_and(|n| u64::from(n) == events) {
@@ -110,7 +130,6 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
         render.finish(&gen, out);
     }
     out.extend_from_slice(encode::LAST_CHUNK);
-    sent.record(counters);
     write_all(stream, out).await?;
     Ok(keep_alive)
 }
@@ -118,6 +137,8 @@ pub(crate) async fn send_stream<S: AsyncWriteRent>(
 /// What a stream has sent so far, counted on `/metrics` when it ends (however it ends).
 #[derive(Default)]
 struct Sent {
+    /// Events rendered (the ones before a failed write had gone out, or most of them).
+    events: u64,
     tokens: u64,
     reasoning: u64,
     calls: u64,

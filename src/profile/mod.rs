@@ -49,6 +49,7 @@ pub(crate) use schema::RawProfile;
 use stages::Stage;
 
 use crate::data::dataset::{Dataset, History, Order};
+use crate::http::cancel::ClientCancel;
 use crate::metrics::Limit;
 use crate::protocol::ProtocolKind;
 
@@ -281,6 +282,8 @@ pub(crate) struct ScenarioSpec {
     pub slo: Vec<Limit>,
     /// Tools, reasoning and output options sent with every request.
     pub options: RequestOptions,
+    /// The share of requests abandoned by the client, and where (`cancel`).
+    pub cancel: Option<ClientCancel>,
 }
 
 impl ScenarioSpec {

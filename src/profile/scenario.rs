@@ -9,13 +9,14 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::limits::{self, count, duration, limit};
-use super::schema::{RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
+use super::schema::{RawCancel, RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
 use super::{
     Content, DatasetContent, Resolving, ScenarioSpec, DEFAULT_PROMPT, DEFAULT_SCRIPT_LINE,
     DEFAULT_SIZED_TOKENS,
 };
 use crate::data::dataset::{self, Dataset, Format, History, Order};
+use crate::http::cancel::{CancelAfter, ClientCancel};
 use crate::metrics::Limit;
 use crate::protocol::ProtocolKind;
 use crate::tokens::Counter;
@@ -168,6 +169,7 @@ fn resolve_one(
     let think_time = duration(errs, &at("think_time"), s.think_time.as_deref(), think_time, limits::PAUSE);
     let slo = s.slo.as_ref().map(|slo| resolve_slo(errs, &at("slo"), slo)).unwrap_or_default();
     let options = super::options::resolve(s, protocol, max_tokens, &at, errs);
+    let cancel = s.cancel.as_ref().and_then(|c| resolve_cancel(errs, &at("cancel"), c));
     let weight = match s.weight {
         Some(w) if w > 0 => {
             count(errs, &at("weight"), Some(w), 1, limits::MAX_WEIGHT).map_or(1, |w| w as u32)
@@ -200,6 +202,7 @@ fn resolve_one(
         think_time,
         slo,
         options,
+        cancel,
     })
 }
 
@@ -461,6 +464,28 @@ fn resolve_dataset(
         }
         Err(list) => {
             errs.extend(list.into_iter().map(|e| format!("{path}.path: {e}")));
+            None
+        }
+    }
+}
+
+/// `cancel`: a rate in (0, 1] and where; a rate of 0 sets none.
+fn resolve_cancel(errs: &mut Vec<String>, path: &str, c: &RawCancel) -> Option<ClientCancel> {
+    let rate = c.rate.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&rate) {
+        errs.push(format!("{path}.rate: {rate} is not a share from 0 to 1 (0.1 = one request in ten)"));
+        return None;
+    }
+    let Some(after) = c.after.as_deref() else {
+        errs.push(format!(
+            "{path}.after: missing (\"first_token\", \"N events\" or a duration such as \"200ms\")"
+        ));
+        return None;
+    };
+    match CancelAfter::parse(after) {
+        Ok(after) => (rate > 0.0).then_some(ClientCancel { rate, after }),
+        Err(e) => {
+            errs.push(format!("{path}.after: {e}"));
             None
         }
     }

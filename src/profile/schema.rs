@@ -100,6 +100,19 @@ pub(crate) struct RawScenario {
     pub response_format: Option<Value>,
     /// Fields added to every request body as written (vllm bench's `--extra-body`).
     pub extra_body: Option<serde_json::Map<String, Value>>,
+    /// `{"rate": 0.1, "after": "first_token" | "200ms" | "N events"}`: requests the client
+    /// abandons, as users cancel.
+    pub cancel: Option<RawCancel>,
+}
+
+/// `cancel` (ours).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawCancel {
+    #[serde(rename = "_comment")]
+    pub comment: Option<Value>,
+    pub rate: Option<f64>,
+    pub after: Option<String>,
 }
 
 /// `content`: where prompts come from.

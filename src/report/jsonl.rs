@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{TurnLines, TurnRecord};
 use crate::metrics::outcome::us_between;
+use crate::metrics::ErrorKind;
 use crate::profile::stages::{Load, Stage};
 
 /// One line of `results.jsonl`: written by [`JsonlWriter`], read back by `report::rebuild`
@@ -64,6 +65,9 @@ pub(crate) struct Line<'a> {
     /// The error class (`ErrorKind::name`).
     #[serde(borrow, skip_serializing_if = "Option::is_none")]
     pub error: Option<Cow<'a, str>>,
+    /// A request the client cancelled (`cancelled_by_client`): the output events it had seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_events: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: u64,
@@ -182,6 +186,7 @@ impl LineFormat {
             },
             status: o.status,
             error: o.error.map(|e| Cow::Borrowed(e.name())),
+            cancel_events: (o.error == Some(ErrorKind::CancelledByClient)).then_some(o.content_events),
             prompt_tokens: Some(o.prompt_tokens),
             completion_tokens: o.completion_tokens,
             token_source: Some(Cow::Borrowed(o.token_source.name())),
@@ -255,6 +260,9 @@ pub(crate) fn write_line(l: &Line<'_>, out: &mut Vec<u8>) {
     w.int(b",\"status\":", u64::from(l.status));
     if let Some(e) = &l.error {
         w.str(b",\"error\":", e);
+        if let Some(v) = l.cancel_events {
+            w.int(b",\"cancel_events\":", v);
+        }
     }
     if let Some(v) = l.prompt_tokens {
         w.int(b",\"prompt_tokens\":", v);
@@ -414,6 +422,7 @@ mod tests {
             tpot_us: None,
             status: 429,
             error: None,
+            cancel_events: None,
             prompt_tokens: Some(5),
             completion_tokens: 0,
             token_source: Some("none".into()),

@@ -217,7 +217,13 @@ pub(crate) fn render(view: &RunView) -> String {
 
     p.family("llmload_requests_total", Kind::Counter, "Requests by outcome (ok, failed or cancelled).");
     for s in &scopes {
-        for (outcome, n) in [("ok", s.fig.ok), ("failed", s.fig.failed), ("cancelled", s.fig.cancelled)] {
+        let outcomes = [
+            ("ok", s.fig.ok),
+            ("failed", s.fig.failed),
+            ("cancelled", s.fig.cancelled),
+            ("client_cancelled", s.fig.client_cancelled),
+        ];
+        for (outcome, n) in outcomes {
             p.sample("llmload_requests_total", &s.with(&[("outcome", outcome)]), n as f64);
         }
     }

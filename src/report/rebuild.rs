@@ -150,7 +150,7 @@ pub(crate) fn from_jsonl(path: &Path) -> Result<Summary, String> {
             continue;
         }
         measured += 1;
-        let finished = o.error != Some(ErrorKind::Cancelled);
+        let finished = !o.error.is_some_and(ErrorKind::is_cancel);
         st.scenarios[scenario].late += u64::from(finished && !in_window);
         gaps.clear();
         if let Some(mean) = l.itl_mean_us {

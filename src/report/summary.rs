@@ -106,7 +106,7 @@ impl Figures {
     /// is computed here, and only here.
     pub fn of(s: &Stats, steady_secs: f64) -> Figures {
         let secs = steady_secs;
-        let share = |n: u64| if s.requests > 0 { n as f64 / s.requests as f64 } else { 0.0 };
+        let share = |n: u64| if s.judged() > 0 { n as f64 / s.judged() as f64 } else { 0.0 };
         let compared = |n: u64| {
             if s.tokenizer_compared > 0 {
                 n as f64 / s.tokenizer_compared as f64

@@ -40,7 +40,12 @@ pub(crate) fn stage_line(index: usize, r: &StageResult) -> String {
         pct(a.hists.get(Metric::Ttft), 0.5),
         a.failed
     );
-    for (n, what) in [(a.cancelled, "cancelled"), (a.dropped, "dropped"), (a.late, "late")] {
+    for (n, what) in [
+        (a.cancelled, "cancelled"),
+        (a.client_cancelled, "cancelled_by_client"),
+        (a.dropped, "dropped"),
+        (a.late, "late"),
+    ] {
         if n > 0 {
             line.push_str(&format!("  {what} {n}"));
         }

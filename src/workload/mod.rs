@@ -12,6 +12,7 @@ mod scenario;
 use std::time::Duration;
 
 use crate::data::trace::Record;
+use crate::http::cancel::CancelAfter;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::protocol::Decoder;
 
@@ -77,4 +78,9 @@ pub(crate) trait Session {
     fn stream(&self) -> bool;
     /// Whether a finished turn met its scenario's SLOs (goodput); without SLOs, success.
     fn within_slo(&self, outcome: &Outcome) -> bool;
+    /// Whether the turn last built is to be abandoned, and where (the scenario's `cancel`,
+    /// drawn once per turn).
+    fn client_cancel(&mut self) -> Option<CancelAfter> {
+        None
+    }
 }

@@ -20,6 +20,7 @@ use super::replay::ReplaySession;
 use super::scenario::{Prompts, Scenario};
 use super::{Replay, Session, Workload};
 use crate::data::dataset::replay::Replay as DatasetReplay;
+use crate::http::cancel::CancelAfter;
 use crate::http::target::Target;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
@@ -143,6 +144,7 @@ impl ProfileWorkload {
                 prompts,
                 think_time: spec.think_time,
                 slo: spec.slo.clone(),
+                cancel: spec.cancel,
                 shared_prefix: shared_prefix.clone(),
                 tokenizer,
                 extra_json: super::options::render(&spec.options, protocol),
@@ -543,5 +545,9 @@ impl Session for ProfileSession {
 
     fn within_slo(&self, o: &Outcome) -> bool {
         self.sc.within_slo(o)
+    }
+
+    fn client_cancel(&mut self) -> Option<CancelAfter> {
+        self.sc.draw_cancel(&mut self.rng)
     }
 }

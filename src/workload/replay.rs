@@ -13,6 +13,8 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::http::cancel::CancelAfter;
+
 use super::content::{uuid_v4, Uuid};
 use super::exact::Tally;
 use super::scenario::Scenario;
@@ -205,6 +207,10 @@ impl Session for ReplaySession {
 
     fn within_slo(&self, o: &Outcome) -> bool {
         self.sc.within_slo(o)
+    }
+
+    fn client_cancel(&mut self) -> Option<CancelAfter> {
+        self.sc.draw_cancel(&mut self.rng)
     }
 }
 

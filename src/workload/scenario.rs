@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::content::{Filler, Uuid};
 use super::exact::ExactFiller;
 use crate::data::dataset::replay::Replay as DatasetReplay;
+use crate::http::cancel::{CancelAfter, ClientCancel};
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::protocol::{Message, ProtocolKind, TurnBody};
 use crate::tokens::Tokenizer;
@@ -38,6 +39,8 @@ pub(super) struct Scenario {
     pub(super) prompts: Prompts,
     pub(super) think_time: Duration,
     pub(super) slo: Vec<Limit>,
+    /// The scenario's client cancellation (`cancel`).
+    pub(super) cancel: Option<ClientCancel>,
     /// Prefix of the first user message shared by every conversation (shared-prefix mode).
     pub(super) shared_prefix: Option<Arc<str>>,
     /// The run's tokenizer, and the tokens of the system prompt and of the shared prefix.
@@ -90,6 +93,11 @@ impl Scenario {
     }
 
     /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
+    /// Draws whether a turn is abandoned (only scenarios with `cancel` draw).
+    pub(super) fn draw_cancel(&self, rng: &mut impl rand::Rng) -> Option<CancelAfter> {
+        self.cancel.and_then(|c| c.draw(rng.gen()))
+    }
+
     pub(super) fn within_slo(&self, o: &Outcome) -> bool {
         // A request without the value cannot miss its limit, except a stream's TTFT: a
         // stream that sent no token missed it.

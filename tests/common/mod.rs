@@ -215,10 +215,11 @@ pub fn stage_all(summary: &serde_json::Value, i: usize) -> &serde_json::Value {
     &summary["stages"][i]["all"]
 }
 
-/// Asserts the accounting identity: requests = ok + failed + cancelled.
+/// Asserts the accounting identity: requests = ok + failed + cancelled + client_cancelled.
 pub fn assert_accounted(fig: &serde_json::Value) {
     let n = |k: &str| fig[k].as_u64().unwrap_or_else(|| panic!("{k} missing in {fig}"));
-    assert_eq!(n("requests"), n("ok") + n("failed") + n("cancelled"), "accounting in {fig}");
+    let sum = n("ok") + n("failed") + n("cancelled") + n("client_cancelled");
+    assert_eq!(n("requests"), sum, "accounting in {fig}");
 }
 
 /// A run that completed: exit 0, or exit 3 because the generator itself was the limit (on a
