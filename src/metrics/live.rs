@@ -157,7 +157,8 @@ impl Buckets {
 pub(crate) struct WorkerCounters {
     /// Failed requests (not cancelled). Successful ones are counted by `latency`.
     pub failed: AtomicU64,
-    /// Requests cancelled by the generator (in flight at a stage's end or an interrupt).
+    /// Requests cancelled by the generator (in flight at a stage's end or an interrupt, or
+    /// abandoned by a scenario's `cancel`).
     pub cancelled: AtomicU64,
     pub dropped: AtomicU64,
     /// Completion tokens of successful requests.

@@ -45,11 +45,6 @@ impl Stats {
             self.errors[ErrorKind::Cancelled.index()] += 1;
             return;
         }
-        if o.error == Some(ErrorKind::CancelledByClient) {
-            self.client_cancelled += 1;
-            self.errors[ErrorKind::CancelledByClient.index()] += 1;
-            return;
-        }
         if o.status != 0 {
             *self.status.entry(o.status).or_insert(0) += 1;
         }
@@ -68,6 +63,12 @@ impl Stats {
         self.hists.record(Metric::SendLag, us_between(o.intended, o.sent));
         if let Some(t) = o.first_byte {
             self.hists.record(Metric::Ttfb, us_between(o.intended, t));
+        }
+        // Abandoned on purpose after reaching the server: its connect, bytes and first byte
+        // are counted above; it is neither a success nor a failure.
+        if o.error == Some(ErrorKind::CancelledByClient) {
+            self.client_cancelled += 1;
+            return;
         }
         if !o.is_ok() {
             self.failed += 1;
@@ -193,8 +194,15 @@ mod tests {
         let mut cancelled = Outcome::new(t0);
         cancelled.error = Some(ErrorKind::Cancelled);
         s.record(&cancelled, &[], false);
-        assert_eq!(s.requests, s.ok + s.failed + s.cancelled);
-        assert_eq!((s.ok, s.failed, s.cancelled), (1, 1, 1));
+        // Abandoned by the client after connecting: its connect counts, it is no failure.
+        let mut abandoned = Outcome::new(t0);
+        abandoned.error = Some(ErrorKind::CancelledByClient);
+        abandoned.status = 200;
+        abandoned.connect_us = Some(300);
+        s.record(&abandoned, &[], false);
+        assert_eq!(s.requests, s.ok + s.failed + s.cancelled + s.client_cancelled);
+        assert_eq!((s.ok, s.failed, s.cancelled, s.client_cancelled), (1, 1, 1, 1));
+        assert_eq!((s.connects, s.errors[ErrorKind::CancelledByClient.index()]), (1, 1));
         assert_eq!(s.status.get(&429), Some(&1));
         assert_eq!(
             s.hists.get(Metric::Latency).max(),
@@ -204,7 +212,7 @@ mod tests {
         let mut merged = Stats::default();
         merged.add(&s);
         merged.add(&s);
-        assert_eq!(merged.requests, 6);
+        assert_eq!(merged.requests, 8);
         assert_eq!(merged.hists.get(Metric::Itl).len(), 4);
     }
 }
