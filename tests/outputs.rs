@@ -112,8 +112,8 @@ fn metrics_prom_and_hlog_agree_with_the_summary() {
             let requests = fig["requests"].as_u64().unwrap();
             assert_eq!(
                 sum("llmload_requests_total", i, scenario),
-                (3, requests as f64),
-                "stage {i} {scenario}"
+                (4, requests as f64),
+                "stage {i} {scenario}: one sample per outcome (ok, failed, cancelled, client_cancelled)"
             );
             let latency = fig["us"]["latency"]["count"].as_u64().unwrap();
             assert_eq!(sum("llmload_latency_seconds_count", i, scenario), (1, latency as f64));
