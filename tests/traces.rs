@@ -353,9 +353,18 @@ fn replayed_turns_are_counted_by_the_client_tokenizer_as_the_mock_counts_them() 
 
 #[test]
 fn a_session_whose_conversation_failed_goes_on_as_a_new_one_as_long_as_what_is_left() {
+    // `fail me` fails at once: "three" comes after the failure. `fail slowly` fails after
+    // 300 ms: "three" and "four" are handed to the conversation while the failing turn is in
+    // flight, and must not be lost with it.
+    for failing in ["fail me", "fail slowly"] {
+        session_goes_on_after(failing);
+    }
+}
+
+fn session_goes_on_after(failing: &str) {
     let server = Capture::start();
     let dir = tempdir("session-fail");
-    let records: String = ["one", "fail me", "three", "four"]
+    let records: String = ["one", failing, "three", "four"]
         .iter()
         .enumerate()
         .map(|(i, p)| {
@@ -372,7 +381,7 @@ fn a_session_whose_conversation_failed_goes_on_as_a_new_one_as_long_as_what_is_l
     );
     let run = run_llmload(&[profile.to_str().unwrap(), "--max-error-rate", "1"], Duration::from_secs(60));
     assert_replayed(run.code, &format!("{}{}", run.stdout, run.stderr));
-    let mut turns: Vec<(u64, u64, u64)> = run
+    let mut turns: Vec<(u64, u64, u64, bool)> = run
         .lines()
         .iter()
         .map(|l| {
@@ -380,16 +389,19 @@ fn a_session_whose_conversation_failed_goes_on_as_a_new_one_as_long_as_what_is_l
                 l["intended_start"].as_u64().unwrap(),
                 l["turn"].as_u64().unwrap(),
                 l["turns_total"].as_u64().unwrap(),
+                l["status"] == 200,
             )
         })
         .collect();
     turns.sort();
-    let turns: Vec<(u64, u64)> = turns.into_iter().map(|(_, t, n)| (t, n)).collect();
+    let turns: Vec<(u64, u64, bool)> = turns.into_iter().map(|(_, t, n, ok)| (t, n, ok)).collect();
     // The failed turn ends the first conversation; "three" and "four" are a new one of 2 turns.
-    assert_eq!(turns, [(1, 4), (2, 4), (1, 2), (2, 2)]);
+    assert_eq!(turns, [(1, 4, true), (2, 4, false), (1, 2, true), (2, 2, true)], "{failing}");
+    let all = common::stage_all(&run.summary, 0);
+    assert_eq!((all["requests"].as_u64(), all["dropped"].as_u64()), (Some(4), Some(0)), "{failing}: {all}");
     let got = server.requests();
     let four = got.iter().find(|c| user_text(c) == "four").unwrap().json();
     let contents: Vec<&str> =
         four["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
-    assert_eq!(contents, ["three", "ok then", "four"]);
+    assert_eq!(contents, ["three", "ok then", "four"], "{failing}");
 }

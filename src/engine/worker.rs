@@ -22,6 +22,7 @@ use crate::workload::{Session, Workload};
 
 mod closed_loop;
 mod conversation;
+mod feed;
 mod ledger;
 mod open_loop;
 mod pool;

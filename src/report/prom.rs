@@ -215,7 +215,11 @@ pub(crate) fn render(view: &RunView) -> String {
     let scopes = scopes(view);
     let mut p = PromText::new();
 
-    p.family("llmload_requests_total", Kind::Counter, "Requests by outcome (ok, failed, cancelled by the stage, cancelled by the client).");
+    p.family(
+        "llmload_requests_total",
+        Kind::Counter,
+        "Requests by outcome (ok, failed, cancelled by the stage, cancelled by the client).",
+    );
     for s in &scopes {
         let outcomes = [
             ("ok", s.fig.ok),

@@ -1,7 +1,7 @@
 //! A server that records every request it gets (time, head, body) and answers each with an
 //! OpenAI chat completion, `ok then` (or `reply-N`, N counting requests from 1): for tests
 //! that check the bytes llmload sends. A request whose body holds the text `fail me` gets a
-//! 500 instead. As a proxy (`Capture::proxy`) it forwards each request to an upstream (the
+//! 500 instead; `fail slowly` gets it after 300 ms. As a proxy (`Capture::proxy`) it forwards each request to an upstream (the
 //! mock) instead and records the upstream's reply too, de-chunked.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -169,7 +169,14 @@ fn serve(conn: std::net::TcpStream, n: usize, mode: &Mode, got: &Mutex<Vec<Captu
             got.push(Captured { at, conn: n, head, body, reply: Vec::new(), status: 0 });
             got.len()
         };
-        let failing = got.lock().unwrap()[count - 1].body.windows(7).any(|w| w == b"fail me");
+        let (failing, slowly) = {
+            let body = &got.lock().unwrap()[count - 1].body;
+            let slowly = body.windows(11).any(|w| w == b"fail slowly");
+            (slowly || body.windows(7).any(|w| w == b"fail me"), slowly)
+        };
+        if slowly {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        }
         let text = if numbered { format!("reply-{count}") } else { "ok then".to_string() };
         let (status, body) = match failing {
             true => ("500 Internal Server Error", r#"{"error":{"message":"asked to fail"}}"#.to_string()),

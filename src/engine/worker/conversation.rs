@@ -2,16 +2,11 @@
 //! turns follow the previous one, after the think time (`Turns::Think`) or at their trace
 //! record's time (`Turns::Trace`, handed over through a `Feed`), and are not new arrivals.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
-use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
 use std::time::Instant;
 
+use super::feed::Feed;
 use super::{StageRun, Worker};
-use crate::data::trace::Record;
 use crate::http::conn::Transport;
 use crate::http::exchange::ResponseState;
 use crate::metrics::{ErrorKind, Outcome};
@@ -56,10 +51,22 @@ impl Turns {
                 _ => None,
             },
             Turns::Trace(session, feed) => {
-                session.turn_done(out, reply)?;
-                let (due, record, turns) = ctx.stopping.guard(feed.next_until(stage.end)).await.ok()??;
-                session.feed(record, turns);
-                // Not before the reply it follows: the trace's user read it first.
+                if session.turn_done(out, reply).is_some() {
+                    let (due, record, _) = ctx.stopping.guard(feed.next()).await.ok()??;
+                    session.feed(record, feed.turns());
+                    // Not before the reply it follows: the trace's user read it first.
+                    return Some(due.max(Instant::now()));
+                }
+                if out.is_ok() {
+                    return None;
+                }
+                // A failed turn ends its conversation. A record handed over while it was in
+                // flight starts the rest of the session as a new conversation, as a record
+                // arriving after the failure does (the dispatcher starts that one).
+                let (due, record, left) = feed.ready()?;
+                let scenario = session.scenario();
+                *session = ctx.workload.replay(scenario, feed.restart(left), feed.block_tokens);
+                session.feed(record, left);
                 Some(due.max(Instant::now()))
             }
         }
@@ -143,38 +150,11 @@ async fn conversation<S: Transport>(
             None => break,
         }
     }
-    ctx.task(stage.index, -1);
-}
-
-/// The records of one session still to come, handed from the dispatcher to its conversation.
-#[derive(Default)]
-pub(crate) struct Feed {
-    queue: RefCell<VecDeque<(Instant, Record, u32)>>,
-    waker: Cell<Option<Waker>>,
-}
-
-impl Feed {
-    pub(super) fn push(&self, due: Instant, record: Record, turns: u32) {
-        self.queue.borrow_mut().push_back((due, record, turns));
-        if let Some(w) = self.waker.take() {
-            w.wake();
+    if let Turns::Trace(_, feed) = &turns {
+        // Handed over but never sent: the conversation was cancelled or stopped first.
+        for due in feed.take_left() {
+            ctx.dropped(&stage, due, scenario, 1, false);
         }
     }
-
-    /// The next record with its due time and the conversation's length, or `None` if none
-    /// came before `deadline`.
-    pub(super) async fn next_until(&self, deadline: Instant) -> Option<(Instant, Record, u32)> {
-        let mut sleep = pin!(crate::net::timer::sleep_until(deadline));
-        poll_fn(|cx| {
-            if let Some(x) = self.queue.borrow_mut().pop_front() {
-                return Poll::Ready(Some(x));
-            }
-            if sleep.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            self.waker.set(Some(cx.waker().clone()));
-            Poll::Pending
-        })
-        .await
-    }
+    ctx.task(stage.index, -1);
 }

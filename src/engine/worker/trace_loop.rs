@@ -4,7 +4,7 @@
 //! records all go to one worker, by a hash of its id), so the file is never held in memory.
 //! A session's first record starts a conversation; its later records are handed to that
 //! conversation through a `Feed`, each sent at its recorded time or when the reply before it
-//! came, whichever is later. Drops are counted as in the open loop: at the in-flight limit,
+//! came, whichever is later; a conversation waits for its next record as long as one may come. Drops are counted as in the open loop: at the in-flight limit,
 //! and every record still unsent when the stage ends.
 
 use std::collections::HashMap;
@@ -13,19 +13,30 @@ use std::rc::{Rc, Weak};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::conversation::{start, Feed, Turns};
+use super::conversation::{start, Turns};
+use super::feed::Feed;
 use super::open_loop::{Due, Pacer};
 use super::{StageRun, Worker};
 use crate::data::trace::TraceReader;
 use crate::http::conn::Transport;
 use crate::profile::stages::TraceStage;
 
-/// A session seen by this worker: its conversation (while it runs) and that conversation's
-/// length, and the session's records so far.
+/// A session seen by this worker: its conversation (while it runs) and the session's records
+/// so far.
 struct Live {
     feed: Weak<Feed>,
-    turns: u32,
     seen: u32,
+}
+
+/// The sessions of a replay. However the replay ends, every conversation still waiting for a
+/// record is told that none will come.
+#[derive(Default)]
+struct Sessions(HashMap<String, Live>);
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        self.0.values().filter_map(|l| l.feed.upgrade()).for_each(|f| f.close());
+    }
 }
 
 /// FNV-1a: a stable hash, so every worker deals a session to the same place.
@@ -42,7 +53,7 @@ pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trac
     // the first record that no longer reads.
     let Ok(reader) = TraceReader::open(&trace.path, trace.format) else { return };
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5bd1_e995);
-    let mut sessions: HashMap<String, Live> = HashMap::new();
+    let mut sessions = Sessions::default();
     let (mut arrivals, mut pacer) = (0u64, Pacer::new(stage.start));
     let mut behind = false;
     let records = reader.take(trace.limit.unwrap_or(u64::MAX) as usize).enumerate();
@@ -73,16 +84,19 @@ pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trac
         let mut left = 1;
         if let Some(id) = record.session.as_deref() {
             let total = trace.info.sessions.get(id).map_or(1, |s| s.turns);
-            let live =
-                sessions.entry(id.to_string()).or_insert(Live { feed: Weak::new(), turns: 0, seen: 0 });
+            let live = sessions.0.entry(id.to_string()).or_insert(Live { feed: Weak::new(), seen: 0 });
             live.seen += 1;
             left = total.saturating_sub(live.seen - 1).max(1);
-            let (feed, turns) = (live.feed.upgrade(), live.turns);
-            if live.seen >= total {
-                sessions.remove(id);
+            let feed = live.feed.upgrade();
+            let last = live.seen >= total;
+            if last {
+                sessions.0.remove(id);
             }
             if let Some(feed) = feed {
-                feed.push(due, record, turns);
+                feed.push((due, record, left));
+                if last {
+                    feed.close();
+                }
                 continue;
             }
         }
@@ -93,14 +107,18 @@ pub(crate) async fn run<S: Transport>(ctx: &Rc<Worker<S>>, stage: StageRun, trac
         let scenario = ctx.workload.scenario_for_arrival(rng.gen());
         arrivals += 1;
         let mut session = ctx.workload.replay(scenario, seed.wrapping_add(arrivals), trace.block_tokens);
-        let feed = Rc::new(Feed::default());
-        if let Some(live) = record.session.as_deref().and_then(|id| sessions.get_mut(id)) {
-            (live.feed, live.turns) = (Rc::downgrade(&feed), left);
+        let feed = Rc::new(Feed::new(left, seed.wrapping_add(arrivals).rotate_left(17), trace.block_tokens));
+        match record.session.as_deref().and_then(|id| sessions.0.get_mut(id)) {
+            Some(live) => live.feed = Rc::downgrade(&feed),
+            // A session's last record (or one without a session): nothing will follow it.
+            None => feed.close(),
         }
         session.feed(record, left);
         start(ctx, stage, due, Turns::Trace(session, feed));
         pacer.spawned().await;
     }
+    // No record follows: conversations waiting for one end now.
+    drop(sessions);
     // Hold the stage open until its end.
     let _ = ctx.stopping.sleep_until(stage.end).await;
 }
