@@ -43,6 +43,10 @@ pub(super) struct MockArgs {
     /// Most requests served at once (all cores); more get 429 at once: a known capacity.
     #[arg(long)]
     max_concurrency: Option<usize>,
+    /// A batched scheduler's capacity, e.g. `max_batch=16,step=20ms,prefill=100us`
+    /// (`step_per_seq=D`, `queue=M` too): TTFT and ITL then rise with load (docs/mock.md).
+    #[arg(long, value_name = "SPEC")]
+    capacity: Option<String>,
     /// Time to first token for every model, e.g. `50ms`, `lognormal:200ms,700ms`, `prefill:30ms+200us`.
     #[arg(long)]
     ttft: Option<String>,
@@ -113,6 +117,9 @@ impl MockArgs {
         if self.max_concurrency.is_some() {
             config.max_concurrency = self.max_concurrency;
         }
+        if self.capacity.is_some() {
+            config.capacity = self.capacity.clone();
+        }
         if self.tokenizer.is_some() {
             config.tokenizer = self.tokenizer.clone();
         }
@@ -168,6 +175,7 @@ pub(super) fn run(args: MockArgs) -> Result<ExitCode, Failure> {
         println!("{}", config.to_redacted_json());
         return Ok(ExitCode::Pass);
     }
+    let settings_capacity = settings.capacity.clone();
     let cores = select_cores(args.cores.as_deref()).map_err(Failure::usage)?;
     let server = crate::mock::start(settings, &cores)
         .map_err(|e| Failure::runtime(format!("mock: cannot listen on {}: {e}", config.listen)))?;
@@ -183,6 +191,9 @@ pub(super) fn run(args: MockArgs) -> Result<ExitCode, Failure> {
         server.driver,
         config.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
     );
+    if let Some(c) = &settings_capacity {
+        eprintln!("llmload mock: capacity model {} (one batch for all cores)", c.display());
+    }
     server.wait();
     Ok(ExitCode::Pass)
 }

@@ -65,7 +65,10 @@ pub(crate) fn messages(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         };
         return ctx.stream(Box::new(stream), gen);
     }
-    let delay = ctx.nonstream_delay(&gen);
+    let delay = match ctx.nonstream_delay(&gen) {
+        Ok(d) => d,
+        Err(reply) => return reply,
+    };
     ctx.core.counters().generation(&gen);
     let mut content = Vec::new();
     if gen.reasoning > 0 {

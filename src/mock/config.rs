@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::capacity::Capacity;
 use super::dist::{Dist, Unit};
 use super::faults::FaultPlan;
 use crate::tokens::Tokenizer;
@@ -59,6 +60,9 @@ pub(crate) struct MockConfig {
     /// `rate_limit_error` at once. A server with a known capacity (limit ÷ service time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<usize>,
+    /// The capacity model (`max_batch=N,step=D,…`, see `capacity`); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
     /// `o200k_base` or `cl100k_base`: prompt tokens are the contents counted by it (plus the
     /// same per-message overhead), instead of chars / 4.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -239,6 +243,8 @@ pub(crate) struct Settings {
     pub content: ContentMode,
     pub models: Vec<Model>,
     pub max_concurrency: Option<usize>,
+    /// The batched scheduler's settings (`None`: replies are paced by the models' TTFT / ITL).
+    pub capacity: Option<Capacity>,
     /// Counts prompt tokens (`None`: the chars / 4 estimate).
     pub tokenizer: Option<Tokenizer>,
     /// Prefix cache (blocks, tokens per block).
@@ -301,6 +307,10 @@ impl MockConfig {
                 return Err("prefix_cache.block_tokens: must be 1..=1048576".into())
             }
             Some(c) => Some((c.blocks, c.block_tokens)),
+        };
+        let capacity = match self.capacity.as_deref() {
+            None => None,
+            Some(spec) => Some(Capacity::parse(spec).map_err(|e| format!("capacity: {e}"))?),
         };
         if !(0.0..=1.0).contains(&self.tool_call_rate) {
             return Err(format!("tool_call_rate: {} is not between 0 and 1", self.tool_call_rate));
@@ -378,6 +388,7 @@ impl MockConfig {
             nonstream_delay: self.nonstream_delay,
             content: self.content,
             max_concurrency: self.max_concurrency,
+            capacity,
             models,
             tokenizer,
             prefix_cache,
@@ -428,6 +439,10 @@ mod tests {
         assert!(c.validate().unwrap_err().starts_with("models[0].reasoning_tokens:"));
         let c = MockConfig::from_json(r#"{"prefix_cache":{"blocks":10,"block_tokens":0}}"#).unwrap();
         assert_eq!(c.validate().unwrap_err(), "prefix_cache.block_tokens: must be 1..=1048576");
+        let c = MockConfig::from_json(r#"{"capacity":"max_batch=4"}"#).unwrap();
+        assert!(c.validate().unwrap_err().starts_with("capacity: step: missing"));
+        let c = MockConfig::from_json(r#"{"capacity":"max_batch=4,step=10ms"}"#).unwrap();
+        assert_eq!(c.validate().unwrap().capacity.unwrap().max_batch, 4);
         let c = MockConfig::from_json(r#"{"tool_call_rate":1.5}"#).unwrap();
         assert_eq!(c.validate().unwrap_err(), "tool_call_rate: 1.5 is not between 0 and 1");
         assert_eq!(MockConfig::default().validate().unwrap().tool_call_rate, 1.0);

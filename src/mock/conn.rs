@@ -94,11 +94,16 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
         bufs.read.drain(..consumed);
         let keep_alive = head.keep_alive;
         let result = match reply {
-            Reply::Full { status, content_type, delay, retry_after, drop, allow } => {
+            Reply::Full { status, content_type, delay, retry_after, drop, allow, batch } => {
                 counters.request_done(head.route, status);
-                if !delay.is_zero() {
+                if let Some(ticket) = &batch {
+                    // Sent once the batch has produced it (its slot is freed when sent).
+                    let at = ticket.wait(ticket.until).await;
+                    crate::net::timer::sleep_until(at + delay).await;
+                } else if !delay.is_zero() {
                     crate::net::timer::sleep_until(start + delay).await;
                 }
+                std::mem::drop(batch);
                 if drop {
                     counters.in_flight(-1);
                     if admitted {

@@ -12,7 +12,7 @@ use super::{anthropic, openai, responses, Core};
 /// The answer when `max_concurrency` requests are already being served: 429 in the
 /// provider's shape, with `retry-after`.
 pub(crate) fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mut Vec<u8>) -> Reply {
-    let mut ctx = Call { core, head, request_id, out, faults: FaultPlan::default() };
+    let mut ctx = Call { core, head, request_id, out, faults: FaultPlan::default(), batch: None };
     let mut reply =
         ctx.error(429, "The server is at its concurrency limit; retry later.", Some("rate_limit_exceeded"));
     if let Reply::Full { retry_after, .. } = &mut reply {
@@ -23,7 +23,7 @@ pub(crate) fn over_capacity(core: &Core, head: &Head, request_id: &str, out: &mu
 
 /// Answers one request.
 pub(crate) fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, out: &mut Vec<u8>) -> Reply {
-    let mut ctx = Call { core, head, request_id, out, faults: FaultPlan::default() };
+    let mut ctx = Call { core, head, request_id, out, faults: FaultPlan::default(), batch: None };
     if head.route == Route::NotFound {
         return ctx.error(404, "Unknown request URL. Please check the URL and method.", Some("unknown_url"));
     }
@@ -51,7 +51,11 @@ pub(crate) fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, ou
             ctx.full(200, "application/json", Duration::ZERO)
         }
         Route::Metrics => {
-            ctx.out.extend_from_slice(core.metrics.render().as_bytes());
+            let mut text = core.metrics.render();
+            if let Some(batch) = &core.batch {
+                batch.render(&mut text);
+            }
+            ctx.out.extend_from_slice(text.as_bytes());
             ctx.full(200, "text/plain; version=0.0.4; charset=utf-8", Duration::ZERO)
         }
         Route::Models | Route::Model => openai::models(&mut ctx),

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use monoio::io::{AsyncWriteRent, AsyncWriteRentExt};
 
+use super::batched::Ticket;
 use super::config::{ContentMode, Model, NonstreamDelay};
 use super::dist::Dist;
 use super::faults::FaultPlan;
@@ -36,6 +37,8 @@ pub(crate) enum Reply {
         drop: bool,
         /// Methods for the `allow` header of a 405.
         allow: Option<&'static str>,
+        /// With the capacity model: the reply waits for `until` tokens of this, then `delay`.
+        batch: Option<Ticket>,
     },
     /// A paced SSE stream.
     Stream(Box<StreamJob>),
@@ -46,6 +49,8 @@ pub(crate) struct StreamJob {
     pub render: Box<dyn Render>,
     pub gen: Generation,
     pub faults: FaultPlan,
+    /// With the capacity model: each event waits for its tokens from the batch.
+    pub batch: Option<Ticket>,
 }
 
 /// The per-API event renderer of a stream, implemented by each API's stream type.
@@ -189,6 +194,8 @@ pub(crate) struct Call<'a> {
     pub request_id: &'a str,
     pub out: &'a mut Vec<u8>,
     pub faults: FaultPlan,
+    /// The request's place in the batch (capacity model), for a non-streaming reply.
+    pub batch: Option<Ticket>,
 }
 
 /// Seconds since the epoch, for `created` fields.
@@ -209,6 +216,7 @@ impl<'a> Call<'a> {
             retry_after: matches!(status, 429 | 503 | 529),
             drop: false,
             allow: None,
+            batch: None,
         }
     }
 
@@ -229,6 +237,7 @@ impl<'a> Call<'a> {
             retry_after: false,
             drop: self.faults.drop_after_events.is_some(),
             allow: None,
+            batch: self.batch.take(),
         }
     }
 
@@ -322,11 +331,20 @@ impl<'a> Call<'a> {
         }
     }
 
-    /// When a non-streaming reply goes out, counted from the request's arrival.
-    pub(crate) fn nonstream_delay(&self, gen: &Generation) -> Duration {
+    /// When a non-streaming reply goes out, counted from the request's arrival (with the
+    /// capacity model: after its last token, or first with `ttft`); the error reply when the
+    /// batch's queue is full.
+    pub(crate) fn nonstream_delay(&mut self, gen: &Generation) -> Result<Duration, Reply> {
         let stall = Duration::from_millis(self.faults.stall_ms.unwrap_or(0));
-        stall
-            + match self.core.settings.nonstream_delay {
+        let mode = self.core.settings.nonstream_delay;
+        if self.core.batch.is_some() && mode != NonstreamDelay::None {
+            // `ttft`: the reply goes out with the first token, so that is all it decodes.
+            let decode = if mode == NonstreamDelay::Ttft { 1 } else { gen.completion_tokens() };
+            self.batch = Some(self.schedule(gen, decode)?);
+            return Ok(stall);
+        }
+        Ok(stall
+            + match mode {
                 NonstreamDelay::None => Duration::ZERO,
                 NonstreamDelay::Ttft => gen.ttft,
                 NonstreamDelay::Stream => {
@@ -337,12 +355,37 @@ impl<'a> Call<'a> {
                     }
                     total
                 }
-            }
+            })
     }
 
-    /// Wraps a renderer into a stream reply.
+    /// Wraps a renderer into a stream reply (with the capacity model, queued in the batch).
     pub(crate) fn stream(&mut self, render: Box<dyn Render>, gen: Generation) -> Reply {
-        Reply::Stream(Box::new(StreamJob { render, gen, faults: std::mem::take(&mut self.faults) }))
+        let batch = match self.core.batch {
+            Some(_) => match self.schedule(&gen, gen.completion_tokens()) {
+                Ok(ticket) => Some(ticket),
+                Err(reply) => return reply,
+            },
+            None => None,
+        };
+        Reply::Stream(Box::new(StreamJob { render, gen, faults: std::mem::take(&mut self.faults), batch }))
+    }
+
+    /// Queues `gen` in the batch: its uncached prompt to prefill, `decode` tokens to
+    /// generate. A full queue is the provider's "overloaded" (OpenAI 503, Anthropic 529), as a
+    /// server shedding load answers — not a 429, which clients read as their own quota.
+    fn schedule(&mut self, gen: &Generation, decode: u64) -> Result<Ticket, Reply> {
+        let batch = self.core.batch.as_ref().expect("the capacity model is on");
+        let prefill = gen.prompt_tokens.saturating_sub(gen.cached_tokens);
+        match batch.submit(prefill, decode) {
+            Some(ticket) => Ok(ticket),
+            None => {
+                let status = match self.head.family {
+                    Family::OpenAi => 503,
+                    Family::Anthropic => 529,
+                };
+                Err(self.error(status, status_message(status), None))
+            }
+        }
     }
 
     /// The preamble of every generating route: the body parsed as `T` (else 400 with the

@@ -5,10 +5,15 @@
 //! Layout: `config` (flags + JSON, validated) → `conn` (keep-alive HTTP/1.1 server loop) →
 //! `routes` → `handlers` (shared checks) → `openai` / `responses` / `anthropic` (bodies and
 //! stream events) → `pacing` (deadline-paced stream sender); `metrics` for `/metrics`.
+//! With `--capacity`, `batch` (one continuous-batching scheduler for the process) and
+//! `batched` (each core's tickets and ticker) decide when tokens are out instead.
 
 pub(crate) mod agentic;
 pub(crate) mod anthropic;
+pub(crate) mod batch;
+pub(crate) mod batched;
 pub(crate) mod cache;
+pub(crate) mod capacity;
 pub(crate) mod config;
 pub(crate) mod conn;
 pub(crate) mod counted;
@@ -55,6 +60,8 @@ pub(crate) struct Core {
     pub idle: Rc<idle::Idle>,
     /// The process's prefix cache, when on (one lock for every core).
     pub cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
+    /// This core's view of the process's batch scheduler, when the capacity model is on.
+    pub batch: Option<Rc<batched::Local>>,
     next_id: Cell<u64>,
     id_salt: u64,
 }
@@ -75,6 +82,7 @@ impl Core {
         settings: Arc<Settings>,
         metrics: Arc<Metrics>,
         cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
+        batch: Option<batched::Shared>,
         index: usize,
     ) -> Core {
         let mut rng =
@@ -87,7 +95,18 @@ impl Core {
         let id_salt =
             rng.gen::<u64>() ^ clock.rotate_left(23) ^ u64::from(std::process::id()).rotate_left(47);
         let idle = idle::Idle::new(settings.idle_timeout);
-        Core { settings, metrics, index, rng: RefCell::new(rng), idle, cache, next_id: Cell::new(0), id_salt }
+        let batch = batch.map(batched::Local::new);
+        Core {
+            settings,
+            metrics,
+            index,
+            rng: RefCell::new(rng),
+            idle,
+            cache,
+            batch,
+            next_id: Cell::new(0),
+            id_salt,
+        }
     }
 
     /// This core's counters.
@@ -158,6 +177,10 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let prefix_cache = settings.prefix_cache.map(|(blocks, block_tokens)| {
         Arc::new(std::sync::Mutex::new(cache::PrefixCache::new(blocks, block_tokens)))
     });
+    // One scheduler for the whole process: the capacity is the configured one whatever the
+    // number of cores and wherever connections land.
+    let batch: Option<batched::Shared> =
+        settings.capacity.clone().map(|c| Arc::new(std::sync::Mutex::new(batch::Batch::new(c))));
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new(cores.len()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -167,10 +190,17 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let threads = {
         let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
         let prefix_cache = prefix_cache.clone();
+        let batch = batch.clone();
         spawn_pinned("mock", cores, move |index, driver| {
             let listener =
                 slots.lock().expect("listener slots")[index].take().expect("one listener per core");
-            let core = Rc::new(Core::new(settings.clone(), metrics.clone(), prefix_cache.clone(), index));
+            let core = Rc::new(Core::new(
+                settings.clone(),
+                metrics.clone(),
+                prefix_cache.clone(),
+                batch.clone(),
+                index,
+            ));
             let (stop, ready) = (stop.clone(), ready_tx.clone());
             async move {
                 let listener = match monoio::net::TcpListener::from_std(listener) {

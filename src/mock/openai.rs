@@ -113,7 +113,10 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         let stream = ChatStream::new(&ctx.request_id[4..], &req.model, unix_now(), include_usage);
         return ctx.stream(Box::new(stream), gen);
     }
-    let delay = ctx.nonstream_delay(&gen);
+    let delay = match ctx.nonstream_delay(&gen) {
+        Ok(d) => d,
+        Err(reply) => return reply,
+    };
     ctx.core.counters().generation(&gen);
     ctx.out.clear();
     write_chat_completion(ctx.out, &ctx.request_id[4..], unix_now(), &req.model, &gen);
@@ -311,7 +314,10 @@ pub(crate) fn completions(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         };
         return ctx.stream(Box::new(stream), gen);
     }
-    let delay = ctx.nonstream_delay(&gen);
+    let delay = match ctx.nonstream_delay(&gen) {
+        Ok(d) => d,
+        Err(reply) => return reply,
+    };
     ctx.core.counters().generation(&gen);
     let body = json!({
         "id": id, "object": "text_completion", "created": unix_now(), "model": req.model,

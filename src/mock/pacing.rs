@@ -47,7 +47,7 @@ async fn paced<S: AsyncWriteRent>(
     keep_alive: bool,
     sent: &mut Sent,
 ) -> io::Result<bool> {
-    let StreamJob { mut render, gen, faults } = job;
+    let StreamJob { mut render, gen, faults, batch } = job;
     let counters = core.counters();
     let start = arrived + Duration::from_millis(faults.first_byte_ms.unwrap_or(0));
     if faults.first_byte_ms.is_some() {
@@ -69,6 +69,8 @@ async fn paced<S: AsyncWriteRent>(
 
     let events = gen.events();
     let mut due = start + gen.ttft;
+    // With the capacity model: tokens asked of the batch so far, and stalls injected.
+    let (mut produced, mut stalled) = (0, Duration::ZERO);
     let mut text = String::with_capacity(64);
     for e in 0..events {
         if faults.drop_after_events == Some(e as u32) {
@@ -83,11 +85,26 @@ async fn paced<S: AsyncWriteRent>(
             return Ok(keep_alive);
         }
         let step = gen.step(e);
-        if e > 0 {
+        if let Some(ticket) = &batch {
+            // Due when the batch produced the event's last token (never before the head).
+            produced += step.tokens();
+            let at = match ticket.produced(produced) {
+                Some(at) => at,
+                None => {
+                    if !out.is_empty() {
+                        write_all(stream, out).await?;
+                    }
+                    ticket.wait(produced).await
+                }
+            };
+            due = (at + stalled).max(start);
+        } else if e > 0 {
             due += gen.gap(&mut *core.rng.borrow_mut(), step.tokens());
         }
         if faults.stall_ms.is_some() && e == u64::from(faults.stall_after) {
-            due += Duration::from_millis(faults.stall_ms.unwrap_or(0));
+            let stall = Duration::from_millis(faults.stall_ms.unwrap_or(0));
+            due += stall;
+            stalled += stall;
         }
         let mut now = Instant::now();
         if due > now {

@@ -109,7 +109,10 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
         };
         return ctx.stream(Box::new(stream), gen);
     }
-    let delay = ctx.nonstream_delay(&gen);
+    let delay = match ctx.nonstream_delay(&gen) {
+        Ok(d) => d,
+        Err(reply) => return reply,
+    };
     ctx.core.counters().generation(&gen);
     let mut output = Vec::new();
     if gen.reasoning > 0 {
