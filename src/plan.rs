@@ -146,7 +146,8 @@ fn retarget(profile: &mut Profile, base: &str) {
 /// The built-in mock's configuration for `profile`: on 127.0.0.1 (any port), any model
 /// name, 8 ms between tokens, counting prompts with the run's tokenizer so the two agree.
 pub(crate) fn embedded_mock_config(tokenizer: Option<String>) -> MockConfig {
-    let mut config = MockConfig { listen: "127.0.0.1:0".into(), accept_any_model: true, ..MockConfig::default() };
+    let mut config =
+        MockConfig { listen: "127.0.0.1:0".into(), accept_any_model: true, ..MockConfig::default() };
     for m in &mut config.models {
         m.itl = "normal:8ms,1ms".into();
     }

@@ -64,12 +64,13 @@ fn check_name(name: &str) -> Result<(), Failure> {
 fn targets(direct: &str, via: &[String]) -> Result<Vec<Target>, Failure> {
     let mut out = vec![Target { name: "direct".into(), url: direct.to_string() }];
     for v in via {
-        let (name, url) = v
-            .split_once('=')
-            .ok_or_else(|| Failure::usage(format!("--via {v:?}: expected NAME=URL")))?;
+        let (name, url) =
+            v.split_once('=').ok_or_else(|| Failure::usage(format!("--via {v:?}: expected NAME=URL")))?;
         check_name(name)?;
         if out.iter().any(|t| t.name == name) {
-            return Err(Failure::usage(format!("--via {name}: the name is taken (direct is the upstream's)")));
+            return Err(Failure::usage(format!(
+                "--via {name}: the name is taken (direct is the upstream's)"
+            )));
         }
         if url.is_empty() {
             return Err(Failure::usage(format!("--via {name}: no URL")));
@@ -81,18 +82,25 @@ fn targets(direct: &str, via: &[String]) -> Result<Vec<Target>, Failure> {
 
 /// Each target's key: from the variable `--key-env` names for it, else `fallback`. Keys are
 /// never printed; an error names the variable, not its value.
-fn keys(targets: &[Target], key_env: &[String], fallback: &Option<String>) -> Result<Vec<Option<String>>, Failure> {
+fn keys(
+    targets: &[Target],
+    key_env: &[String],
+    fallback: &Option<String>,
+) -> Result<Vec<Option<String>>, Failure> {
     let mut keys = vec![fallback.clone(); targets.len()];
     for k in key_env {
         let (name, var) =
             k.split_once('=').ok_or_else(|| Failure::usage(format!("--key-env {k:?}: expected NAME=VAR")))?;
-        let i = targets
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| Failure::usage(format!("--key-env {name}: no such target (direct or a --via name)")))?;
+        let i = targets.iter().position(|t| t.name == name).ok_or_else(|| {
+            Failure::usage(format!("--key-env {name}: no such target (direct or a --via name)"))
+        })?;
         match std::env::var(var) {
             Ok(v) if !v.is_empty() => keys[i] = Some(v),
-            _ => return Err(Failure::usage(format!("--key-env {name}={var}: the variable {var} is not set or empty"))),
+            _ => {
+                return Err(Failure::usage(format!(
+                    "--key-env {name}={var}: the variable {var} is not set or empty"
+                )))
+            }
         }
     }
     Ok(keys)
@@ -258,7 +266,10 @@ pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
                 .find(|(t, j, _)| *t == trial && *j == i)
                 .map(|(_, _, p)| p)
                 .expect("every run is planned");
-            eprintln!("llmload overhead: trial {trial}/{}: {} ({})", args.trials, targets[i].name, targets[i].url);
+            eprintln!(
+                "llmload overhead: trial {trial}/{}: {} ({})",
+                args.trials, targets[i].name, targets[i].url
+            );
             let read = |when: &str| match (measure, &origin) {
                 (true, Ok(o)) => upstream::disconnects(o)
                     .map_err(|e| eprintln!("llmload overhead: warning: {when} {}: {e}", targets[i].name))
@@ -286,7 +297,8 @@ pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
         server.stop();
     }
 
-    let input = Input { targets: targets.clone(), stage_labels, runs, trials: args.trials, cancel_unmeasured };
+    let input =
+        Input { targets: targets.clone(), stage_labels, runs, trials: args.trials, cancel_unmeasured };
     let gateways = input.gateways();
     let rows = input.rows();
     let not_valid = interrupted || rows.iter().any(|r| r.exit_code == ExitCode::NotValid as i32);
@@ -329,7 +341,10 @@ mod tests {
     #[test]
     fn targets_and_keys_are_checked() {
         let t = targets("http://u:1", &["gw=http://g:2".into()]).unwrap();
-        assert_eq!((t[0].name.as_str(), t[1].name.as_str(), t[1].url.as_str()), ("direct", "gw", "http://g:2"));
+        assert_eq!(
+            (t[0].name.as_str(), t[1].name.as_str(), t[1].url.as_str()),
+            ("direct", "gw", "http://g:2")
+        );
         assert!(targets("", &["direct=http://x".into()]).unwrap_err().message.contains("taken"));
         assert!(targets("", &["a b=http://x".into()]).is_err());
         assert!(targets("", &["nourl".into()]).unwrap_err().message.contains("NAME=URL"));

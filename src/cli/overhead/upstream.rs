@@ -14,7 +14,8 @@ const SECONDS: &str = "llmload_mock_disconnect_seconds_total";
 
 /// `http://host:port` of `url` (path dropped), or why it cannot be read.
 pub(super) fn origin(url: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// upstreams are read"))?;
+    let rest =
+        url.strip_prefix("http://").ok_or_else(|| format!("{url}: only http:// upstreams are read"))?;
     let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() {
         return Err(format!("{url}: no host"));
@@ -92,7 +93,8 @@ mod tests {
     fn origins_and_samples() {
         assert_eq!(origin("http://127.0.0.1:9/v1/chat").unwrap(), "http://127.0.0.1:9");
         assert!(origin("https://h/v1").unwrap_err().contains("only http://"));
-        let text = "# HELP x\nllmload_mock_client_disconnects_total 3\nllmload_mock_client_disconnects_total_x 9\n";
+        let text =
+            "# HELP x\nllmload_mock_client_disconnects_total 3\nllmload_mock_client_disconnects_total_x 9\n";
         assert_eq!(sample(text, DISCONNECTS), Some(3.0));
         assert_eq!(sample(text, EVENTS), None);
     }

@@ -238,7 +238,9 @@ impl Input {
 
     fn delta(&self, via: usize, stage: usize, metric: Metric, q: f64) -> Delta {
         let at = |target: usize, trial: usize| {
-            self.run(target, trial).and_then(|r| r.stages.get(stage)).and_then(|s| quantile(s.all.hists.get(metric), q))
+            self.run(target, trial)
+                .and_then(|r| r.stages.get(stage))
+                .and_then(|s| quantile(s.all.hists.get(metric), q))
         };
         let (mut direct, mut gateway, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
         for trial in 1..=self.trials {
@@ -323,7 +325,9 @@ impl Input {
         let delay = |s: &Option<CancelSide>| s.as_ref().and_then(|s| s.mean_time_to_disconnect_ms);
         Cancellation {
             measured: v.is_some(),
-            reason: v.is_none().then(|| "the upstream's counters could not be read for every run".to_string()),
+            reason: v
+                .is_none()
+                .then(|| "the upstream's counters could not be read for every run".to_string()),
             added_delay_ms: delay(&v).zip(delay(&d)).map(|(v, d)| v - d),
             via: v,
             direct: d,
@@ -344,12 +348,15 @@ impl Input {
                         let delta = METRICS
                             .iter()
                             .map(|(name, m)| {
-                                let qs = QUANTILES.iter().map(|(qn, q)| (*qn, self.delta(via, stage, *m, *q)));
+                                let qs =
+                                    QUANTILES.iter().map(|(qn, q)| (*qn, self.delta(via, stage, *m, *q)));
                                 (*name, qs.collect())
                             })
                             .collect();
-                        let pass_through =
-                            PassThrough::judge(&self.pooled(0, stage).streamed, &self.pooled(via, stage).streamed);
+                        let pass_through = PassThrough::judge(
+                            &self.pooled(0, stage).streamed,
+                            &self.pooled(via, stage).streamed,
+                        );
                         if pass_through.verdict == passthrough::FAIL {
                             reasons.push(format!("stage {} ({label}): pass-through check failed", stage + 1));
                         }
@@ -363,7 +370,8 @@ impl Input {
                     })
                     .collect();
                 for r in self.runs.iter().filter(|r| r.target == via && r.exit_code != 0) {
-                    reasons.push(format!("trial {}: its run exited {} (see {})", r.trial, r.exit_code, r.dir));
+                    reasons
+                        .push(format!("trial {}: its run exited {} (see {})", r.trial, r.exit_code, r.dir));
                 }
                 Gateway {
                     name: self.targets[via].name.clone(),

@@ -108,7 +108,9 @@ impl PassThrough {
             coalescing_ratio: coalescing,
             gap_us,
             first_token_share: share,
-            ttfb_to_first_token_us: pair(&|s| p50(s, Metric::Ttft).zip(p50(s, Metric::Ttfb)).map(|(t, b)| t - b)),
+            ttfb_to_first_token_us: pair(&|s| {
+                p50(s, Metric::Ttft).zip(p50(s, Metric::Ttfb)).map(|(t, b)| t - b)
+            }),
             tokens_per_response: tokens,
             bytes_per_response: pair(&|s| per_response(s.bytes_in, s)),
             checks: Vec::new(),

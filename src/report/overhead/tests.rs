@@ -24,11 +24,21 @@ fn input(direct: Vec<StageStats>, via: Vec<StageStats>) -> Input {
     let mut runs = Vec::new();
     for (k, (d, v)) in direct.into_iter().zip(via).enumerate() {
         for (target, s) in [(0, d), (1, v)] {
-            runs.push(TargetRun { target, trial: k + 1, stages: vec![s], disconnects: None, exit_code: 0, dir: String::new() });
+            runs.push(TargetRun {
+                target,
+                trial: k + 1,
+                stages: vec![s],
+                disconnects: None,
+                exit_code: 0,
+                dir: String::new(),
+            });
         }
     }
     Input {
-        targets: vec![Target { name: "direct".into(), url: "u".into() }, Target { name: "gw".into(), url: "g".into() }],
+        targets: vec![
+            Target { name: "direct".into(), url: "u".into() },
+            Target { name: "gw".into(), url: "g".into() },
+        ],
         stage_labels: vec!["2:1s".into()],
         runs,
         trials,
@@ -46,7 +56,10 @@ fn delta_is_via_minus_direct_per_trial_with_the_spread() {
     let d = &g.stages[0].delta["ttft"]["p50"];
     let trials: Vec<f64> = d.trials_us.iter().flatten().map(|v| (v / 1000.0).round()).collect();
     assert_eq!(trials, vec![10.0, 18.0]);
-    assert_eq!((d.delta_min_us.map(|v| (v / 1e3).round()), d.delta_max_us.map(|v| (v / 1e3).round())), (Some(10.0), Some(18.0)));
+    assert_eq!(
+        (d.delta_min_us.map(|v| (v / 1e3).round()), d.delta_max_us.map(|v| (v / 1e3).round())),
+        (Some(10.0), Some(18.0))
+    );
     assert_eq!(g.stages[0].pass_through.verdict, passthrough::PASS);
     assert!(g.pass);
 }
@@ -58,7 +71,8 @@ fn a_buffered_stream_fails_the_pass_through_check() {
     let g = &i.gateways()[0];
     let p = &g.stages[0].pass_through;
     assert_eq!(p.verdict, passthrough::FAIL);
-    let failed: Vec<&str> = p.checks.iter().filter(|c| c.verdict == passthrough::FAIL).map(|c| c.name).collect();
+    let failed: Vec<&str> =
+        p.checks.iter().filter(|c| c.verdict == passthrough::FAIL).map(|c| c.name).collect();
     assert_eq!(failed, vec!["not_buffered", "gaps_kept"]);
     assert!(!g.pass && g.reasons[0].contains("pass-through"));
     // Merged in pairs: coalescing ×2 and half the tokens per event are not pass-through.

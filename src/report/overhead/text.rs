@@ -65,12 +65,23 @@ fn gateway(o: &mut String, g: &Gateway) {
         for (name, _) in METRICS {
             let d = &s.delta[name];
             let p50 = &d["p50"];
-            let cells: Vec<String> = QUANTILES.iter().map(|(q, _)| format!("{:<28}", delta_cell(&d[q]))).collect();
-            let _ =
-                writeln!(o, "  {name:<5} {:>10} {:>10}  {}", ms(p50.direct_us), ms(p50.via_us), cells.join(" "));
+            let cells: Vec<String> =
+                QUANTILES.iter().map(|(q, _)| format!("{:<28}", delta_cell(&d[q]))).collect();
+            let _ = writeln!(
+                o,
+                "  {name:<5} {:>10} {:>10}  {}",
+                ms(p50.direct_us),
+                ms(p50.via_us),
+                cells.join(" ")
+            );
         }
         let p = &s.pass_through;
-        let _ = writeln!(o, "  pass-through: {} (streamed ok {})", p.verdict, pair(&p.streamed_ok, |v| v.map_or("-".into(), |v| format!("{v:.0}"))));
+        let _ = writeln!(
+            o,
+            "  pass-through: {} (streamed ok {})",
+            p.verdict,
+            pair(&p.streamed_ok, |v| v.map_or("-".into(), |v| format!("{v:.0}")))
+        );
         let _ = writeln!(
             o,
             "    chunks/response {} (coalescing ×{}); gap p50 {}, p99 {}",
@@ -95,7 +106,11 @@ fn gateway(o: &mut String, g: &Gateway) {
             let _ = writeln!(o, "    {:<16} {:<14} {}", c.name, c.verdict, c.detail);
         }
         let added: Vec<String> = s.errors_added.iter().map(|(k, v)| format!("{k} +{v}")).collect();
-        let _ = writeln!(o, "  errors added: {}", if added.is_empty() { "none".into() } else { added.join(", ") });
+        let _ = writeln!(
+            o,
+            "  errors added: {}",
+            if added.is_empty() { "none".into() } else { added.join(", ") }
+        );
     }
     cancellation(o, &g.cancellation);
     let _ = writeln!(o, "  resources: not sampled (gateway CPU and RSS need --pid/--cgroup sampling)");
