@@ -69,6 +69,9 @@ pub(crate) struct Request {
     pub profile: Option<PathBuf>,
     /// Start the built-in mock in-process and send every scenario to it.
     pub mock: bool,
+    /// Send every scenario to this base URL (scheme and authority replaced, path kept), as
+    /// the built-in mock does: `llmload overhead` against a mock it started itself.
+    pub retarget: Option<String>,
     pub overrides: Overrides,
     /// The implicit profile's flags; an error when the run has a profile (file or quickstart).
     pub implicit: ImplicitFlags,
@@ -138,6 +141,18 @@ fn retarget(profile: &mut Profile, base: &str) {
         let path = s.target.splitn(4, '/').nth(3).unwrap_or("");
         s.target = format!("{base}/{path}");
     }
+}
+
+/// The built-in mock's configuration for `profile`: on 127.0.0.1 (any port), any model
+/// name, 8 ms between tokens, counting prompts with the run's tokenizer so the two agree.
+pub(crate) fn embedded_mock_config(tokenizer: Option<String>) -> MockConfig {
+    let mut config =
+        MockConfig { listen: "127.0.0.1:0".into(), accept_any_model: true, ..MockConfig::default() };
+    for m in &mut config.models {
+        m.itl = "normal:8ms,1ms".into();
+    }
+    config.tokenizer = tokenizer;
+    config
 }
 
 /// This machine's name (for run metadata).
@@ -309,21 +324,21 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
     // 2. The built-in mock, when asked for (or when there is nothing else to target).
     let mut mock = None;
     if embedded {
-        let mut config =
-            MockConfig { listen: "127.0.0.1:0".into(), accept_any_model: true, ..MockConfig::default() };
+        let mut config = embedded_mock_config(profile.tokenizer.map(|t| t.name().to_string()));
         for m in &mut config.models {
             m.ttft = "lognormal:40ms,120ms".into();
-            m.itl = "normal:8ms,1ms".into();
             m.output_tokens = "uniform:8..48".into();
         }
-        // It counts prompts as the run does, so the two agree.
-        config.tokenizer = profile.tokenizer.map(|t| t.name().to_string());
         let settings = config.validate().map_err(PlanError::Runtime)?;
         let server = crate::mock::start(settings, &cores)
             .map_err(|e| PlanError::Runtime(format!("built-in mock: {e}")))?;
         retarget(&mut profile, &format!("http://{}", server.addr));
         notice(&format!("running {origin} against the built-in mock at http://{}", server.addr));
         mock = Some(server);
+    }
+
+    if let Some(base) = &req.retarget {
+        retarget(&mut profile, base);
     }
 
     // 3. Targets resolved once; TLS per target.

@@ -7,6 +7,7 @@ mod knee;
 mod merge;
 mod metrics_server;
 mod mock;
+mod overhead;
 mod progress;
 mod report;
 mod run;
@@ -70,6 +71,9 @@ enum Command {
     /// Find the highest open-loop rate the target sustains within SLOs.
     #[command(after_help = EXIT_CODES_HELP)]
     Knee(Box<knee::KneeArgs>),
+    /// Latency a gateway adds: the same schedule direct and via each gateway, in trials.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Overhead(Box<overhead::OverheadArgs>),
     /// Combine runs of one profile from several hosts or shards (histograms added).
     Merge(merge::MergeArgs),
     /// Render every report again from a run directory, summary.json or results.jsonl.
@@ -98,6 +102,7 @@ pub fn main() -> i32 {
         Command::Compare(args) => compare::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Knee(args) => knee::run(*args),
+        Command::Overhead(args) => overhead::run(*args),
         Command::Report(args) => report::run(args),
         Command::Summary(args) => summary::run(args),
         Command::ExportIds(args) => export_ids::run(args),

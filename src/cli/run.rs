@@ -202,6 +202,24 @@ impl RunArgs {
     }
 }
 
+impl RunArgs {
+    /// The flags `llmload overhead` sets itself or cannot honour (it runs one target at a
+    /// time, alone).
+    pub(super) fn reject_for_overhead(&self) -> Result<(), Failure> {
+        let given = [
+            ("--target (use --direct and --via)", self.target.is_some()),
+            ("--mock (leave out --direct for the built-in mock)", self.mock),
+            ("--shard", self.shard.is_some()),
+            ("--start-at", self.start_at.is_some()),
+            ("--metrics-addr", self.metrics_addr.is_some()),
+        ];
+        match given.iter().find(|(_, on)| *on) {
+            Some((flag, _)) => Err(Failure::usage(format!("overhead: {flag} is not used by overhead"))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Sleeps until `at_us` (unix µs) less the engine's 50 ms start-up lead, unless stopped.
 fn wait_until(at_us: u64, stop: &std::sync::atomic::AtomicBool) {
     let lead = 50_000;
@@ -224,6 +242,7 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
     let profile = args.profile.clone().or(args.config.clone());
     Ok(Request {
         mock: args.mock,
+        retarget: None,
         overrides: Overrides {
             target: args.target.clone(),
             vk: args.vk.clone(),
