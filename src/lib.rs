@@ -15,6 +15,7 @@ pub(crate) mod engine;
 pub(crate) mod http;
 pub(crate) mod knee;
 pub mod metrics;
+pub(crate) mod observe;
 pub(crate) mod mock;
 pub(crate) mod names;
 pub(crate) mod net;
