@@ -19,9 +19,9 @@ pub(crate) mod series;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-pub use known::Known;
-pub use resources::ResourceFigures;
-pub use series::{GaugeRange, HistogramDelta, ServerFigures};
+
+pub(crate) use resources::ResourceFigures;
+pub(crate) use series::{GaugeRange, HistogramDelta, ServerFigures};
 
 /// What to watch, as the flags give it (names checked: unique, and fit for a label).
 #[derive(Clone, Debug, Default)]
