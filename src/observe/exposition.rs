@@ -227,7 +227,10 @@ fn sample(line: &str) -> Result<Sample, &'static str> {
 }
 
 /// The labels after `{`, and the text after the closing `}`.
-fn label_set(mut s: &str) -> Result<(Vec<(String, String)>, &str), &'static str> {
+/// Label pairs in the order written.
+type Labels = Vec<(String, String)>;
+
+fn label_set(mut s: &str) -> Result<(Labels, &str), &'static str> {
     let mut labels = Vec::new();
     loop {
         s = s.trim_start();

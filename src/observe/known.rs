@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::series::{Acc, GaugeRange, HistAcc, HistogramDelta};
+use super::values::{Acc, GaugeRange, HistAcc, HistogramDelta};
 
 /// The recognised figures of one server over one stage (null: the server has no such
 /// metric).

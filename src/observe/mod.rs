@@ -15,13 +15,14 @@ pub(crate) mod procfs;
 pub(crate) mod resources;
 pub(crate) mod scrape;
 pub(crate) mod series;
+pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-
 pub(crate) use resources::ResourceFigures;
-pub(crate) use series::{GaugeRange, HistogramDelta, ServerFigures};
+pub(crate) use series::ServerFigures;
+pub(crate) use values::{GaugeRange, HistogramDelta};
 
 /// What to watch, as the flags give it (names checked: unique, and fit for a label).
 #[derive(Clone, Debug, Default)]
@@ -89,7 +90,10 @@ impl Session {
             if !scrape_names.insert(name.clone()) {
                 return Err(format!("--scrape: the name {name:?} is given twice"));
             }
-            endpoints.push((name.clone(), scrape::Endpoint::new(url).map_err(|e| format!("--scrape {name}={url}: {e}"))?));
+            endpoints.push((
+                name.clone(),
+                scrape::Endpoint::new(url).map_err(|e| format!("--scrape {name}={url}: {e}"))?,
+            ));
         }
         if !endpoints.is_empty() && spec.scrape_every < Duration::from_millis(100) {
             return Err(format!(
@@ -160,7 +164,8 @@ mod tests {
         let me = std::process::id().to_string();
         let e = Session::start(&spec(&[("a", &me), ("a", &me)])).err().unwrap();
         assert!(e.contains("given twice"), "{e}");
-        let scrape = Spec { scrapes: vec![("m".into(), "http://127.0.0.1:9/metrics".into())], ..Spec::default() };
+        let scrape =
+            Spec { scrapes: vec![("m".into(), "http://127.0.0.1:9/metrics".into())], ..Spec::default() };
         assert!(Session::start(&scrape).err().unwrap().contains("--scrape-interval"));
     }
 }

@@ -224,9 +224,10 @@ fn read_cgroup(dir: &Path) -> Result<Reading, ProbeError> {
             ProbeError::Unreadable(format!("{}: {e}", stat.display()))
         }
     })?;
-    let (_, user, system) =
-        parse_cpu_stat(&text).ok_or_else(|| ProbeError::Unreadable(format!("{}: no usage_usec", stat.display())))?;
-    let rss_bytes = std::fs::read_to_string(dir.join("memory.current")).ok().and_then(|v| v.trim().parse().ok());
+    let (_, user, system) = parse_cpu_stat(&text)
+        .ok_or_else(|| ProbeError::Unreadable(format!("{}: no usage_usec", stat.display())))?;
+    let rss_bytes =
+        std::fs::read_to_string(dir.join("memory.current")).ok().and_then(|v| v.trim().parse().ok());
     let processes = std::fs::read_to_string(dir.join("cgroup.procs")).map_or(0, |t| t.lines().count() as u32);
     Ok(Reading { user_us: user, system_us: system, rss_bytes, processes })
 }
@@ -237,7 +238,8 @@ mod tests {
 
     #[test]
     fn stat_fields_are_counted_after_the_last_parenthesis() {
-        let line = "4242 (a (weird) name) S 1 4242 4242 0 -1 4194304 97 0 0 0 250 50 7 3 20 0 3 0 75697 3133440 \
+        let line =
+            "4242 (a (weird) name) S 1 4242 4242 0 -1 4194304 97 0 0 0 250 50 7 3 20 0 3 0 75697 3133440 \
                     360 18446744073709551615 0 0 0";
         let s = parse_stat(line).unwrap();
         assert_eq!((s.state, s.ppid, s.user, s.system, s.start), (b'S', 1, 257, 53, 75697));
@@ -277,8 +279,11 @@ mod tests {
     fn reads_a_cgroup_directory() {
         let dir = std::env::temp_dir().join(format!("llmload-cgroup-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("cpu.stat"), "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\nnr_periods 0\n")
-            .unwrap();
+        std::fs::write(
+            dir.join("cpu.stat"),
+            "usage_usec 3000\nuser_usec 2000\nsystem_usec 1000\nnr_periods 0\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("memory.current"), "8388608\n").unwrap();
         std::fs::write(dir.join("cgroup.procs"), "1\n2\n").unwrap();
         let probe = Probe::cgroup(dir.to_str().unwrap()).unwrap();

@@ -125,7 +125,8 @@ impl Window {
             cpu_pct_avg: avg,
             cpu_pct_peak: self.peak_pct.max(avg),
             cpu_s_per_1m_requests: None,
-            rss_avg_bytes: (self.rss_samples > 0).then(|| (self.rss_sum / u128::from(self.rss_samples)) as u64),
+            rss_avg_bytes: (self.rss_samples > 0)
+                .then(|| (self.rss_sum / u128::from(self.rss_samples)) as u64),
             rss_peak_bytes: self.rss_peak,
             processes_peak: self.processes_peak,
             ended,
@@ -325,7 +326,8 @@ mod tests {
         let me = Probe::process(std::process::id() as i32).unwrap();
         let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
         let gone = Probe::process(child.id() as i32).unwrap();
-        let s = Sampler::start(vec![("me".into(), me), ("child".into(), gone)], Duration::from_millis(10)).unwrap();
+        let s = Sampler::start(vec![("me".into(), me), ("child".into(), gone)], Duration::from_millis(10))
+            .unwrap();
         s.boundary(false);
         // Busy for a while: this process's CPU shows in the stage.
         let until = Instant::now() + Duration::from_millis(300);

@@ -36,7 +36,8 @@ impl Endpoint {
             return Err(format!("{url:?}: https is not supported for scraping; use http://"));
         }
         target.resolve()?;
-        let path = if target.base_path.is_empty() { "/metrics".to_string() } else { target.base_path.clone() };
+        let path =
+            if target.base_path.is_empty() { "/metrics".to_string() } else { target.base_path.clone() };
         Ok(Endpoint { url: url.to_string(), target, path })
     }
 
@@ -67,7 +68,9 @@ impl Endpoint {
             s.set_read_timeout(Some(left)).map_err(|e| e.to_string())?;
             let n = match s.read(&mut chunk) {
                 Ok(n) => n,
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
                     return Err(format!("no whole response within {}s", timeout.as_secs_f64()))
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -153,7 +156,13 @@ impl Scraper {
             endpoints
                 .into_iter()
                 .map(|(name, endpoint)| {
-                    Mutex::new(Scraped { name, endpoint, tracker: Tracker::default(), open: false, done: Vec::new() })
+                    Mutex::new(Scraped {
+                        name,
+                        endpoint,
+                        tracker: Tracker::default(),
+                        open: false,
+                        done: Vec::new(),
+                    })
                 })
                 .collect(),
         );

@@ -68,7 +68,11 @@ fn a_stage_holds_the_increase_between_its_scrapes() {
     assert_eq!((k.prefix_cache_hits, k.prefix_cache_queries), (Some(500.0), Some(1000.0)));
     assert_eq!(k.prefix_cache_hit_rate, Some(0.5));
     assert!(!f.counters.keys().any(|k| k.contains("_created")), "timestamps are not counters");
-    assert!(f.histograms.contains_key(r#"vllm:time_to_first_token_seconds{model_name="m"}"#), "{:?}", f.histograms);
+    assert!(
+        f.histograms.contains_key(r#"vllm:time_to_first_token_seconds{model_name="m"}"#),
+        "{:?}",
+        f.histograms
+    );
     // The next stage starts from the last values.
     t.scraped(&parse(AFTER));
     let next = t.close("u");
@@ -79,7 +83,9 @@ fn a_stage_holds_the_increase_between_its_scrapes() {
 #[test]
 fn quantiles_fall_in_the_highest_finite_bucket_and_none_without_observations() {
     let b = |v: &[(f64, f64)]| -> Vec<(f64, String, f64)> {
-        v.iter().map(|(le, n)| (*le, if le.is_infinite() { "+Inf".into() } else { le.to_string() }, *n)).collect()
+        v.iter()
+            .map(|(le, n)| (*le, if le.is_infinite() { "+Inf".into() } else { le.to_string() }, *n))
+            .collect()
     };
     let h = HistogramDelta::of(&b(&[(f64::INFINITY, 10.0), (0.5, 2.0)]), 30.0, 10.0);
     assert_eq!(h.p50, Some(0.5), "most are above the last finite bound");

@@ -187,16 +187,19 @@ pub(crate) fn prom(p: &mut PromText, stages: &[StageSummary]) {
                 }
             }
         }
-        let families: [(&str, &str, fn(&ResourceFigures) -> Option<f64>); 5] = [
+        type Pick = fn(&ResourceFigures) -> Option<f64>;
+        let families: [(&str, &str, Pick); 5] = [
             ("llmload_gateway_cpu_percent_avg", "CPU % (100 = one core) averaged over the stage.", |f| {
                 Some(f.cpu_pct_avg)
             }),
             ("llmload_gateway_cpu_percent_peak", "CPU % in the busiest second of the stage.", |f| {
                 Some(f.cpu_pct_peak)
             }),
-            ("llmload_gateway_cpu_seconds_per_million_requests", "CPU seconds per 1M requests of the stage.", |f| {
-                f.cpu_s_per_1m_requests
-            }),
+            (
+                "llmload_gateway_cpu_seconds_per_million_requests",
+                "CPU seconds per 1M requests of the stage.",
+                |f| f.cpu_s_per_1m_requests,
+            ),
             ("llmload_gateway_rss_bytes_avg", "Resident memory averaged over the stage's samples.", |f| {
                 f.rss_avg_bytes.map(|b| b as f64)
             }),
@@ -217,12 +220,17 @@ pub(crate) fn prom(p: &mut PromText, stages: &[StageSummary]) {
         }
     }
     if stages.iter().any(|st| !st.server_metrics.is_empty()) {
-        p.family("llmload_server_scrapes_total", Kind::Counter, "Scrapes of a server's metrics in the stage.");
+        p.family(
+            "llmload_server_scrapes_total",
+            Kind::Counter,
+            "Scrapes of a server's metrics in the stage.",
+        );
         for (i, st) in stages.iter().enumerate() {
             let (stage, load) = stage_labels(i, st);
             for (name, f) in &st.server_metrics {
                 for (result, n) in [("ok", f.scrapes), ("failed", f.failed_scrapes)] {
-                    let labels = [("stage", stage.as_str()), ("load", &load), ("name", name), ("result", result)];
+                    let labels =
+                        [("stage", stage.as_str()), ("load", &load), ("name", name), ("result", result)];
                     p.sample("llmload_server_scrapes_total", &labels, n as f64);
                 }
             }
@@ -236,18 +244,27 @@ pub(crate) fn prom(p: &mut PromText, stages: &[StageSummary]) {
             let (stage, load) = stage_labels(i, st);
             for (name, f) in &st.server_metrics {
                 if let Some(n) = f.known.requests {
-                    p.sample("llmload_server_requests", &[("stage", &stage), ("load", &load), ("name", name)], n);
+                    p.sample(
+                        "llmload_server_requests",
+                        &[("stage", &stage), ("load", &load), ("name", name)],
+                        n,
+                    );
                 }
             }
         }
-        p.family("llmload_server_ttft_seconds", Kind::Gauge, "The server's own TTFT in the stage, by statistic.");
+        p.family(
+            "llmload_server_ttft_seconds",
+            Kind::Gauge,
+            "The server's own TTFT in the stage, by statistic.",
+        );
         for (i, st) in stages.iter().enumerate() {
             let (stage, load) = stage_labels(i, st);
             for (name, f) in &st.server_metrics {
                 let Some(h) = &f.known.ttft else { continue };
                 for (stat, v) in [("mean", h.mean), ("p50", h.p50), ("p99", h.p99)] {
                     if let Some(v) = v {
-                        let labels = [("stage", stage.as_str()), ("load", &load), ("name", name), ("stat", stat)];
+                        let labels =
+                            [("stage", stage.as_str()), ("load", &load), ("name", name), ("stat", stat)];
                         p.sample("llmload_server_ttft_seconds", &labels, v);
                     }
                 }
@@ -263,7 +280,8 @@ mod tests {
 
     #[test]
     fn lines_put_the_server_beside_the_client() {
-        let all = serde_json::to_value(crate::report::summary::Figures::of(&Default::default(), 2.0)).unwrap();
+        let all =
+            serde_json::to_value(crate::report::summary::Figures::of(&Default::default(), 2.0)).unwrap();
         let mut st: StageSummary = serde_json::from_value(serde_json::json!({
             "stage": "4:2s", "duration_s": 2.0, "steady_s": 2.0, "wall_s": 2.0, "interrupted": false,
             "worker_cpu_s": [], "sink_dropped": 0, "generator_findings": [], "tokenizer": null,
@@ -301,13 +319,23 @@ mod tests {
         assert!(text.contains("gateway gw (pid 7): cpu 1.50 s"), "{text}");
         assert!(text.contains("rss avg 10.0 MiB, peak 12.0 MiB"), "{text}");
         assert!(text.contains("1 FAILED (last: connect 127.0.0.1:9: refused)"), "{text}");
-        assert!(lines.iter().any(|l| l.contains("requests") && l.contains("1000") && l.trim_end().ends_with("1000")));
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("requests") && l.contains("1000") && l.trim_end().ends_with("1000")));
         assert!(text.contains("running        0..8 (last 0)"), "{text}");
         assert!(text.contains("… 12 more series"), "8 of 20 raw series shown: {text}");
         let mut p = PromText::new();
         prom(&mut p, std::slice::from_ref(&st));
         let prom = p.finish();
-        assert!(prom.contains("llmload_server_scrapes_total{stage=\"1\",load=\"4:2s\",name=\"vllm\",result=\"failed\"} 1"), "{prom}");
-        assert!(prom.contains("llmload_gateway_rss_bytes_peak{stage=\"1\",load=\"4:2s\",name=\"gw\"} 12582912"), "{prom}");
+        assert!(
+            prom.contains(
+                "llmload_server_scrapes_total{stage=\"1\",load=\"4:2s\",name=\"vllm\",result=\"failed\"} 1"
+            ),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("llmload_gateway_rss_bytes_peak{stage=\"1\",load=\"4:2s\",name=\"gw\"} 12582912"),
+            "{prom}"
+        );
     }
 }

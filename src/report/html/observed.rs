@@ -63,7 +63,12 @@ pub(super) fn section(o: &mut String, s: &Summary) {
     for (i, st) in s.stages.iter().enumerate() {
         for (name, f) in &st.server_metrics {
             let class = if f.failed_scrapes > 0 { "verdict warn" } else { "muted" };
-            let _ = write!(o, "<p class=\"{class}\">{}: {}</p>", esc(&stage_name(s, i)), esc(&scrape_line(name, f)));
+            let _ = write!(
+                o,
+                "<p class=\"{class}\">{}: {}</p>",
+                esc(&stage_name(s, i)),
+                esc(&scrape_line(name, f))
+            );
             let rows = known_rows(f, st);
             if !rows.is_empty() {
                 o.push_str(
@@ -99,7 +104,12 @@ pub(super) fn section(o: &mut String, s: &Summary) {
                 if more > 0 { format!(" ({more} not shown; see summary.json)") } else { String::new() }
             );
             for (k, v) in raw.iter().take(RAW_SHOWN) {
-                let _ = write!(o, "<tr><td class=\"l mono\">{}</td><td class=\"mono\">{}</td></tr>", esc(k), esc(v));
+                let _ = write!(
+                    o,
+                    "<tr><td class=\"l mono\">{}</td><td class=\"mono\">{}</td></tr>",
+                    esc(k),
+                    esc(v)
+                );
             }
             o.push_str("</tbody></table></details>");
         }
