@@ -5,8 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
 use common::{promtool_check, run_llmload};

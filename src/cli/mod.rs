@@ -12,6 +12,7 @@ mod report;
 mod run;
 mod summary;
 mod validate;
+mod watch;
 
 use clap::{Parser, Subcommand};
 

@@ -9,11 +9,10 @@ use clap::Args;
 
 use super::metrics_server::{self, MetricsServer};
 use super::progress::Progress;
+use super::watch::{WatchArgs, Watched};
 use super::{ExitCode, Failure};
-use crate::engine::{self, Observer, StageResult};
+use crate::engine;
 use crate::metrics::live::Live;
-use crate::metrics::live::LiveSnapshot;
-use crate::metrics::timeline::Second;
 use crate::observe;
 use crate::plan::{self, ImplicitFlags, Plan, Request};
 use crate::profile::{Overrides, TraceFlags};
@@ -159,23 +158,8 @@ pub(super) struct RunArgs {
     /// and TTFT histograms, cumulative since the start.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
-    /// Sample this process and its descendants as NAME (repeatable): CPU (user, system) and
-    /// RSS every 100 ms, per stage in every report (e.g. --pid litellm=4242).
-    #[arg(long = "pid", value_name = "NAME=PID")]
-    pids: Vec<String>,
-    /// Sample this cgroup v2 directory as NAME (repeatable; absolute, or under
-    /// /sys/fs/cgroup): cpu.stat and memory.current every 100 ms.
-    #[arg(long = "cgroup", value_name = "NAME=PATH")]
-    cgroups: Vec<String>,
-    /// Scrape this Prometheus endpoint as NAME (repeatable) at every stage start and end and
-    /// every --scrape-interval: counter increases and gauge ranges per stage, vLLM's TTFT,
-    /// queue time, running/waiting and prefix cache beside the client's. A failed scrape is
-    /// counted, never fatal.
-    #[arg(long = "scrape", value_name = "NAME=URL")]
-    scrapes: Vec<String>,
-    /// How often --scrape targets are read between stage boundaries.
-    #[arg(long, default_value = "5s", value_name = "DURATION")]
-    scrape_interval: String,
+    #[command(flatten)]
+    watch: WatchArgs,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -214,11 +198,9 @@ impl RunArgs {
             ("--start-at", self.start_at.is_some()),
             ("--metrics-addr", self.metrics_addr.is_some()),
             ("--warmup (use --probe-warmup)", self.warmup.is_some()),
-            ("--pid", !self.pids.is_empty()),
-            ("--cgroup", !self.cgroups.is_empty()),
-            ("--scrape", !self.scrapes.is_empty()),
         ];
-        match given.iter().find(|(_, on)| *on) {
+        let watch = self.watch.given().map(|flag| (flag, true));
+        match given.iter().copied().chain(watch).find(|(_, on)| *on) {
             Some((flag, _)) => Err(Failure::usage(format!("knee: {flag} is not used by knee"))),
             None => Ok(()),
         }
@@ -296,20 +278,6 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
     })
 }
 
-/// What `--pid`, `--cgroup` and `--scrape` ask to watch; errors name the flag.
-pub(super) fn observe_spec(args: &RunArgs) -> Result<observe::Spec, Failure> {
-    let named = |flag: &str, list: &[String]| {
-        list.iter().map(|v| observe::named(flag, v).map_err(Failure::usage)).collect::<Result<Vec<_>, _>>()
-    };
-    Ok(observe::Spec {
-        pids: named("--pid", &args.pids)?,
-        cgroups: named("--cgroup", &args.cgroups)?,
-        scrapes: named("--scrape", &args.scrapes)?,
-        scrape_every: crate::units::parse_duration(&args.scrape_interval)
-            .map_err(|e| Failure::usage(format!("--scrape-interval: {e}")))?,
-    })
-}
-
 /// Plans the run `args` ask for (nothing is sent yet); notices go to stderr.
 pub(super) fn prepare(args: &RunArgs) -> Result<Plan, Failure> {
     let request = request(args)?;
@@ -325,7 +293,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         None => None,
     };
     // Checked (a process that does not exist, a URL that does not parse) before any load.
-    let session = observe::Session::start(&observe_spec(&args)?).map_err(Failure::usage)?;
+    let session = args.watch.session()?;
     let mut p = prepare(&args)?;
     eprintln!(
         "llmload: {} stage(s), {} scenario(s) against {} on {} worker(s); reports in {}",
@@ -368,7 +336,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     };
     let result = match &session {
         Some(session) => {
-            let mut watched = Watched { inner: &mut progress, session };
+            let mut watched = Watched::new(&mut progress, session);
             engine::run(p.config.clone(), p.workload.clone(), live, &mut watched)
         }
         None => engine::run(p.config.clone(), p.workload.clone(), live, &mut progress),
@@ -399,37 +367,6 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::Pass
     })
-}
-
-/// The progress observer, with a session measuring the system under test at every stage
-/// boundary (the engine holds each stage's start until it has).
-struct Watched<'a> {
-    inner: &'a mut dyn Observer,
-    session: &'a observe::Session,
-}
-
-impl Observer for Watched<'_> {
-    fn tick(&mut self, second: &Second, live: &LiveSnapshot) {
-        self.inner.tick(second, live);
-    }
-    fn stage_started(&mut self, index: usize, at: std::time::Instant) {
-        self.inner.stage_started(index, at);
-    }
-    fn stage_done(&mut self, index: usize, result: &StageResult) {
-        self.inner.stage_done(index, result);
-    }
-    fn turns(&mut self, lines: &[u8], count: u64) {
-        self.inner.turns(lines, count);
-    }
-    fn flush(&mut self) {
-        self.inner.flush();
-    }
-    fn holds_stages(&self) -> bool {
-        true
-    }
-    fn boundary(&mut self, _index: usize, last: bool) {
-        self.session.boundary(last);
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What one sample of a process tree or a cgroup reads: CPU time (user and system) and
 //! resident memory, from `/proc/PID/stat` and `/proc/PID/status`, or a cgroup v2
-//! directory's `cpu.stat` and `memory.current`.
+//! directory's `cpu.stat` and `memory.current` (its members' RSS where the hierarchy has no
+//! memory controller).
 //!
 //! A process counts with its whole tree (a gateway such as LiteLLM serves from worker
 //! processes): its descendants are found through `/proc/PID/task/TID/children` (a scan of
@@ -34,7 +35,7 @@ pub(crate) struct Reading {
     /// Cumulative CPU time, µs.
     pub user_us: u64,
     pub system_us: u64,
-    /// Resident memory now (None: the cgroup has no `memory.current`, e.g. the root).
+    /// Resident memory now (None: a cgroup with neither `memory.current` nor members).
     pub rss_bytes: Option<u64>,
     /// Processes counted (the tree's members, or the cgroup's).
     pub processes: u32,
@@ -226,10 +227,35 @@ fn read_cgroup(dir: &Path) -> Result<Reading, ProbeError> {
     })?;
     let (_, user, system) = parse_cpu_stat(&text)
         .ok_or_else(|| ProbeError::Unreadable(format!("{}: no usage_usec", stat.display())))?;
-    let rss_bytes =
-        std::fs::read_to_string(dir.join("memory.current")).ok().and_then(|v| v.trim().parse().ok());
-    let processes = std::fs::read_to_string(dir.join("cgroup.procs")).map_or(0, |t| t.lines().count() as u32);
-    Ok(Reading { user_us: user, system_us: system, rss_bytes, processes })
+    let members = cgroup_members(dir);
+    let rss_bytes = match std::fs::read_to_string(dir.join("memory.current")) {
+        Ok(v) => v.trim().parse().ok(),
+        // No memory controller in this hierarchy (cgroup v2 beside v1 controllers, or the
+        // root): the members' RSS summed, as for a process tree.
+        Err(_) => (!members.is_empty()).then(|| members.iter().map(|&pid| rss_bytes(pid)).sum()),
+    };
+    Ok(Reading { user_us: user, system_us: system, rss_bytes, processes: members.len() as u32 })
+}
+
+/// The processes of cgroup `dir` and of the cgroups below it (as `cpu.stat` counts them).
+fn cgroup_members(dir: &Path) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
+            out.extend(text.split_whitespace().filter_map(|v| v.parse::<i32>().ok()));
+        }
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(entry.path());
+            }
+        }
+        if out.len() >= MAX_TREE {
+            out.truncate(MAX_TREE);
+            break;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -290,7 +316,15 @@ mod tests {
         let r = probe.read().unwrap();
         assert_eq!(r, Reading { user_us: 2000, system_us: 1000, rss_bytes: Some(8 << 20), processes: 2 });
         std::fs::remove_file(dir.join("memory.current")).unwrap();
-        assert_eq!(probe.read().unwrap().rss_bytes, None, "the root cgroup has no memory.current");
+        // Without memory.current, the members' RSS: this process's in a cgroup below.
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub/cgroup.procs"), format!("{}\n", std::process::id())).unwrap();
+        std::fs::write(dir.join("cgroup.procs"), "").unwrap();
+        let r = probe.read().unwrap();
+        assert_eq!(r.processes, 1, "{r:?}");
+        assert!(r.rss_bytes.unwrap() >= 1 << 20, "{r:?}");
+        std::fs::remove_file(dir.join("sub/cgroup.procs")).unwrap();
+        assert_eq!(probe.read().unwrap().rss_bytes, None, "no members, no memory figure");
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(matches!(probe.read(), Err(ProbeError::Gone(_))));
         assert!(Probe::cgroup("/nonexistent/x").unwrap_err().contains("cgroup v2"));

@@ -127,7 +127,18 @@ struct Scraped {
 impl Scraped {
     fn scrape(&mut self) {
         match self.endpoint.get(TIMEOUT) {
-            Ok(text) => self.tracker.scraped(&exposition::parse(&text)),
+            Ok(text) => {
+                let e = exposition::parse(&text);
+                // Not an exposition at all (an HTML page, a JSON error): a failure, not a
+                // server with no metrics.
+                match (&e.first_bad, e.samples.is_empty()) {
+                    (Some(line), true) => self.tracker.failed(format!(
+                        "not Prometheus text ({} unreadable lines; first: {line})",
+                        e.bad_lines
+                    )),
+                    _ => self.tracker.scraped(&e),
+                }
+            }
             Err(e) => self.tracker.failed(e),
         }
     }
