@@ -18,6 +18,7 @@ pub mod metrics;
 pub(crate) mod mock;
 pub(crate) mod names;
 pub(crate) mod net;
+pub(crate) mod observe;
 pub(crate) mod plan;
 pub(crate) mod profile;
 pub mod protocol;

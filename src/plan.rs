@@ -127,6 +127,8 @@ pub(crate) struct Plan {
     pub limits: Vec<crate::metrics::Limit>,
     /// The targets, for the start line and the summary.
     pub target_desc: Vec<String>,
+    /// What `--pid`, `--cgroup` and `--scrape` observed, per stage (set after the run).
+    pub observed: Vec<crate::observe::StageObserved>,
     fd_limit: u64,
     dns: Vec<(String, Duration)>,
     origin: String,
@@ -411,6 +413,7 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
         seed: (base_seed, seed_source),
         limits,
         target_desc,
+        observed: Vec::new(),
         fd_limit,
         dns,
         origin,
@@ -439,6 +442,7 @@ pub(crate) fn finish(
         tokenizer: tokenizer.clone(),
     };
     let mut summary = summary::build(result, &info, &checks);
+    crate::report::observed::attach(&mut summary.stages, &p.observed);
     let redacted = crate::report::redact::profile(p.profile_json.clone(), &p.redact_header);
     summary.meta = summary::Meta {
         run_id: summary::new_run_id(),

@@ -5,11 +5,10 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
-use common::run_llmload;
+use common::{promtool_check, run_llmload};
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 
 type Sample = (String, BTreeMap<String, String>, f64);
@@ -48,29 +47,6 @@ fn samples(text: &str) -> Vec<Sample> {
         out.push((name.to_string(), map, value));
     }
     out
-}
-
-fn promtool_check(path: &std::path::Path) {
-    let text = std::fs::read(path).expect("metrics.prom");
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) => panic!("promtool could not be started ({e}): run scripts/install-test-deps.sh"),
-    };
-    child.stdin.take().expect("stdin").write_all(&text).expect("feed promtool");
-    let out = child.wait_with_output().expect("promtool output");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod report;
 mod run;
 mod summary;
 mod validate;
+mod watch;
 
 use clap::{Parser, Subcommand};
 

@@ -9,9 +9,11 @@ use clap::Args;
 
 use super::metrics_server::{self, MetricsServer};
 use super::progress::Progress;
+use super::watch::{WatchArgs, Watched};
 use super::{ExitCode, Failure};
 use crate::engine;
 use crate::metrics::live::Live;
+use crate::observe;
 use crate::plan::{self, ImplicitFlags, Plan, Request};
 use crate::profile::{Overrides, TraceFlags};
 use crate::report::jsonl::{JsonlWriter, LineFormat};
@@ -156,6 +158,8 @@ pub(super) struct RunArgs {
     /// and TTFT histograms, cumulative since the start.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
+    #[command(flatten)]
+    watch: WatchArgs,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
     out: PathBuf,
@@ -195,7 +199,8 @@ impl RunArgs {
             ("--metrics-addr", self.metrics_addr.is_some()),
             ("--warmup (use --probe-warmup)", self.warmup.is_some()),
         ];
-        match given.iter().find(|(_, on)| *on) {
+        let watch = self.watch.given().map(|flag| (flag, true));
+        match given.iter().copied().chain(watch).find(|(_, on)| *on) {
             Some((flag, _)) => Err(Failure::usage(format!("knee: {flag} is not used by knee"))),
             None => Ok(()),
         }
@@ -306,6 +311,8 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
         None => None,
     };
+    // Checked (a process that does not exist, a URL that does not parse) before any load.
+    let session = args.watch.session()?;
     let mut p = prepare(&args)?;
     eprintln!(
         "llmload: {} stage(s), {} scenario(s) against {} on {} worker(s); reports in {}",
@@ -346,7 +353,14 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
         None => None,
     };
-    let result = engine::run(p.config.clone(), p.workload.clone(), live, &mut progress);
+    let result = match &session {
+        Some(session) => {
+            let mut watched = Watched::new(&mut progress, session);
+            engine::run(p.config.clone(), p.workload.clone(), live, &mut watched)
+        }
+        None => engine::run(p.config.clone(), p.workload.clone(), live, &mut progress),
+    };
+    p.observed = session.map(observe::Session::finish).unwrap_or_default();
     progress.end_line();
     if let Some(server) = metrics {
         server.stop();

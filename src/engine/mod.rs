@@ -164,6 +164,8 @@ pub(crate) enum WorkerMsg {
     /// Completed turns as whole lines of per-turn output (and how many), sent in batches so
     /// a worker pays one channel operation per batch, not per request.
     Turns(Vec<u8>, u64),
+    /// Every worker finished stage `k` (sent by the last, only when stage starts are held).
+    StageOver(usize),
 }
 
 /// Progress callbacks from the coordinator thread.
@@ -181,6 +183,15 @@ pub(crate) trait Observer {
     fn turns(&mut self, _lines: &[u8], _count: u64) {}
     /// Called about every 250 ms (to flush buffered output).
     fn flush(&mut self) {}
+    /// True to hold every stage's start for [`Observer::boundary`]; asked once, at the start.
+    fn holds_stages(&self) -> bool {
+        false
+    }
+    /// With `holds_stages`, called on the coordinator while every worker waits: before stage
+    /// `index` starts (the stage before has ended: every request it started, and its
+    /// workers' reports are sent), and once more with `last` when the run is over. Whatever
+    /// it measures here belongs wholly to one stage; the time it takes delays the stage.
+    fn boundary(&mut self, _index: usize, _last: bool) {}
 }
 
 /// How often buffered per-turn output is flushed, so a killed run leaves whole lines.
@@ -215,7 +226,8 @@ pub(crate) fn run(
     let scenarios = workload.scenarios();
     let started = std::time::SystemTime::now();
     let epoch = Instant::now() + Duration::from_millis(50);
-    let sync = Arc::new(StageSync::new(epoch, config.stages.len(), workers));
+    let held = observer.holds_stages();
+    let sync = Arc::new(StageSync::new(epoch, config.stages.len(), workers, held));
     let config = Arc::new(config);
     // Bounded: workers never wait on it for turns (a full queue drops and counts).
     let (tx, rx) = mpsc::sync_channel::<WorkerMsg>(1 << 16);
@@ -247,6 +259,13 @@ pub(crate) fn run(
     let mut timeline = Vec::new();
     let mut finished = 0;
     let mut announced = None;
+    // Stages let start (held: by the coordinator, after each boundary).
+    let mut published = 0;
+    if held && !config.stages.is_empty() {
+        observer.boundary(0, false);
+        sync.publish(0, epoch);
+        published = 1;
+    }
     while finished < config.stages.len() {
         let now = Instant::now();
         let current = sync.current_stage();
@@ -263,6 +282,14 @@ pub(crate) fn run(
         let timeout = next_tick.min(next_flush).saturating_duration_since(now);
         match rx.recv_timeout(timeout) {
             Ok(WorkerMsg::Turns(lines, count)) => observer.turns(&lines, count),
+            Ok(WorkerMsg::StageOver(k)) => {
+                let stopped = config.stop.load(std::sync::atomic::Ordering::Relaxed);
+                if k + 1 < config.stages.len() && !stopped {
+                    observer.boundary(k + 1, false);
+                    sync.publish(k + 1, Instant::now());
+                    published = k + 2;
+                }
+            }
             Ok(WorkerMsg::StageDone {
                 worker,
                 stage,
@@ -310,6 +337,9 @@ pub(crate) fn run(
         }
     }
     observer.flush();
+    if held {
+        observer.boundary(published, true);
+    }
     let interrupted = config.stop.load(std::sync::atomic::Ordering::Relaxed);
     let stages: Vec<StageResult> = results.into_iter().flatten().collect();
     let fixed_connections = config.connections.is_some();

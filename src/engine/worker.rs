@@ -512,7 +512,10 @@ pub(crate) async fn run<S: Transport>(
         // by its cancel point at the latest; users persisting into the next stage go on.
         drain(&ctx, k..k + 1, run.cancel_at).await;
         close(&ctx, k, cpu0);
-        sync.finish(k);
+        if sync.finish(k) && sync.held() {
+            // The coordinator measures the boundary, then lets the next stage start.
+            let _ = ctx.tx.send(WorkerMsg::StageOver(k));
+        }
         if ctx.stopped() {
             break;
         }

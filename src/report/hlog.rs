@@ -118,6 +118,8 @@ mod tests {
             generator_findings: vec![],
             tokenizer: None,
             target_findings: vec![],
+            resources: Default::default(),
+            server_metrics: Default::default(),
             interrupted: false,
             scenarios: [("chat".to_string(), figures(300)), ("a, b/c\n%\"é".to_string(), figures(40))]
                 .into_iter()

@@ -10,6 +10,7 @@ pub(crate) mod jsonl;
 pub(crate) mod live_metrics;
 pub(crate) mod merge;
 pub(crate) mod model;
+pub(crate) mod observed;
 pub(crate) mod overhead;
 pub(crate) mod prom;
 pub(crate) mod promtext;

@@ -294,6 +294,8 @@ pub(crate) fn render(view: &RunView) -> String {
         );
     }
 
+    super::observed::prom(&mut p, &summary.stages);
+
     p.family("llmload_threshold_pass", Kind::Gauge, "1 when the threshold held, 0 when it was missed.");
     // A check deferred to merge (a shard's absolute limit) held or failed nowhere yet.
     for c in summary.thresholds.iter().filter(|c| !c.deferred) {

@@ -39,6 +39,8 @@ fn summary() -> Summary {
             generator_findings: vec![],
             tokenizer: None,
             target_findings: vec![],
+            resources: Default::default(),
+            server_metrics: Default::default(),
             interrupted: false,
             scenarios: parts.iter().map(|(n, s)| (n.to_string(), Figures::of(s, 2.0))).collect(),
             all: Figures::of(&all, 2.0),

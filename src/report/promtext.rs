@@ -32,19 +32,8 @@ pub(crate) struct PromText {
     series: BTreeSet<String>,
 }
 
-/// Escapes a label value (`\`, `"` and line feeds).
-pub(crate) fn escape_label(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
-}
+/// Label values are escaped as the reader (`observe::exposition`) unescapes them.
+pub(crate) use crate::observe::exposition::escape_label;
 
 /// Escapes HELP text (`\` and line feeds).
 fn escape_help(v: &str) -> String {

@@ -163,6 +163,12 @@ pub struct StageSummary {
     pub target_findings: Vec<String>,
     pub scenarios: BTreeMap<String, Figures>,
     pub all: Figures,
+    /// `--pid`/`--cgroup`: each sampled gateway's CPU and memory in the stage, by name.
+    #[serde(default)]
+    pub resources: BTreeMap<String, crate::observe::ResourceFigures>,
+    /// `--scrape`: each server's own metrics over the stage, by name.
+    #[serde(default)]
+    pub server_metrics: BTreeMap<String, crate::observe::ServerFigures>,
 }
 
 /// One run a merged summary was made from.
@@ -284,6 +290,9 @@ fn stage_summary(r: &StageResult, names: &[String], info: &RunInfo, fixed_connec
         },
         scenarios: names.iter().cloned().zip(r.scenarios.iter().map(|s| Figures::of(s, secs))).collect(),
         all: Figures::of(&r.all, secs),
+        // Filled by `observed::attach` when the run watched its target.
+        resources: BTreeMap::new(),
+        server_metrics: BTreeMap::new(),
     }
 }
 

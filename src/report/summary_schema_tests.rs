@@ -34,6 +34,15 @@ fn names(list: &Value) -> Vec<String> {
     list["enum"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
 }
 
+/// A server's figures with every optional object present, so the schema of each is checked.
+fn server_figures() -> crate::observe::ServerFigures {
+    use crate::observe::{GaugeRange, HistogramDelta};
+    let mut f = crate::observe::ServerFigures::default();
+    f.known.ttft = Some(HistogramDelta::default());
+    f.known.running = Some(GaugeRange { min: 0.0, max: 1.0, last: 0.0 });
+    f
+}
+
 fn summary() -> Summary {
     let stats = Stats::default();
     let stage = StageSummary {
@@ -48,6 +57,8 @@ fn summary() -> Summary {
         generator_findings: vec![],
         tokenizer: None,
         target_findings: vec![],
+        resources: [("gw".to_string(), crate::observe::ResourceFigures::default())].into_iter().collect(),
+        server_metrics: [("vllm".to_string(), server_figures())].into_iter().collect(),
         scenarios: [("chat".to_string(), Figures::of(&stats, 2.0))].into_iter().collect(),
         all: Figures::of(&stats, 2.0),
     };
@@ -90,7 +101,22 @@ fn the_schema_names_every_field_summary_json_has() {
         ("summary", &schema, &written, &[][..]),
         ("meta", &defs["meta"], &written["meta"], &[]),
         ("merged_run", &defs["merged_run"], &written["meta"]["merged_runs"][0], &[]),
-        ("stage", &defs["stage"], &written["stages"][0], &["connecting_peak"]),
+        ("stage", &defs["stage"], &written["stages"][0], &["connecting_peak", "resources", "server_metrics"]),
+        ("resource_figures", &defs["resource_figures"], &written["stages"][0]["resources"]["gw"], &[]),
+        ("server_figures", &defs["server_figures"], &written["stages"][0]["server_metrics"]["vllm"], &[]),
+        ("known", &defs["known"], &written["stages"][0]["server_metrics"]["vllm"]["known"], &[]),
+        (
+            "histogram_delta",
+            &defs["histogram_delta"],
+            &written["stages"][0]["server_metrics"]["vllm"]["known"]["ttft"],
+            &[],
+        ),
+        (
+            "gauge_range",
+            &defs["gauge_range"],
+            &written["stages"][0]["server_metrics"]["vllm"]["known"]["running"],
+            &[],
+        ),
         ("figures", &defs["figures"], &written["stages"][0]["all"], &[]),
         ("scenario figures", &defs["figures"], &written["stages"][0]["scenarios"]["chat"], &[]),
         ("percentiles", &defs["percentiles"], &written["stages"][0]["all"]["us"]["latency"], &[]),

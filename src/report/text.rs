@@ -265,6 +265,11 @@ pub(crate) fn render(w: &mut impl Write, view: &RunView) -> io::Result<()> {
         for finding in target_findings(r).into_iter().chain(reasoning_findings(r, &run.scenarios)) {
             writeln!(w, "  ! {finding}")?;
         }
+        if let Some(st) = summary.stages.get(i) {
+            for line in super::observed::text_lines(st) {
+                writeln!(w, "  {line}")?;
+            }
+        }
     }
     writeln!(w)?;
     writeln!(w, "generator health")?;

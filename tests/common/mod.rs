@@ -305,3 +305,27 @@ pub fn profile_file(tag: &str, json: serde_json::Value) -> std::path::PathBuf {
     std::fs::write(&path, json.to_string()).unwrap();
     path
 }
+
+/// Fails the test unless `promtool check metrics` accepts the file.
+pub fn promtool_check(path: &std::path::Path) {
+    let text = std::fs::read(path).expect("metrics.prom");
+    let child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => panic!("promtool could not be started ({e}): run scripts/install-test-deps.sh"),
+    };
+    child.stdin.take().expect("stdin").write_all(&text).expect("feed promtool");
+    let out = child.wait_with_output().expect("promtool output");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -43,6 +43,8 @@ fn stage(load: &str, scenarios: &[(&str, Stats)]) -> StageSummary {
         generator_findings: vec!["a worker used 97% of a core".into()],
         tokenizer: None,
         target_findings: vec![],
+        resources: Default::default(),
+        server_metrics: Default::default(),
         interrupted: false,
         scenarios: scenarios.iter().map(|(n, s)| (n.to_string(), Figures::of(s, 2.5))).collect(),
         all: Figures::of(&all, 2.5),
