@@ -29,6 +29,7 @@ pub struct KeyStats {
     pub ok: u64,
     /// Errors and non-200 final statuses (as `Counters::failed`).
     pub failed: u64,
+    /// Cancelled at a stage's end or by the client's `cancel` (neither ok nor failed).
     pub cancelled: u64,
     /// 429 / 529 responses, retried attempts included.
     pub rate_limited: u64,
@@ -60,7 +61,7 @@ impl KeyStats {
         self.requests += 1;
         self.rate_limited += u64::from(o.throttle.rate_limited);
         self.retries += u64::from(o.throttle.retries);
-        if o.error == Some(ErrorKind::Cancelled) {
+        if o.error.is_some_and(ErrorKind::is_cancel) {
             self.cancelled += 1;
         } else if o.is_ok() {
             self.ok += 1;
