@@ -10,7 +10,7 @@ use super::outcome::{us_between, Outcome};
 use super::ErrorKind;
 
 /// Significant digits of the per-key latency histograms.
-pub const KEY_SIGFIG: u8 = 2;
+pub(crate) const KEY_SIGFIG: u8 = 2;
 
 /// Which pool key a request was sent with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub struct KeyStats {
 }
 
 /// An empty per-key latency histogram.
-pub fn key_histogram() -> Histogram<u64> {
+pub(crate) fn key_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, KEY_SIGFIG).expect("valid histogram bounds")
 }
 

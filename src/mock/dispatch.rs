@@ -51,7 +51,11 @@ pub(crate) fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, ou
             ctx.full(200, "application/json", Duration::ZERO)
         }
         Route::Metrics => {
-            ctx.out.extend_from_slice(core.metrics.render().as_bytes());
+            let mut text = core.metrics.render();
+            if let Some(limiter) = &core.limiter {
+                limiter.render(&mut text);
+            }
+            ctx.out.extend_from_slice(text.as_bytes());
             ctx.full(200, "text/plain; version=0.0.4; charset=utf-8", Duration::ZERO)
         }
         Route::Models | Route::Model => openai::models(&mut ctx),

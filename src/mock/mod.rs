@@ -22,6 +22,7 @@ pub(crate) mod kit;
 pub(crate) mod metrics;
 pub(crate) mod openai;
 pub(crate) mod pacing;
+pub(crate) mod ratelimit;
 pub(crate) mod request;
 pub(crate) mod responses;
 pub(crate) mod routes;
@@ -55,6 +56,8 @@ pub(crate) struct Core {
     pub idle: Rc<idle::Idle>,
     /// The process's prefix cache, when on (one lock for every core).
     pub cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
+    /// `--rate-limit` windows and per-key counts (None: neither).
+    pub limiter: Option<Arc<ratelimit::Limiter>>,
     next_id: Cell<u64>,
     id_salt: u64,
 }
@@ -75,6 +78,7 @@ impl Core {
         settings: Arc<Settings>,
         metrics: Arc<Metrics>,
         cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
+        limiter: Option<Arc<ratelimit::Limiter>>,
         index: usize,
     ) -> Core {
         let mut rng =
@@ -87,7 +91,17 @@ impl Core {
         let id_salt =
             rng.gen::<u64>() ^ clock.rotate_left(23) ^ u64::from(std::process::id()).rotate_left(47);
         let idle = idle::Idle::new(settings.idle_timeout);
-        Core { settings, metrics, index, rng: RefCell::new(rng), idle, cache, next_id: Cell::new(0), id_salt }
+        Core {
+            settings,
+            metrics,
+            index,
+            rng: RefCell::new(rng),
+            idle,
+            cache,
+            limiter,
+            next_id: Cell::new(0),
+            id_salt,
+        }
     }
 
     /// This core's counters.
@@ -158,6 +172,7 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let prefix_cache = settings.prefix_cache.map(|(blocks, block_tokens)| {
         Arc::new(std::sync::Mutex::new(cache::PrefixCache::new(blocks, block_tokens)))
     });
+    let limiter = ratelimit::Limiter::new(&settings.rate_limits, settings.key_metrics).map(Arc::new);
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new(cores.len()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -167,10 +182,17 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     let threads = {
         let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
         let prefix_cache = prefix_cache.clone();
+        let limiter = limiter.clone();
         spawn_pinned("mock", cores, move |index, driver| {
             let listener =
                 slots.lock().expect("listener slots")[index].take().expect("one listener per core");
-            let core = Rc::new(Core::new(settings.clone(), metrics.clone(), prefix_cache.clone(), index));
+            let core = Rc::new(Core::new(
+                settings.clone(),
+                metrics.clone(),
+                prefix_cache.clone(),
+                limiter.clone(),
+                index,
+            ));
             let (stop, ready) = (stop.clone(), ready_tx.clone());
             async move {
                 let listener = match monoio::net::TcpListener::from_std(listener) {

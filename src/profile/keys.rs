@@ -113,7 +113,8 @@ pub(super) fn resolve(
                 1
             }
             (Some(w), KeyPick::Weighted) => {
-                limits::count(errs, &format!("{path}[{i}].weight"), Some(w), 1, MAX_KEY_WEIGHT).unwrap_or(1) as u32
+                limits::count(errs, &format!("{path}[{i}].weight"), Some(w), 1, MAX_KEY_WEIGHT).unwrap_or(1)
+                    as u32
             }
         };
         keys.push((key.clone(), weight));
@@ -223,7 +224,8 @@ mod tests {
         );
         let empty = dir.join("empty");
         std::fs::write(&empty, "# nothing\n\n").unwrap();
-        assert!(read_file(&empty).unwrap_err()[0].ends_with(": no keys (one a line; blank and # lines are skipped)"));
+        assert!(read_file(&empty).unwrap_err()[0]
+            .ends_with(": no keys (one a line; blank and # lines are skipped)"));
         assert!(read_file(&dir.join("missing")).unwrap_err()[0].starts_with("--vk-file "));
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -80,7 +80,10 @@ pub(super) fn resolve(errs: &mut Vec<String>, path: &str, raw: Option<&RawRetry>
     let before = errs.len();
     let max_retries = match r.max_retries {
         None => {
-            errs.push(format!("{}: missing (how many times to retry; 0 turns retries off)", at("max_retries")));
+            errs.push(format!(
+                "{}: missing (how many times to retry; 0 turns retries off)",
+                at("max_retries")
+            ));
             0
         }
         Some(0) => 0,
@@ -125,9 +128,9 @@ impl RetryFlags {
 
     fn parse(&self) -> Result<Parsed, String> {
         let retry = match self.retry {
-            Some(n) => Some(
-                limits::within(u64::from(n), 0, MAX_RETRIES).map_err(|e| format!("--retry: {e}"))? as u32,
-            ),
+            Some(n) => {
+                Some(limits::within(u64::from(n), 0, MAX_RETRIES).map_err(|e| format!("--retry: {e}"))? as u32)
+            }
             None => None,
         };
         let on = match &self.retry_on {
@@ -138,7 +141,11 @@ impl RetryFlags {
             None => None,
         };
         let max_wait = match &self.max_wait {
-            Some(v) => Some(parse_duration(v).and_then(|d| WAIT.check(d)).map_err(|e| format!("--retry-max-wait: {e}"))?),
+            Some(v) => Some(
+                parse_duration(v)
+                    .and_then(|d| WAIT.check(d))
+                    .map_err(|e| format!("--retry-max-wait: {e}"))?,
+            ),
             None => None,
         };
         Ok((retry, on, max_wait))
@@ -171,7 +178,9 @@ impl RetryFlags {
         }
         if retry.is_none() && policies.iter().all(|p| p.is_none()) {
             let flag = if self.retry_on.is_some() { "--retry-on" } else { "--retry-max-wait" };
-            return Err(format!("{flag}: no scenario retries (add --retry N, or a retry policy to the profile)"));
+            return Err(format!(
+                "{flag}: no scenario retries (add --retry N, or a retry policy to the profile)"
+            ));
         }
         Ok(())
     }
@@ -215,7 +224,8 @@ mod tests {
     fn flags_over_every_scenario() {
         let mut a = Some(RetryPolicy { on: vec![500], ..RetryPolicy::with_retries(1) });
         let mut b = None;
-        let flags = RetryFlags { retry: Some(4), retry_on: Some("429, 529".into()), max_wait: Some("2s".into()) };
+        let flags =
+            RetryFlags { retry: Some(4), retry_on: Some("429, 529".into()), max_wait: Some("2s".into()) };
         flags.apply(&mut [&mut a, &mut b]).unwrap();
         for p in [&a, &b] {
             let p = p.as_ref().unwrap();

@@ -252,7 +252,8 @@ fn key_pool(
         }
         _ => (d.keys.clone(), "api_keys".to_string()),
     };
-    if let Some((name, _)) = hdrs.iter().find(|(k, _)| KEY_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h))) {
+    if let Some((name, _)) = hdrs.iter().find(|(k, _)| KEY_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)))
+    {
         if pool.is_some() {
             errs.push(format!(
                 "{at}: the scenario also sends its own {name:?} header (headers or --header); a pool key \

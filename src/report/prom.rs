@@ -159,24 +159,18 @@ const SIMPLE: &[(&str, Kind, &str, Value)] = &[
         "429 and 529 responses, every attempt's (retried requests count each).",
         |f| f.rate_limited as f64,
     ),
-    (
-        "llmload_retry_after_invalid_total",
-        Kind::Counter,
-        "retry-after values that could not be read.",
-        |f| f.retry_after_invalid as f64,
-    ),
+    ("llmload_retry_after_invalid_total", Kind::Counter, "retry-after values that could not be read.", |f| {
+        f.retry_after_invalid as f64
+    }),
     (
         "llmload_retries_total",
         Kind::Counter,
         "Retry policy: attempts after the first (each request counts once in requests_total).",
         |f| f.retries as f64,
     ),
-    (
-        "llmload_retried_requests_total",
-        Kind::Counter,
-        "Requests retried at least once.",
-        |f| f.retried_requests as f64,
-    ),
+    ("llmload_retried_requests_total", Kind::Counter, "Requests retried at least once.", |f| {
+        f.retried_requests as f64
+    }),
     (
         "llmload_retry_exhausted_total",
         Kind::Counter,
@@ -252,7 +246,11 @@ pub(crate) fn render(view: &RunView) -> String {
     let scopes = scopes(view);
     let mut p = PromText::new();
 
-    p.family("llmload_requests_total", Kind::Counter, "Requests by outcome (ok, failed, cancelled by the stage, cancelled by the client).");
+    p.family(
+        "llmload_requests_total",
+        Kind::Counter,
+        "Requests by outcome (ok, failed, cancelled by the stage, cancelled by the client).",
+    );
     for s in &scopes {
         let outcomes = [
             ("ok", s.fig.ok),

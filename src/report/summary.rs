@@ -92,6 +92,9 @@ pub struct Figures {
     /// Every non-empty histogram (µs), HdrHistogram V2 DEFLATE base64, for exact
     /// recomputation and merging.
     pub histograms: BTreeMap<String, String>,
+    /// Per pool key (`api_keys`, `--vk-file`), by index; empty without a key pool.
+    #[serde(default)]
+    pub keys: Vec<super::key_figures::KeyFigures>,
 }
 
 impl std::ops::Deref for Figures {
@@ -134,6 +137,7 @@ impl Figures {
                 .filter(|m| !s.hists.get(**m).is_empty())
                 .map(|m| (m.name().to_string(), crate::metrics::encode::encode(s.hists.get(*m))))
                 .collect(),
+            keys: super::key_figures::KeyFigures::of(&s.keys),
         }
     }
 }

@@ -43,7 +43,8 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// (`Sun, 06 Nov 1994 08:49:37 GMT`, RFC 9110 §5.6.7); None for anything else (the obsolete
 /// forms included: servers do not send them).
 pub(crate) fn parse_http_date(text: &str) -> Option<i64> {
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let b = text.as_bytes();
     if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" || !DAYS.contains(&text.get(..3)?) {

@@ -39,7 +39,8 @@ pub(crate) struct LimitFields {
 impl LimitFields {
     /// Notes a header of a non-200 head.
     pub(crate) fn note(&mut self, name: &str, value: &[u8]) {
-        let lower = |prefix: &str| name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix);
+        let lower =
+            |prefix: &str| name.len() > prefix.len() && name[..prefix.len()].eq_ignore_ascii_case(prefix);
         if name.eq_ignore_ascii_case("retry-after") {
             self.retry_after = retry_after(value);
         } else if name.eq_ignore_ascii_case("retry-after-ms") {
@@ -129,7 +130,9 @@ mod tests {
         assert_eq!(retry_after(b"1000000000"), RetryAfter::Delay { ms: 1_000_000_000_000 });
         assert_eq!(retry_after(b"99999999999999999999999"), RetryAfter::Delay { ms: u64::MAX });
         assert_eq!(retry_after(b"1.5"), RetryAfter::Delay { ms: 1_500 });
-        for bad in [&b""[..], b"-1", b"1e3", b"NaN", b"inf", b".5", b"1.2.3", b"Wed, 32 Oct 2015 07:28:00 GMT"] {
+        for bad in
+            [&b""[..], b"-1", b"1e3", b"NaN", b"inf", b".5", b"1.2.3", b"Wed, 32 Oct 2015 07:28:00 GMT"]
+        {
             assert_eq!(retry_after(bad), RetryAfter::Invalid, "{:?}", String::from_utf8_lossy(bad));
         }
         assert_eq!(retry_after(b"Thu, 01 Jan 1970 00:00:10 GMT"), RetryAfter::Date { unix_s: 10 });

@@ -114,13 +114,14 @@ impl ProfileWorkload {
             let keys = spec.keys.as_ref().map(|pool| match rings.iter().find(|(p, _)| *p == pool) {
                 Some((_, ring)) => ring.clone(),
                 None => {
-                    let ring = Arc::new(KeyRing::new(pool, &mut |k| match run_keys.iter().position(|s| s == k) {
-                        Some(at) => at as u16,
-                        None => {
-                            run_keys.push(k.to_string());
-                            (run_keys.len() - 1) as u16
-                        }
-                    }));
+                    let ring =
+                        Arc::new(KeyRing::new(pool, &mut |k| match run_keys.iter().position(|s| s == k) {
+                            Some(at) => at as u16,
+                            None => {
+                                run_keys.push(k.to_string());
+                                (run_keys.len() - 1) as u16
+                            }
+                        }));
                     rings.push((pool, ring.clone()));
                     ring
                 }

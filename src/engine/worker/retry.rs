@@ -6,7 +6,9 @@
 //!
 //! No attempt starts after the stage's measurement window: a wait that would end past it (or
 //! a stop during it) ends the request with the response it has (`retry_cut`), so a huge or
-//! hostile `retry-after` can neither stretch a stage nor lose a request.
+//! hostile `retry-after` can neither stretch a stage nor lose a request. Such a request still
+//! holds its user until the window's end (as the waiting client would), so a closed loop does
+//! not answer a refusal with its next request at once.
 
 use std::time::{Duration, Instant};
 
@@ -88,7 +90,13 @@ impl<S: Transport> Worker<S> {
             out.bytes_out += bytes_out;
             let Some(policy) = policy else { return request };
             let draw = self.jitter();
-            let Some(at) = next_attempt(policy, out, Instant::now(), self.window_end(stage), draw) else {
+            let window_end = self.window_end(stage);
+            let Some(at) = next_attempt(policy, out, Instant::now(), window_end, draw) else {
+                if out.throttle.end == RetryEnd::Cut {
+                    // The client would still be waiting when the window ends: it sends nothing
+                    // more (a next request at once would turn a closed loop into a 429 storm).
+                    let _ = self.stopping.sleep_until(window_end).await;
+                }
                 return request;
             };
             if self.stopping.sleep_until(at).await.is_err() {
@@ -137,7 +145,10 @@ mod tests {
         let mut garbage = refused(503, Hint::Invalid);
         assert_eq!(next_attempt(&p, &mut garbage, now, far, 0.0), Some(now + Duration::from_millis(500)));
         garbage.throttle.retries = 1;
-        assert_eq!(next_attempt(&p, &mut garbage, now, far, 0.999_999), Some(now + Duration::from_micros(750_000)));
+        assert_eq!(
+            next_attempt(&p, &mut garbage, now, far, 0.999_999),
+            Some(now + Duration::from_micros(750_000))
+        );
         let ignore = RetryPolicy { retry_after: false, ..p.clone() };
         let mut o = refused(429, Hint::Us(3_000_000));
         assert_eq!(next_attempt(&ignore, &mut o, now, far, 0.0), Some(now + Duration::from_millis(500)));
