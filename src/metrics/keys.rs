@@ -6,20 +6,12 @@
 use hdrhistogram::Histogram;
 
 use super::hist::MAX_US;
+pub(crate) use super::outcome::KeyTag;
 use super::outcome::{us_between, Outcome};
 use super::ErrorKind;
 
 /// Significant digits of the per-key latency histograms.
 pub(crate) const KEY_SIGFIG: u8 = 2;
-
-/// Which pool key a request was sent with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeyTag {
-    /// The key's place in the run's list of keys (first seen first), from 0.
-    pub index: u16,
-    /// The first 8 hex digits of the key's SHA-256 (`wire::ratelimit::key_id`).
-    pub id: [u8; 8],
-}
 
 /// One key's counts (on one worker, or added up).
 #[derive(Clone, Debug)]

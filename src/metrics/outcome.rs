@@ -2,10 +2,18 @@
 
 use std::time::Instant;
 
-use super::keys::KeyTag;
 use super::reply::{Finish, ToolTally};
 use super::throttle::Throttle;
 use super::ErrorKind;
+
+/// Which pool key a request was sent with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyTag {
+    /// The key's place in the run's list of keys (first seen first), from 0.
+    pub index: u16,
+    /// The first 8 hex digits of the key's SHA-256 (`wire::ratelimit::key_id`).
+    pub id: [u8; 8],
+}
 
 /// Where token counts came from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -35,7 +35,7 @@ pub(crate) enum Reply {
         retry_after: bool,
         /// A rate-limit refusal's headers (`ratelimit`): `retry-after` and the provider's
         /// limit headers, in place of the plain `retry-after: 1`.
-        limit_headers: Option<Box<Vec<(&'static str, String)>>>,
+        limit_headers: Option<Vec<(&'static str, String)>>,
         drop: bool,
         /// Methods for the `allow` header of a 405.
         allow: Option<&'static str>,
@@ -263,7 +263,7 @@ impl<'a> Call<'a> {
         let Err(refusal) = limiter.admit(key, &model.id, std::time::Instant::now()) else { return Ok(()) };
         let mut reply = self.error(429, &refusal.message(), Some("rate_limit_exceeded"));
         if let Reply::Full { limit_headers, .. } = &mut reply {
-            *limit_headers = Some(Box::new(refusal.headers(self.head.family)));
+            *limit_headers = Some(refusal.headers(self.head.family));
         }
         Err(reply)
     }

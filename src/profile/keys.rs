@@ -5,7 +5,6 @@
 use std::fmt;
 
 use super::limits;
-use super::scenario::check_header;
 use super::schema::RawKey;
 use super::suggest::not_one_of;
 
@@ -57,9 +56,10 @@ fn key_error(key: &str) -> Option<String> {
     if key.is_empty() {
         return Some("an empty key".into());
     }
-    check_header("Authorization", &format!("Bearer {key}"))
-        .err()
-        .map(|_| "the key has characters not allowed in a header".into())
+    // A header value's rule (RFC 9110 field-value): no control characters but tab.
+    key.bytes()
+        .any(|b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        .then(|| "the key has characters not allowed in a header".into())
 }
 
 /// `api_keys` and `key_pick` at `path` (`api_keys` or `scenarios[i].api_keys`); None when
@@ -77,6 +77,7 @@ pub(super) fn resolve(
         }
         return None;
     };
+    let before = errs.len();
     let pick = match pick {
         None => KeyPick::default(),
         Some(name) => KeyPick::parse(name).unwrap_or_else(|| {
@@ -84,7 +85,6 @@ pub(super) fn resolve(
             KeyPick::default()
         }),
     };
-    let before = errs.len();
     if raw.is_empty() {
         errs.push(format!("{path}: empty (list at least one key, or leave it out)"));
     }

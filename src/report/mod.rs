@@ -7,7 +7,6 @@ pub(crate) mod health;
 pub(crate) mod hlog;
 pub mod html;
 pub(crate) mod jsonl;
-pub(crate) mod key_figures;
 pub(crate) mod live_metrics;
 pub(crate) mod merge;
 pub(crate) mod model;

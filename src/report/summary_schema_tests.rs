@@ -106,7 +106,7 @@ fn the_schema_names_every_field_summary_json_has() {
     let mut o = crate::metrics::Outcome::new(std::time::Instant::now());
     o.key = Some(crate::metrics::keys::KeyTag { index: 0, id: *b"0a1b2c3d" });
     set.record(&o);
-    let key = serde_json::to_value(&crate::report::key_figures::KeyFigures::of(&set)[0]).unwrap();
+    let key = serde_json::to_value(&KeyFigures::of(&set)[0]).unwrap();
     assert_eq!(properties(&defs["key_figures"], &[]), keys(&key), "key figures: schema vs summary.json");
     let metrics: Vec<String> = Metric::ALL.iter().map(|m| m.name().to_string()).collect();
     assert_eq!(names(&defs["metric"]), metrics);

@@ -145,10 +145,7 @@ mod tests {
         let mut garbage = refused(503, Hint::Invalid);
         assert_eq!(next_attempt(&p, &mut garbage, now, far, 0.0), Some(now + Duration::from_millis(500)));
         garbage.throttle.retries = 1;
-        assert_eq!(
-            next_attempt(&p, &mut garbage, now, far, 0.999_999),
-            Some(now + Duration::from_micros(750_000))
-        );
+        assert_eq!(next_attempt(&p, &mut garbage, now, far, 1.0), Some(now + Duration::from_micros(750_000)));
         let ignore = RetryPolicy { retry_after: false, ..p.clone() };
         let mut o = refused(429, Hint::Us(3_000_000));
         assert_eq!(next_attempt(&ignore, &mut o, now, far, 0.0), Some(now + Duration::from_millis(500)));
