@@ -401,6 +401,7 @@ pub(crate) fn prepare(req: &Request, notice: &mut dyn FnMut(&str)) -> Result<Pla
         stop: Arc::new(AtomicBool::new(false)),
         tls,
         shard,
+        retry: profile.scenarios.iter().map(|s| s.retry.clone()).collect(),
     };
     let limits = thresholds::limits(&profile.thresholds, req.max_error_rate);
     Ok(Plan {

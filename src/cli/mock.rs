@@ -78,6 +78,14 @@ pub(super) struct MockArgs {
     /// (default 1: all); the rest answer in text.
     #[arg(long, value_name = "P")]
     tool_call_rate: Option<f64>,
+    /// A request / token window per API key (or model), e.g. `rpm=60,tpm=40000`,
+    /// `rpm=5,window=2s,per=model,model=mock-gpt`; beyond it 429 with the provider's
+    /// rate-limit headers. Repeatable; replaces the config's rate_limit.
+    #[arg(long, value_name = "LIMITS")]
+    rate_limit: Vec<String>,
+    /// Count requests per API key on /metrics (by the key's short hash), without limiting.
+    #[arg(long)]
+    key_metrics: bool,
     /// Count prompt tokens with this tokenizer (o200k_base or cl100k_base) instead of chars / 4.
     #[arg(long, value_name = "NAME")]
     tokenizer: Option<String>,
@@ -123,6 +131,10 @@ impl MockArgs {
         if self.tokenizer.is_some() {
             config.tokenizer = self.tokenizer.clone();
         }
+        if !self.rate_limit.is_empty() {
+            config.rate_limit = self.rate_limit.clone();
+        }
+        config.key_metrics |= self.key_metrics;
         if let Some(p) = self.tool_call_rate {
             config.tool_call_rate = p;
         }

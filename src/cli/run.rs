@@ -37,6 +37,23 @@ pub(super) struct RunArgs {
     /// Never printed or written. Also read from LLMLOAD_VK.
     #[arg(long, env = "LLMLOAD_VK", hide_env_values = true)]
     vk: Option<String>,
+    /// A key pool: one key a line (blank and # lines skipped), taken in turn by every
+    /// request of every scenario (replacing the profile's api_keys). Per-key figures go to
+    /// summary.json under each key's index and a short hash; a key is never written.
+    #[arg(long, value_name = "FILE", conflicts_with = "vk")]
+    vk_file: Option<PathBuf>,
+    /// Retry each request up to N times on 429, 503 and 529 (or --retry-on), waiting what
+    /// retry-after asks (at most --retry-max-wait) or backing off; latency still counts from
+    /// the first attempt. Replaces the profile's max_retries; 0 turns retries off.
+    #[arg(long, value_name = "N")]
+    retry: Option<u32>,
+    /// The statuses retried, e.g. 429,503,529.
+    #[arg(long, value_name = "LIST")]
+    retry_on: Option<String>,
+    /// Longest wait before a retry: a longer retry-after waits this long and is counted
+    /// (default: the profile's, else 60s).
+    #[arg(long, value_name = "DURATION")]
+    retry_max_wait: Option<String>,
     /// Model for every scenario that inherited the default model.
     #[arg(long)]
     model: Option<String>,
@@ -251,6 +268,12 @@ pub(super) fn request(args: &RunArgs) -> Result<Request, Failure> {
         overrides: Overrides {
             target: args.target.clone(),
             vk: args.vk.clone(),
+            vk_file: args.vk_file.clone(),
+            retry: crate::profile::retry::RetryFlags {
+                retry: args.retry,
+                retry_on: args.retry_on.clone(),
+                max_wait: args.retry_max_wait.clone(),
+            },
             model: args.model.clone(),
             stages: args.stages.clone(),
             trace: args.trace.as_ref().map(|path| TraceFlags {

@@ -24,6 +24,7 @@ use crate::metrics::live::{Live, LiveSnapshot};
 use crate::metrics::timeline::{Sampler, Second};
 use crate::metrics::Stats;
 use crate::net::cores::{spawn_pinned, Driver};
+use crate::profile::retry::RetryPolicy;
 use crate::profile::stages::Stage;
 use crate::profile::{Concurrency, Reuse};
 use crate::workload::Workload;
@@ -67,6 +68,8 @@ pub(crate) struct EngineConfig {
     pub tls: Vec<Option<TlsClient>>,
     /// The part of a distributed run this process runs (0/1: all of it).
     pub shard: shard::Shard,
+    /// Each scenario's retry policy (index: scenario; None or missing: no retries).
+    pub retry: Vec<Option<RetryPolicy>>,
 }
 
 impl EngineConfig {

@@ -26,6 +26,7 @@ mod feed;
 mod ledger;
 mod open_loop;
 mod pool;
+mod retry;
 mod slots;
 mod trace_loop;
 
@@ -122,6 +123,8 @@ pub(crate) struct Worker<S> {
     pub stopping: Latch,
     /// Fired a grace after the stop: every request still in flight ends as cancelled.
     cancelling: Latch,
+    /// The retry backoff's jitter generator (see `retry`).
+    jitter: Cell<u64>,
 }
 
 impl<S: Transport> Worker<S> {
@@ -320,7 +323,8 @@ impl<S: Transport> Worker<S> {
         let scenario = session.scenario();
         self.ledgers.borrow_mut()[stage.index].in_flight[scenario] += 1;
         let client = session.client_cancel();
-        let attempts = self.attempts(conn, session, request, state, out, stage.cancel_at, client);
+        out.key = session.key();
+        let attempts = self.send_with_retries(conn, session, request, state, out, stage, client);
         let request = match self.cancelling.guard(self.retired[stage.retire].guard(attempts)).await {
             Ok(Ok(request)) => request,
             _ => {
@@ -376,7 +380,7 @@ impl<S: Transport> Worker<S> {
             }
             if ex.stale && attempt == 0 {
                 let (connect_us, tls_us) = (out.connect_us, out.tls_us);
-                *out = Outcome::new(out.intended);
+                out.restart();
                 out.connect_us = connect_us;
                 out.tls_us = tls_us;
                 continue;
@@ -475,6 +479,8 @@ pub(crate) async fn run<S: Transport>(
         stop_at: Cell::new(None),
         stopping: Latch::new(),
         cancelling: Latch::new(),
+        // Never 0 (xorshift's fixed point).
+        jitter: Cell::new((config.seed ^ 0x9e37_79b9_7f4a_7c15).rotate_left(index as u32) | 1),
     });
     monoio::spawn(watch_stop(ctx.clone()));
     let mut ran = 0;

@@ -17,9 +17,11 @@ use super::conn::{Conn, READ_BUF};
 pub(crate) use super::settle::ResponseState;
 use super::settle::{finish, scan_events};
 use crate::metrics::outcome::Outcome;
+use crate::metrics::throttle::Hint;
 use crate::metrics::ErrorKind;
 use crate::protocol::Decoder;
 use crate::wire::body::BodyDecoder;
+use crate::wire::ratelimit::RetryAfter;
 use crate::wire::response::{parse_response, Parsed, ResponseHead};
 
 /// Largest non-streaming body kept for decoding.
@@ -173,6 +175,9 @@ async fn read_response<S: AsyncReadRent>(
 ) -> Result<bool, ErrorKind> {
     let head = read_head(conn, out, deadlines).await?;
     out.status = head.status;
+    if head.status != 200 {
+        out.throttle.note(head.status, hint(head.retry_after), head.ratelimit_headers);
+    }
     // Only a response that is going well is abandoned; a refusal is counted as it is.
     let client = client.filter(|_| head.status == 200);
     let stream = head.event_stream && head.status == 200;
@@ -216,6 +221,22 @@ async fn read_response<S: AsyncReadRent>(
     }
     finish(decoder, state, out, stream);
     Ok(head.keep_alive)
+}
+
+/// A `retry-after` as the delay it asks for; a date is read against this host's clock (a
+/// date in the past asks for none).
+fn hint(r: RetryAfter) -> Hint {
+    match r {
+        RetryAfter::Absent => Hint::Absent,
+        RetryAfter::Invalid => Hint::Invalid,
+        RetryAfter::Delay { ms } => Hint::Us(ms.saturating_mul(1000)),
+        RetryAfter::Date { unix_s } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            let now_us = now.map_or(0, |d| d.as_micros() as i128);
+            let us = i128::from(unix_s) * 1_000_000 - now_us;
+            Hint::Us(us.clamp(0, i128::from(u64::MAX)) as u64)
+        }
+    }
 }
 
 /// Reads until the final head is complete (interim 1xx heads are dropped as they pass).

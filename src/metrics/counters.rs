@@ -152,6 +152,35 @@ counters! {
         pub finish_length: u64,
         #[serde(default)]
         pub finish_tool_calls: u64,
+        /// 429 and 529 responses, every attempt's (a retried request counts each): what the
+        /// server refused, as its own 429 counter counts them.
+        #[serde(default)]
+        pub rate_limited: u64,
+        /// Of `rate_limited`: responses with `x-ratelimit-*` / `anthropic-ratelimit-*` headers.
+        #[serde(default)]
+        pub ratelimit_headers: u64,
+        /// `retry-after` values that could not be read (the readable ones are the
+        /// `retry_after` histogram).
+        #[serde(default)]
+        pub retry_after_invalid: u64,
+        /// Retry policy: attempts after the first (not requests: each request counts once in
+        /// `requests`, under its final outcome).
+        #[serde(default)]
+        pub retries: u64,
+        /// Requests retried at least once, and of them those that succeeded.
+        #[serde(default)]
+        pub retried_requests: u64,
+        #[serde(default)]
+        pub retried_ok: u64,
+        /// Requests that used every attempt and ended on a status the policy retries; requests
+        /// whose next wait would have passed the stage's end (or the stop).
+        #[serde(default)]
+        pub retry_exhausted: u64,
+        #[serde(default)]
+        pub retry_cut: u64,
+        /// Waits shortened to the policy's `max_wait` (a `retry-after` longer than it).
+        #[serde(default)]
+        pub retry_wait_capped: u64,
         pub connects: u64,
         pub bytes_in: u64,
         pub bytes_out: u64,

@@ -36,11 +36,13 @@ pub enum Metric {
     Connect,
     /// TLS handshake time of a new connection.
     Tls,
+    /// Every readable `retry-after` received, as given (an HTTP-date as the time until it).
+    RetryAfter,
 }
 
 impl Metric {
     /// Every metric, in report order.
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Metric::Latency,
         Metric::Service,
         Metric::SendLag,
@@ -52,6 +54,7 @@ impl Metric {
         Metric::Tpot,
         Metric::Connect,
         Metric::Tls,
+        Metric::RetryAfter,
     ];
 
     /// The metric a report names (the inverse of `name`).
@@ -73,6 +76,7 @@ impl Metric {
             Metric::Tpot => "tpot",
             Metric::Connect => "connect",
             Metric::Tls => "tls",
+            Metric::RetryAfter => "retry_after",
         }
     }
 }

@@ -5,11 +5,13 @@ pub(crate) mod counters;
 pub mod encode;
 pub(crate) mod error_kind;
 pub mod hist;
+pub(crate) mod keys;
 pub(crate) mod limit;
 pub(crate) mod live;
 pub(crate) mod outcome;
 pub(crate) mod reply;
 pub(crate) mod stats;
+pub(crate) mod throttle;
 pub(crate) mod timeline;
 
 pub(crate) use counters::Counters;

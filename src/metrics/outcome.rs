@@ -3,7 +3,17 @@
 use std::time::Instant;
 
 use super::reply::{Finish, ToolTally};
+use super::throttle::Throttle;
 use super::ErrorKind;
+
+/// Which pool key a request was sent with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyTag {
+    /// The key's place in the run's list of keys (first seen first), from 0.
+    pub index: u16,
+    /// The first 8 hex digits of the key's SHA-256 (`wire::ratelimit::key_id`).
+    pub id: [u8; 8],
+}
 
 /// Where token counts came from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -95,6 +105,10 @@ pub struct Outcome {
     pub tls_us: Option<u64>,
     pub bytes_in: u64,
     pub bytes_out: u64,
+    /// Rate limiting and retries over every attempt (a retry keeps it).
+    pub throttle: Throttle,
+    /// The pool key it was sent with (`api_keys`, `--vk-file`).
+    pub key: Option<KeyTag>,
 }
 
 impl Outcome {
@@ -132,7 +146,19 @@ impl Outcome {
             tls_us: None,
             bytes_in: 0,
             bytes_out: 0,
+            throttle: Throttle::default(),
+            key: None,
         }
+    }
+
+    /// Starts over for another attempt of the same request: its intended time, key and
+    /// rate-limit notes are kept, everything the attempt measures is cleared.
+    pub fn restart(&mut self) {
+        let throttle = std::mem::take(&mut self.throttle);
+        let key = self.key;
+        *self = Outcome::new(self.intended);
+        self.throttle = throttle;
+        self.key = key;
     }
 
     /// An answer that was all reasoning: no answer text and no tool call, some reasoning

@@ -5,7 +5,9 @@ use std::ops::{Deref, DerefMut};
 
 use super::counters::Counters;
 use super::hist::{HistSet, Metric};
+use super::keys::KeySet;
 use super::outcome::{us_between, Outcome, TokenSource};
+use super::throttle::RetryEnd;
 use super::ErrorKind;
 
 /// Counters and histograms of one stage × scenario on one worker (or merged). The counters
@@ -14,6 +16,8 @@ use super::ErrorKind;
 pub struct Stats {
     pub counters: Counters,
     pub hists: HistSet,
+    /// Per pool key (empty without a key pool).
+    pub keys: KeySet,
 }
 
 impl Deref for Stats {
@@ -31,7 +35,7 @@ impl DerefMut for Stats {
 
 impl From<Counters> for Stats {
     fn from(counters: Counters) -> Stats {
-        Stats { counters, hists: HistSet::default() }
+        Stats { counters, hists: HistSet::default(), keys: KeySet::default() }
     }
 }
 
@@ -40,6 +44,13 @@ impl Stats {
     /// scenario's SLOs.
     pub fn record(&mut self, o: &Outcome, gaps_us: &[u64], good: bool) {
         self.requests += 1;
+        if o.key.is_some() {
+            self.keys.record(o);
+        }
+        // Before the cancelled return: a request cancelled after a 429 was still refused.
+        if !o.throttle.is_empty() {
+            self.record_throttle(o);
+        }
         if o.error == Some(ErrorKind::Cancelled) {
             self.cancelled += 1;
             self.errors[ErrorKind::Cancelled.index()] += 1;
@@ -146,6 +157,30 @@ impl Stats {
         }
     }
 
+    /// The rate limiting and retries of a request that met any (apart, so a plain request
+    /// pays one comparison for them).
+    #[cold]
+    fn record_throttle(&mut self, o: &Outcome) {
+        let t = &o.throttle;
+        self.rate_limited += u64::from(t.rate_limited);
+        self.ratelimit_headers += u64::from(t.limit_headers);
+        self.retry_after_invalid += u64::from(t.retry_after_invalid);
+        for &us in &t.retry_after_us {
+            self.hists.record(Metric::RetryAfter, us);
+        }
+        self.retries += u64::from(t.retries);
+        self.retry_wait_capped += u64::from(t.capped);
+        if t.retries > 0 {
+            self.retried_requests += 1;
+            self.retried_ok += u64::from(o.is_ok());
+        }
+        match t.end {
+            RetryEnd::Done => {}
+            RetryEnd::Exhausted => self.retry_exhausted += 1,
+            RetryEnd::Cut => self.retry_cut += 1,
+        }
+    }
+
     /// Counts a request that finished inside the measurement window (see `served`).
     pub fn record_served(&mut self, o: &Outcome) {
         self.served += 1;
@@ -159,6 +194,7 @@ impl Stats {
     pub fn add(&mut self, other: &Stats) {
         self.counters.add(&other.counters);
         self.hists.add(&other.hists);
+        self.keys.add(&other.keys);
     }
 
     /// Requests that failed for reasons on the generator's side.

@@ -74,6 +74,13 @@ pub(crate) struct MockConfig {
     /// the rest answer in text. 1 (the default): all of them.
     #[serde(default = "one_f64")]
     pub tool_call_rate: f64,
+    /// Request and token windows (`rpm=N,tpm=N[,window=60s][,per=key|model][,model=ID]`
+    /// each, see `ratelimit`); beyond one the request gets 429 with the provider's headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limit: Vec<String>,
+    /// Count requests per API key on /metrics (on with any per-key rate limit).
+    #[serde(default)]
+    pub key_metrics: bool,
     /// Served models; the defaults are mock-gpt, mock-claude and mock-embed.
     #[serde(default = "default_models")]
     pub models: Vec<ModelConfig>,
@@ -251,6 +258,8 @@ pub(crate) struct Settings {
     pub prefix_cache: Option<(usize, u64)>,
     /// Share of tool-offering requests after a user turn that call tools.
     pub tool_call_rate: f64,
+    pub rate_limits: Vec<super::ratelimit::RateRule>,
+    pub key_metrics: bool,
 }
 
 impl MockConfig {
@@ -315,6 +324,9 @@ impl MockConfig {
         if !(0.0..=1.0).contains(&self.tool_call_rate) {
             return Err(format!("tool_call_rate: {} is not between 0 and 1", self.tool_call_rate));
         }
+        let rate_limits = (self.rate_limit.iter().enumerate())
+            .map(|(i, r)| super::ratelimit::RateRule::parse(r).map_err(|e| format!("rate_limit[{i}]: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut models = Vec::with_capacity(self.models.len());
         for (i, m) in self.models.iter().enumerate() {
             let at = |field: &str| format!("models[{i}].{field}");
@@ -393,6 +405,8 @@ impl MockConfig {
             tokenizer,
             prefix_cache,
             tool_call_rate: self.tool_call_rate,
+            rate_limits,
+            key_metrics: self.key_metrics,
         })
     }
 }

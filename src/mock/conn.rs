@@ -94,7 +94,7 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
         bufs.read.drain(..consumed);
         let keep_alive = head.keep_alive;
         let result = match reply {
-            Reply::Full { status, content_type, delay, retry_after, drop, allow, batch } => {
+            Reply::Full { status, content_type, delay, retry_after, limit_headers, drop, allow, batch } => {
                 counters.request_done(head.route, status);
                 if let Some(ticket) = &batch {
                     // Sent once the batch has produced it (its slot is freed when sent).
@@ -113,7 +113,7 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
                 }
                 let mut extra: [(&str, &[u8]); 2] = [("", b""); 2];
                 let mut n = 0;
-                if retry_after {
+                if retry_after && limit_headers.is_none() {
                     extra[n] = ("retry-after", b"1");
                     n += 1;
                 }
@@ -121,6 +121,15 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
                     extra[n] = ("allow", methods.as_bytes());
                     n += 1;
                 }
+                // A rate-limit refusal's own headers (a cold path: the one allocation here).
+                let limited: Vec<(&str, &[u8])>;
+                let extra = match &limit_headers {
+                    Some(h) => {
+                        limited = h.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+                        &limited[..]
+                    }
+                    None => &extra[..n],
+                };
                 write_full(
                     &mut bufs,
                     status,
@@ -128,7 +137,7 @@ pub(crate) async fn serve_connection<S: AsyncReadRent + AsyncWriteRent>(
                     head.family,
                     request_id.as_str(),
                     keep_alive,
-                    &extra[..n],
+                    extra,
                 );
                 let r = write_all(&mut stream, &mut bufs.write).await.map(|_| keep_alive);
                 if r.is_err() {

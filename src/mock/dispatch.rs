@@ -55,6 +55,9 @@ pub(crate) fn handle(core: &Core, head: &Head, body: &[u8], request_id: &str, ou
             if let Some(batch) = &core.batch {
                 batch.render(&mut text);
             }
+            if let Some(limiter) = &core.limiter {
+                limiter.render(&mut text);
+            }
             ctx.out.extend_from_slice(text.as_bytes());
             ctx.full(200, "text/plain; version=0.0.4; charset=utf-8", Duration::ZERO)
         }

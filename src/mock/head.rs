@@ -6,6 +6,7 @@ use super::routes::{route, Route};
 use super::Core;
 use crate::wire::api_error::{default_message, Family};
 use crate::wire::head::{parse_decimal, trim};
+use crate::wire::ratelimit::key_id;
 use crate::wire::request::RequestHead;
 
 /// A parsed request head: only what the mock acts on, copied out of the read buffer.
@@ -26,6 +27,9 @@ pub(crate) struct Head {
     /// `x-mock-tool-calls`.
     pub tool_calls: Option<u64>,
     pub fault: Result<FaultPlan, String>,
+    /// The short id of the request's API key (Bearer or x-api-key), kept only when the rate
+    /// limiter counts keys (`wire::ratelimit::key_id`).
+    pub key_id: Option<[u8; 8]>,
     /// A header the mock could not accept (bad x-mock-* value), answered with 400.
     pub bad_header: Option<String>,
 }
@@ -48,8 +52,10 @@ pub(crate) fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
         reasoning_tokens: None,
         tool_calls: None,
         fault: Ok(FaultPlan::default()),
+        key_id: None,
         bad_header: None,
     };
+    let keyed = core.limiter.as_ref().is_some_and(|l| l.wants_keys());
     for h in req.headers {
         let name = h.name;
         let value = trim(h.value);
@@ -65,6 +71,9 @@ pub(crate) fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
                 authorized = true;
             }
         }
+        if keyed && head.key_id.is_none() {
+            head.key_id = request_key(name, value).map(key_id);
+        }
         if name.len() > 7 && name[..7].eq_ignore_ascii_case("x-mock-") {
             parse_mock_header(&name[7..], value, &mut head);
         }
@@ -79,6 +88,27 @@ pub(crate) fn parse_head(req: &RequestHead<'_, '_>, core: &Core) -> Head {
     head.authorized = authorized || matches!(routed.route, Route::Health | Route::Metrics);
     head.anthropic_version = anthropic_version;
     head
+}
+
+/// The key of an `authorization: Bearer K` or `x-api-key: K` header.
+fn request_key<'v>(name: &str, value: &'v [u8]) -> Option<&'v [u8]> {
+    if name.eq_ignore_ascii_case("authorization")
+        && value.len() > 7
+        && value[..7].eq_ignore_ascii_case(b"bearer ")
+    {
+        Some(trim(&value[7..]))
+    } else if name.eq_ignore_ascii_case("x-api-key") {
+        Some(value)
+    } else {
+        None
+    }
+}
+
+impl Head {
+    /// The key's short id as text.
+    pub(crate) fn key_id(&self) -> Option<&str> {
+        self.key_id.as_ref().and_then(|id| std::str::from_utf8(id).ok())
+    }
 }
 
 /// `x-mock-ttft-ms`, `x-mock-itl-ms`, `x-mock-output-tokens`, `x-mock-reasoning-tokens`,

@@ -34,6 +34,9 @@ pub(crate) enum Reply {
         content_type: &'static str,
         delay: Duration,
         retry_after: bool,
+        /// A rate-limit refusal's headers (`ratelimit`): `retry-after` and the provider's
+        /// limit headers, in place of the plain `retry-after: 1`.
+        limit_headers: Option<Vec<(&'static str, String)>>,
         drop: bool,
         /// Methods for the `allow` header of a 405.
         allow: Option<&'static str>,
@@ -214,6 +217,7 @@ impl<'a> Call<'a> {
             content_type: "application/json",
             delay,
             retry_after: matches!(status, 429 | 503 | 529),
+            limit_headers: None,
             drop: false,
             allow: None,
             batch: None,
@@ -235,6 +239,7 @@ impl<'a> Call<'a> {
             content_type,
             delay: delay + first_byte,
             retry_after: false,
+            limit_headers: None,
             drop: self.faults.drop_after_events.is_some(),
             allow: None,
             batch: self.batch.take(),
@@ -257,6 +262,19 @@ impl<'a> Call<'a> {
                 Err(self.error(404, &message, Some("model_not_found")))
             }
         }
+    }
+
+    /// `--rate-limit`: admits the request in its key's and model's windows, or answers 429 in
+    /// the provider's shape with its rate-limit headers.
+    pub(crate) fn rate_limit(&mut self, model: &Model) -> Result<(), Reply> {
+        let Some(limiter) = &self.core.limiter else { return Ok(()) };
+        let key = self.head.key_id();
+        let Err(refusal) = limiter.admit(key, &model.id, std::time::Instant::now()) else { return Ok(()) };
+        let mut reply = self.error(429, &refusal.message(), Some("rate_limit_exceeded"));
+        if let Reply::Full { limit_headers, .. } = &mut reply {
+            *limit_headers = Some(refusal.headers(self.head.family));
+        }
+        Err(reply)
     }
 
     /// Draws the model's fault rules and merges the header's plan (the header wins). A status
@@ -312,6 +330,9 @@ impl<'a> Call<'a> {
         let ttft_us = head.ttft_ms.map_or_else(|| model.ttft.sample(&mut *rng, prompt_tokens), |ms| ms * 1e3);
         let itl = head.itl_ms.map_or_else(|| model.itl.clone(), |ms| Dist::Fixed(ms * 1e3));
         let offset = rng.gen_range(0..1024);
+        if let Some(limiter) = &self.core.limiter {
+            limiter.charge(head.key_id(), &model.id, prompt_tokens + wanted.min(cap));
+        }
         let words = match self.core.settings.content {
             ContentMode::Echo => Words::echo(echo_text, offset),
             ContentMode::Filler => Words::filler(offset, self.core.settings.tokenizer),
@@ -402,6 +423,7 @@ impl<'a> Call<'a> {
         };
         check(&req).map_err(|e| self.error(400, &e, None))?;
         let model = self.model(req.model())?;
+        self.rate_limit(model)?;
         self.apply_faults(model)?;
         Ok((req, model))
     }

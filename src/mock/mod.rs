@@ -27,6 +27,7 @@ pub(crate) mod kit;
 pub(crate) mod metrics;
 pub(crate) mod openai;
 pub(crate) mod pacing;
+pub(crate) mod ratelimit;
 pub(crate) mod request;
 pub(crate) mod responses;
 pub(crate) mod routes;
@@ -62,6 +63,8 @@ pub(crate) struct Core {
     pub cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
     /// This core's view of the process's batch scheduler, when the capacity model is on.
     pub batch: Option<Rc<batched::Local>>,
+    /// `--rate-limit` windows and per-key counts (None: neither).
+    pub limiter: Option<Arc<ratelimit::Limiter>>,
     next_id: Cell<u64>,
     id_salt: u64,
 }
@@ -83,6 +86,7 @@ impl Core {
         metrics: Arc<Metrics>,
         cache: Option<Arc<std::sync::Mutex<cache::PrefixCache>>>,
         batch: Option<batched::Shared>,
+        limiter: Option<Arc<ratelimit::Limiter>>,
         index: usize,
     ) -> Core {
         let mut rng =
@@ -104,6 +108,7 @@ impl Core {
             idle,
             cache,
             batch,
+            limiter,
             next_id: Cell::new(0),
             id_salt,
         }
@@ -181,6 +186,7 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
     // number of cores and wherever connections land.
     let batch: Option<batched::Shared> =
         settings.capacity.clone().map(|c| Arc::new(std::sync::Mutex::new(batch::Batch::new(c))));
+    let limiter = ratelimit::Limiter::new(&settings.rate_limits, settings.key_metrics).map(Arc::new);
     let settings = Arc::new(settings);
     let metrics = Arc::new(Metrics::new(cores.len()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -191,6 +197,7 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
         let (settings, metrics, stop) = (settings.clone(), metrics.clone(), stop.clone());
         let prefix_cache = prefix_cache.clone();
         let batch = batch.clone();
+        let limiter = limiter.clone();
         spawn_pinned("mock", cores, move |index, driver| {
             let listener =
                 slots.lock().expect("listener slots")[index].take().expect("one listener per core");
@@ -199,6 +206,7 @@ pub(crate) fn start(settings: Settings, cores: &[usize]) -> io::Result<Server> {
                 metrics.clone(),
                 prefix_cache.clone(),
                 batch.clone(),
+                limiter.clone(),
                 index,
             ));
             let (stop, ready) = (stop.clone(), ready_tx.clone());

@@ -15,10 +15,12 @@
 pub(crate) mod apportion;
 mod checks;
 pub(crate) mod implicit;
+pub(crate) mod keys;
 pub(crate) mod limits;
 mod options;
 mod overrides;
 mod resolve;
+pub(crate) mod retry;
 mod scenario;
 pub(crate) mod schema;
 pub(crate) mod stages;
@@ -62,6 +64,8 @@ struct Resolving<'a> {
     warmup_path: &'a str,
     /// `--vk`: bearer key for every scenario (and `x-api-key` for anthropic ones).
     vk: Option<&'a str>,
+    /// `--vk-file`: the key pool of every scenario.
+    key_file: Option<&'a keys::KeyPool>,
     /// `--header`, applied to every scenario after the key.
     headers: &'a [(String, String)],
     /// The directory relative data paths are read from (empty: the working directory).
@@ -284,6 +288,10 @@ pub(crate) struct ScenarioSpec {
     pub options: RequestOptions,
     /// The share of requests abandoned by the client, and where (`cancel`).
     pub cancel: Option<ClientCancel>,
+    /// Which responses are sent again (`retry`, `--retry`); None: none.
+    pub retry: Option<retry::RetryPolicy>,
+    /// The keys its requests take in turn (`api_keys`, `--vk-file`); None: the headers' key.
+    pub keys: Option<keys::KeyPool>,
 }
 
 impl ScenarioSpec {

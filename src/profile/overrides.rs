@@ -6,11 +6,15 @@
 //! - `--model`: the same rule for models.
 //! - `--vk` sets `Authorization: Bearer <vk>` on every scenario (replacing any), and also
 //!   `x-api-key: <vk>` on `anthropic` scenarios.
+//! - `--vk-file FILE` makes its keys every scenario's key pool (replacing `api_keys` and any
+//!   Authorization / x-api-key header); `--vk` replaces every pool with its one key.
 //! - `--header K: V` is applied to every scenario after `--vk`.
 //! - `--stages` replaces the stages (Go durations accepted); `--warmup` replaces `warmup`, so
 //!   it is checked against the stages like the profile's own.
 //! - `--insecure` sets `insecure_skip_verify`, `--capture-error-body` sets
 //!   `capture_error_body`; `--seed` sets `seed`.
+//! - `--retry N`, `--retry-on`, `--retry-max-wait` set those fields of every scenario's retry
+//!   policy (the profile's, or the default one); `--retry 0` turns retries off.
 //! - `--timeout`, `--grace`, `--arrival`, `--max-inflight`, `--connections` and `--tokenizer`
 //!   replace their field: the profile's value is then neither read nor checked, and errors name the flag.
 //!
@@ -30,6 +34,10 @@ use super::{Profile, Resolving};
 pub(crate) struct Overrides {
     pub target: Option<String>,
     pub vk: Option<String>,
+    /// `--vk-file`: a key pool, one key a line.
+    pub vk_file: Option<std::path::PathBuf>,
+    /// `--retry`, `--retry-on`, `--retry-max-wait`.
+    pub retry: super::retry::RetryFlags,
     pub model: Option<String>,
     /// Comma-separated stages, e.g. `1:10s,100:60s,@500:2m`.
     pub stages: Option<String>,
@@ -151,6 +159,8 @@ pub(crate) fn apply(mut raw: RawProfile, overrides: &Overrides) -> Result<Profil
     }
     match (nexus_rules(raw, overrides), errs.is_empty()) {
         (Ok(mut p), true) => {
+            let mut policies: Vec<_> = p.scenarios.iter_mut().map(|s| &mut s.retry).collect();
+            overrides.retry.apply(&mut policies).map_err(|e| vec![e])?;
             p.timeout = replaced.timeout.unwrap_or(p.timeout);
             p.grace = replaced.grace.or(p.grace);
             p.arrival = replaced.arrival.or(p.arrival);
@@ -204,6 +214,16 @@ fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Ve
             errs.push(format!("--vk: {e}"));
         }
     }
+    let key_file = match &overrides.vk_file {
+        Some(path) => match super::keys::read_file(path) {
+            Ok(pool) => Some(pool),
+            Err(e) => {
+                errs.extend(e);
+                None
+            }
+        },
+        None => None,
+    };
     for (k, v) in &overrides.headers {
         if let Err(e) = check_header(k, v) {
             errs.push(format!("--header {k:?}: {e}"));
@@ -245,6 +265,7 @@ fn nexus_rules(mut raw: RawProfile, overrides: &Overrides) -> Result<Profile, Ve
         stages_path,
         warmup_path,
         vk: overrides.vk.as_deref(),
+        key_file: key_file.as_ref(),
         headers: &overrides.headers,
         base_dir: overrides.base_dir.as_deref().unwrap_or(std::path::Path::new("")),
         // Unknown names are reported by `replaced`.

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::keys::KeyPool;
 use super::limits::{self, count, duration, limit};
+use super::retry::RetryPolicy;
 use super::schema::{RawCancel, RawContent, RawDefaults, RawProfile, RawScenario, RawSlo, RawTurns};
 use super::suggest::{not_one_of, push_key};
 use super::{
@@ -37,6 +39,9 @@ struct Defaults {
     system: Option<String>,
     bad_protocol: bool,
     bad_target: bool,
+    /// The profile-wide retry policy and key pool (`retry`, `api_keys`).
+    retry: Option<RetryPolicy>,
+    keys: Option<KeyPool>,
 }
 
 pub(super) fn resolve_scenarios(
@@ -46,7 +51,9 @@ pub(super) fn resolve_scenarios(
     errs: &mut Vec<String>,
     warns: &mut Vec<String>,
 ) -> Vec<ScenarioSpec> {
-    let d = resolve_defaults(raw.defaults.as_ref(), errs);
+    let mut d = resolve_defaults(raw.defaults.as_ref(), errs);
+    d.retry = super::retry::resolve(errs, "retry", raw.retry.as_ref());
+    d.keys = super::keys::resolve(errs, "api_keys", raw.api_keys.as_deref(), raw.key_pick.as_deref());
     let list = raw.scenarios.as_deref().filter(|l| !l.is_empty());
     let Some(list) = list else {
         if raw.scenarios.is_some() {
@@ -93,6 +100,8 @@ fn resolve_defaults(raw: Option<&RawDefaults>, errs: &mut Vec<String>) -> Defaul
         system: nonempty(&r.system).map(str::to_string),
         bad_protocol,
         bad_target,
+        retry: None,
+        keys: None,
     }
 }
 
@@ -148,6 +157,11 @@ fn resolve_one(
     for (k, v) in ctx.headers {
         set_header(&mut hdrs, k, v);
     }
+    let retry = match (&s.retry, path) {
+        (Some(r), Some(p)) => super::retry::resolve(errs, &format!("{p}.retry"), Some(r)),
+        _ => d.retry.clone(),
+    };
+    let keys = key_pool(s, path, d, ctx, &mut hdrs, errs);
     let max_tokens = max_tokens(errs, &at("max_tokens"), s.max_tokens).unwrap_or(d.max_tokens);
     let turns = turns(errs, &at("turns"), s.turns.as_ref());
     // Token counts for datasets (`max_prompt_tokens`, recorded reply lengths).
@@ -203,7 +217,51 @@ fn resolve_one(
         slo,
         options,
         cancel,
+        retry,
+        keys,
     })
+}
+
+/// The scenario's key pool: none with `--vk` (one key for all), the `--vk-file` pool (its
+/// keys replace any Authorization or x-api-key header), else the scenario's `api_keys` or the
+/// profile's — which may not meet a key header of the scenario's own.
+fn key_pool(
+    s: &RawScenario,
+    path: Option<&str>,
+    d: &Defaults,
+    ctx: &Resolving,
+    hdrs: &mut Vec<(String, String)>,
+    errs: &mut Vec<String>,
+) -> Option<KeyPool> {
+    const KEY_HEADERS: [&str; 2] = ["authorization", "x-api-key"];
+    if ctx.vk.is_some() {
+        return None;
+    }
+    if let Some(pool) = ctx.key_file {
+        hdrs.retain(|(k, _)| !KEY_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)));
+        return Some(pool.clone());
+    }
+    let (pool, at) = match (path, &s.api_keys) {
+        (Some(p), Some(_)) => {
+            let at = format!("{p}.api_keys");
+            (super::keys::resolve(errs, &at, s.api_keys.as_deref(), s.key_pick.as_deref()), at)
+        }
+        (Some(p), None) if s.key_pick.is_some() => {
+            errs.push(format!("{p}.key_pick: set without {p}.api_keys"));
+            (None, String::new())
+        }
+        _ => (d.keys.clone(), "api_keys".to_string()),
+    };
+    if let Some((name, _)) = hdrs.iter().find(|(k, _)| KEY_HEADERS.iter().any(|h| k.eq_ignore_ascii_case(h)))
+    {
+        if pool.is_some() {
+            errs.push(format!(
+                "{at}: the scenario also sends its own {name:?} header (headers or --header); a pool key \
+                 replaces it on every request, so remove one"
+            ));
+        }
+    }
+    pool
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {

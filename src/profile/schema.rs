@@ -49,6 +49,12 @@ pub(crate) struct RawProfile {
     pub session_header: Option<String>,
     /// `o200k_base` or `cl100k_base`: exact prompt lengths and client-side token counts.
     pub tokenizer: Option<String>,
+    /// Retry policy of every scenario without its own (off when absent).
+    pub retry: Option<RawRetry>,
+    /// A key pool for every scenario without its own: each request takes the next key.
+    pub api_keys: Option<Vec<RawKey>>,
+    /// `round-robin` (default) or `weighted`.
+    pub key_pick: Option<String>,
 }
 
 /// `defaults`: inherited by every scenario.
@@ -103,6 +109,11 @@ pub(crate) struct RawScenario {
     /// `{"rate": 0.1, "after": "first_token" | "200ms" | "N events"}`: requests the client
     /// abandons, as users cancel.
     pub cancel: Option<RawCancel>,
+    /// The scenario's own retry policy, replacing the profile's (`max_retries: 0` turns it off).
+    pub retry: Option<RawRetry>,
+    /// The scenario's own key pool and how it is picked from, replacing the profile's.
+    pub api_keys: Option<Vec<RawKey>>,
+    pub key_pick: Option<String>,
 }
 
 /// `cancel` (ours).
@@ -113,6 +124,51 @@ pub(crate) struct RawCancel {
     pub comment: Option<Value>,
     pub rate: Option<f64>,
     pub after: Option<String>,
+}
+
+/// `retry`: which responses are retried, how often and how long to wait.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRetry {
+    #[serde(rename = "_comment")]
+    pub comment: Option<Value>,
+    /// Retries after the first attempt (0 = off).
+    pub max_retries: Option<i64>,
+    /// Statuses retried (default 429, 503, 529).
+    pub on: Option<Vec<i64>>,
+    /// Wait what `retry-after` asks (default true); else, or without one, back off.
+    pub retry_after: Option<bool>,
+    /// Longest wait (a longer `retry-after` waits this long and is counted).
+    pub max_wait: Option<String>,
+    /// First backoff, doubled per retry up to `max_backoff`, less up to 25 % jitter.
+    pub backoff: Option<String>,
+    pub max_backoff: Option<String>,
+}
+
+/// One key of `api_keys`: `"sk-…"` or `{"key": "sk-…", "weight": 3}`.
+#[derive(Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum RawKey {
+    Key(String),
+    Weighted(RawWeightedKey),
+}
+
+/// The object form of a key.
+#[derive(Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeightedKey {
+    pub key: String,
+    pub weight: Option<i64>,
+}
+
+// Keys are secrets: a debug print shows their place, never their text.
+impl fmt::Debug for RawKey {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            RawKey::Key(_) => f.write_str("RawKey(<redacted>)"),
+            RawKey::Weighted(w) => write!(f, "RawKey(<redacted>, weight {:?})", w.weight),
+        }
+    }
 }
 
 /// `content`: where prompts come from.
@@ -349,6 +405,25 @@ impl<'de> Deserialize<'de> for RawTurns {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawTurns, A::Error> {
                 RawTurnRange::deserialize(MapAccessDeserializer::new(map)).map(RawTurns::Range)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawKey;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key as a string, or {\"key\": \"…\", \"weight\": N}")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RawKey, E> {
+                Ok(RawKey::Key(s.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawKey, A::Error> {
+                RawWeightedKey::deserialize(MapAccessDeserializer::new(map)).map(RawKey::Weighted)
             }
         }
         d.deserialize_any(V)

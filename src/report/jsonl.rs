@@ -68,6 +68,12 @@ pub(crate) struct Line<'a> {
     /// A request the client cancelled (`cancelled_by_client`): the output events it had seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_events: Option<u64>,
+    /// Retry-policy attempts after the first (absent: none); latency counts from the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u64>,
+    /// The pool key's index (`api_keys`, `--vk-file`; summary.json `keys`), never the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: u64,
@@ -187,6 +193,8 @@ impl LineFormat {
             status: o.status,
             error: o.error.map(|e| Cow::Borrowed(e.name())),
             cancel_events: (o.error == Some(ErrorKind::CancelledByClient)).then_some(o.content_events),
+            retries: (o.throttle.retries > 0).then_some(u64::from(o.throttle.retries)),
+            key: o.key.map(|k| u64::from(k.index)),
             prompt_tokens: Some(o.prompt_tokens),
             completion_tokens: o.completion_tokens,
             token_source: Some(Cow::Borrowed(o.token_source.name())),
@@ -262,6 +270,11 @@ pub(crate) fn write_line(l: &Line<'_>, out: &mut Vec<u8>) {
         w.str(b",\"error\":", e);
         if let Some(v) = l.cancel_events {
             w.int(b",\"cancel_events\":", v);
+        }
+    }
+    for (name, v) in [(&b",\"retries\":"[..], l.retries), (b",\"key\":", l.key)] {
+        if let Some(v) = v {
+            w.int(name, v);
         }
     }
     if let Some(v) = l.prompt_tokens {
@@ -423,6 +436,8 @@ mod tests {
             status: 429,
             error: None,
             cancel_events: None,
+            retries: Some(2),
+            key: Some(1),
             prompt_tokens: Some(5),
             completion_tokens: 0,
             token_source: Some("none".into()),

@@ -153,6 +153,36 @@ const SIMPLE: &[(&str, Kind, &str, Value)] = &[
         "Successful requests within their scenario's SLOs.",
         |f| f.good as f64,
     ),
+    (
+        "llmload_rate_limited_total",
+        Kind::Counter,
+        "429 and 529 responses, every attempt's (retried requests count each).",
+        |f| f.rate_limited as f64,
+    ),
+    ("llmload_retry_after_invalid_total", Kind::Counter, "retry-after values that could not be read.", |f| {
+        f.retry_after_invalid as f64
+    }),
+    (
+        "llmload_retries_total",
+        Kind::Counter,
+        "Retry policy: attempts after the first (each request counts once in requests_total).",
+        |f| f.retries as f64,
+    ),
+    ("llmload_retried_requests_total", Kind::Counter, "Requests retried at least once.", |f| {
+        f.retried_requests as f64
+    }),
+    (
+        "llmload_retry_exhausted_total",
+        Kind::Counter,
+        "Requests that used every attempt and ended on a status the policy retries.",
+        |f| f.retry_exhausted as f64,
+    ),
+    (
+        "llmload_retry_cut_total",
+        Kind::Counter,
+        "Requests whose next retry wait would have passed the stage's end (or the stop).",
+        |f| f.retry_cut as f64,
+    ),
     ("llmload_connections_total", Kind::Counter, "New connections opened.", |f| f.connects as f64),
     ("llmload_received_bytes_total", Kind::Counter, "Bytes received.", |f| f.bytes_in as f64),
     ("llmload_sent_bytes_total", Kind::Counter, "Bytes sent.", |f| f.bytes_out as f64),
@@ -198,6 +228,7 @@ fn metric_help(m: Metric) -> &'static str {
         Metric::Tpot => "Per request: (last - first content time) / (tokens - 1).",
         Metric::Connect => "TCP connect time of a new connection.",
         Metric::Tls => "TLS handshake time of a new connection.",
+        Metric::RetryAfter => "Every readable retry-after received, as the server gave it.",
     }
 }
 

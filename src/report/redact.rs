@@ -68,6 +68,20 @@ fn redact_value(v: &mut Value, extra: &[String]) {
                 let lower = k.to_ascii_lowercase();
                 if lower == "vk" || lower == "api_key" || lower == "apikey" {
                     *val = Value::String(REDACTED.into());
+                } else if lower == "api_keys" {
+                    // A key pool keeps its length and weights; every key is replaced.
+                    if let Value::Array(keys) = val {
+                        for k in keys.iter_mut() {
+                            match k {
+                                Value::Object(o) => {
+                                    o.insert("key".into(), Value::String(REDACTED.into()));
+                                }
+                                other => *other = Value::String(REDACTED.into()),
+                            }
+                        }
+                    } else {
+                        *val = Value::String(REDACTED.into());
+                    }
                 } else if lower == "headers" {
                     if let Value::Object(h) = val {
                         for (name, hv) in h.iter_mut() {
@@ -126,11 +140,13 @@ mod tests {
     #[test]
     fn profiles_lose_their_secrets_and_hash_stably() {
         let v: Value = serde_json::json!({"defaults": {"vk": "sk-a", "headers": {"x-api-key": "sk-b", "X-Keep": "1"}},
-            "scenarios": [{"name": "s", "headers": {"Authorization": "Bearer sk-c"}}]});
+            "api_keys": ["sk-d", {"key": "sk-e", "weight": 2}],
+            "scenarios": [{"name": "s", "headers": {"Authorization": "Bearer sk-c"}, "api_keys": ["sk-f"]}]});
         let r = profile(v.clone(), &[]);
         let text = r.to_string();
         assert!(!text.contains("sk-"), "{text}");
         assert!(text.contains("X-Keep"));
+        assert_eq!(r["api_keys"][1]["weight"], 2, "a pool keeps its weights");
         assert_eq!(profile_hash(&r), profile_hash(&profile(v, &[])));
         assert_eq!(profile_hash(&r).len(), 64);
     }

@@ -127,6 +127,13 @@ fn the_schema_names_every_field_summary_json_has() {
     for (what, def, value, optional) in objects {
         assert_eq!(properties(def, optional), keys(value), "{what}: schema vs summary.json");
     }
+    // A key pool's figures (the summary above has none).
+    let mut set = crate::metrics::keys::KeySet::default();
+    let mut o = crate::metrics::Outcome::new(std::time::Instant::now());
+    o.key = Some(crate::metrics::keys::KeyTag { index: 0, id: *b"0a1b2c3d" });
+    set.record(&o);
+    let key = serde_json::to_value(&KeyFigures::of(&set)[0]).unwrap();
+    assert_eq!(properties(&defs["key_figures"], &[]), keys(&key), "key figures: schema vs summary.json");
     let metrics: Vec<String> = Metric::ALL.iter().map(|m| m.name().to_string()).collect();
     assert_eq!(names(&defs["metric"]), metrics);
     let classes: Vec<String> = ErrorKind::ALL.iter().map(|k| k.name().to_string()).collect();

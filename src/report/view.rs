@@ -70,6 +70,7 @@ pub(crate) fn stats_of(f: &Figures) -> Result<Stats, String> {
         let h = encode::decode(text).map_err(|e| format!("{name}: {e}"))?;
         s.hists.add_histogram(metric, &h).map_err(|e| format!("{name}: {e}"))?;
     }
+    s.keys = super::summary::KeyFigures::to_set(&f.keys)?;
     Ok(s)
 }
 

@@ -8,6 +8,7 @@ pub mod body;
 pub(crate) mod chunked;
 pub(crate) mod encode;
 pub mod head;
+pub mod ratelimit;
 pub mod request;
 pub mod response;
 pub mod sse;

@@ -17,6 +17,7 @@
 use std::mem::MaybeUninit;
 
 use super::head::{head_len, trim, Fields, Framing, HeadError};
+use super::ratelimit::{LimitFields, RetryAfter};
 
 /// Largest response head (each interim head counts alone).
 pub const MAX_RESPONSE_HEAD: usize = 64 << 10;
@@ -35,6 +36,10 @@ pub struct ResponseHead {
     pub event_stream: bool,
     /// Bytes of the input up to the end of this head, interim heads before it included.
     pub len: usize,
+    /// `retry-after` (or `retry-after-ms`) of a non-200 head; a 200 head is not read for it.
+    pub retry_after: RetryAfter,
+    /// A non-200 head carried `x-ratelimit-*` or `anthropic-ratelimit-*` headers.
+    pub ratelimit_headers: bool,
 }
 
 /// The outcome of [`parse_response`] on the bytes read so far.
@@ -74,10 +79,16 @@ pub fn parse_response(input: &[u8]) -> Result<Parsed, HeadError> {
             continue;
         }
         let mut fields = Fields::default();
+        let mut limits = LimitFields::default();
         let mut event_stream = false;
         for h in resp.headers.iter() {
-            if !fields.note(h) && h.name.eq_ignore_ascii_case("content-type") {
+            if fields.note(h) {
+                continue;
+            }
+            if h.name.eq_ignore_ascii_case("content-type") {
                 event_stream = is_event_stream(h.value);
+            } else if status != 200 {
+                limits.note(h.name, h.value);
             }
         }
         let framing = fields.response_framing(status).map_err(HeadError::Framing)?;
@@ -88,6 +99,8 @@ pub fn parse_response(input: &[u8]) -> Result<Parsed, HeadError> {
             keep_alive,
             event_stream,
             len: start + n,
+            retry_after: limits.retry_after(),
+            ratelimit_headers: limits.limit_headers,
         }));
     }
 }

@@ -55,10 +55,28 @@ fn a_length_delimited_json_response() {
             framing: Framing::Length(27),
             keep_alive: true,
             event_stream: false,
-            len: 71
+            len: 71,
+            retry_after: RetryAfter::Absent,
+            ratelimit_headers: false,
         }
     );
     assert_eq!(&input[h.len..], b"{\"choices\":[],\"usage\":null}");
+}
+
+#[test]
+fn rate_limit_headers_of_an_error_head_are_read() {
+    let input = b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\nx-ratelimit-remaining-requests: 0\r\ncontent-length: 0\r\n\r\n";
+    let h = head(input);
+    assert_eq!((h.status, h.retry_after, h.ratelimit_headers), (429, RetryAfter::Delay { ms: 3_000 }, true));
+    let h = head(
+        b"HTTP/1.1 529 Overloaded\r\nretry-after: Wed, 21 Oct 2015 07:28:00 GMT\r\ncontent-length: 0\r\n\r\n",
+    );
+    assert_eq!((h.retry_after, h.ratelimit_headers), (RetryAfter::Date { unix_s: 1_445_412_480 }, false));
+    // A 200 is not read for them.
+    let h = head(
+        b"HTTP/1.1 200 OK\r\nretry-after: 3\r\nx-ratelimit-limit-requests: 9\r\ncontent-length: 0\r\n\r\n",
+    );
+    assert_eq!((h.retry_after, h.ratelimit_headers), (RetryAfter::Absent, false));
 }
 
 #[test]

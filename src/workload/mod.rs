@@ -4,6 +4,7 @@
 
 pub(crate) mod content;
 pub(crate) mod exact;
+pub(crate) mod keys;
 mod options;
 pub(crate) mod profile;
 mod replay;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crate::data::trace::Record;
 use crate::http::cancel::CancelAfter;
+use crate::metrics::keys::KeyTag;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::protocol::Decoder;
 
@@ -51,6 +53,10 @@ pub(crate) trait Session {
     fn target(&self) -> usize;
     /// Writes the next turn's complete HTTP request into `out`.
     fn build(&mut self, out: &mut Vec<u8>);
+    /// The pool key of the turn last built (None without a key pool).
+    fn key(&self) -> Option<KeyTag> {
+        None
+    }
     /// The protocol decoder for the replies.
     fn decoder(&mut self) -> &mut dyn Decoder;
     /// True when the reply text is needed (multi-turn history, or a tokenizer to count it).

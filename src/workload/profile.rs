@@ -16,12 +16,14 @@ use rand::{Rng, SeedableRng};
 
 use super::content::{uuid_v4, Filler, Uuid, CHARS_PER_TOKEN};
 use super::exact::{ExactFiller, Tally};
+use super::keys::KeyRing;
 use super::replay::ReplaySession;
 use super::scenario::{Prompts, Scenario};
 use super::{Replay, Session, Workload};
 use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::http::cancel::CancelAfter;
 use crate::http::target::Target;
+use crate::metrics::keys::KeyTag;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec, DEFAULT_TOOL_RESULT_TOKENS};
@@ -104,7 +106,26 @@ impl ProfileWorkload {
             Arc::from(p)
         });
         let mut scenarios = Vec::new();
+        // Every pool key's run-wide index (first seen first), and the rings made so far:
+        // scenarios with the same pool share one, so its rotation spans them all.
+        let mut run_keys: Vec<String> = Vec::new();
+        let mut rings: Vec<(&crate::profile::keys::KeyPool, Arc<KeyRing>)> = Vec::new();
         for (i, spec) in profile.scenarios.iter().enumerate() {
+            let keys = spec.keys.as_ref().map(|pool| match rings.iter().find(|(p, _)| *p == pool) {
+                Some((_, ring)) => ring.clone(),
+                None => {
+                    let ring =
+                        Arc::new(KeyRing::new(pool, &mut |k| match run_keys.iter().position(|s| s == k) {
+                            Some(at) => at as u16,
+                            None => {
+                                run_keys.push(k.to_string());
+                                (run_keys.len() - 1) as u16
+                            }
+                        }));
+                    rings.push((pool, ring.clone()));
+                    ring
+                }
+            });
             let protocol = spec.protocol;
             // The endpoint gives host and port; the path is the scenario's own.
             let mut target = targets[target_index[i]].clone();
@@ -160,7 +181,14 @@ impl ProfileWorkload {
                 session_header: profile.sessions.header.clone().filter(|h| {
                     !profile.correlation.header.as_ref().is_some_and(|c| c.eq_ignore_ascii_case(h))
                 }),
+                keys,
             }));
+        }
+        if run_keys.len() > usize::from(u16::MAX) + 1 {
+            return Err(format!(
+                "api_keys: {} distinct keys across the scenarios, above the limit 65536",
+                run_keys.len()
+            ));
         }
         let weights = profile.scenarios.iter().map(|s| s.weight).collect();
         Ok(ProfileWorkload { scenarios, weights })
@@ -203,6 +231,7 @@ impl Workload for ProfileWorkload {
             entry: 0,
             tally: None,
             tool_turn: None,
+            key: None,
         };
         s.begin(seed);
         Box::new(s)
@@ -249,6 +278,8 @@ struct ProfileSession {
     /// The next turn sends the tool results already in the history (no user message); the
     /// results' tokens by the tokenizer (0 without one).
     tool_turn: Option<u64>,
+    /// The pool key of the turn last built.
+    key: Option<KeyTag>,
 }
 
 impl ProfileSession {
@@ -464,9 +495,9 @@ impl Session for ProfileSession {
             None => self.push_user(),
         };
         // Borrowed field by field: the tally changes while the scenario is read.
-        let ProfileSession { sc, entry, turn, history, live, uuid, tally, .. } = self;
+        let ProfileSession { sc, entry, turn, history, live, uuid, tally, key, .. } = self;
         let (system_json, max_tokens) = Self::system_and_max_tokens(sc, *entry, *turn);
-        sc.write_request(system_json, &history[..*live], max_tokens, uuid, out);
+        *key = sc.write_request(system_json, &history[..*live], max_tokens, uuid, out);
         if let Some(tally) = tally {
             let turn = TurnBody {
                 model: &sc.model,
@@ -478,6 +509,10 @@ impl Session for ProfileSession {
             };
             tally.user(tokens, sc.protocol, &turn);
         }
+    }
+
+    fn key(&self) -> Option<KeyTag> {
+        self.key
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {

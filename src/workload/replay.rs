@@ -20,6 +20,7 @@ use super::exact::Tally;
 use super::scenario::Scenario;
 use super::{Replay, Session};
 use crate::data::trace::Record;
+use crate::metrics::keys::KeyTag;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::protocol::kind::AnyDecoder;
 use crate::protocol::{json_string, Decoder, Message, Role, TurnBody};
@@ -45,6 +46,8 @@ pub(super) struct ReplaySession {
     max_tokens: u32,
     /// With a tokenizer: the conversation counted, and the next user message's tokens.
     tally: Option<(Tally, u64)>,
+    /// The pool key of the turn last built.
+    key: Option<KeyTag>,
 }
 
 impl ReplaySession {
@@ -63,6 +66,7 @@ impl ReplaySession {
             system_json: None,
             max_tokens: 1,
             tally: sc.tokenizer.map(|(t, system, _)| (Tally::new(t, system), 0)),
+            key: None,
             sc,
         }
     }
@@ -152,7 +156,7 @@ impl Session for ReplaySession {
         self.turn += 1;
         let sc = &self.sc;
         let system = self.system_json.as_deref().or(sc.system_json.as_deref());
-        sc.write_request(system, &self.history, self.max_tokens, &self.uuid, out);
+        self.key = sc.write_request(system, &self.history, self.max_tokens, &self.uuid, out);
         if let Some((tally, next)) = &mut self.tally {
             let turn = TurnBody {
                 model: &sc.model,
@@ -164,6 +168,10 @@ impl Session for ReplaySession {
             };
             tally.user(*next, sc.protocol, &turn);
         }
+    }
+
+    fn key(&self) -> Option<KeyTag> {
+        self.key
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {

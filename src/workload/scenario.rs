@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use super::content::{Filler, Uuid};
 use super::exact::ExactFiller;
+use super::keys::KeyRing;
 use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::http::cancel::{CancelAfter, ClientCancel};
+use crate::metrics::keys::KeyTag;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
 use crate::protocol::{Message, ProtocolKind, TurnBody};
 use crate::tokens::Tokenizer;
@@ -54,12 +56,14 @@ pub(super) struct Scenario {
     pub(super) correlation_header: Option<String>,
     /// The session-affinity header, when it is not the correlation header already.
     pub(super) session_header: Option<String>,
+    /// The key pool each request takes its key from (None: the key is in `head`).
+    pub(super) keys: Option<std::sync::Arc<KeyRing>>,
 }
 
 impl Scenario {
     /// Writes one turn's complete HTTP request into `out`. The body goes first, then the head
     /// (whose content-length needs the body's length) is appended and rotated in front of
-    /// it: no buffer of its own.
+    /// it: no buffer of its own. Returns the pool key it carries, if any.
     pub(super) fn write_request(
         &self,
         system_json: Option<&str>,
@@ -67,7 +71,7 @@ impl Scenario {
         max_tokens: u32,
         uuid: &Uuid,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Option<KeyTag> {
         let start = out.len();
         let turn = TurnBody {
             model: &self.model,
@@ -86,10 +90,22 @@ impl Scenario {
             out.extend_from_slice(uuid.as_str().as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        let tag = self.keys.as_ref().map(|ring| {
+            let (tag, key) = ring.pick();
+            out.extend_from_slice(b"authorization: Bearer ");
+            out.extend_from_slice(key.as_bytes());
+            if self.protocol.uses_x_api_key() {
+                out.extend_from_slice(b"\r\nx-api-key: ");
+                out.extend_from_slice(key.as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            tag
+        });
         out.extend_from_slice(b"content-length: ");
         out.extend_from_slice(itoa::Buffer::new().format(body_len).as_bytes());
         out.extend_from_slice(b"\r\n\r\n");
         out[start..].rotate_left(body_len);
+        tag
     }
 
     /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
