@@ -3,6 +3,7 @@
 //! finish, in-stream errors — behind one small trait.
 
 pub(crate) mod anthropic;
+pub(crate) mod answer;
 pub(crate) mod body;
 pub(crate) mod kind;
 pub(crate) mod openai_chat;
@@ -141,6 +142,11 @@ pub trait Decoder {
     /// Tool call `i` of the response, in order of appearance, among the first
     /// `tools::MAX_KEPT` (its id, name and arguments, for a tool-result turn).
     fn tool_call(&self, _i: usize) -> Option<KeptCall<'_>> {
+        None
+    }
+    /// Whether the response's answer text is valid JSON, for a decoder that checks it
+    /// (`answer::JsonAnswer`); None for the others, and for an answer without text.
+    fn json_answer(&self) -> Option<bool> {
         None
     }
 }
