@@ -196,7 +196,7 @@ mod tests {
             assert_eq!(d.text, "{\"a\": 1}");
             assert_eq!(d.json_answer(), Some(true));
             // The caller's reply is what the decoder keeps, as without the wrapper.
-            assert_eq!(reply, if kept { "think hard{\"a\": 1}" } else { "" });
+            assert_eq!(reply, if kept { "think {hard{\"a\": 1}" } else { "" });
             d.reset();
             assert_eq!(d.json_answer(), Some(false), "no answer is not JSON");
         }
@@ -216,7 +216,10 @@ mod tests {
         assert_eq!(d.json_answer(), Some(true));
         d.reset();
         let events = [
-            ("response.reasoning_summary_text.delta", r#"{"type":"response.reasoning_summary_text.delta","delta":"{{"}"#),
+            (
+                "response.reasoning_summary_text.delta",
+                r#"{"type":"response.reasoning_summary_text.delta","delta":"{{"}"#,
+            ),
             ("response.output_text.delta", r#"{"type":"response.output_text.delta","delta":"{}"}"#),
             ("response.completed", r#"{"type":"response.completed","response":{"status":"completed"}}"#),
         ];

@@ -2,8 +2,8 @@
 //! (SSE events or a whole JSON body) into what the engine measures — content deltas, usage,
 //! finish, in-stream errors — behind one small trait.
 
-pub(crate) mod anthropic;
 pub(crate) mod answer;
+pub(crate) mod anthropic;
 pub(crate) mod body;
 pub(crate) mod kind;
 pub(crate) mod openai_chat;

@@ -94,6 +94,7 @@ pub fn render(view: &RunView) -> String {
     o.push_str("</div></section>");
 
     tables::stage_table(&mut o, summary);
+    replies::replies(&mut o, summary);
     tables::thresholds(&mut o, summary);
     tables::health(&mut o, summary, total);
     let _ = writeln!(
@@ -471,6 +472,7 @@ fn share_label(v: f64) -> String {
 /// The page's style sheet, embedded (the page loads nothing).
 const STYLE: &str = include_str!("html.css");
 
+mod replies;
 mod tables;
 #[cfg(test)]
 mod tests;

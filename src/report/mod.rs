@@ -11,6 +11,7 @@ pub(crate) mod live_metrics;
 pub(crate) mod merge;
 pub(crate) mod model;
 pub(crate) mod prom;
+mod prom_replies;
 pub(crate) mod promtext;
 pub(crate) mod rebuild;
 pub(crate) mod redact;

@@ -215,7 +215,11 @@ pub(crate) fn render(view: &RunView) -> String {
     let scopes = scopes(view);
     let mut p = PromText::new();
 
-    p.family("llmload_requests_total", Kind::Counter, "Requests by outcome (ok, failed, cancelled by the stage, cancelled by the client).");
+    p.family(
+        "llmload_requests_total",
+        Kind::Counter,
+        "Requests by outcome (ok, failed, cancelled by the stage, cancelled by the client).",
+    );
     for s in &scopes {
         let outcomes = [
             ("ok", s.fig.ok),
@@ -245,7 +249,7 @@ pub(crate) fn render(view: &RunView) -> String {
             p.sample("llmload_tokens_total", &s.with(&[("kind", kind)]), n as f64);
         }
     }
-    for (name, kind, help, value) in SIMPLE {
+    for (name, kind, help, value) in SIMPLE.iter().chain(super::prom_replies::REPLIES) {
         p.family(name, *kind, help);
         for s in &scopes {
             p.sample(name, &s.with(&[]), value(s.fig));

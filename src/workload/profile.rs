@@ -155,7 +155,7 @@ impl ProfileWorkload {
                     let tokens = spec.options.tool_result_tokens.unwrap_or(DEFAULT_TOOL_RESULT_TOKENS);
                     Filler::bare(tokens, seed ^ 0x7001 ^ i as u64)
                 }),
-                json: super::options::json_shape(&spec.options),
+                json: super::options::json_shape(&spec.options, protocol),
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
                 session_header: profile.sessions.header.clone().filter(|h| {
