@@ -184,9 +184,8 @@ fn an_anthropic_shared_prefix_carries_a_cache_breakpoint_and_hits() {
 fn the_answer_starts_reasoning_tokens_times_itl_after_the_first_token() {
     let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "10ms", "--output-tokens", "3"]);
     let target = format!("http://{}/v1/chat/completions", mock.addr);
-    let scenario = |name: &str, r: u64| {
-        json!({"name": name, "headers": {"x-mock-reasoning-tokens": r.to_string()}})
-    };
+    let scenario =
+        |name: &str, r: u64| json!({"name": name, "headers": {"x-mock-reasoning-tokens": r.to_string()}});
     let p = profile_file(
         "reasoning-itl",
         json!({"defaults": {"target": target, "model": "mock-gpt", "max_tokens": 64, "stream": true},
@@ -197,7 +196,10 @@ fn the_answer_starts_reasoning_tokens_times_itl_after_the_first_token() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines = run.lines();
     for (name, r) in [("short", 4u64), ("long", 12)] {
-        let mine: Vec<&Value> = lines.iter().filter(|l| l["scenario"] == name && l["status"] == 200 && l["error"].is_null()).collect();
+        let mine: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["scenario"] == name && l["status"] == 200 && l["error"].is_null())
+            .collect();
         assert!(mine.len() >= 3, "{name}: {} requests", mine.len());
         let median = |mut v: Vec<i64>| {
             v.sort_unstable();

@@ -9,6 +9,8 @@ pub(crate) mod kind;
 pub(crate) mod openai_chat;
 pub(crate) mod openai_completions;
 pub(crate) mod openai_responses;
+#[cfg(test)]
+mod reasoning_stream_tests;
 pub(crate) mod skim;
 #[cfg(test)]
 mod tool_stream_tests;
