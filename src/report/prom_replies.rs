@@ -5,8 +5,11 @@
 use super::promtext::Kind;
 use super::summary::Figures;
 
+/// A figure's value in a scope.
+type Value = fn(&Figures) -> f64;
+
 /// (name, kind, help, value), as `prom::SIMPLE`.
-pub(super) const REPLIES: &[(&str, Kind, &str, fn(&Figures) -> f64)] = &[
+pub(super) const REPLIES: &[(&str, Kind, &str, Value)] = &[
     (
         "llmload_reasoning_requests_total",
         Kind::Counter,
