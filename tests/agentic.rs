@@ -173,3 +173,50 @@ fn an_anthropic_shared_prefix_carries_a_cache_breakpoint_and_hits() {
     assert!(n(&all["cache_write_tokens"]) > 0, "the first request writes the prefix: {all}");
     assert!(all["cache_hit_ratio"].as_f64().unwrap() > 0.5, "{all}");
 }
+
+/// The answer starts R × ITL after the first output token: with the mock's ITL fixed at
+/// 10 ms and R reasoning tokens per request header (4 in one scenario, 12 in the other),
+/// `ttft_content − ttft` is 40 ms and 120 ms, and `reasoning_time` (first to last reasoning
+/// token) is (R − 1) × ITL. The median holds to ±5 ms (the mock's pacing tests hold theirs
+/// to ±2 ms); each request only to (0, +100 ms]: on a busy 2-core machine a late first event
+/// (the mock then catches up on its schedule) or a late answer event moves one request's gap.
+#[test]
+fn the_answer_starts_reasoning_tokens_times_itl_after_the_first_token() {
+    let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "10ms", "--output-tokens", "3"]);
+    let target = format!("http://{}/v1/chat/completions", mock.addr);
+    let scenario =
+        |name: &str, r: u64| json!({"name": name, "headers": {"x-mock-reasoning-tokens": r.to_string()}});
+    let p = profile_file(
+        "reasoning-itl",
+        json!({"defaults": {"target": target, "model": "mock-gpt", "max_tokens": 64, "stream": true},
+               "stages": ["2:2s"],
+               "scenarios": [scenario("short", 4), scenario("long", 12)]}),
+    );
+    let run = run_llmload(&[p.to_str().unwrap(), "--cores", "1"], Duration::from_secs(60));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = run.lines();
+    for (name, r) in [("short", 4u64), ("long", 12)] {
+        let mine: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["scenario"] == name && l["status"] == 200 && l["error"].is_null())
+            .collect();
+        assert!(mine.len() >= 3, "{name}: {} requests", mine.len());
+        let median = |mut v: Vec<i64>| {
+            v.sort_unstable();
+            v[v.len() / 2]
+        };
+        let gaps: Vec<i64> =
+            mine.iter().map(|l| n(&l["ttft_content_us"]) as i64 - n(&l["ttft_us"]) as i64).collect();
+        let reasoning: Vec<i64> = mine.iter().map(|l| n(&l["reasoning_us"]) as i64).collect();
+        let want = r as i64 * 10_000;
+        for g in &gaps {
+            assert!((1..=want + 100_000).contains(g), "{name}: gap {g} µs, want {want} µs: {gaps:?}");
+        }
+        let m = median(gaps.clone());
+        assert!((m - want).abs() <= 5_000, "{name}: median gap {m} µs, want {want} µs ±5 ms: {gaps:?}");
+        let m = median(reasoning.clone());
+        let want = want - 10_000;
+        assert!((m - want).abs() <= 5_000, "{name}: median reasoning {m} µs, want {want} µs: {reasoning:?}");
+        assert!(mine.iter().all(|l| l["reasoning_tokens"] == r), "{name}");
+    }
+}

@@ -201,3 +201,132 @@ fn sums_over_scenarios_are_the_totals(samples: &[Sample], stages: &[serde_json::
     let total: u64 = stages.iter().map(|st| st["all"]["requests"].as_u64().unwrap()).sum();
     assert_eq!(requests.values().sum::<f64>(), total as f64);
 }
+
+/// JSON answers (`response_format`) are checked and counted as the mock made them — a fault
+/// rule breaks 30 % of them, a cap cuts others short — and the reply figures (reasoning,
+/// tool calls, JSON) are the same in summary.json, results.jsonl, metrics.prom (promtool
+/// clean), report.csv, report.txt and report.html.
+#[test]
+fn json_answers_match_the_mock_and_reply_figures_agree_in_every_output() {
+    let dir = common::tempdir("json-mock");
+    let config = dir.join("mock.json");
+    let model = serde_json::json!({"models": [{"id": "mock-gpt", "faults": [{"rate": 0.3, "fault": "json-invalid=1"}]}]});
+    std::fs::write(&config, model.to_string()).unwrap();
+    let mock = common::Mock::start(&[
+        "--cores",
+        "1",
+        "--config",
+        config.to_str().unwrap(),
+        "--ttft",
+        "0",
+        "--itl",
+        "0",
+        "--output-tokens",
+        "8",
+        "--reasoning-tokens",
+        "3",
+    ]);
+    let object = serde_json::json!({"type": "json_object"});
+    let schema = serde_json::json!({"type": "json_schema",
+        "json_schema": {"name": "a", "schema": {"type": "object", "properties": {"answer": {"type": "string"}}}}});
+    let tool = serde_json::json!([{"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]);
+    let p = common::profile_file(
+        "json",
+        serde_json::json!({
+        "defaults": {"target": format!("http://{}/v1/chat/completions", mock.addr), "model": "mock-gpt", "max_tokens": 64, "stream": true},
+        "stages": ["6:1s"],
+        "scenarios": [
+            {"name": "chat", "response_format": object},
+            {"name": "body", "stream": false, "response_format": schema},
+            {"name": "responses", "protocol": "openai-responses", "response_format": schema,
+             "target": format!("http://{}/v1/responses", mock.addr)},
+            // 3 reasoning + 8 answer tokens in a budget of 6: every answer cut, not JSON.
+            {"name": "cut", "max_tokens": 6, "response_format": object},
+            // Tool calls are not answers to check.
+            {"name": "tools", "response_format": object, "tools": tool},
+            {"name": "plain"}
+        ]}),
+    );
+    let run = run_llmload(&[p.to_str().unwrap(), "--cores", "1", "--warmup", "0s"], Duration::from_secs(120));
+    assert!([0, 3].contains(&run.code), "exit {}: {}", run.code, run.stderr);
+    let st = &run.summary["stages"][0];
+    let (all, sc) = (&st["all"], &st["scenarios"]);
+    let n = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
+    assert_eq!(n(all, "failed"), 0, "{all}");
+    // The mock's ground truth, exactly.
+    assert_eq!(n(all, "json_checked"), mock.metric("llmload_mock_json_answers_total"));
+    assert_eq!(n(all, "json_invalid"), mock.metric("llmload_mock_json_invalid_total"));
+    for name in ["chat", "body", "responses"] {
+        let f = &sc[name];
+        assert!(n(f, "ok") > 0, "{name}: {f}");
+        assert_eq!(n(f, "json_checked"), n(f, "ok"), "{name}: every answer is checked");
+    }
+    let (checked, invalid) = (
+        ["chat", "body", "responses"].map(|s| n(&sc[s], "json_checked")),
+        ["chat", "body", "responses"].map(|s| n(&sc[s], "json_invalid")),
+    );
+    let (checked, invalid): (u64, u64) = (checked.iter().sum(), invalid.iter().sum());
+    assert!(
+        invalid > 0 && invalid < checked,
+        "the fault breaks some answers, not all: {invalid} of {checked}"
+    );
+    assert_eq!(n(&sc["cut"], "json_invalid"), n(&sc["cut"], "ok"), "a cut answer is not JSON");
+    assert_eq!(n(&sc["cut"], "json_checked"), n(&sc["cut"], "ok"));
+    assert_eq!(n(&sc["tools"], "json_checked"), 0, "{}", sc["tools"]);
+    assert_eq!(n(&sc["tools"], "tool_calls"), n(&sc["tools"], "ok"));
+    assert_eq!(n(&sc["plain"], "json_checked"), 0);
+
+    // results.jsonl: one json_valid per checked answer.
+    let lines = run.lines();
+    let marked = |v: bool| lines.iter().filter(|l| l["json_valid"] == v).count() as u64;
+    assert_eq!(
+        (marked(true) + marked(false), marked(false)),
+        (n(all, "json_checked"), n(all, "json_invalid"))
+    );
+
+    // metrics.prom: promtool clean, and each reply counter sums to the stage's figure.
+    let prom = run.dir.join("metrics.prom");
+    promtool_check(&prom);
+    let samples = samples(&std::fs::read_to_string(&prom).unwrap());
+    let total = |name: &str| samples.iter().filter(|(s, _, _)| s == name).map(|(_, _, v)| *v).sum::<f64>();
+    for (family, key) in [
+        ("llmload_json_checked_total", "json_checked"),
+        ("llmload_json_invalid_total", "json_invalid"),
+        ("llmload_reasoning_tokens_total", "reasoning_tokens"),
+        ("llmload_reasoning_requests_total", "reasoning_requests"),
+        ("llmload_tool_calls_total", "tool_calls"),
+    ] {
+        assert_eq!(total(family), n(all, key) as f64, "{family}");
+    }
+    assert!(n(all, "reasoning_tokens") > 0);
+    let cut = samples
+        .iter()
+        .find(|(s, l, _)| s == "llmload_json_invalid_total" && l["scenario"] == "cut")
+        .map(|(_, _, v)| *v);
+    assert_eq!(cut, Some(n(&sc["cut"], "json_invalid") as f64));
+
+    // report.csv: the ALL row has the same counts.
+    let csv = std::fs::read_to_string(run.dir.join("report.csv")).unwrap();
+    let mut rows = csv.lines();
+    let head: Vec<&str> = rows.next().unwrap().split(',').collect();
+    let row: Vec<&str> =
+        rows.find(|r| r.split(',').nth(2) == Some("ALL")).expect("ALL row").split(',').collect();
+    let cell = |k: &str| row[head.iter().position(|h| *h == k).unwrap_or_else(|| panic!("column {k}"))];
+    for k in ["json_checked", "json_invalid", "reasoning_tokens", "tool_calls"] {
+        assert_eq!(cell(k), n(all, k).to_string(), "{k}");
+    }
+    assert!(cell("ttft_content_p50_ms").parse::<f64>().is_ok());
+
+    let text = std::fs::read_to_string(run.dir.join("report.txt")).unwrap();
+    let want = format!(
+        "{} answers checked (response_format), {} not valid JSON",
+        n(all, "json_checked"),
+        n(all, "json_invalid")
+    );
+    assert!(text.contains(&want), "{text}");
+    let html = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
+    assert!(html.contains("id=\"replies\""));
+    assert!(
+        html.contains(&format!("<td data-k=\"json_invalid\" class=\"hot\">{}</td>", n(all, "json_invalid")))
+    );
+}

@@ -153,6 +153,10 @@ pub(crate) async fn exchange<S: AsyncReadRent + AsyncWriteRent>(
     match result {
         Ok(keep_alive) => {
             conn.served += 1;
+            // Checked once the response's times are taken, so checking is in none of them.
+            if out.is_ok() {
+                out.json_valid = decoder.json_answer();
+            }
             Exchanged { request, reusable: keep_alive, stale: false }
         }
         Err(kind) => {

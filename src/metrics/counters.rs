@@ -147,6 +147,13 @@ counters! {
         pub cached_prompt_tokens: u64,
         #[serde(default)]
         pub cache_write_tokens: u64,
+        /// Successful requests whose answer was checked as JSON (the scenario sends
+        /// `response_format` json_object / json_schema; answers of only tool calls are not
+        /// checked), and those of them whose answer is not valid JSON.
+        #[serde(default)]
+        pub json_checked: u64,
+        #[serde(default)]
+        pub json_invalid: u64,
         /// Successful requests that ended at the token budget, and in tool calls.
         #[serde(default)]
         pub finish_length: u64,

@@ -99,6 +99,9 @@ pub struct Outcome {
     pub raw_input_tokens: Option<u64>,
     /// How the reply ended, when it said.
     pub finish: Option<Finish>,
+    /// Whether the answer text is valid JSON, when the scenario asks for JSON
+    /// (`response_format`) and the reply had an answer to check (`protocol::answer`).
+    pub json_valid: Option<bool>,
     /// Connect time, when this request opened a new connection.
     pub connect_us: Option<u64>,
     /// TLS handshake time, when this request opened a new TLS connection.
@@ -142,6 +145,7 @@ impl Outcome {
             cache_write_tokens: None,
             raw_input_tokens: None,
             finish: None,
+            json_valid: None,
             connect_us: None,
             tls_us: None,
             bytes_in: 0,

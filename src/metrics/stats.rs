@@ -115,6 +115,10 @@ impl Stats {
             self.cached_prompt_tokens += cached;
             self.cache_write_tokens += o.cache_write_tokens.unwrap_or(0);
         }
+        if let Some(valid) = o.json_valid {
+            self.json_checked += 1;
+            self.json_invalid += u64::from(!valid);
+        }
         match o.finish {
             Some(crate::metrics::reply::Finish::Length) => self.finish_length += 1,
             Some(crate::metrics::reply::Finish::ToolCalls) => self.finish_tool_calls += 1,

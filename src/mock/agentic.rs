@@ -86,6 +86,7 @@ mod tests {
             itl: Dist::Fixed(0.0),
             tokens_per_event: per,
             words: Words::Filler(0),
+            json: None,
         }
     }
 

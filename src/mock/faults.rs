@@ -2,7 +2,8 @@
 //! fault rules drawn by rate.
 //!
 //! Syntax (comma-separated `key=value`): `status=429`, `sse-error-after=3`,
-//! `drop-after-events=5`, `stall-ms=2000` with optional `stall-after=1`, `first-byte-ms=500`.
+//! `drop-after-events=5`, `stall-ms=2000` with optional `stall-after=1`, `first-byte-ms=500`,
+//! `json-invalid=1` (an answer asked for as JSON is not valid JSON).
 
 /// One request's faults. All fields are optional and combine.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +20,8 @@ pub(crate) struct FaultPlan {
     pub stall_after: u32,
     /// Delay the response head by this long.
     pub first_byte_ms: Option<u64>,
+    /// An answer asked for as JSON (`response_format`) gets a trailing comma: not JSON.
+    pub json_invalid: bool,
 }
 
 impl FaultPlan {
@@ -49,10 +52,11 @@ impl FaultPlan {
                 "stall-ms" => plan.stall_ms = Some(num(3_600_000)?),
                 "stall-after" => plan.stall_after = num(u32::MAX as u64)? as u32,
                 "first-byte-ms" => plan.first_byte_ms = Some(num(3_600_000)?),
+                "json-invalid" => plan.json_invalid = num(1)? == 1,
                 other => {
                     return Err(format!(
                         "unknown fault {other:?} (use status, sse-error-after, drop-after-events, \
-                         stall-ms, stall-after, first-byte-ms)"
+                         stall-ms, stall-after, first-byte-ms, json-invalid)"
                     ))
                 }
             }
@@ -67,6 +71,7 @@ impl FaultPlan {
             && self.drop_after_events.is_none()
             && self.stall_ms.is_none()
             && self.first_byte_ms.is_none()
+            && !self.json_invalid
     }
 
     /// Adds `other`'s faults to this plan (header faults win over drawn ones).
@@ -79,6 +84,7 @@ impl FaultPlan {
             self.stall_after = other.stall_after;
         }
         self.first_byte_ms = other.first_byte_ms.or(self.first_byte_ms);
+        self.json_invalid |= other.json_invalid;
     }
 }
 
@@ -89,9 +95,13 @@ mod tests {
     #[test]
     fn parses_every_fault() {
         let p = FaultPlan::parse(
-            "status=429, sse-error-after=3,drop-after-events=5,stall-ms=20,stall-after=2,first-byte-ms=7",
+            "status=429, sse-error-after=3,drop-after-events=5,stall-ms=20,stall-after=2,first-byte-ms=7,\
+             json-invalid=1",
         )
         .unwrap();
+        assert!(p.json_invalid);
+        assert!(!FaultPlan::parse("json-invalid=0").unwrap().json_invalid);
+        assert!(FaultPlan::parse("json-invalid=2").unwrap_err().contains("json-invalid"));
         assert_eq!(p.status, Some(429));
         assert_eq!(p.sse_error_after, Some(3));
         assert_eq!(p.drop_after_events, Some(5));

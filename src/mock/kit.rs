@@ -99,6 +99,17 @@ pub(crate) struct Generation {
     pub itl: Dist,
     pub tokens_per_event: u32,
     pub words: Words,
+    /// The answer's shape when the request asked for JSON (`response_format`).
+    pub json: Option<JsonAnswer>,
+}
+
+/// A JSON answer (`response_format` json_object / json_schema): the words as
+/// `{"answer": "…"}`, closed unless the cap cut it (an answer cut short is not JSON, as a
+/// real model's is not), or, with the `json-invalid` fault, closed with a trailing comma.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonAnswer {
+    Valid,
+    Broken,
 }
 
 /// What one streamed event carries.
@@ -186,7 +197,51 @@ impl Generation {
 
     /// The whole reply text.
     pub(crate) fn text(&self) -> String {
-        self.words.text(0, self.tokens)
+        if self.json.is_none() {
+            return self.words.text(0, self.tokens);
+        }
+        let mut s = String::with_capacity((self.tokens * 8) as usize + 16);
+        for k in 0..self.tokens {
+            self.push_answer(k, &mut s);
+        }
+        s
+    }
+
+    /// Appends answer token `k`: its word, in the JSON shape when the answer is JSON.
+    pub(crate) fn push_answer(&self, k: u64, out: &mut String) {
+        let Some(json) = self.json else { return self.words.push_token(k, out) };
+        if k == 0 {
+            out.push_str("{\"answer\": \"");
+        }
+        let mut word = String::new();
+        self.words.push_token(k, &mut word);
+        let mut escaped = Vec::with_capacity(word.len());
+        super::json::escaped(&mut escaped, &word);
+        out.push_str(std::str::from_utf8(&escaped).expect("escaping keeps UTF-8"));
+        if k + 1 == self.tokens && !self.hit_cap {
+            out.push_str(if json == JsonAnswer::Valid { "\"}" } else { "\",}" });
+        }
+    }
+
+    /// The answer text escaped for the inside of a JSON string.
+    pub(crate) fn write_answer_json(&self, out: &mut Vec<u8>) {
+        match self.json {
+            None => self.words.write_json(0, self.tokens, out),
+            Some(_) => super::json::escaped(out, &self.text()),
+        }
+    }
+
+    /// Whether the answer is valid JSON, when it was asked for as JSON and is not tool calls.
+    pub(crate) fn json_valid(&self) -> Option<bool> {
+        let json = self.json.filter(|_| self.calls.is_empty())?;
+        Some(json == JsonAnswer::Valid && !self.hit_cap && self.tokens > 0)
+    }
+
+    /// Shapes the answer as JSON when the request asked for it (`wants`); the fault breaks it.
+    pub(crate) fn shape_json(&mut self, wants: bool, faults: &FaultPlan) {
+        if wants {
+            self.json = Some(if faults.json_invalid { JsonAnswer::Broken } else { JsonAnswer::Valid });
+        }
     }
 }
 
@@ -349,6 +404,7 @@ impl<'a> Call<'a> {
             itl,
             tokens_per_event: model.tokens_per_event,
             words,
+            json: None,
         }
     }
 

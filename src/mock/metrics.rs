@@ -30,6 +30,8 @@ pub(crate) struct CoreCounters {
     tool_calls: AtomicU64,
     tool_replies: AtomicU64,
     cached_tokens: AtomicU64,
+    json_answers: AtomicU64,
+    json_invalid: AtomicU64,
     faults: AtomicU64,
     disconnects: AtomicU64,
     disconnect_events: AtomicU64,
@@ -68,12 +70,20 @@ impl CoreCounters {
     pub(crate) fn cached_tokens(&self, n: u64) {
         self.cached_tokens.fetch_add(n, Relaxed);
     }
+    /// A whole answer asked for as JSON (`valid`: whether it is; None: not such an answer).
+    pub(crate) fn json_answer(&self, valid: Option<bool>) {
+        if let Some(valid) = valid {
+            self.json_answers.fetch_add(1, Relaxed);
+            self.json_invalid.fetch_add(u64::from(!valid), Relaxed);
+        }
+    }
     /// A non-streaming reply's tokens, reasoning and calls, all sent at once.
     pub(crate) fn generation(&self, gen: &super::kit::Generation) {
         self.tokens(gen.completion_tokens());
         self.reasoning_tokens(gen.reasoning);
         self.tool_calls(gen.calls.len() as u64);
         self.cached_tokens(gen.cached_tokens);
+        self.json_answer(gen.json_valid());
     }
     /// A client that went away mid-reply (a write failed): how many events had been written,
     /// and how long after the request arrived the mock noticed and stopped generating.
@@ -228,6 +238,18 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "llmload_mock_json_answers_total",
+            "Whole answers asked for as JSON (response_format json_object or json_schema), tool calls aside.",
+            self.sum(|s| s.json_answers.load(Relaxed)),
+        );
+        counter(
+            &mut out,
+            "llmload_mock_json_invalid_total",
+            "Of the JSON answers: not valid JSON (the json-invalid fault, or cut at the token cap).",
+            self.sum(|s| s.json_invalid.load(Relaxed)),
+        );
+        counter(
+            &mut out,
             "llmload_mock_faults_injected_total",
             "Requests given an injected fault.",
             self.sum(|s| s.faults.load(Relaxed)),
@@ -266,6 +288,9 @@ mod tests {
         m.of_core(1).tool_calls(2);
         m.of_core(0).disconnect(3, Duration::from_millis(250));
         m.of_core(1).disconnect(0, Duration::from_millis(250));
+        m.of_core(0).json_answer(Some(true));
+        m.of_core(1).json_answer(Some(false));
+        m.of_core(1).json_answer(None);
         let text = m.render();
         assert!(text.contains("llmload_mock_requests_total{route=\"chat_completions\",status=\"200\"} 2"));
         assert!(text.contains("llmload_mock_requests_total{route=\"messages\",status=\"other\"} 1"));
@@ -276,11 +301,13 @@ mod tests {
         assert!(text.contains("llmload_mock_tool_calls_emitted_total 2\n"));
         assert!(text.contains("llmload_mock_tool_call_replies_total 1\n"));
         assert!(text.contains("llmload_mock_cached_prompt_tokens_total 0\n"));
+        assert!(text.contains("llmload_mock_json_answers_total 2\n"));
+        assert!(text.contains("llmload_mock_json_invalid_total 1\n"));
         assert!(text.contains("llmload_mock_client_disconnects_total 2\n"));
         assert!(text.contains("llmload_mock_disconnect_events_total 3\n"));
         assert!(text.contains("llmload_mock_disconnect_seconds_total 0.5\n"));
         // One TYPE line per family.
         let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!(types, 13);
+        assert_eq!(types, 15);
     }
 }

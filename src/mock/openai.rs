@@ -107,6 +107,7 @@ pub(crate) fn chat(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     if let Some(tools) = &req.tools {
         agentic::add_calls(&mut gen, ctx, tools, req.messages.last, "call_");
     }
+    gen.shape_json(req.response_format.as_ref().is_some_and(|f| f.wants_json()), &ctx.faults);
     cache::apply(ctx, model, &mut gen, body);
     if req.stream.unwrap_or(false) {
         let include_usage = req.stream_options.as_ref().and_then(|o| o.include_usage).unwrap_or(false);
@@ -137,7 +138,7 @@ fn write_chat_completion(out: &mut Vec<u8>, id_hex: &str, created: u64, model: &
         out.extend_from_slice(b"null");
     } else {
         out.push(b'"');
-        gen.words.write_json(0, gen.tokens, out);
+        gen.write_answer_json(out);
         out.push(b'"');
     }
     if gen.reasoning > 0 {

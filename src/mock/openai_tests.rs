@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::{finish_reason, write_chat_completion, ChatStream};
 use crate::mock::dist::Dist;
-use crate::mock::kit::{Generation, Render};
+use crate::mock::kit::{Generation, JsonAnswer, Render};
 use crate::mock::text::Words;
 
 #[derive(Serialize)]
@@ -116,6 +116,7 @@ fn generation(words: Words, tokens: u64, hit_cap: bool) -> Generation {
         itl: Dist::Fixed(0.0),
         tokens_per_event: 1,
         words,
+        json: None,
     }
 }
 
@@ -131,7 +132,40 @@ fn cases() -> Vec<(Generation, &'static str)> {
         (generation(Words::Filler(3), 16, true), "mock-gpt"),
         (generation(Words::Filler(0), 1, false), "weird \"model\"\\ é"),
         (generation(Words::echo("say \"hi\"\n\tthere \\ ü", 0), 9, false), "m"),
+        (json(generation(Words::echo("say \"hi\"\n\tthere \\ ü", 0), 9, false), JsonAnswer::Valid), "m"),
+        (json(generation(Words::Filler(0), 1, false), JsonAnswer::Broken), "m"),
     ]
+}
+
+fn json(gen: Generation, shape: JsonAnswer) -> Generation {
+    Generation { json: Some(shape), ..gen }
+}
+
+#[test]
+fn json_answers_are_json_unless_broken_or_cut() {
+    for words in [Words::Filler(5), Words::echo("a \"quoted\" \\ word\n", 0)] {
+        for (shape, tokens, hit_cap) in [
+            (JsonAnswer::Valid, 1, false),
+            (JsonAnswer::Valid, 12, false),
+            (JsonAnswer::Valid, 12, true),
+            (JsonAnswer::Broken, 12, false),
+            (JsonAnswer::Broken, 1, false),
+        ] {
+            let gen = json(generation(words.clone(), tokens, hit_cap), shape);
+            let text = gen.text();
+            let parsed = serde_json::from_str::<serde_json::Value>(&text);
+            assert_eq!(gen.json_valid(), Some(parsed.is_ok()), "{text}");
+            assert_eq!(parsed.is_ok(), shape == JsonAnswer::Valid && !hit_cap, "{text}");
+            if let Ok(v) = parsed {
+                assert_eq!(v["answer"], gen.words.text(0, tokens), "the words, unescaped");
+            }
+            // Streamed token by token, the answer is the same text.
+            let mut streamed = String::new();
+            (0..tokens).for_each(|k| gen.push_answer(k, &mut streamed));
+            assert_eq!(streamed, text);
+        }
+    }
+    assert_eq!(generation(Words::Filler(0), 3, false).json_valid(), None, "not asked for JSON");
 }
 
 #[test]

@@ -118,12 +118,11 @@ async fn paced<S: AsyncWriteRent>(
         match step {
             Step::Reasoning(from, to) | Step::Content(from, to) => {
                 text.clear();
-                for k in from..to {
-                    gen.words.push_token(k, &mut text);
-                }
                 if matches!(step, Step::Reasoning(..)) {
+                    (from..to).for_each(|k| gen.words.push_token(k, &mut text));
                     render.reasoning(&text, out);
                 } else {
+                    (from..to).for_each(|k| gen.push_answer(k, &mut text));
                     render.content(&text, out);
                 }
             }
@@ -145,6 +144,8 @@ async fn paced<S: AsyncWriteRent>(
         render.error(out);
     } else {
         render.finish(&gen, out);
+        // Only a whole answer is one to judge as JSON.
+        counters.json_answer(gen.json_valid());
     }
     out.extend_from_slice(encode::LAST_CHUNK);
     write_all(stream, out).await?;

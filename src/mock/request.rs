@@ -236,6 +236,30 @@ pub(crate) struct ChatRequest<'a> {
     /// Tool definitions (`{type: function, function: {name, parameters}}`).
     #[serde(default)]
     pub tools: Option<Vec<serde_json::Value>>,
+    /// `{type: json_object | json_schema | text, …}`: a JSON type makes the answer JSON.
+    #[serde(borrow, default)]
+    pub response_format: Option<Format<'a>>,
+}
+
+/// A `response_format` (Responses: `text.format`); only its type matters to the mock.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct Format<'a> {
+    #[serde(rename = "type", borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+}
+
+impl Format<'_> {
+    /// Whether it asks for a JSON answer.
+    pub(crate) fn wants_json(&self) -> bool {
+        matches!(self.kind.as_deref(), Some("json_object" | "json_schema"))
+    }
+}
+
+/// Responses `text`: its `format`.
+#[derive(Deserialize, Debug, Default)]
+pub(crate) struct TextOptions<'a> {
+    #[serde(borrow, default)]
+    pub format: Option<Format<'a>>,
 }
 
 impl ChatRequest<'_> {
@@ -356,6 +380,8 @@ pub(crate) struct ResponsesRequest<'a> {
     /// Tool definitions (`{type: function, name, parameters}`).
     #[serde(default)]
     pub tools: Option<Vec<serde_json::Value>>,
+    #[serde(borrow, default)]
+    pub text: Option<TextOptions<'a>>,
 }
 
 impl ResponsesRequest<'_> {

@@ -88,6 +88,8 @@ pub(crate) fn create(ctx: &mut Call<'_>, body: &[u8]) -> Reply {
     if let Some(tools) = &req.tools {
         agentic::add_calls(&mut gen, ctx, tools, req.last_turn(), "call_");
     }
+    let format = req.text.as_ref().and_then(|t| t.format.as_ref());
+    gen.shape_json(format.is_some_and(|f| f.wants_json()), &ctx.faults);
     cache::apply(ctx, model, &mut gen, body);
     let suffix = &ctx.request_id[4..];
     let id = format!("resp_{suffix}");

@@ -37,6 +37,8 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
         b"n" => once(&mut n, s.opt(Scan::uint)?),
         // Tool definitions are left to serde (read whole); only none (`[]`, `null`) is plain.
         b"tools" => once(&mut tools, s.no_tools()?),
+        // A JSON answer is rare: serde reads the format.
+        b"response_format" => None,
         key => s.unknown(key),
     })?;
     s.ws();
@@ -54,6 +56,7 @@ pub(crate) fn chat(body: &[u8]) -> Option<ChatRequest<'_>> {
         ignore_eos: ignore_eos.flatten(),
         n: n.flatten(),
         tools: None,
+        response_format: None,
     })
 }
 

@@ -2,12 +2,15 @@
 //! (SSE events or a whole JSON body) into what the engine measures — content deltas, usage,
 //! finish, in-stream errors — behind one small trait.
 
+pub(crate) mod answer;
 pub(crate) mod anthropic;
 pub(crate) mod body;
 pub(crate) mod kind;
 pub(crate) mod openai_chat;
 pub(crate) mod openai_completions;
 pub(crate) mod openai_responses;
+#[cfg(test)]
+mod reasoning_stream_tests;
 pub(crate) mod skim;
 #[cfg(test)]
 mod tool_stream_tests;
@@ -141,6 +144,11 @@ pub trait Decoder {
     /// Tool call `i` of the response, in order of appearance, among the first
     /// `tools::MAX_KEPT` (its id, name and arguments, for a tool-result turn).
     fn tool_call(&self, _i: usize) -> Option<KeptCall<'_>> {
+        None
+    }
+    /// Whether the response's answer text is valid JSON, for a decoder that checks it
+    /// (`answer::JsonAnswer`); None for the others, and for an answer without text.
+    fn json_answer(&self) -> Option<bool> {
         None
     }
 }

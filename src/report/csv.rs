@@ -45,6 +45,20 @@ pub(crate) const COLUMNS: &[&str] = &[
     "token_mismatch",
     "backoffs",
     "errors",
+    "ttft_content_p50_ms",
+    "ttft_content_p99_ms",
+    "reasoning_time_p50_ms",
+    "reasoning_requests",
+    "reasoning_tokens",
+    "reasoning_only",
+    "tool_call_requests",
+    "tool_calls",
+    "tool_args_invalid",
+    "cached_prompt_tokens",
+    "cache_write_tokens",
+    "cache_hit_ratio",
+    "json_checked",
+    "json_invalid",
 ];
 
 /// Quotes a field when it holds a comma, quote or line break (RFC 4180).
@@ -58,7 +72,8 @@ fn field(s: &str) -> String {
 
 fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures) -> io::Result<()> {
     let ms = |metric: &str, q: &str| {
-        let p = &f.us[metric];
+        // A summary older than a metric lacks it: an empty cell.
+        let Some(p) = f.us.get(metric) else { return String::new() };
         let us = match q {
             "p50" => p.p50,
             "p90" => p.p90,
@@ -109,6 +124,21 @@ fn row(w: &mut impl Write, stage: usize, load: &str, scenario: &str, f: &Figures
         f.token_mismatch.to_string(),
         f.backoffs.to_string(),
         field(&errors.join(" ")),
+        ms("ttft_content", "p50"),
+        ms("ttft_content", "p99"),
+        ms("reasoning_time", "p50"),
+        f.reasoning_requests.to_string(),
+        f.reasoning_tokens.to_string(),
+        f.reasoning_only.to_string(),
+        f.tool_call_requests.to_string(),
+        f.tool_calls.to_string(),
+        f.tool_args_invalid.to_string(),
+        f.cached_prompt_tokens.to_string(),
+        f.cache_write_tokens.to_string(),
+        // Empty when no response reported the cache (summary.json's null).
+        f.cache_hit_ratio.map_or(String::new(), |r| format!("{r:.5}")),
+        f.json_checked.to_string(),
+        f.json_invalid.to_string(),
     ];
     writeln!(w, "{}", cells.join(","))
 }

@@ -95,6 +95,7 @@ pub fn render(view: &RunView) -> String {
 
     tables::stage_table(&mut o, summary);
     observed::section(&mut o, summary);
+    replies::replies(&mut o, summary);
     tables::thresholds(&mut o, summary);
     tables::health(&mut o, summary, total);
     let _ = writeln!(
@@ -473,6 +474,7 @@ fn share_label(v: f64) -> String {
 const STYLE: &str = include_str!("html.css");
 
 mod observed;
+mod replies;
 mod tables;
 #[cfg(test)]
 mod tests;

@@ -119,6 +119,10 @@ pub(crate) struct Line<'a> {
     /// How the reply ended, normalised (`stop`, `length`, `tool_calls`, `other`).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<Cow<'a, str>>,
+    /// Whether the answer is valid JSON, when the scenario asks for JSON (`response_format`)
+    /// and the answer had text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_valid: Option<bool>,
     #[serde(default)]
     pub content_len: u64,
     pub warmup: bool,
@@ -218,6 +222,7 @@ impl LineFormat {
             cache_write_tokens: o.cache_write_tokens,
             raw_input_tokens: o.raw_input_tokens,
             finish_reason: o.finish.map(|f| Cow::Borrowed(f.name())),
+            json_valid: o.json_valid,
             content_len: o.content_chars,
             warmup: t.warmup,
             in_window: Some(t.in_window),
@@ -339,6 +344,9 @@ fn write_reply_fields(w: &mut Fields<'_>, l: &Line<'_>) {
     if let Some(s) = &l.finish_reason {
         w.str(b",\"finish_reason\":", s);
     }
+    if let Some(b) = l.json_valid {
+        w.bool(b",\"json_valid\":", b);
+    }
 }
 
 /// The members of one JSON object being written; each is given its key with the punctuation
@@ -455,6 +463,7 @@ mod tests {
             cache_write_tokens: None,
             raw_input_tokens: None,
             finish_reason: None,
+            json_valid: None,
             content_len: 0,
             warmup: false,
             in_window: Some(true),
@@ -526,11 +535,13 @@ mod tests {
             cache_write_tokens: Some(0),
             raw_input_tokens: Some(17),
             finish_reason: Some("tool_calls".into()),
+            json_valid: Some(false),
             ..line()
         };
         variants.push(full.clone());
         variants.push(Line { reasoning_us: None, tool_calls: None, raw_input_tokens: None, ..full.clone() });
         variants.push(Line { cached_prompt_tokens: Some(0), finish_reason: Some("length".into()), ..line() });
+        variants.push(Line { json_valid: Some(true), ..line() });
         let text = serde_json::to_string(&full).unwrap();
         assert_eq!(serde_json::from_str::<Line>(&text).unwrap(), full);
         for rate in [50.0, 0.1, 1e21, f64::NAN] {

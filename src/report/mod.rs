@@ -13,6 +13,7 @@ pub(crate) mod model;
 pub(crate) mod observed;
 pub(crate) mod overhead;
 pub(crate) mod prom;
+mod prom_replies;
 pub(crate) mod promtext;
 pub(crate) mod rebuild;
 pub(crate) mod redact;

@@ -280,7 +280,7 @@ pub(crate) fn render(view: &RunView) -> String {
             p.sample("llmload_tokens_total", &s.with(&[("kind", kind)]), n as f64);
         }
     }
-    for (name, kind, help, value) in SIMPLE {
+    for (name, kind, help, value) in SIMPLE.iter().chain(super::prom_replies::REPLIES) {
         p.family(name, *kind, help);
         for s in &scopes {
             p.sample(name, &s.with(&[]), value(s.fig));

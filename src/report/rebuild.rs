@@ -78,6 +78,7 @@ fn outcome(l: &Line) -> Result<Outcome, String> {
     (o.cached_prompt_tokens, o.cache_write_tokens) = (l.cached_prompt_tokens, l.cache_write_tokens);
     o.raw_input_tokens = l.raw_input_tokens;
     o.finish = l.finish_reason.as_deref().and_then(crate::metrics::reply::Finish::from_name);
+    o.json_valid = l.json_valid;
     o.completion_tokens = l.completion_tokens;
     o.tokenizer = match (l.tokenizer_prompt_tokens, l.tokenizer_completion_tokens) {
         (Some(prompt), Some(completion)) => Some(crate::metrics::TokenizerCounts { prompt, completion }),

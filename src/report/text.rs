@@ -169,7 +169,7 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
     Ok(())
 }
 
-/// Reasoning, tool calls and the prompt cache, when the replies had any.
+/// Reasoning, tool calls, the prompt cache and JSON answers, when the replies had any.
 fn reply_lines(w: &mut impl Write, s: &Stats) -> io::Result<()> {
     let h = |m| s.hists.get(m);
     if s.reasoning_requests > 0 || s.reasoning_only > 0 {
@@ -201,6 +201,13 @@ fn reply_lines(w: &mut impl Write, s: &Stats) -> io::Result<()> {
             s.cache_prompt_tokens,
             s.cache_write_tokens,
             s.cache_reported
+        )?;
+    }
+    if s.json_checked > 0 {
+        writeln!(
+            w,
+            "    json       {} answers checked (response_format), {} not valid JSON",
+            s.json_checked, s.json_invalid
         )?;
     }
     Ok(())

@@ -7,6 +7,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::profile::{RequestOptions, Tool, ToolChoice};
+use crate::protocol::answer::JsonShape;
 use crate::protocol::ProtocolKind;
 
 /// The body fragment (empty without options).
@@ -55,6 +56,21 @@ pub(super) fn render(o: &RequestOptions, protocol: ProtocolKind) -> String {
         out.push_str(&v.to_string());
     }
     out
+}
+
+/// What the answers must be when the scenario asks for JSON: its `response_format`, or one
+/// `extra_body` sets (as `response_format` or Responses `text.format`; written last, it wins).
+/// Anthropic has no `response_format` (the profile refuses it), and its whole bodies keep
+/// thinking in the reply text, so its answers are never checked.
+pub(super) fn json_shape(o: &RequestOptions, protocol: ProtocolKind) -> Option<JsonShape> {
+    if protocol == ProtocolKind::Anthropic {
+        return None;
+    }
+    let extra = |k: &str| o.extra_body.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v);
+    let format = extra("response_format")
+        .or_else(|| extra("text").and_then(|t| t.get("format")))
+        .or(o.response_format.as_ref())?;
+    JsonShape::of(format)
 }
 
 fn tool(t: &Tool, protocol: ProtocolKind) -> Value {
@@ -161,6 +177,21 @@ mod tests {
             responses["text"]["format"],
             json!({"type": "json_schema", "name": "r", "schema": {"type": "object"}})
         );
+        assert_eq!(json_shape(&o, ProtocolKind::OpenAiChat), Some(JsonShape::Value));
+        assert_eq!(json_shape(&RequestOptions::default(), ProtocolKind::OpenAiChat), None);
+        let text =
+            RequestOptions { response_format: Some(json!({"type": "text"})), ..RequestOptions::default() };
+        assert_eq!(json_shape(&text, ProtocolKind::OpenAiChat), None);
+        let extra = RequestOptions {
+            extra_body: vec![("text".into(), json!({"format": {"type": "json_object"}}))],
+            ..text
+        };
+        assert_eq!(
+            json_shape(&extra, ProtocolKind::OpenAiResponses),
+            Some(JsonShape::Object),
+            "extra_body's format wins"
+        );
+        assert_eq!(json_shape(&extra, ProtocolKind::Anthropic), None);
         let thinking = RequestOptions { thinking_budget: Some(2048), ..RequestOptions::default() };
         assert_eq!(
             parsed(&thinking, ProtocolKind::Anthropic)["thinking"],

@@ -27,7 +27,7 @@ use crate::metrics::keys::KeyTag;
 use crate::metrics::{Outcome, TokenizerCounts};
 use crate::profile::apportion::{by_draw, index_of, largest_remainder, split};
 use crate::profile::{CacheMode, Content, Profile, ScenarioSpec, DEFAULT_TOOL_RESULT_TOKENS};
-use crate::protocol::kind::AnyDecoder;
+use crate::protocol::answer::ReplyDecoder;
 use crate::protocol::{
     json_string, json_string_body, tool_turn, Decoder, Finish, Message, ProtocolKind, Role, TurnBody,
 };
@@ -176,6 +176,7 @@ impl ProfileWorkload {
                     let tokens = spec.options.tool_result_tokens.unwrap_or(DEFAULT_TOOL_RESULT_TOKENS);
                     Filler::bare(tokens, seed ^ 0x7001 ^ i as u64)
                 }),
+                json: super::options::json_shape(&spec.options, protocol),
                 bust: profile.cache_mode == CacheMode::Bust && profile.correlation.uuid_in_prompt,
                 correlation_header: profile.correlation.header.clone(),
                 session_header: profile.sessions.header.clone().filter(|h| {
@@ -220,7 +221,7 @@ impl Workload for ProfileWorkload {
         let sc = self.scenarios[scenario].clone();
         let mut s = ProfileSession {
             scenario,
-            decoder: sc.protocol.decoder(),
+            decoder: sc.decoder(),
             sc,
             rng: SmallRng::seed_from_u64(seed),
             uuid: Uuid::default(),
@@ -261,7 +262,7 @@ fn bust_id(uuid: &Uuid, json: &mut String) {
 struct ProfileSession {
     scenario: usize,
     sc: Arc<Scenario>,
-    decoder: AnyDecoder,
+    decoder: ReplyDecoder,
     rng: SmallRng,
     uuid: Uuid,
     turns_total: u32,
@@ -303,7 +304,7 @@ impl ProfileSession {
         self.turn = 0;
         self.live = 0;
         self.tool_turn = None;
-        self.decoder = sc.protocol.decoder();
+        self.decoder = sc.decoder();
     }
 
     /// A string for the next message: a spare one, emptied, or a new one.
@@ -337,7 +338,7 @@ impl ProfileSession {
         let Some(filler) = &sc.tool_results else { return false };
         let protocol = sc.protocol;
         let mut calls = self.slot();
-        let Some(role) = tool_turn::write_calls(protocol, &self.decoder, reply, &mut calls) else {
+        let Some(role) = tool_turn::write_calls(protocol, self.decoder.read(), reply, &mut calls) else {
             // Nothing written: the string goes back to its spare entry.
             if let Some(spare) = self.history.get_mut(self.live) {
                 spare.content_json = calls;
@@ -351,7 +352,7 @@ impl ProfileSession {
         let mut results = self.slot();
         let counter = sc.tokenizer.filter(|_| self.tally.is_some()).map(|(t, _, _)| t);
         let (rng, mut tokens) = (&mut self.rng, 0);
-        let role = tool_turn::write_results(protocol, &self.decoder, &mut results, &mut |_, out| {
+        let role = tool_turn::write_results(protocol, self.decoder.read(), &mut results, &mut |_, out| {
             let text = filler.passage(rng);
             tokens += counter.map_or(0, |t| u64::from(t.count(text)));
             json_string_body(text, out);
@@ -516,7 +517,7 @@ impl Session for ProfileSession {
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
-        &mut self.decoder
+        self.decoder.get()
     }
 
     fn keeps_reply(&self) -> bool {

@@ -22,7 +22,7 @@ use super::{Replay, Session};
 use crate::data::trace::Record;
 use crate::metrics::keys::KeyTag;
 use crate::metrics::{Outcome, TokenizerCounts};
-use crate::protocol::kind::AnyDecoder;
+use crate::protocol::answer::ReplyDecoder;
 use crate::protocol::{json_string, Decoder, Message, Role, TurnBody};
 use crate::tokens::exact_text;
 
@@ -33,7 +33,7 @@ const BLOCK_SALT: u64 = 0x6d6f_6f6e_6361_6b65;
 pub(super) struct ReplaySession {
     scenario: usize,
     sc: Arc<Scenario>,
-    decoder: AnyDecoder,
+    decoder: ReplyDecoder,
     rng: SmallRng,
     uuid: Uuid,
     block_tokens: u32,
@@ -56,7 +56,7 @@ impl ReplaySession {
         let uuid = uuid_v4(&mut rng);
         ReplaySession {
             scenario,
-            decoder: sc.protocol.decoder(),
+            decoder: sc.decoder(),
             rng,
             uuid,
             block_tokens: block_tokens.max(1),
@@ -175,7 +175,7 @@ impl Session for ReplaySession {
     }
 
     fn decoder(&mut self) -> &mut dyn Decoder {
-        &mut self.decoder
+        self.decoder.get()
     }
 
     fn keeps_reply(&self) -> bool {

@@ -12,6 +12,7 @@ use crate::data::dataset::replay::Replay as DatasetReplay;
 use crate::http::cancel::{CancelAfter, ClientCancel};
 use crate::metrics::keys::KeyTag;
 use crate::metrics::{Limit, Measure, Metric, Outcome};
+use crate::protocol::answer::{JsonShape, ReplyDecoder};
 use crate::protocol::{Message, ProtocolKind, TurnBody};
 use crate::tokens::Tokenizer;
 
@@ -53,6 +54,8 @@ pub(super) struct Scenario {
     /// With tools: the text of each tool result a tool-result turn sends (sized by
     /// `tool_result_tokens`). `None`: a reply that calls tools is followed by a user turn.
     pub(super) tool_results: Option<Filler>,
+    /// What answers must be when the scenario asks for JSON (`options::json_shape`).
+    pub(super) json: Option<JsonShape>,
     pub(super) correlation_header: Option<String>,
     /// The session-affinity header, when it is not the correlation header already.
     pub(super) session_header: Option<String>,
@@ -108,12 +111,18 @@ impl Scenario {
         tag
     }
 
-    /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
+    /// A decoder for the scenario's replies: its protocol's, checking JSON answers when it
+    /// asks for them.
+    pub(super) fn decoder(&self) -> ReplyDecoder {
+        ReplyDecoder::new(self.protocol.decoder(), self.json)
+    }
+
     /// Draws whether a turn is abandoned (only scenarios with `cancel` draw).
     pub(super) fn draw_cancel(&self, rng: &mut impl rand::Rng) -> Option<CancelAfter> {
         self.cancel.and_then(|c| c.draw(rng.gen()))
     }
 
+    /// Whether a finished turn met the scenario's SLOs (goodput); without SLOs, success.
     pub(super) fn within_slo(&self, o: &Outcome) -> bool {
         // A request without the value cannot miss its limit, except a stream's TTFT: a
         // stream that sent no token missed it.
