@@ -107,7 +107,7 @@ fn sized_prompts_are_exact_and_client_counts_equal_the_mocks_usage() {
         assert_eq!(l["prompt_tokens"].as_u64(), Some(expected), "{l}");
     }
     let s = &run.summary;
-    assert_eq!(s["schema_version"], 6);
+    assert_eq!(s["schema_version"], 7);
     assert_eq!(s["meta"]["tokenizer"], "o200k_base");
     assert_eq!(s["stages"][0]["tokenizer"], "o200k_base");
     no_disagreement(stage_all(s, 0), "ALL");

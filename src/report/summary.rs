@@ -24,11 +24,11 @@ pub(crate) struct RunInfo {
 
 /// Bumped on any change of the layout (docs/metrics.md lists them; docs/summary.schema.json
 /// describes the current one).
-pub(crate) const SCHEMA_VERSION: u32 = 6;
+pub(crate) const SCHEMA_VERSION: u32 = 7;
 
 /// The versions this llmload reads. Version 2 has the same fields as 3 (only the order of a
 /// figures object differs: the counters all come before the rates now).
-pub(crate) const READS: [u32; 5] = [2, 3, 4, 5, 6];
+pub(crate) const READS: [u32; 6] = [2, 3, 4, 5, 6, 7];
 
 /// Percentiles of one histogram, in microseconds.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
