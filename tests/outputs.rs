@@ -326,7 +326,22 @@ fn json_answers_match_the_mock_and_reply_figures_agree_in_every_output() {
     assert!(text.contains(&want), "{text}");
     let html = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
     assert!(html.contains("id=\"replies\""));
+    let replies = html.split("id=\"replies\"").nth(1).unwrap_or("").split("</section>").next().unwrap_or("");
+    // report.html groups digits by thousands (3,528).
+    let grouped = {
+        let d = n(all, "json_invalid").to_string();
+        let mut g = String::new();
+        for (i, c) in d.chars().enumerate() {
+            if i > 0 && (d.len() - i) % 3 == 0 {
+                g.push(',');
+            }
+            g.push(c);
+        }
+        g
+    };
     assert!(
-        html.contains(&format!("<td data-k=\"json_invalid\" class=\"hot\">{}</td>", n(all, "json_invalid")))
+        html.contains(&format!("<td data-k=\"json_invalid\" class=\"hot\">{grouped}</td>")),
+        "json_invalid {} not in the replies table:\n{replies}",
+        n(all, "json_invalid")
     );
 }
