@@ -75,6 +75,7 @@ fn a_key_file_round_robin_matches_the_mocks_per_key_counts_and_no_key_is_written
     assert_accounted(all);
     let per_key = all["keys"].as_array().unwrap_or_else(|| panic!("keys in {all}"));
     assert_eq!(per_key.len(), 3, "{all}");
+    let report = std::fs::read_to_string(run.dir.join("report.txt")).unwrap();
     let mut total = 0;
     for (i, k) in per_key.iter().enumerate() {
         assert_eq!((n(&k["index"]), k["id"].as_str().unwrap()), (i as u64, key_id(keys[i]).as_str()), "{k}");
@@ -93,8 +94,12 @@ fn a_key_file_round_robin_matches_the_mocks_per_key_counts_and_no_key_is_written
         assert_eq!((n(&k["requests"]), n(&k["ok"]), n(&k["rate_limited"])), (10, 4, 6), "{k}");
         assert!(n(&k["latency_us"]["count"]) == 4, "{k}");
         total += n(&k["requests"]);
+        // report.txt lists the key by index and id with the same counts.
+        let line = format!("key {i:<3}    id {id}: 10 requests, 4 ok, 6 failed, 6 rate-limited, 0 retries;");
+        assert!(report.contains(&line), "{line:?} not in report.txt:\n{report}");
     }
     assert_eq!(total, n(&all["requests"]));
+    assert!(report.contains("    limits     18 rate-limited (429/529)"), "{report}");
     assert_eq!(run.summary["stages"][0]["scenarios"]["chat"]["keys"], all["keys"]);
     assert_no_key_written(&run, &keys);
 }

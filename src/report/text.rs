@@ -146,6 +146,7 @@ fn block(w: &mut impl Write, name: &str, s: &Stats, secs: f64) -> io::Result<()>
         )?;
     }
     reply_lines(w, s)?;
+    limit_lines(w, s)?;
     if !s.status.is_empty() {
         let codes: Vec<String> = s.status.iter().map(|(c, n)| format!("{c}={n}")).collect();
         writeln!(w, "    status     {}", codes.join(" "))?;
@@ -209,6 +210,53 @@ fn reply_lines(w: &mut impl Write, s: &Stats) -> io::Result<()> {
             "    json       {} answers checked (response_format), {} not valid JSON",
             s.json_checked, s.json_invalid
         )?;
+    }
+    Ok(())
+}
+
+/// Most keys listed one per line; the rest are summed up in summary.json.
+const KEYS_LISTED: usize = 16;
+
+/// Rate limits, retries and the pool's keys (by index and short id, never the key itself).
+fn limit_lines(w: &mut impl Write, s: &Stats) -> io::Result<()> {
+    if s.rate_limited + s.retries + s.retry_after_invalid > 0 {
+        let h = s.hists.get(Metric::RetryAfter);
+        writeln!(
+            w,
+            "    limits     {} rate-limited (429/529), retry-after p50 {}  max {}{}; {} retries in {} requests \
+             ({} then ok, {} exhausted, {} cut by the stage end)",
+            s.rate_limited,
+            pct(h, 0.5),
+            pct(h, 1.0),
+            if s.retry_after_invalid > 0 {
+                format!(", {} unreadable retry-after", s.retry_after_invalid)
+            } else {
+                String::new()
+            },
+            s.retries,
+            s.retried_requests,
+            s.retried_ok,
+            s.retry_exhausted,
+            s.retry_cut
+        )?;
+    }
+    for k in s.keys.0.iter().take(KEYS_LISTED) {
+        writeln!(
+            w,
+            "    key {:<3}    id {}: {} requests, {} ok, {} failed, {} rate-limited, {} retries; latency p50 {}  p99 {}",
+            k.tag.index,
+            String::from_utf8_lossy(&k.tag.id),
+            k.requests,
+            k.ok,
+            k.failed,
+            k.rate_limited,
+            k.retries,
+            pct(&k.latency, 0.5),
+            pct(&k.latency, 0.99)
+        )?;
+    }
+    if s.keys.0.len() > KEYS_LISTED {
+        writeln!(w, "    keys       … {} more in summary.json", s.keys.0.len() - KEYS_LISTED)?;
     }
     Ok(())
 }
