@@ -1,7 +1,9 @@
 //! A real gateway: LiteLLM proxy (pinned in tests/gateway/requirements.txt, installed into
 //! .venv by scripts/install-gateway-deps.sh, which scripts/test.sh runs) in front of
 //! `llmload mock`, measured by `llmload overhead`: a positive Δ TTFT, streams pass through,
-//! and cancellation propagation through LiteLLM measured and shown. LiteLLM takes a minute
+//! cancellation propagation through LiteLLM measured and shown, LiteLLM's own CPU and RSS
+//! (`--pid`) non-zero; and the mock's per-key 429s passing through LiteLLM (no retries) to be
+//! counted by `llmload run`, as many as the mock refused. LiteLLM takes a minute
 //! or more to start on a busy 2-core machine: its health endpoint is awaited for up to 5
 //! minutes, and the proxy is killed on every path (a guard's Drop, panics included).
 
@@ -63,9 +65,9 @@ fn status(port: u16, path: &str) -> u16 {
     String::from_utf8_lossy(&buf[..n]).split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
 }
 
-/// Starts LiteLLM with one openai-compatible model pointing at `mock`, and waits for its
-/// liveliness endpoint.
-fn start_litellm(mock: &Mock, key: &str) -> (Proxy, u16) {
+/// Starts LiteLLM with one openai-compatible model pointing at `mock` (and `settings`, more
+/// top-level config YAML), and waits for its liveliness endpoint.
+fn start_litellm(mock: &Mock, key: &str, settings: &str) -> (Proxy, u16) {
     let bin = litellm_bin();
     let dir = tempdir("litellm");
     let config = dir.join("config.yaml");
@@ -73,7 +75,7 @@ fn start_litellm(mock: &Mock, key: &str) -> (Proxy, u16) {
         &config,
         format!(
             "model_list:\n  - model_name: mock-gpt\n    litellm_params:\n      model: openai/mock-gpt\n      \
-             api_base: http://{}/v1\n      api_key: sk-mock\n",
+             api_base: http://{}/v1\n      api_key: sk-mock\n{settings}",
             mock.addr
         ),
     )
@@ -111,7 +113,8 @@ fn start_litellm(mock: &Mock, key: &str) -> (Proxy, u16) {
 fn litellm_adds_ttft_passes_streams_through_and_its_cancel_propagation_is_measured() {
     let mock = Mock::start(&["--cores", "1", "--ttft", "20ms", "--itl", "5ms", "--output-tokens", "1000"]);
     let key = master_key();
-    let (_proxy, port) = start_litellm(&mock, &key);
+    let (proxy, port) = start_litellm(&mock, &key, "");
+    let pid = format!("litellm={}", proxy.0.id());
     let direct = format!("http://{}/v1/chat/completions", mock.addr);
     let p = profile_file(
         "litellm",
@@ -126,7 +129,7 @@ fn litellm_adds_ttft_passes_streams_through_and_its_cancel_propagation_is_measur
     let via = format!("litellm=http://127.0.0.1:{port}/v1/chat/completions");
     let o = run_limited(
         Command::new(env!("CARGO_BIN_EXE_llmload"))
-            .args(["overhead", p.to_str().unwrap(), "--direct", &direct, "--via", &via])
+            .args(["overhead", p.to_str().unwrap(), "--direct", &direct, "--via", &via, "--pid", &pid])
             .args([
                 "--key-env",
                 "litellm=LLMLOAD_TEST_LITELLM_KEY",
@@ -159,4 +162,106 @@ fn litellm_adds_ttft_passes_streams_through_and_its_cancel_propagation_is_measur
     assert!(c["via"]["client_cancelled"].as_u64().unwrap() > 0, "{c}");
     assert!(c["verdict"].is_string(), "{c}");
     assert!(stdout.contains("cancellation: "), "{stdout}");
+    // LiteLLM's own CPU and memory, sampled during its via-runs: non-zero in every trial.
+    let r = &g["resources"]["stages"][0];
+    assert_eq!(g["resources"]["source"], format!("pid {}", proxy.0.id()), "{}", g["resources"]);
+    assert_eq!(r["trials"].as_array().unwrap().len(), 2, "{r}");
+    for t in r["trials"].as_array().unwrap() {
+        assert!(f(&t["cpu_s"]) > 0.0 && f(&t["cpu_pct_avg"]) > 0.0, "{t}");
+        assert!(f(&t["rss_avg_bytes"]) > 0.0 && f(&t["rss_peak_bytes"]) > 0.0, "{t}");
+        assert!(f(&t["cpu_s_per_1m_requests"]) > 0.0, "{t}");
+    }
+    assert!(stdout.contains("resources: stage 1 (2:5s) pid "), "{stdout}");
+}
+
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// The sum of a (labelled) counter family on the mock's /metrics.
+fn mock_counter(mock: &Mock, family: &str) -> f64 {
+    let r = common::roundtrip(mock, b"GET /metrics HTTP/1.1\r\nhost: t\r\n\r\n");
+    let text = String::from_utf8(r.body).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with(['{', ' ']))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum()
+}
+
+/// One non-streaming chat request to LiteLLM: (status, selected headers, body).
+fn chat(port: u16, key: &str) -> (u16, Vec<(String, String)>, String) {
+    let body = r#"{"model":"mock-gpt","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#;
+    let auth = format!("Bearer {key}");
+    let req = common::post("/v1/chat/completions", &[("authorization", &auth)], body);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    std::io::Write::write_all(&mut s, &req).unwrap();
+    let r = common::read_response(&mut s, Instant::now());
+    let kept =
+        r.headers.iter().filter(|(k, _)| k.contains("ratelimit") || k.contains("retry")).cloned().collect();
+    (r.status, kept, String::from_utf8_lossy(&r.body).chars().take(400).collect())
+}
+
+#[test]
+fn litellm_passes_the_mocks_429s_through_and_llmload_counts_them() {
+    // 3 requests a second for LiteLLM's one upstream key; the load offers ~20 a second.
+    let mock =
+        Mock::start(&["--cores", "1", "--ttft", "5ms", "--itl", "1ms", "--rate-limit", "rpm=3,window=1s"]);
+    let key = master_key();
+    // No retries anywhere in LiteLLM, so each upstream 429 is the client's 429.
+    let (_proxy, port) = start_litellm(
+        &mock,
+        &key,
+        "litellm_settings:\n  num_retries: 0\nrouter_settings:\n  num_retries: 0\n",
+    );
+    // What LiteLLM answers once the window is used up (for the report).
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        seen.push(chat(port, &key));
+    }
+    for (status, headers, body) in &seen {
+        eprintln!("litellm answers {status} {headers:?} {body}");
+    }
+    // The mock's 429 comes through as a 429 with the mock's x-ratelimit-limit-requests.
+    let refused = seen.iter().find(|(status, _, _)| *status == 429).expect("no 429 through LiteLLM");
+    assert!(refused.1.iter().any(|(k, v)| k == "x-ratelimit-limit-requests" && v == "3"), "{refused:?}");
+    let before = mock_counter(&mock, "llmload_mock_rate_limited_total");
+    let via = format!("http://127.0.0.1:{port}/v1/chat/completions");
+    let run = common::run_llmload(
+        &[
+            "--target",
+            &via,
+            "--vk",
+            &key,
+            "--model",
+            "mock-gpt",
+            "--max-tokens",
+            "4",
+            "--stages",
+            "@20:4s",
+            "--warmup",
+            "0s",
+            "--seed",
+            "5",
+            "--cores",
+            "1",
+        ],
+        Duration::from_secs(180),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let upstream = mock_counter(&mock, "llmload_mock_rate_limited_total") - before;
+    let all = common::stage_all(&run.summary, 0);
+    eprintln!("{}\n{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains(&key) && !run.stderr.contains(&key), "the key was printed");
+    let client = all["rate_limited"].as_u64().unwrap_or_else(|| panic!("{all}"));
+    eprintln!(
+        "client rate_limited {client}, ratelimit_headers {}, status {}, retry_after {}; mock refused {upstream}",
+        all["ratelimit_headers"], all["status"], all["retry_after"]
+    );
+    assert_eq!(all["ratelimit_headers"].as_u64(), Some(client), "{all}");
+    assert!(client > 0, "{all}");
+    assert_eq!(all["status"]["429"].as_u64(), Some(client), "{all}");
+    // Every 429 the client saw came from the mock (LiteLLM refuses nothing itself here), and
+    // with no retries every refusal reached the client: the counts are equal.
+    assert_eq!(upstream, client as f64, "mock refused {upstream}, client counted {client}: {all}");
 }

@@ -109,8 +109,12 @@ fn buffering_is_flagged_transparent_passes_and_a_delay_adds_latency() {
         via("delayed", &delayed),
     );
     let direct = format!("http://{}{path}", mock.addr);
+    // The delayed gateway's pumps are threads of this test process: sample it as that gateway.
+    let pid = format!("delayed={}", std::process::id());
     let (code, stdout, stderr, v, dir) = overhead(
         &[
+            "--pid",
+            &pid,
             p.to_str().unwrap(),
             "--direct",
             &direct,
@@ -189,6 +193,26 @@ fn buffering_is_flagged_transparent_passes_and_a_delay_adds_latency() {
         assert!((20.0..300.0).contains(&delta), "{metric} Δ p50 {delta} ms: {}", d["stages"][0]["delta"]);
     }
     assert_eq!(d["stages"][0]["pass_through"]["verdict"], "pass");
+    // Its resources: one entry per trial, sampled, with CPU per 1M requests and RSS.
+    let r = &d["resources"]["stages"][0];
+    assert_eq!(d["resources"]["source"], format!("pid {}", std::process::id()), "{r}");
+    assert_eq!(r["trials"].as_array().unwrap().len(), 2, "{r}");
+    for t in r["trials"].as_array().unwrap() {
+        assert!(t["samples"].as_u64().unwrap() >= 2, "{t}");
+        assert!(f(&t["rss_peak_bytes"]) > 0.0 && t["cpu_s_per_1m_requests"].is_number(), "{t}");
+    }
+    assert!(f(&r["rss_avg_bytes"]) > 0.0 && f(&r["cpu_pct_peak"]) >= f(&r["cpu_pct_avg"]), "{r}");
+    assert!(stdout.contains(&format!("resources: stage 1 (2:3s) pid {}: ", std::process::id())), "{stdout}");
+    assert!(stdout.contains("resources: not sampled (--pid transparent=PID"), "{stdout}");
+    // Only its via-runs were sampled: its run's summary.json has them, direct's has none.
+    let summary = |name: &str| -> Value {
+        let run = v["runs"].as_array().unwrap().iter().find(|r| r["target"] == name).unwrap();
+        let dir = std::path::Path::new(run["dir"].as_str().unwrap());
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+    };
+    assert!(summary("delayed")["stages"][0]["resources"]["delayed"]["samples"].as_u64().unwrap() >= 2);
+    let direct_res = &summary("direct")["stages"][0]["resources"];
+    assert!(direct_res.is_null() || direct_res.as_object().is_some_and(|m| m.is_empty()), "{direct_res}");
     assert!(stdout.contains("== buffering") && stdout.contains("FAIL"), "{stdout}");
 }
 
@@ -235,6 +259,14 @@ fn bad_flags_are_usage_errors_before_any_load() {
             "LLMLOAD_SURELY_UNSET",
         ),
         (vec!["overhead", "--via", "a=http://127.0.0.1:9", "--trials", "0"], "--trials"),
+        (vec!["overhead", "--via", "a=http://127.0.0.1:9", "--pid", "b=1"], "--pid b=1: no gateway \"b\""),
+        (
+            vec!["overhead", "--via", "a=http://127.0.0.1:9", "--pid", "direct=1"],
+            "--pid direct=1: no gateway",
+        ),
+        (vec!["overhead", "--via", "a=http://127.0.0.1:9", "--cgroup", "z=/x"], "--cgroup z=/x: no gateway"),
+        (vec!["overhead", "--via", "a=http://127.0.0.1:9", "--pid", "a=999999999"], "--pid a=999999999: "),
+        (vec!["overhead", "--via", "a=http://127.0.0.1:9", "--scrape", "m=http://x"], "--scrape"),
     ] {
         let (code, _, stderr) = llmload(&args);
         assert_eq!(code, 2, "{args:?}: {stderr}");

@@ -176,7 +176,7 @@ pub(super) struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<String>,
     #[command(flatten)]
-    watch: WatchArgs,
+    pub(super) watch: WatchArgs,
     /// Directory under which each run writes its own directory of reports.
     #[arg(long, default_value = "runs")]
     out: PathBuf,

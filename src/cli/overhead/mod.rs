@@ -17,9 +17,11 @@ use rand::SeedableRng;
 
 use super::progress::Progress;
 use super::run::{self, RunArgs};
+use super::watch::{WatchArgs, Watched};
 use super::{ExitCode, Failure};
 use crate::engine;
 use crate::metrics::live::Live;
+use crate::observe::{self, ResourceFigures};
 use crate::plan::{self, Plan, Request};
 use crate::report::overhead::{self, Disconnects, Input, Overhead, StageStats, Target, TargetRun};
 use crate::report::{health, write_atomic};
@@ -106,6 +108,39 @@ fn keys(
     Ok(keys)
 }
 
+/// What to sample during each target's runs: `--pid`/`--cgroup NAME=…` go to the gateway
+/// NAME (never to direct: the upstream is not what is measured). Each spec is checked now,
+/// before any load (the process exists, the cgroup reads).
+fn watch_specs(watch: &WatchArgs, targets: &[Target]) -> Result<Vec<Option<observe::Spec>>, Failure> {
+    if watch.given() == Some("--scrape") {
+        return Err(Failure::usage("overhead: --scrape is not used by overhead"));
+    }
+    let spec = watch.spec()?;
+    let mut out: Vec<Option<observe::Spec>> = vec![None; targets.len()];
+    let probes = spec
+        .pids
+        .iter()
+        .map(|p| ("--pid", p, true))
+        .chain(spec.cgroups.iter().map(|c| ("--cgroup", c, false)));
+    for (flag, (name, value), pid) in probes {
+        let i = targets.iter().skip(1).position(|t| &t.name == name).ok_or_else(|| {
+            Failure::usage(format!("{flag} {name}={value}: no gateway {name:?} (NAME is a --via name)"))
+        })? + 1;
+        let s = out[i].get_or_insert_with(observe::Spec::default);
+        if !s.pids.is_empty() || !s.cgroups.is_empty() {
+            return Err(Failure::usage(format!("{flag} {name}={value}: gateway {name} is sampled twice")));
+        }
+        match pid {
+            true => s.pids.push((name.clone(), value.clone())),
+            false => s.cgroups.push((name.clone(), value.clone())),
+        }
+    }
+    for s in out.iter().flatten() {
+        observe::Session::start(s).map_err(Failure::usage)?.map(observe::Session::finish);
+    }
+    Ok(out)
+}
+
 /// The request of one run: the common one, pointed at `target` with its key.
 fn request_for(base: &Request, target: &str, retarget: bool, key: &Option<String>) -> Request {
     let mut r = base.clone();
@@ -133,13 +168,49 @@ fn prepare(req: &Request, dir: &Path, stop: &Arc<AtomicBool>, quiet: bool) -> Re
     Ok(p)
 }
 
-/// Runs one plan as `llmload run` would (without results.jsonl) and writes its reports.
-fn run_one(p: &Plan, stop: &Arc<AtomicBool>) -> Result<(Vec<StageStats>, i32, bool), Failure> {
+/// What one run gave: its stages, exit code, whether it was interrupted, and the sampled
+/// gateway's figures per stage (empty when not sampled).
+type RunOutcome = (Vec<StageStats>, i32, bool, Vec<ResourceFigures>);
+
+/// Runs one plan as `llmload run` would (without results.jsonl), sampling `watch` (one
+/// gateway) when given, and writes its reports (summary.json with the resources).
+fn run_one(
+    p: &mut Plan,
+    stop: &Arc<AtomicBool>,
+    watch: Option<&observe::Spec>,
+) -> Result<RunOutcome, Failure> {
     let live = Arc::new(Live::new(p.config.cores.len()));
     let mut progress = Progress::new(p.profile.stages.clone(), None, stop.clone());
-    let result = engine::run(p.config.clone(), p.workload.clone(), live, &mut progress);
+    let session = match watch {
+        // Checked before any load; a process that exited since is this run's failure.
+        Some(spec) => observe::Session::start(spec).map_err(Failure::runtime)?,
+        None => None,
+    };
+    let result = match &session {
+        Some(session) => {
+            let mut watched = Watched::new(&mut progress, session);
+            engine::run(p.config.clone(), p.workload.clone(), live, &mut watched)
+        }
+        None => engine::run(p.config.clone(), p.workload.clone(), live, &mut progress),
+    };
+    p.observed = session.map(observe::Session::finish).unwrap_or_default();
     progress.end_line();
     let result = result.map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
+    let name = watch.and_then(|s| s.pids.iter().chain(&s.cgroups).next()).map(|(n, _)| n.clone());
+    let resources = match name {
+        Some(name) => result
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let mut f =
+                    p.observed.get(i).and_then(|o| o.resources.get(&name)).cloned().unwrap_or_default();
+                f.per_requests(st.all.requests);
+                f
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     let (_report, checks) = plan::finish(p, &result, Vec::new()).map_err(Failure::runtime)?;
     let code = if result.interrupted || health::generator_bound(&result) {
         ExitCode::NotValid
@@ -161,7 +232,7 @@ fn run_one(p: &Plan, stop: &Arc<AtomicBool>) -> Result<(Vec<StageStats>, i32, bo
             s
         })
         .collect();
-    Ok((stages, code as i32, result.interrupted))
+    Ok((stages, code as i32, result.interrupted, resources))
 }
 
 pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
@@ -174,6 +245,7 @@ pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
     let base = run::request(&args.run)?;
     let mut targets = targets(args.direct.as_deref().unwrap_or(""), &args.via)?;
     let keys = keys(&targets, &args.key_env, &base.overrides.vk)?;
+    let watch = watch_specs(&args.run.watch, &targets)?;
     let stop = Arc::new(AtomicBool::new(false));
     run::stop_on_signals(&stop);
 
@@ -262,7 +334,7 @@ pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
                 break 'trials;
             }
             let p = plans
-                .iter()
+                .iter_mut()
                 .find(|(t, j, _)| *t == trial && *j == i)
                 .map(|(_, _, p)| p)
                 .expect("every run is planned");
@@ -277,7 +349,7 @@ pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
                 _ => None,
             };
             let before = read("before");
-            let (stages, exit_code, was_interrupted) = run_one(p, &stop)?;
+            let (stages, exit_code, was_interrupted, resources) = run_one(p, &stop, watch[i].as_ref())?;
             interrupted |= was_interrupted;
             let disconnects = before.and_then(|b| {
                 std::thread::sleep(settle);
@@ -288,6 +360,7 @@ pub(super) fn run(args: OverheadArgs) -> Result<ExitCode, Failure> {
                 trial,
                 stages,
                 disconnects,
+                resources,
                 exit_code,
                 dir: p.dir.display().to_string(),
             });

@@ -6,6 +6,7 @@
 //! every field.
 
 pub(crate) mod passthrough;
+pub(crate) mod resources;
 pub(crate) mod text;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use crate::metrics::{Metric, Stats};
 
 pub(crate) use passthrough::PassThrough;
+pub(crate) use resources::Resources;
 
 /// The quantiles every Δ is taken at.
 pub(crate) const QUANTILES: [(&str, f64); 3] = [("p50", 0.50), ("p90", 0.90), ("p99", 0.99)];
@@ -65,6 +67,9 @@ pub(crate) struct TargetRun {
     pub stages: Vec<StageStats>,
     /// The upstream mock's disconnects during this run, when measured.
     pub disconnects: Option<Disconnects>,
+    /// The gateway's own CPU and RSS per stage (`--pid`/`--cgroup` for this gateway, via-runs
+    /// only); empty when not sampled.
+    pub resources: Vec<crate::observe::ResourceFigures>,
     /// The run's own exit code, as `llmload run` would give it.
     pub exit_code: i32,
     pub dir: String,
@@ -128,9 +133,8 @@ pub(crate) struct Gateway {
     pub url: String,
     pub stages: Vec<GatewayStage>,
     pub cancellation: Cancellation,
-    /// Gateway CPU and RSS per stage: filled by resource sampling (`--pid`/`--cgroup`) when
-    /// that is given; always null in this build.
-    pub resources: Option<serde_json::Value>,
+    /// Gateway CPU and RSS per stage and trial, when `--pid`/`--cgroup` names this gateway.
+    pub resources: Option<Resources>,
     /// False when the pass-through check failed in a stage or a run of this gateway was not
     /// valid or failed its limits.
     pub pass: bool,
@@ -378,7 +382,7 @@ impl Input {
                     url: self.targets[via].url.clone(),
                     stages,
                     cancellation: self.cancellation(via),
-                    resources: None,
+                    resources: self.resources(via),
                     pass: reasons.is_empty(),
                     reasons,
                 }

@@ -29,6 +29,7 @@ fn input(direct: Vec<StageStats>, via: Vec<StageStats>) -> Input {
                 trial: k + 1,
                 stages: vec![s],
                 disconnects: None,
+                resources: Vec::new(),
                 exit_code: 0,
                 dir: String::new(),
             });

@@ -113,7 +113,39 @@ fn gateway(o: &mut String, g: &Gateway) {
         );
     }
     cancellation(o, &g.cancellation);
-    let _ = writeln!(o, "  resources: not sampled (gateway CPU and RSS need --pid/--cgroup sampling)");
+    resources(o, g);
+}
+
+/// One `resources:` line per stage: medians across trials (peaks the highest), then each
+/// trial's CPU per 1M requests.
+fn resources(o: &mut String, g: &Gateway) {
+    let Some(r) = &g.resources else {
+        let _ = writeln!(o, "  resources: not sampled (--pid {0}=PID or --cgroup {0}=PATH)", g.name);
+        return;
+    };
+    let pct = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.1}%"));
+    let mib = |v: Option<u64>| v.map_or("-".into(), crate::report::observed::mib);
+    for s in &r.stages {
+        let per: Vec<String> = s
+            .trials
+            .iter()
+            .map(|t| t.figures.cpu_s_per_1m_requests.map_or("-".into(), |v| format!("{v:.0}")))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  resources: stage {} ({}) {}: {} cpu-s per 1M requests [trials {}], cpu {} avg / {} peak, \
+             rss {} avg / {} peak",
+            s.stage + 1,
+            s.label,
+            r.source,
+            s.cpu_s_per_1m_requests.map_or("-".into(), |v| format!("{v:.0}")),
+            per.join(", "),
+            pct(s.cpu_pct_avg),
+            pct(s.cpu_pct_peak),
+            mib(s.rss_avg_bytes),
+            mib(s.rss_peak_bytes)
+        );
+    }
 }
 
 /// The whole of overhead.txt.
