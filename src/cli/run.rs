@@ -9,11 +9,9 @@ use clap::Args;
 
 use super::metrics_server::{self, MetricsServer};
 use super::progress::Progress;
-use super::watch::{WatchArgs, Watched};
+use super::watch::{self, WatchArgs};
 use super::{ExitCode, Failure};
-use crate::engine;
 use crate::metrics::live::Live;
-use crate::observe;
 use crate::plan::{self, ImplicitFlags, Plan, Request};
 use crate::profile::{Overrides, TraceFlags};
 use crate::report::jsonl::{JsonlWriter, LineFormat};
@@ -376,14 +374,7 @@ pub(super) fn run(args: RunArgs) -> Result<ExitCode, Failure> {
         }
         None => None,
     };
-    let result = match &session {
-        Some(session) => {
-            let mut watched = Watched::new(&mut progress, session);
-            engine::run(p.config.clone(), p.workload.clone(), live, &mut watched)
-        }
-        None => engine::run(p.config.clone(), p.workload.clone(), live, &mut progress),
-    };
-    p.observed = session.map(observe::Session::finish).unwrap_or_default();
+    let result = watch::run_engine(&mut p, live, &mut progress, session);
     progress.end_line();
     if let Some(server) = metrics {
         server.stop();

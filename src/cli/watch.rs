@@ -70,6 +70,23 @@ impl WatchArgs {
     }
 }
 
+/// Runs `plan`'s engine with `observer`, through `Watched` when a session measures the system
+/// under test (what it observed per stage goes into the plan).
+pub(super) fn run_engine(
+    plan: &mut crate::plan::Plan,
+    live: std::sync::Arc<crate::metrics::live::Live>,
+    observer: &mut dyn Observer,
+    session: Option<observe::Session>,
+) -> std::io::Result<crate::engine::RunResult> {
+    let (config, workload) = (plan.config.clone(), plan.workload.clone());
+    let result = match &session {
+        Some(session) => crate::engine::run(config, workload, live, &mut Watched::new(observer, session)),
+        None => crate::engine::run(config, workload, live, observer),
+    };
+    plan.observed = session.map(observe::Session::finish).unwrap_or_default();
+    result
+}
+
 /// An observer with a session measuring the system under test at every stage boundary (the
 /// engine holds each stage's start until it has); everything else goes to `inner`.
 pub(super) struct Watched<'a> {

@@ -17,9 +17,8 @@ use rand::SeedableRng;
 
 use super::progress::Progress;
 use super::run::{self, RunArgs};
-use super::watch::{WatchArgs, Watched};
+use super::watch::{self, WatchArgs};
 use super::{ExitCode, Failure};
-use crate::engine;
 use crate::metrics::live::Live;
 use crate::observe::{self, ResourceFigures};
 use crate::plan::{self, Plan, Request};
@@ -186,14 +185,7 @@ fn run_one(
         Some(spec) => observe::Session::start(spec).map_err(Failure::runtime)?,
         None => None,
     };
-    let result = match &session {
-        Some(session) => {
-            let mut watched = Watched::new(&mut progress, session);
-            engine::run(p.config.clone(), p.workload.clone(), live, &mut watched)
-        }
-        None => engine::run(p.config.clone(), p.workload.clone(), live, &mut progress),
-    };
-    p.observed = session.map(observe::Session::finish).unwrap_or_default();
+    let result = watch::run_engine(p, live, &mut progress, session);
     progress.end_line();
     let result = result.map_err(|e| Failure::runtime(format!("run failed: {e}")))?;
     let name = watch.and_then(|s| s.pids.iter().chain(&s.cgroups).next()).map(|(n, _)| n.clone());
