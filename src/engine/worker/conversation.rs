@@ -62,12 +62,14 @@ impl Turns {
                 }
                 // A failed turn ends its conversation. A record handed over while it was in
                 // flight starts the rest of the session as a new conversation, as a record
-                // arriving after the failure does (the dispatcher starts that one).
+                // arriving after the failure does (the dispatcher starts that one) — due at its
+                // own time: a new conversation waits for no reply, so the time it spent
+                // behind the failing turn is latency, not a later intended start.
                 let (due, record, left) = feed.ready()?;
                 let scenario = session.scenario();
                 *session = ctx.workload.replay(scenario, feed.restart(left), feed.block_tokens);
                 session.feed(record, left);
-                Some(due.max(Instant::now()))
+                Some(due)
             }
         }
     }
